@@ -1,0 +1,12 @@
+//! `nrf`: Neural Response Functions — brain-encoding models f(image, MNI point) → response
+//! (Chen et al., "Beyond Grid-Locked Voxels", ICLR 2026) — as a library behind the `nrf` viewer
+//! and command-line tool.
+//!
+//! The library never prints or exits: every fallible call returns a typed error that names the
+//! file and what was expected, and the binary reports it. `DESIGN.md` maps the modules.
+
+pub mod gpu;
+pub mod space;
+pub mod summary;
+pub mod template;
+pub mod volume;

@@ -1,0 +1,878 @@
+//! NIfTI-1 and NIfTI-2 reading (`.nii`, `.nii.gz`, `.hdr`/`.img` pairs; any endianness; every
+//! integer and real datatype) and float32 NIfTI-1 writing.
+//!
+//! Written here rather than taken from the `nifti` crate because that crate reads NIfTI-1 only,
+//! and `nrf info` must report the on-disk datatype and byte order exactly as nibabel does.
+//! The affine is chosen as nibabel's `get_best_affine`: sform when its code is non-zero, else
+//! qform when its code is non-zero, else the pixdim-only fallback centred on the volume.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+use flate2::Compression;
+use flate2::read::MultiGzDecoder;
+use flate2::write::GzEncoder;
+use glam::{DAffine3, DMat3, DQuat, DVec3};
+
+use super::VolumeError;
+use crate::space::affine_from_rows;
+
+/// Files above this many bytes of voxel data are refused before any is read.
+pub const MAX_DATA_BYTES: u64 = 16 << 30;
+
+/// Byte order of a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endian {
+    /// Least significant byte first.
+    Little,
+    /// Most significant byte first.
+    Big,
+}
+
+/// The on-disk voxel type of a NIfTI file (the ones `nrf` reads).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScalarKind {
+    /// NIfTI code 2.
+    U8,
+    /// NIfTI code 256.
+    I8,
+    /// NIfTI code 4.
+    I16,
+    /// NIfTI code 512.
+    U16,
+    /// NIfTI code 8.
+    I32,
+    /// NIfTI code 768.
+    U32,
+    /// NIfTI code 1024.
+    I64,
+    /// NIfTI code 1280.
+    U64,
+    /// NIfTI code 16.
+    F32,
+    /// NIfTI code 64.
+    F64,
+}
+
+impl ScalarKind {
+    /// The kind for a NIfTI datatype code, or a description of why it is not supported.
+    fn from_code(code: i16) -> Result<Self, String> {
+        Ok(match code {
+            2 => Self::U8,
+            256 => Self::I8,
+            4 => Self::I16,
+            512 => Self::U16,
+            8 => Self::I32,
+            768 => Self::U32,
+            1024 => Self::I64,
+            1280 => Self::U64,
+            16 => Self::F32,
+            64 => Self::F64,
+            1 => return Err("binary (1-bit)".into()),
+            32 => return Err("complex64".into()),
+            128 => return Err("RGB24".into()),
+            1536 => return Err("float128".into()),
+            1792 => return Err("complex128".into()),
+            2048 => return Err("complex256".into()),
+            2304 => return Err("RGBA32".into()),
+            other => return Err(format!("unknown datatype code {other}")),
+        })
+    }
+
+    /// Bytes per voxel.
+    pub fn size(self) -> usize {
+        match self {
+            Self::U8 | Self::I8 => 1,
+            Self::I16 | Self::U16 => 2,
+            Self::I32 | Self::U32 | Self::F32 => 4,
+            Self::I64 | Self::U64 | Self::F64 => 8,
+        }
+    }
+
+    fn numpy_code(self) -> &'static str {
+        match self {
+            Self::U8 => "u1",
+            Self::I8 => "i1",
+            Self::I16 => "i2",
+            Self::U16 => "u2",
+            Self::I32 => "i4",
+            Self::U32 => "u4",
+            Self::I64 => "i8",
+            Self::U64 => "u8",
+            Self::F32 => "f4",
+            Self::F64 => "f8",
+        }
+    }
+}
+
+/// A datatype with its byte order, as numpy spells it (`<f4`, `>i2`, `|u1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataType {
+    /// Scalar type.
+    pub kind: ScalarKind,
+    /// Byte order in the file.
+    pub endian: Endian,
+}
+
+impl std::fmt::Display for DataType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let order = match (self.kind.size(), self.endian) {
+            (1, _) => '|',
+            (_, Endian::Little) => '<',
+            (_, Endian::Big) => '>',
+        };
+        write!(f, "{order}{}", self.kind.numpy_code())
+    }
+}
+
+/// Which NIfTI version a file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NiftiVersion {
+    /// 348-byte header.
+    One,
+    /// 540-byte header.
+    Two,
+}
+
+/// The header fields `nrf` uses, widened to the NIfTI-2 types.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NiftiHeader {
+    /// NIfTI-1 or NIfTI-2.
+    pub version: NiftiVersion,
+    /// Voxel datatype and byte order.
+    pub datatype: DataType,
+    /// `dim[1..=dim[0]]`.
+    pub shape: Vec<usize>,
+    /// `pixdim[1..=dim[0]]` (voxel sizes, then the time step).
+    pub zooms: Vec<f64>,
+    /// `pixdim[0]`: the qform handedness (−1 or 1).
+    pub qfac: f64,
+    /// Offset of the voxel data in the data file, bytes.
+    pub vox_offset: u64,
+    /// Scaling slope and intercept, `None` when the slope is 0 or not finite (no scaling).
+    pub scaling: Option<(f64, f64)>,
+    /// qform code (0 = unset).
+    pub qform_code: i32,
+    /// sform code (0 = unset).
+    pub sform_code: i32,
+    /// `quatern_b, c, d` and `qoffset_x, y, z`.
+    pub quatern: [f64; 6],
+    /// `srow_x, srow_y, srow_z`.
+    pub srow: [[f64; 4]; 3],
+    /// Free-text description.
+    pub descrip: String,
+    /// Whether the data live in a separate `.img` file (`ni1`/`ni2` magic).
+    pub pair: bool,
+}
+
+impl NiftiHeader {
+    /// The voxel→world affine that nibabel's `img.affine` gives for this header.
+    pub fn best_affine(&self) -> DAffine3 {
+        if self.sform_code != 0 {
+            affine_from_rows(self.srow)
+        } else if self.qform_code != 0 {
+            self.qform_affine()
+        } else {
+            self.base_affine()
+        }
+    }
+
+    /// The affine described by the quaternion fields.
+    pub fn qform_affine(&self) -> DAffine3 {
+        let [b, c, d, qx, qy, qz] = self.quatern;
+        // The quaternion is unit length with a non-negative real part; tiny negative remainders
+        // from float32 storage are clamped (as nibabel does within 3 float32 epsilons).
+        let a = (1.0 - (b * b + c * c + d * d)).max(0.0).sqrt();
+        let rotation = DMat3::from_quat(DQuat::from_xyzw(b, c, d, a).normalize());
+        let mut zooms = DVec3::new(self.zoom(0).abs(), self.zoom(1).abs(), self.zoom(2).abs());
+        if self.qfac < 0.0 {
+            zooms.z = -zooms.z;
+        }
+        DAffine3::from_mat3_translation(
+            rotation * DMat3::from_diagonal(zooms),
+            DVec3::new(qx, qy, qz),
+        )
+    }
+
+    /// nibabel's fallback without orientation: x flipped, origin at the volume's centre.
+    pub fn base_affine(&self) -> DAffine3 {
+        let zooms = DVec3::new(-self.zoom(0).abs(), self.zoom(1).abs(), self.zoom(2).abs());
+        let dim = |axis: usize| self.shape.get(axis).copied().unwrap_or(1) as f64;
+        let origin = DVec3::new(dim(0) - 1.0, dim(1) - 1.0, dim(2) - 1.0) / 2.0;
+        DAffine3::from_mat3_translation(DMat3::from_diagonal(zooms), -origin * zooms)
+    }
+
+    fn zoom(&self, axis: usize) -> f64 {
+        self.zooms.get(axis).copied().unwrap_or(1.0)
+    }
+
+    /// Number of voxels in the whole file (all volumes).
+    pub fn voxel_count(&self) -> u64 {
+        self.shape.iter().map(|&d| d as u64).product()
+    }
+}
+
+/// A NIfTI file read into memory: its header and its voxel values with scaling applied.
+#[derive(Debug, Clone)]
+pub struct NiftiImage {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// The parsed header.
+    pub header: NiftiHeader,
+    /// Voxel→world affine (nibabel's choice, see [`NiftiHeader::best_affine`]).
+    pub affine: DAffine3,
+    /// Scaled values, i fastest, then j, k, then volumes (as stored on disk).
+    pub data: Vec<f32>,
+}
+
+fn io_err(path: &Path, what: &str, err: io::Error) -> VolumeError {
+    VolumeError::Io {
+        path: path.to_path_buf(),
+        what: what.to_string(),
+        source: err,
+    }
+}
+
+fn bad(path: &Path, message: impl Into<String>) -> VolumeError {
+    VolumeError::Invalid {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+fn is_gzip_name(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"))
+}
+
+/// Opens a file, transparently decompressing gzip (by magic bytes, so a misnamed file still reads).
+fn open_maybe_gz(path: &Path) -> Result<Box<dyn Read>, VolumeError> {
+    let mut file = File::open(path).map_err(|e| io_err(path, "cannot open", e))?;
+    let mut magic = [0u8; 2];
+    let n = read_fully(&mut file, &mut magic).map_err(|e| io_err(path, "cannot read", e))?;
+    drop(file);
+    let file = File::open(path).map_err(|e| io_err(path, "cannot open", e))?;
+    if n == 2 && magic == [0x1f, 0x8b] {
+        Ok(Box::new(BufReader::new(MultiGzDecoder::new(
+            BufReader::new(file),
+        ))))
+    } else {
+        Ok(Box::new(BufReader::new(file)))
+    }
+}
+
+/// Reads until the buffer is full or the stream ends; returns the bytes read.
+fn read_fully(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Reads bytes with a known byte order.
+struct Fields<'a> {
+    bytes: &'a [u8],
+    endian: Endian,
+}
+
+impl Fields<'_> {
+    fn array<const N: usize>(&self, at: usize) -> [u8; N] {
+        let mut out = [0u8; N];
+        out.copy_from_slice(&self.bytes[at..at + N]);
+        if self.endian == Endian::Big {
+            out.reverse();
+        }
+        out
+    }
+    fn i16(&self, at: usize) -> i16 {
+        i16::from_le_bytes(self.array(at))
+    }
+    fn i32(&self, at: usize) -> i32 {
+        i32::from_le_bytes(self.array(at))
+    }
+    fn i64(&self, at: usize) -> i64 {
+        i64::from_le_bytes(self.array(at))
+    }
+    fn f32(&self, at: usize) -> f64 {
+        f32::from_le_bytes(self.array(at)) as f64
+    }
+    fn f64(&self, at: usize) -> f64 {
+        f64::from_le_bytes(self.array(at))
+    }
+    fn text(&self, at: usize, len: usize) -> String {
+        let raw = &self.bytes[at..at + len];
+        let end = raw.iter().position(|&b| b == 0).unwrap_or(len);
+        String::from_utf8_lossy(&raw[..end]).trim().to_string()
+    }
+}
+
+/// Parses the header from the first bytes of a file.
+fn parse_header(path: &Path, bytes: &[u8]) -> Result<NiftiHeader, VolumeError> {
+    if bytes.len() < 4 {
+        return Err(bad(
+            path,
+            format!(
+                "file is {} bytes long: too short for a NIfTI header (expected 348 or 540 bytes)",
+                bytes.len()
+            ),
+        ));
+    }
+    let le = i32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+    let be = i32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+    let (version, endian) = match (le, be) {
+        (348, _) => (NiftiVersion::One, Endian::Little),
+        (_, 348) => (NiftiVersion::One, Endian::Big),
+        (540, _) => (NiftiVersion::Two, Endian::Little),
+        (_, 540) => (NiftiVersion::Two, Endian::Big),
+        _ => {
+            return Err(bad(
+                path,
+                "not a NIfTI file: the header size field is neither 348 (NIfTI-1) nor 540 (NIfTI-2)",
+            ));
+        }
+    };
+    let header_len = match version {
+        NiftiVersion::One => 348,
+        NiftiVersion::Two => 540,
+    };
+    if bytes.len() < header_len {
+        return Err(bad(
+            path,
+            format!(
+                "file ends after {} bytes, inside the {header_len}-byte NIfTI header",
+                bytes.len()
+            ),
+        ));
+    }
+    let f = Fields { bytes, endian };
+    let (magic_at, magic_len) = match version {
+        NiftiVersion::One => (344, 4),
+        NiftiVersion::Two => (4, 8),
+    };
+    let magic = &bytes[magic_at..magic_at + magic_len];
+    let pair = match (version, magic) {
+        (NiftiVersion::One, b"n+1\0") => false,
+        (NiftiVersion::One, b"ni1\0") => true,
+        (NiftiVersion::Two, b"n+2\0\r\n\x1a\n") => false,
+        (NiftiVersion::Two, b"ni2\0\r\n\x1a\n") => true,
+        _ => {
+            return Err(bad(
+                path,
+                format!(
+                    "wrong magic {:?}: expected \"n+1\"/\"ni1\" (NIfTI-1) or \"n+2\"/\"ni2\" (NIfTI-2)",
+                    String::from_utf8_lossy(magic)
+                ),
+            ));
+        }
+    };
+    let (datatype_code, dims, pixdim) = match version {
+        NiftiVersion::One => (
+            f.i16(70),
+            std::array::from_fn::<i64, 8, _>(|n| f.i16(40 + 2 * n) as i64),
+            std::array::from_fn::<f64, 8, _>(|n| f.f32(76 + 4 * n)),
+        ),
+        NiftiVersion::Two => (
+            f.i16(12),
+            std::array::from_fn::<i64, 8, _>(|n| f.i64(16 + 8 * n)),
+            std::array::from_fn::<f64, 8, _>(|n| f.f64(104 + 8 * n)),
+        ),
+    };
+    let kind = ScalarKind::from_code(datatype_code).map_err(|name| {
+        bad(
+            path,
+            format!(
+                "unsupported datatype {name}: nrf reads integer and real (float32/float64) voxels"
+            ),
+        )
+    })?;
+    let ndim = dims[0];
+    if !(1..=7).contains(&ndim) {
+        return Err(bad(
+            path,
+            format!("dim[0] = {ndim}: expected a number of dimensions between 1 and 7"),
+        ));
+    }
+    let ndim = ndim as usize;
+    let mut shape = Vec::with_capacity(ndim);
+    for (axis, &d) in dims[1..=ndim].iter().enumerate() {
+        if d < 1 {
+            return Err(bad(
+                path,
+                format!(
+                    "dim[{}] = {d}: every dimension must be at least 1",
+                    axis + 1
+                ),
+            ));
+        }
+        shape.push(d as usize);
+    }
+    let zooms: Vec<f64> = pixdim[1..=ndim].iter().map(|z| z.abs()).collect();
+    for (axis, z) in zooms.iter().take(3).enumerate() {
+        if !(z.is_finite() && *z > 0.0) {
+            return Err(bad(
+                path,
+                format!(
+                    "voxel size pixdim[{}] = {z}: expected a positive voxel size in mm",
+                    axis + 1
+                ),
+            ));
+        }
+    }
+    let (vox_offset, slope, inter) = match version {
+        NiftiVersion::One => (f.f32(108), f.f32(112), f.f32(116)),
+        NiftiVersion::Two => (f.i64(168) as f64, f.f64(176), f.f64(184)),
+    };
+    if !(vox_offset.is_finite() && vox_offset >= 0.0) {
+        return Err(bad(path, format!("vox_offset = {vox_offset} is not valid")));
+    }
+    let scaling = if slope == 0.0 || !slope.is_finite() {
+        None
+    } else if !inter.is_finite() {
+        return Err(bad(
+            path,
+            format!("scl_inter = {inter} is not finite while scl_slope = {slope} is set"),
+        ));
+    } else {
+        Some((slope, inter))
+    };
+    let (qform_code, sform_code, quatern, srow, descrip) = match version {
+        NiftiVersion::One => (
+            f.i16(252) as i32,
+            f.i16(254) as i32,
+            std::array::from_fn(|n| f.f32(256 + 4 * n)),
+            std::array::from_fn(|r| std::array::from_fn(|c| f.f32(280 + 16 * r + 4 * c))),
+            f.text(148, 80),
+        ),
+        NiftiVersion::Two => (
+            f.i32(344),
+            f.i32(348),
+            std::array::from_fn(|n| f.f64(352 + 8 * n)),
+            std::array::from_fn(|r| std::array::from_fn(|c| f.f64(400 + 32 * r + 8 * c))),
+            f.text(240, 80),
+        ),
+    };
+    let header = NiftiHeader {
+        version,
+        datatype: DataType { kind, endian },
+        shape,
+        zooms,
+        qfac: if pixdim[0] < 0.0 { -1.0 } else { 1.0 },
+        vox_offset: vox_offset as u64,
+        scaling,
+        qform_code,
+        sform_code,
+        quatern,
+        srow,
+        descrip,
+        pair,
+    };
+    let affine = header.best_affine();
+    let finite = affine.matrix3.to_cols_array().iter().all(|v| v.is_finite())
+        && affine.translation.is_finite();
+    if !finite {
+        let which = if sform_code != 0 {
+            "sform (srow_x/y/z)"
+        } else if qform_code != 0 {
+            "qform (quatern_*/qoffset_*)"
+        } else {
+            "pixdim"
+        };
+        return Err(bad(
+            path,
+            format!("the affine from the {which} holds NaN or infinite values"),
+        ));
+    }
+    Ok(header)
+}
+
+/// The `.img` (or `.img.gz`) beside a `.hdr` file.
+fn image_file_of_pair(path: &Path) -> Result<PathBuf, VolumeError> {
+    let name = path.to_string_lossy();
+    let stem = name
+        .strip_suffix(".gz")
+        .unwrap_or(&name)
+        .strip_suffix(".hdr")
+        .ok_or_else(|| {
+            bad(
+                path,
+                "header says the data are in a separate .img file, but this file is not named .hdr",
+            )
+        })?;
+    [".img", ".img.gz"]
+        .iter()
+        .map(|ext| PathBuf::from(format!("{stem}{ext}")))
+        .find(|p| p.exists())
+        .ok_or_else(|| {
+            bad(
+                path,
+                format!("data file {stem}.img (or .img.gz) does not exist"),
+            )
+        })
+}
+
+impl NiftiImage {
+    /// Reads a NIfTI-1 or NIfTI-2 file (gzipped or not) with scaling applied.
+    pub fn read(path: impl AsRef<Path>) -> Result<Self, VolumeError> {
+        let path = path.as_ref();
+        let reader = open_maybe_gz(path)?;
+        Self::read_from(path, reader)
+    }
+
+    /// Reads a NIfTI image held in memory (gzipped or not); `name` labels errors.
+    pub fn from_bytes(name: &str, bytes: &[u8]) -> Result<Self, VolumeError> {
+        let reader: Box<dyn Read + '_> = if bytes.starts_with(&[0x1f, 0x8b]) {
+            Box::new(MultiGzDecoder::new(bytes))
+        } else {
+            Box::new(bytes)
+        };
+        Self::read_from(Path::new(name), reader)
+    }
+
+    fn read_from(path: &Path, mut reader: Box<dyn Read + '_>) -> Result<Self, VolumeError> {
+        let mut head = vec![0u8; 540];
+        let got = read_fully(&mut reader, &mut head).map_err(|e| gz_or_io(path, e))?;
+        if got == 0 {
+            return Err(bad(
+                path,
+                "file is empty: expected a NIfTI header (348 or 540 bytes)",
+            ));
+        }
+        head.truncate(got);
+        let header = parse_header(path, &head)?;
+        let count = header.voxel_count();
+        let data_bytes = count
+            .checked_mul(header.datatype.kind.size() as u64)
+            .filter(|&b| b <= MAX_DATA_BYTES)
+            .ok_or_else(|| {
+                bad(
+                    path,
+                    format!(
+                        "header shape {:?} needs more than the {} GiB of voxel data nrf reads",
+                        header.shape,
+                        MAX_DATA_BYTES >> 30
+                    ),
+                )
+            })?;
+        let raw = if header.pair {
+            let data_path = image_file_of_pair(path)?;
+            let mut data_reader = open_maybe_gz(&data_path)?;
+            skip(&mut data_reader, header.vox_offset).map_err(|e| gz_or_io(&data_path, e))?;
+            read_data(&data_path, &mut data_reader, data_bytes, &header)?
+        } else {
+            let header_len = match header.version {
+                NiftiVersion::One => 348,
+                NiftiVersion::Two => 540,
+            };
+            if header.vox_offset < header_len {
+                return Err(bad(
+                    path,
+                    format!(
+                        "vox_offset = {} points inside the {header_len}-byte header",
+                        header.vox_offset
+                    ),
+                ));
+            }
+            // Data start after the header and any extensions.
+            let already = head.len() as u64;
+            if header.vox_offset >= already {
+                skip(&mut reader, header.vox_offset - already).map_err(|e| gz_or_io(path, e))?;
+                read_data(path, &mut reader, data_bytes, &header)?
+            } else {
+                let start = header.vox_offset as usize;
+                let mut chained = (&head[start..]).chain(reader);
+                read_data(path, &mut chained, data_bytes, &header)?
+            }
+        };
+        let data = decode(&raw, header.datatype, header.scaling);
+        let affine = header.best_affine();
+        Ok(Self {
+            path: path.to_path_buf(),
+            header,
+            affine,
+            data,
+        })
+    }
+
+    /// Number of 3D volumes (product of the dimensions beyond the third).
+    pub fn volume_count(&self) -> usize {
+        self.header.shape.iter().skip(3).product()
+    }
+
+    /// Dimensions of one 3D volume (missing axes count as 1).
+    pub fn spatial_dims(&self) -> [usize; 3] {
+        std::array::from_fn(|axis| self.header.shape.get(axis).copied().unwrap_or(1))
+    }
+}
+
+fn gz_or_io(path: &Path, err: io::Error) -> VolumeError {
+    match err.kind() {
+        io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData => {
+            bad(
+                path,
+                format!("compressed data are truncated or corrupt ({err})"),
+            )
+        }
+        _ => io_err(path, "cannot read", err),
+    }
+}
+
+fn skip(reader: &mut impl Read, bytes: u64) -> io::Result<()> {
+    let skipped = io::copy(&mut reader.take(bytes), &mut io::sink())?;
+    if skipped < bytes {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "file ends before vox_offset",
+        ));
+    }
+    Ok(())
+}
+
+fn read_data(
+    path: &Path,
+    reader: &mut impl Read,
+    data_bytes: u64,
+    header: &NiftiHeader,
+) -> Result<Vec<u8>, VolumeError> {
+    let mut raw = vec![0u8; data_bytes as usize];
+    let got = read_fully(reader, &mut raw).map_err(|e| gz_or_io(path, e))?;
+    if (got as u64) < data_bytes {
+        return Err(bad(
+            path,
+            format!(
+                "header shape {:?} of {} needs {data_bytes} bytes of voxel data, but the file holds only {got}",
+                header.shape, header.datatype
+            ),
+        ));
+    }
+    Ok(raw)
+}
+
+/// Converts raw voxels to f32 with the header's scaling.
+fn decode(raw: &[u8], datatype: DataType, scaling: Option<(f64, f64)>) -> Vec<f32> {
+    let size = datatype.kind.size();
+    let big = datatype.endian == Endian::Big;
+    let word = |chunk: &[u8]| -> [u8; 8] {
+        let mut b = [0u8; 8];
+        b[..size].copy_from_slice(chunk);
+        if big {
+            b[..size].reverse();
+        }
+        b
+    };
+    let value = |chunk: &[u8]| -> f64 {
+        let b = word(chunk);
+        match datatype.kind {
+            ScalarKind::U8 => b[0] as f64,
+            ScalarKind::I8 => b[0] as i8 as f64,
+            ScalarKind::I16 => i16::from_le_bytes([b[0], b[1]]) as f64,
+            ScalarKind::U16 => u16::from_le_bytes([b[0], b[1]]) as f64,
+            ScalarKind::I32 => i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64,
+            ScalarKind::U32 => u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64,
+            ScalarKind::I64 => i64::from_le_bytes(b) as f64,
+            ScalarKind::U64 => u64::from_le_bytes(b) as f64,
+            ScalarKind::F32 => f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64,
+            ScalarKind::F64 => f64::from_le_bytes(b),
+        }
+    };
+    let (slope, inter) = scaling.unwrap_or((1.0, 0.0));
+    raw.chunks_exact(size)
+        .map(|chunk| (value(chunk) * slope + inter) as f32)
+        .collect()
+}
+
+/// NIfTI `xform` codes written by [`write_float32`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpaceCode {
+    /// Code 1: scanner anatomical coordinates.
+    ScannerAnat = 1,
+    /// Code 2: aligned to some other image.
+    Aligned = 2,
+    /// Code 4: MNI152 space.
+    Mni152 = 4,
+}
+
+/// Splits an affine's linear part into a rotation quaternion, voxel sizes and qfac, as NIfTI's
+/// qform needs. Shears are dropped by taking the nearest rotation (polar decomposition).
+fn qform_of(affine: &DAffine3) -> (DQuat, DVec3, f64) {
+    let m = affine.matrix3;
+    let zooms = DVec3::new(m.x_axis.length(), m.y_axis.length(), m.z_axis.length());
+    let mut r = DMat3::from_cols(m.x_axis / zooms.x, m.y_axis / zooms.y, m.z_axis / zooms.z);
+    let qfac = if r.determinant() < 0.0 {
+        r.z_axis = -r.z_axis;
+        -1.0
+    } else {
+        1.0
+    };
+    // Newton iteration towards the orthogonal polar factor.
+    for _ in 0..20 {
+        let next = (r + r.inverse().transpose()) * 0.5;
+        let change = (next - r)
+            .to_cols_array()
+            .iter()
+            .fold(0.0f64, |a, v| a.max(v.abs()));
+        r = next;
+        if change < 1e-15 {
+            break;
+        }
+    }
+    let mut q = DQuat::from_mat3(&r).normalize();
+    if q.w < 0.0 {
+        q = -q;
+    }
+    (q, zooms, qfac)
+}
+
+/// Builds the 348-byte little-endian NIfTI-1 header (plus the 4-byte empty extension flag) of a
+/// float32 3D volume.
+fn float32_header(dims: [usize; 3], affine: &DAffine3, code: SpaceCode, data: &[f32]) -> Vec<u8> {
+    let mut h = vec![0u8; 352];
+    let put =
+        |h: &mut Vec<u8>, at: usize, bytes: &[u8]| h[at..at + bytes.len()].copy_from_slice(bytes);
+    put(&mut h, 0, &348i32.to_le_bytes());
+    let dim: [i16; 8] = [
+        3,
+        dims[0] as i16,
+        dims[1] as i16,
+        dims[2] as i16,
+        1,
+        1,
+        1,
+        1,
+    ];
+    for (n, d) in dim.iter().enumerate() {
+        put(&mut h, 40 + 2 * n, &d.to_le_bytes());
+    }
+    put(&mut h, 70, &16i16.to_le_bytes()); // datatype float32
+    put(&mut h, 72, &32i16.to_le_bytes()); // bitpix
+    let (quat, zooms, qfac) = qform_of(affine);
+    let pixdim = [qfac, zooms.x, zooms.y, zooms.z, 1.0, 1.0, 1.0, 1.0];
+    for (n, p) in pixdim.iter().enumerate() {
+        put(&mut h, 76 + 4 * n, &(*p as f32).to_le_bytes());
+    }
+    put(&mut h, 108, &352f32.to_le_bytes()); // vox_offset
+    put(&mut h, 112, &1f32.to_le_bytes()); // scl_slope
+    put(&mut h, 116, &0f32.to_le_bytes()); // scl_inter
+    put(&mut h, 123, &[2u8]); // xyzt_units: mm
+    let (lo, hi) = data
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        });
+    if lo <= hi {
+        put(&mut h, 124, &hi.to_le_bytes()); // cal_max
+        put(&mut h, 128, &lo.to_le_bytes()); // cal_min
+    }
+    let descrip = format!("nrf {}", env!("CARGO_PKG_VERSION"));
+    put(&mut h, 148, &descrip.as_bytes()[..descrip.len().min(79)]);
+    put(&mut h, 252, &(code as i16).to_le_bytes()); // qform_code
+    put(&mut h, 254, &(code as i16).to_le_bytes()); // sform_code
+    let quatern = [quat.x, quat.y, quat.z];
+    let t = affine.translation;
+    for (n, v) in quatern.iter().chain([t.x, t.y, t.z].iter()).enumerate() {
+        put(&mut h, 256 + 4 * n, &(*v as f32).to_le_bytes());
+    }
+    let rows = crate::space::affine_to_rows(affine);
+    for (r, row) in rows.iter().take(3).enumerate() {
+        for (c, v) in row.iter().enumerate() {
+            put(&mut h, 280 + 16 * r + 4 * c, &(*v as f32).to_le_bytes());
+        }
+    }
+    put(&mut h, 344, b"n+1\0");
+    h
+}
+
+/// Writes a float32 3D NIfTI-1 file (gzipped when the name ends in `.gz`) with sform and qform
+/// both set to `code`, atomically: the bytes go to a temporary file beside `path`, which is then
+/// renamed over it, so an existing file is never left half-written.
+pub fn write_float32(
+    path: &Path,
+    dims: [usize; 3],
+    affine: &DAffine3,
+    code: SpaceCode,
+    data: &[f32],
+) -> Result<(), VolumeError> {
+    if dims.iter().any(|&d| d == 0 || d > i16::MAX as usize) {
+        return Err(bad(
+            path,
+            format!("cannot write dims {dims:?}: NIfTI-1 needs 1..=32767 voxels per axis"),
+        ));
+    }
+    if data.len() != dims.iter().product::<usize>() {
+        return Err(bad(
+            path,
+            format!("cannot write {} values as a {dims:?} volume", data.len()),
+        ));
+    }
+    let header = float32_header(dims, affine, code, data);
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let tmp = tempfile::Builder::new()
+        .prefix(".nrf-write-")
+        .tempfile_in(&dir)
+        .map_err(|e| io_err(path, "cannot create a temporary file beside", e))?;
+    {
+        let file = tmp.as_file();
+        let body: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let write = |out: &mut dyn Write| -> io::Result<()> {
+            out.write_all(&header)?;
+            out.write_all(&body)
+        };
+        let result = if is_gzip_name(path) {
+            let mut gz = GzEncoder::new(io::BufWriter::new(file), Compression::new(6));
+            write(&mut gz).and_then(|_| gz.finish()?.flush())
+        } else {
+            let mut out = io::BufWriter::new(file);
+            write(&mut out).and_then(|_| out.flush())
+        };
+        result.map_err(|e| io_err(path, "cannot write", e))?;
+        file.sync_all()
+            .map_err(|e| io_err(path, "cannot flush", e))?;
+    }
+    tmp.persist(path)
+        .map_err(|e| io_err(path, "cannot move the finished file into place at", e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn datatype_names_follow_numpy() {
+        let dt = |kind, endian| DataType { kind, endian }.to_string();
+        assert_eq!(dt(ScalarKind::F32, Endian::Little), "<f4");
+        assert_eq!(dt(ScalarKind::I16, Endian::Big), ">i2");
+        assert_eq!(dt(ScalarKind::U8, Endian::Big), "|u1");
+        assert_eq!(dt(ScalarKind::I8, Endian::Little), "|i1");
+    }
+
+    #[test]
+    fn qform_decomposition_recovers_flips_and_rotations() {
+        let rotation = DMat3::from_rotation_z(0.3) * DMat3::from_rotation_x(-0.2);
+        for flip in [1.0, -1.0] {
+            let m = rotation * DMat3::from_diagonal(DVec3::new(2.0 * flip, 3.0, 1.5));
+            let affine = DAffine3::from_mat3_translation(m, DVec3::new(1.0, 2.0, 3.0));
+            let (q, zooms, qfac) = qform_of(&affine);
+            let mut z = zooms;
+            if qfac < 0.0 {
+                z.z = -z.z;
+            }
+            let rebuilt = DMat3::from_quat(q) * DMat3::from_diagonal(z);
+            let err = (rebuilt - m)
+                .to_cols_array()
+                .iter()
+                .fold(0.0f64, |a, v| a.max(v.abs()));
+            assert!(err < 1e-9, "flip {flip}: error {err}");
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! Integration tests, one binary (each test binary links the whole crate, so there is one).
+//! Fixtures live in `tests/data/` (copied from the reference fixtures, see `tests/data/README.md`).
+
+mod cli;
+mod gpu;
+mod nifti_bad_input;
+mod nifti_read;
+mod nifti_write;
+mod normalisation;
+mod support;

@@ -1,0 +1,141 @@
+//! Bad NIfTI input: each case gives a clear error naming the file and what was wrong, no panic.
+
+use std::io::Read;
+use std::path::Path;
+
+use nrf::volume::NiftiImage;
+
+use crate::support::data;
+
+/// The uncompressed bytes of a small valid NIfTI-1 file (4×5×7 uint8, sform code 2).
+fn valid_nifti() -> Vec<u8> {
+    let gz = std::fs::read(data("nifti/standard.nii.gz")).expect("fixture");
+    let mut bytes = Vec::new();
+    flate2::read::GzDecoder::new(&gz[..])
+        .read_to_end(&mut bytes)
+        .expect("gunzip");
+    bytes
+}
+
+fn patched(at: usize, new: &[u8]) -> Vec<u8> {
+    let mut bytes = valid_nifti();
+    bytes[at..at + new.len()].copy_from_slice(new);
+    bytes
+}
+
+/// Writes `bytes` to `name` in a fresh directory, reads it, and returns the error message.
+fn error_for(name: &str, bytes: &[u8]) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join(name);
+    std::fs::write(&path, bytes).expect("write");
+    let message = NiftiImage::read(&path)
+        .expect_err("bad input must be refused")
+        .to_string();
+    assert!(
+        message.contains(name),
+        "error does not name the file: {message}"
+    );
+    message
+}
+
+fn assert_mentions(message: &str, words: &[&str]) {
+    for word in words {
+        assert!(
+            message.contains(word),
+            "{message:?} should mention {word:?}"
+        );
+    }
+}
+
+#[test]
+fn the_valid_base_file_reads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ok.nii");
+    std::fs::write(&path, valid_nifti()).expect("write");
+    assert_eq!(
+        NiftiImage::read(&path).expect("valid").header.shape,
+        vec![4, 5, 7]
+    );
+}
+
+#[test]
+fn missing_file() {
+    let message = NiftiImage::read(Path::new("/nonexistent/dir/brain.nii.gz"))
+        .expect_err("missing")
+        .to_string();
+    assert_mentions(&message, &["/nonexistent/dir/brain.nii.gz", "cannot open"]);
+}
+
+#[test]
+fn empty_file() {
+    assert_mentions(&error_for("empty.nii", &[]), &["empty"]);
+}
+
+#[test]
+fn not_a_nifti_header() {
+    let message = error_for(
+        "text.nii",
+        b"this is not a brain image at all, just some text....",
+    );
+    assert_mentions(&message, &["not a NIfTI file", "348", "540"]);
+}
+
+#[test]
+fn wrong_magic() {
+    let message = error_for("magic.nii", &patched(344, b"abc\0"));
+    assert_mentions(&message, &["magic", "n+1"]);
+}
+
+#[test]
+fn truncated_header() {
+    let message = error_for("short.nii", &valid_nifti()[..200]);
+    assert_mentions(&message, &["348-byte"]);
+}
+
+#[test]
+fn truncated_gzip() {
+    let gz = std::fs::read(data("nifti/neurovault_10426_statmap.nii.gz")).expect("fixture");
+    let message = error_for("cut.nii.gz", &gz[..gz.len() / 2]);
+    assert_mentions(&message, &["truncated"]);
+}
+
+#[test]
+fn dims_that_disagree_with_the_data() {
+    // dim[1] = 40 instead of 4: ten times more voxels than the file holds.
+    let message = error_for("dims.nii", &patched(42, &40i16.to_le_bytes()));
+    assert_mentions(&message, &["[40, 5, 7]", "1400 bytes", "only 140"]);
+}
+
+#[test]
+fn bad_dimension_count() {
+    let message = error_for("ndim.nii", &patched(40, &9i16.to_le_bytes()));
+    assert_mentions(&message, &["dim[0] = 9"]);
+}
+
+#[test]
+fn unsupported_datatypes() {
+    for (code, name) in [(32i16, "complex64"), (128, "RGB24"), (1792, "complex128")] {
+        let message = error_for("typed.nii", &patched(70, &code.to_le_bytes()));
+        assert_mentions(&message, &["unsupported datatype", name]);
+    }
+}
+
+#[test]
+fn zero_voxel_size() {
+    let message = error_for("zero.nii", &patched(80, &0f32.to_le_bytes()));
+    assert_mentions(&message, &["pixdim[1] = 0", "positive voxel size"]);
+}
+
+#[test]
+fn nan_in_the_affine() {
+    // srow_x[1]; the fixture's sform code is 2, so the sform is used.
+    let message = error_for("nan.nii", &patched(284, &f32::NAN.to_le_bytes()));
+    assert_mentions(&message, &["sform", "NaN"]);
+}
+
+#[test]
+fn big_endian_files_are_detected_and_read() {
+    // anatomical.nii is big-endian int16: a sanity check that byte order is not guessed wrongly.
+    let image = NiftiImage::read(data("nifti/anatomical.nii")).expect("read");
+    assert_eq!(image.header.datatype.to_string(), ">i2");
+}
