@@ -5,8 +5,14 @@
 //! The library never prints or exits: every fallible call returns a typed error that names the
 //! file and what was expected, and the binary reports it. `DESIGN.md` maps the modules.
 
+pub mod atomic;
+pub mod features;
 pub mod gpu;
+pub mod model;
+pub mod npy;
+pub mod query;
 pub mod space;
 pub mod summary;
 pub mod template;
+pub mod train;
 pub mod volume;

@@ -72,10 +72,22 @@ pub fn brain_probability() -> Result<Volume, VolumeError> {
     Ok(sum)
 }
 
+/// [`brain_probability`], decoded once per process and shared.
+pub fn brain_probability_shared() -> Result<&'static Volume, VolumeError> {
+    static SHARED: std::sync::OnceLock<Result<Volume, String>> = std::sync::OnceLock::new();
+    SHARED
+        .get_or_init(|| brain_probability().map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(|message| VolumeError::Invalid {
+            path: "embedded template".into(),
+            message: message.clone(),
+        })
+}
+
 /// The brain mask on any grid: the tissue probability resampled (trilinear) onto `grid` and
 /// thresholded at [`BRAIN_PROBABILITY_THRESHOLD`].
 pub fn brain_mask(grid: &Grid) -> Result<Mask, VolumeError> {
-    let probability = brain_probability()?.resample(grid, 0.0)?;
+    let probability = brain_probability_shared()?.resample(grid, 0.0)?;
     Ok(probability.mask_above(BRAIN_PROBABILITY_THRESHOLD))
 }
 

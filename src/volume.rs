@@ -100,9 +100,46 @@ impl Volume {
         nifti::write_float32(
             path.as_ref(),
             self.grid.dims,
+            1,
             &self.grid.affine,
             code,
             &self.data,
+        )
+    }
+
+    /// Writes several volumes on one grid as a 4D float32 NIfTI-1 file, atomically.
+    pub fn write_nifti_series(
+        volumes: &[Volume],
+        path: impl AsRef<Path>,
+        code: SpaceCode,
+    ) -> Result<(), VolumeError> {
+        let path = path.as_ref();
+        let Some(first) = volumes.first() else {
+            return Err(VolumeError::Invalid {
+                path: path.to_path_buf(),
+                message: "no volumes to write".into(),
+            });
+        };
+        if let Some(other) = volumes.iter().find(|v| v.grid != first.grid) {
+            return Err(VolumeError::Invalid {
+                path: path.to_path_buf(),
+                message: format!(
+                    "volumes on different grids ({:?} and {:?}) cannot share one file",
+                    first.grid.dims, other.grid.dims
+                ),
+            });
+        }
+        let data: Vec<f32> = volumes
+            .iter()
+            .flat_map(|v| v.data.iter().copied())
+            .collect();
+        nifti::write_float32(
+            path,
+            first.grid.dims,
+            volumes.len(),
+            &first.grid.affine,
+            code,
+            &data,
         )
     }
 

@@ -65,7 +65,10 @@ impl NrfConfig {
     pub fn layer_shapes(&self) -> Vec<(usize, usize)> {
         let input = self.input_dim();
         let mut dims = vec![input];
-        dims.extend(std::iter::repeat_n(self.hidden, self.num_layers.saturating_sub(1)));
+        dims.extend(std::iter::repeat_n(
+            self.hidden,
+            self.num_layers.saturating_sub(1),
+        ));
         dims.push(1);
         (0..self.num_layers)
             .map(|layer| {
@@ -143,7 +146,10 @@ mod tests {
         assert_eq!(shapes[0], (1600, 4096));
         assert_eq!(shapes[7], (4096, 1));
         // 2F·H + (L−2)·H² + H
-        assert_eq!(config.query_macs_per_point(), 64 * 4096 + 6 * 4096 * 4096 + 4096);
+        assert_eq!(
+            config.query_macs_per_point(),
+            64 * 4096 + 6 * 4096 * 4096 + 4096
+        );
     }
 
     #[test]

@@ -232,7 +232,11 @@ fn median_spacing(coords: &[Vec3]) -> f32 {
             for dz in -1..=1 {
                 for dy in -1..=1 {
                     for dx in -1..=1 {
-                        for &m in cells.get(&[cx + dx, cy + dy, cz + dz]).into_iter().flatten() {
+                        for &m in cells
+                            .get(&[cx + dx, cy + dy, cz + dz])
+                            .into_iter()
+                            .flatten()
+                        {
                             if m != n {
                                 best = best.min(coords[m].distance(p));
                             }
@@ -280,11 +284,20 @@ mod tests {
     fn roi_names_come_from_the_nearest_voxel() {
         let coords = vec![Vec3::ZERO, Vec3::new(2.0, 0.0, 0.0)];
         let rois = vec![
-            Roi { name: "V1v".into(), members: vec![true, false] },
-            Roi { name: "nsdgeneral".into(), members: vec![true, true] },
+            Roi {
+                name: "V1v".into(),
+                members: vec![true, false],
+            },
+            Roi {
+                name: "nsdgeneral".into(),
+                members: vec![true, true],
+            },
         ];
         let d = VoxelDomain::new(coords, rois, None).expect("domain");
-        assert_eq!(d.roi_names_at(Vec3::new(0.2, 0.0, 0.0)), ["V1v", "nsdgeneral"]);
+        assert_eq!(
+            d.roi_names_at(Vec3::new(0.2, 0.0, 0.0)),
+            ["V1v", "nsdgeneral"]
+        );
         assert_eq!(d.roi_names_at(Vec3::new(1.9, 0.0, 0.0)), ["nsdgeneral"]);
         assert!(d.roi_names_at(Vec3::new(50.0, 0.0, 0.0)).is_empty());
     }
@@ -293,7 +306,8 @@ mod tests {
     fn grid_mask_equals_pointwise_membership() {
         let d = VoxelDomain::new(cube(1.8, 5), vec![], None).expect("domain");
         let grid = Grid::over_box(
-            &BoundingBox::new(Vec3::splat(-4.0).as_dvec3(), Vec3::splat(12.0).as_dvec3()).expect("box"),
+            &BoundingBox::new(Vec3::splat(-4.0).as_dvec3(), Vec3::splat(12.0).as_dvec3())
+                .expect("box"),
             0.7,
         )
         .expect("grid");
@@ -307,10 +321,19 @@ mod tests {
 
     #[test]
     fn bad_domains_are_refused() {
-        assert_eq!(VoxelDomain::new(vec![], vec![], None).unwrap_err(), DomainError::Empty);
+        assert_eq!(
+            VoxelDomain::new(vec![], vec![], None).unwrap_err(),
+            DomainError::Empty
+        );
         let nan = vec![Vec3::ZERO, Vec3::new(f32::NAN, 0.0, 0.0)];
-        assert_eq!(VoxelDomain::new(nan, vec![], None).unwrap_err(), DomainError::NotFinite(1));
-        let rois = vec![Roi { name: "V1".into(), members: vec![true] }];
+        assert_eq!(
+            VoxelDomain::new(nan, vec![], None).unwrap_err(),
+            DomainError::NotFinite(1)
+        );
+        let rois = vec![Roi {
+            name: "V1".into(),
+            members: vec![true],
+        }];
         assert!(matches!(
             VoxelDomain::new(vec![Vec3::ZERO, Vec3::ONE], rois, None),
             Err(DomainError::RoiLength { .. })

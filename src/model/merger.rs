@@ -38,8 +38,12 @@ impl FeatureMerger {
     /// - `first`, `second`: `[B, P², D]` token maps
     /// - output: `[B, 2d]`, each row of unit L2 norm
     pub fn forward(&self, first: Tensor<3>, second: Tensor<3>) -> Tensor<2> {
-        let a = self.fuse1.forward(self.lin1.forward(first).flatten::<2>(1, 2)); // [B, d]
-        let b = self.fuse2.forward(self.lin2.forward(second).flatten::<2>(1, 2)); // [B, d]
+        let a = self
+            .fuse1
+            .forward(self.lin1.forward(first).flatten::<2>(1, 2)); // [B, d]
+        let b = self
+            .fuse2
+            .forward(self.lin2.forward(second).flatten::<2>(1, 2)); // [B, d]
         let merged = Tensor::cat(vec![a, b], 1); // [B, 2d]
         // F.normalize: x / max(‖x‖, 1e-12).
         let norm = merged.clone().square().sum_dim(1).sqrt().clamp_min(1e-12); // [B, 1]

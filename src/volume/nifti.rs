@@ -729,19 +729,26 @@ fn qform_of(affine: &DAffine3) -> (DQuat, DVec3, f64) {
     (q, zooms, qfac)
 }
 
-/// Builds the 348-byte little-endian NIfTI-1 header (plus the 4-byte empty extension flag) of a
-/// float32 3D volume.
-fn float32_header(dims: [usize; 3], affine: &DAffine3, code: SpaceCode, data: &[f32]) -> Vec<u8> {
+/// Builds the 348-byte little-endian NIfTI-1 header (plus the 4-byte empty extension flag) of
+/// float32 data: one 3D volume, or several stacked along a fourth axis.
+fn float32_header(
+    dims: [usize; 3],
+    volumes: usize,
+    affine: &DAffine3,
+    code: SpaceCode,
+    data: &[f32],
+) -> Vec<u8> {
     let mut h = vec![0u8; 352];
     let put =
         |h: &mut Vec<u8>, at: usize, bytes: &[u8]| h[at..at + bytes.len()].copy_from_slice(bytes);
     put(&mut h, 0, &348i32.to_le_bytes());
+    let ndim = if volumes > 1 { 4 } else { 3 };
     let dim: [i16; 8] = [
-        3,
+        ndim,
         dims[0] as i16,
         dims[1] as i16,
         dims[2] as i16,
-        1,
+        volumes as i16,
         1,
         1,
         1,
@@ -760,13 +767,7 @@ fn float32_header(dims: [usize; 3], affine: &DAffine3, code: SpaceCode, data: &[
     put(&mut h, 112, &1f32.to_le_bytes()); // scl_slope
     put(&mut h, 116, &0f32.to_le_bytes()); // scl_inter
     put(&mut h, 123, &[2u8]); // xyzt_units: mm
-    let (lo, hi) = data
-        .iter()
-        .filter(|v| v.is_finite())
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
-            (lo.min(v), hi.max(v))
-        });
-    if lo <= hi {
+    if let Some((lo, hi)) = super::finite_range(data) {
         put(&mut h, 124, &hi.to_le_bytes()); // cal_max
         put(&mut h, 128, &lo.to_le_bytes()); // cal_min
     }
@@ -789,58 +790,60 @@ fn float32_header(dims: [usize; 3], affine: &DAffine3, code: SpaceCode, data: &[
     h
 }
 
-/// Writes a float32 3D NIfTI-1 file (gzipped when the name ends in `.gz`) with sform and qform
-/// both set to `code`, atomically: the bytes go to a temporary file beside `path`, which is then
-/// renamed over it, so an existing file is never left half-written.
+/// Writes float32 NIfTI-1 (gzipped when the name ends in `.gz`) with sform and qform both set to
+/// `code`, atomically (see [`crate::atomic`]). `data` holds `volumes` 3D volumes of `dims` one
+/// after the other; more than one gives a 4D file.
 pub fn write_float32(
     path: &Path,
     dims: [usize; 3],
+    volumes: usize,
     affine: &DAffine3,
     code: SpaceCode,
     data: &[f32],
 ) -> Result<(), VolumeError> {
-    if dims.iter().any(|&d| d == 0 || d > i16::MAX as usize) {
+    let fits = |d: usize| (1..=i16::MAX as usize).contains(&d);
+    if !(dims.iter().all(|&d| fits(d)) && fits(volumes)) {
         return Err(bad(
             path,
-            format!("cannot write dims {dims:?}: NIfTI-1 needs 1..=32767 voxels per axis"),
+            format!(
+                "cannot write dims {dims:?} × {volumes}: NIfTI-1 needs 1..=32767 voxels per axis"
+            ),
         ));
     }
-    if data.len() != dims.iter().product::<usize>() {
+    if data.len() != dims.iter().product::<usize>() * volumes {
         return Err(bad(
             path,
-            format!("cannot write {} values as a {dims:?} volume", data.len()),
+            format!(
+                "cannot write {} values as {volumes} volume(s) of {dims:?}",
+                data.len()
+            ),
         ));
     }
-    let header = float32_header(dims, affine, code, data);
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let tmp = tempfile::Builder::new()
-        .prefix(".nrf-write-")
-        .tempfile_in(&dir)
-        .map_err(|e| io_err(path, "cannot create a temporary file beside", e))?;
-    {
-        let file = tmp.as_file();
-        let body: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
-        let write = |out: &mut dyn Write| -> io::Result<()> {
+    let header = float32_header(dims, volumes, affine, code, data);
+    let gzip = is_gzip_name(path);
+    crate::atomic::write_atomically(path, |out| {
+        let body = |out: &mut dyn Write| -> io::Result<()> {
             out.write_all(&header)?;
-            out.write_all(&body)
+            for chunk in data.chunks(1 << 16) {
+                let bytes: Vec<u8> = chunk.iter().flat_map(|v| v.to_le_bytes()).collect();
+                out.write_all(&bytes)?;
+            }
+            Ok(())
         };
-        let result = if is_gzip_name(path) {
-            let mut gz = GzEncoder::new(io::BufWriter::new(file), Compression::new(6));
-            write(&mut gz).and_then(|_| gz.finish()?.flush())
+        if gzip {
+            let mut gz = GzEncoder::new(out, Compression::new(6));
+            body(&mut gz)?;
+            gz.finish()?;
+            Ok(())
         } else {
-            let mut out = io::BufWriter::new(file);
-            write(&mut out).and_then(|_| out.flush())
-        };
-        result.map_err(|e| io_err(path, "cannot write", e))?;
-        file.sync_all()
-            .map_err(|e| io_err(path, "cannot flush", e))?;
-    }
-    tmp.persist(path)
-        .map_err(|e| io_err(path, "cannot move the finished file into place at", e.error))?;
-    Ok(())
+            body(out)
+        }
+    })
+    .map_err(|e| VolumeError::Io {
+        path: e.path,
+        what: e.step.to_string(),
+        source: e.source,
+    })
 }
 
 #[cfg(test)]

@@ -103,9 +103,124 @@ fn every_subcommand_has_help() {
         vec!["info", "--help"],
         vec!["gpu", "--help"],
         vec!["template", "--help"],
+        vec!["convert", "--help"],
+        vec!["predict", "--help"],
+        vec!["bench", "query", "--help"],
     ] {
         let out = nrf(&cmd);
         assert!(out.status.success());
         assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"));
     }
+}
+
+#[test]
+fn convert_then_predict_reproduces_pytorch_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model = dir.path().join("official.nrf");
+    let official = data("nrf-official");
+    let out = nrf(&[
+        "convert",
+        official.to_str().expect("utf-8"),
+        "--out",
+        model.to_str().expect("utf-8"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let prediction = dir.path().join("prediction.npy");
+    let arg = |p: &str| data(p).to_str().expect("utf-8").to_string();
+    let out = nrf(&[
+        "predict",
+        "--model",
+        model.to_str().expect("utf-8"),
+        "--tokens",
+        &arg("nrf-official/early_features.npy"),
+        "--global",
+        &arg("nrf-official/higher_features.npy"),
+        "--points",
+        &arg("nrf-official/coords_mni_mm.npy"),
+        "--device",
+        "cpu",
+        "--out",
+        prediction.to_str().expect("utf-8"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("CPU"));
+    let got = nrf::npy::read_f32(&prediction).expect("prediction");
+    let want = nrf::npy::read_f32(data("nrf-official/expected_prediction.npy")).expect("expected");
+    assert_eq!(got.shape, want.shape);
+    let err = got
+        .data
+        .iter()
+        .zip(&want.data)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(err <= 1e-4, "max abs error {err}");
+
+    // A coarse grid straight from the official folder: one volume per image, 0 outside the brain.
+    let volume = dir.path().join("grid.nii.gz");
+    let out = nrf(&[
+        "predict",
+        "--model",
+        official.to_str().expect("utf-8"),
+        "--tokens",
+        &arg("nrf-official/early_features.npy"),
+        "--global",
+        &arg("nrf-official/higher_features.npy"),
+        "--grid",
+        "8",
+        "--device",
+        "cpu",
+        "--out",
+        volume.to_str().expect("utf-8"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("domain is unknown"));
+    let image = nrf::volume::NiftiImage::read(&volume).expect("nifti");
+    assert_eq!(image.header.shape, vec![25, 30, 24, 4]);
+    assert!(image.data.iter().all(|v| v.is_finite()));
+    assert_eq!(image.data[0], 0.0, "corner of the box is outside the brain");
+    assert!(image.data.iter().filter(|&&v| v != 0.0).count() > 1000);
+}
+
+#[test]
+fn predict_refuses_features_that_do_not_fit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tokens = dir.path().join("tokens.npy");
+    nrf::npy::write_f32(&tokens, &[1, 2, 9, 32], &vec![0.0; 2 * 9 * 32]).expect("write");
+    let global = dir.path().join("global.npy");
+    nrf::npy::write_f32(&global, &[1, 24], &[0.0; 24]).expect("write");
+    let out = nrf(&[
+        "predict",
+        "--model",
+        data("nrf-official").to_str().expect("utf-8"),
+        "--tokens",
+        tokens.to_str().expect("utf-8"),
+        "--global",
+        global.to_str().expect("utf-8"),
+        "--points",
+        data("nrf-official/coords_mni_mm.npy")
+            .to_str()
+            .expect("utf-8"),
+        "--device",
+        "cpu",
+        "--out",
+        dir.path().join("o.npy").to_str().expect("utf-8"),
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("tokens.npy") && stderr.contains("do not fit"),
+        "{stderr}"
+    );
 }

@@ -3,6 +3,7 @@
 
 mod cli;
 mod gpu;
+mod model;
 mod nifti_bad_input;
 mod nifti_read;
 mod nifti_write;

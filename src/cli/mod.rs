@@ -1,0 +1,127 @@
+//! The `nrf` command line: argument parsing and the reporting of each subcommand.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand, ValueEnum};
+
+mod bench;
+mod gpu;
+mod info;
+mod model;
+mod progress;
+mod template;
+
+/// Neural Response Functions: look inside brain-encoding models that predict the fMRI response
+/// to an image at any MNI coordinate (Chen et al., ICLR 2026).
+#[derive(Debug, Parser)]
+#[command(name = "nrf", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Describe a NIfTI file: shape, voxel sizes, affine, datatype and value range.
+    ///
+    /// The affine is chosen as nibabel does (sform, else qform, else pixdim), and --json prints
+    /// exactly the keys shape, affine, zooms, dtype, min, max, mean, comparable with nibabel's
+    /// img.shape, img.affine, header.get_zooms(), get_data_dtype() and get_fdata().
+    Info {
+        /// A .nii or .nii.gz file (NIfTI-1 or NIfTI-2), or a .hdr of an .hdr/.img pair.
+        file: PathBuf,
+        /// Print one JSON object instead of the readable summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Find the GPU adapter nrf would use and check that it computes correctly.
+    ///
+    /// Without a hardware GPU, a software Vulkan driver works (Debian/Ubuntu package
+    /// mesa-vulkan-drivers); WGPU_BACKEND and WGPU_ADAPTER_NAME choose among several adapters.
+    Gpu,
+    /// Write the embedded MNI152 2009a template, or its brain mask, at any spacing as NIfTI.
+    Template {
+        /// Which image to write.
+        #[arg(long, value_enum, default_value_t = TemplateChoice::T1)]
+        image: TemplateChoice,
+        /// Voxel size of the output grid in mm (the template's own grid is 1 mm).
+        #[arg(long, default_value_t = 1.0)]
+        spacing: f64,
+        /// Output file (.nii or .nii.gz); written atomically.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Convert an official NRF run folder (experiment_config.yaml, B.npy, best_model/*.pth.tar)
+    /// into one .nrf model file.
+    Convert {
+        /// The official run folder.
+        dir: PathBuf,
+        /// The .nrf file to write (atomically).
+        #[arg(long)]
+        out: PathBuf,
+        /// Subject name to record (default: the config's data_subject_list).
+        #[arg(long)]
+        subject: Option<String>,
+        /// Where the model's domain comes from.
+        #[command(flatten)]
+        domain: model::DomainArgs,
+    },
+    /// Predict responses from precomputed image features, at points (.npy) or on a grid (NIfTI).
+    Predict(model::PredictArgs),
+    /// Measure speed.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// Benchmarks.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Points per second of NRF queries on random weights (CPU, and GPU when present).
+    Query(bench::QueryBenchArgs),
+}
+
+/// Template images `nrf template` can write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TemplateChoice {
+    /// T1-weighted intensity.
+    T1,
+    /// Grey-matter probability (0–1).
+    Gm,
+    /// White-matter probability (0–1).
+    Wm,
+    /// Brain mask (grey + white matter probability above 0.5), 0/1.
+    BrainMask,
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        None => {
+            println!(
+                "nrf {}: the desktop viewer is not built yet. Today nrf converts official NRF \
+                 checkpoints, predicts from precomputed features, describes NIfTI files, checks \
+                 the GPU and exports the MNI template; see `nrf --help`.",
+                env!("CARGO_PKG_VERSION")
+            );
+            Ok(())
+        }
+        Some(Command::Info { file, json }) => info::info(file, json),
+        Some(Command::Gpu) => gpu::run(),
+        Some(Command::Template {
+            image,
+            spacing,
+            out,
+        }) => template::run(image, spacing, out),
+        Some(Command::Convert {
+            dir,
+            out,
+            subject,
+            domain,
+        }) => model::convert(&dir, &out, &domain, subject),
+        Some(Command::Predict(args)) => model::predict(&args),
+        Some(Command::Bench(BenchCommand::Query(args))) => bench::query(&args),
+    }
+}

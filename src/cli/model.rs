@@ -1,0 +1,327 @@
+//! `nrf convert` and `nrf predict`: official checkpoints to `.nrf`, and predictions from
+//! precomputed features at points or on a grid.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use glam::Vec3;
+
+use nrf::features::ImageFeatures;
+use nrf::model::Nrf;
+use nrf::model::official::DomainSource;
+use nrf::npy;
+use nrf::query::{ComputeDevice, DeviceChoice, QueryEngine, Region, RegionUsed, compute_device};
+use nrf::space::Grid;
+use nrf::volume::{SpaceCode, Volume};
+
+use super::progress::ProgressBar;
+
+/// Where an official model's domain comes from (ignored for `.nrf` files, which carry theirs).
+#[derive(Debug, Args)]
+pub struct DomainArgs {
+    /// MNI coordinates (N×3 .npy, mm) of the voxels the model was trained on.
+    #[arg(long, value_name = "COORDS.npy", conflicts_with = "nsd_root")]
+    pub domain: Option<PathBuf>,
+    /// Root of NSD-processed data (holding MNI_coordinate/ and roi_names.json): the domain is
+    /// the subject's ROI voxels, each labelled with the ROIs it belongs to.
+    #[arg(long, value_name = "DIR")]
+    pub nsd_root: Option<PathBuf>,
+    /// Subject folder under MNI_coordinate/ (default: the subject the model's config names).
+    #[arg(long, value_name = "subjNN", requires = "nsd_root")]
+    pub nsd_subject: Option<String>,
+    /// ROIs whose voxels form the domain.
+    #[arg(
+        long = "nsd-roi",
+        value_name = "ROI",
+        default_value = "nsdgeneral",
+        requires = "nsd_root"
+    )]
+    pub nsd_rois: Vec<String>,
+}
+
+impl DomainArgs {
+    fn source(&self, subject_from_model: Option<&str>) -> Result<DomainSource> {
+        if let Some(coords) = &self.domain {
+            return Ok(DomainSource::Coords(coords.clone()));
+        }
+        let Some(root) = &self.nsd_root else {
+            return Ok(DomainSource::Unknown);
+        };
+        let subject = self
+            .nsd_subject
+            .clone()
+            .or_else(|| subject_from_model.map(str::to_string))
+            .context("--nsd-root needs --nsd-subject (the model's config names no subject)")?;
+        Ok(DomainSource::NsdProcessed {
+            root: root.clone(),
+            subject,
+            rois: self.nsd_rois.clone(),
+        })
+    }
+}
+
+/// Loads a `.nrf` file, or an official run folder with its domain.
+pub fn load_model(path: &Path, domain: &DomainArgs, device: &ComputeDevice) -> Result<Nrf> {
+    if path.is_dir() {
+        // The subject is in the folder's yaml; read the model first without a domain.
+        let mut model = Nrf::from_official_dir(path, &DomainSource::Unknown, &device.device)?;
+        let source = domain.source(model.info.subject.as_deref())?;
+        model.domain = nrf::model::official::read_domain(&source)?;
+        Ok(model)
+    } else {
+        if domain.domain.is_some() || domain.nsd_root.is_some() {
+            bail!(
+                "{}: --domain/--nsd-root apply to official run folders; an .nrf file carries its own domain",
+                path.display()
+            );
+        }
+        Ok(Nrf::load(path, &device.device)?)
+    }
+}
+
+fn describe_domain(model: &Nrf) -> String {
+    match &model.domain {
+        nrf::model::Domain::Unknown => "unknown (grids and slices use the brain mask)".into(),
+        nrf::model::Domain::Voxels(d) => format!(
+            "{} voxels (reach {:.2} mm){}",
+            d.coords_mm().len(),
+            d.reach_mm(),
+            if d.rois().is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ", ROIs {}",
+                    d.rois()
+                        .iter()
+                        .map(|r| r.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                )
+            }
+        ),
+    }
+}
+
+/// `nrf convert`.
+pub fn convert(dir: &Path, out: &Path, domain: &DomainArgs, subject: Option<String>) -> Result<()> {
+    if !dir.is_dir() {
+        bail!(
+            "{}: expected an official NRF run folder (with experiment_config.yaml)",
+            dir.display()
+        );
+    }
+    let device = compute_device(DeviceChoice::Cpu)?;
+    let mut model = load_model(dir, domain, &device)?;
+    if let Some(subject) = subject {
+        model.info.subject = Some(subject);
+    }
+    model.save(out)?;
+    let c = &model.config;
+    println!(
+        "wrote {}: {} layers × {} wide, F = {}, features {}, subject {}, domain {}",
+        out.display(),
+        c.num_layers,
+        c.hidden,
+        c.fourier_features,
+        model
+            .info
+            .features
+            .as_ref()
+            .map_or("unknown", |f| f.extractor.as_str()),
+        model.info.subject.as_deref().unwrap_or("unknown"),
+        describe_domain(&model)
+    );
+    Ok(())
+}
+
+/// Inputs and outputs of `nrf predict`.
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// Model: an .nrf file or an official run folder.
+    #[arg(long, value_name = "MODEL")]
+    pub model: PathBuf,
+    /// Token maps, (images, 2, P², D) float32 .npy (e.g. CLIP layers 3 and 6 without the class token).
+    #[arg(long, value_name = "T.npy", requires = "global")]
+    pub tokens: PathBuf,
+    /// Global embeddings, (images, G) float32 .npy.
+    #[arg(long, value_name = "G.npy")]
+    pub global: PathBuf,
+    /// Points to predict at, (N, 3) .npy of MNI mm; the output is (images, N) float32 .npy.
+    #[arg(
+        long,
+        value_name = "P.npy",
+        conflicts_with = "grid",
+        required_unless_present = "grid"
+    )]
+    pub points: Option<PathBuf>,
+    /// Predict on a grid of this spacing (mm) over the MNI box; the output is NIfTI, one volume
+    /// per image, 0 outside the region.
+    #[arg(long, value_name = "MM")]
+    pub grid: Option<f64>,
+    /// Which grid voxels to evaluate.
+    #[arg(long, value_enum, default_value_t = RegionArg::Domain)]
+    pub region: RegionArg,
+    /// Output file: .npy for --points, .nii or .nii.gz for --grid.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Where to compute.
+    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
+    pub device: DeviceArg,
+    /// Domain of an official model.
+    #[command(flatten)]
+    pub domain: DomainArgs,
+}
+
+/// `--region`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum RegionArg {
+    /// Near the model's training voxels (the brain mask when the domain is unknown).
+    Domain,
+    /// The MNI brain mask.
+    Brain,
+    /// Every grid voxel (raw extrapolation).
+    All,
+}
+
+/// `--device`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum DeviceArg {
+    /// A GPU if one is available, else the CPU.
+    Auto,
+    /// The CPU.
+    Cpu,
+    /// A GPU (software adapters count); fails when there is none.
+    Gpu,
+}
+
+impl From<DeviceArg> for DeviceChoice {
+    fn from(arg: DeviceArg) -> Self {
+        match arg {
+            DeviceArg::Auto => DeviceChoice::Auto,
+            DeviceArg::Cpu => DeviceChoice::Cpu,
+            DeviceArg::Gpu => DeviceChoice::Gpu,
+        }
+    }
+}
+
+/// Reads `(images, 2, P², D)` tokens and `(images, G)` globals into per-image features.
+fn read_features(tokens_path: &Path, global_path: &Path) -> Result<Vec<ImageFeatures>> {
+    let tokens = npy::read_f32(tokens_path)?;
+    tokens.expect_shape(tokens_path, "token maps", &[None, Some(2), None, None])?;
+    let global = npy::read_f32(global_path)?;
+    global.expect_shape(
+        global_path,
+        "global embeddings",
+        &[Some(tokens.shape[0]), None],
+    )?;
+    let (images, patches, dim, g) = (
+        tokens.shape[0],
+        tokens.shape[2],
+        tokens.shape[3],
+        global.shape[1],
+    );
+    (0..images)
+        .map(|i| {
+            let per = 2 * patches * dim;
+            ImageFeatures::new(
+                tokens.data[i * per..(i + 1) * per].to_vec(),
+                patches,
+                dim,
+                global.data[i * g..(i + 1) * g].to_vec(),
+            )
+            .with_context(|| {
+                format!(
+                    "image {i} of {} / {}",
+                    tokens_path.display(),
+                    global_path.display()
+                )
+            })
+        })
+        .collect()
+}
+
+/// `nrf predict`.
+pub fn predict(args: &PredictArgs) -> Result<()> {
+    let device = compute_device(args.device.into())?;
+    let model = load_model(&args.model, &args.domain, &device)?;
+    let images = read_features(&args.tokens, &args.global)?;
+    for (i, image) in images.iter().enumerate() {
+        model
+            .check_features(image)
+            .with_context(|| format!("{}: image {i}", args.tokens.display()))?;
+    }
+    let started = Instant::now();
+    let engine = QueryEngine::new(&model);
+    let queries = engine.prepare_batch(&model, &images)?;
+    if let Some(points_path) = &args.points {
+        let points = npy::read_f32(points_path)?;
+        points.expect_shape(points_path, "points (MNI mm)", &[None, Some(3)])?;
+        let points: Vec<Vec3> = points.data.chunks_exact(3).map(Vec3::from_slice).collect();
+        let mut values = Vec::with_capacity(images.len() * points.len());
+        for query in &queries {
+            values.extend(
+                query
+                    .query_points(&points)
+                    .with_context(|| format!("points in {}", points_path.display()))?,
+            );
+        }
+        npy::write_f32(&args.out, &[images.len(), points.len()], &values)?;
+        println!(
+            "wrote {}: {} image(s) × {} points in {:.2} s on {}",
+            args.out.display(),
+            images.len(),
+            points.len(),
+            started.elapsed().as_secs_f64(),
+            device.description
+        );
+        return Ok(());
+    }
+    let Some(spacing) = args.grid else {
+        bail!("give --points P.npy or --grid MM");
+    };
+    let name = args.out.to_string_lossy();
+    if !(name.ends_with(".nii") || name.ends_with(".nii.gz")) {
+        bail!(
+            "{}: --grid writes NIfTI; expected a name ending in .nii or .nii.gz",
+            args.out.display()
+        );
+    }
+    let grid = Grid::mni(spacing)?;
+    let region = match args.region {
+        RegionArg::Domain => Region::Domain,
+        RegionArg::Brain => Region::Brain,
+        RegionArg::All => Region::Everywhere,
+    };
+    let mut volumes: Vec<Volume> = Vec::with_capacity(queries.len());
+    let mut used = RegionUsed::Everywhere;
+    for (i, query) in queries.iter().enumerate() {
+        let bar = ProgressBar::new(format!("image {}/{}", i + 1, queries.len()));
+        let prediction = query.query_grid_with_progress(&grid, region, &mut |done, total| {
+            bar.update(done, total);
+            true
+        })?;
+        bar.finish();
+        used = prediction.region;
+        volumes.push(prediction.volume);
+    }
+    Volume::write_nifti_series(&volumes, &args.out, SpaceCode::Mni152)?;
+    let [nx, ny, nz] = grid.dims;
+    let region_text = match used {
+        RegionUsed::ModelDomain => "the model's domain",
+        RegionUsed::BrainMask if matches!(model.domain, nrf::model::Domain::Unknown) => {
+            "the brain mask (the model's domain is unknown)"
+        }
+        RegionUsed::BrainMask => "the brain mask",
+        RegionUsed::Everywhere => "every voxel",
+    };
+    println!(
+        "wrote {}: {} image(s) on a {nx}×{ny}×{nz} grid at {spacing} mm over {region_text}, in {:.2} s on {}",
+        args.out.display(),
+        images.len(),
+        started.elapsed().as_secs_f64(),
+        device.description
+    );
+    Ok(())
+}

@@ -1,0 +1,30 @@
+//! A progress bar on stderr for slow commands (hidden when stderr is not a terminal).
+
+/// A labelled progress bar.
+pub struct ProgressBar(indicatif::ProgressBar);
+
+impl ProgressBar {
+    /// A bar that appears once the first update arrives.
+    pub fn new(label: String) -> Self {
+        let bar = indicatif::ProgressBar::new(0);
+        let style = indicatif::ProgressStyle::with_template(
+            "{msg:>12} [{bar:30}] {pos}/{len} points, {per_sec}, ETA {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        bar.set_style(style);
+        bar.set_message(label);
+        Self(bar)
+    }
+
+    /// Sets the position and total.
+    pub fn update(&self, done: usize, total: usize) {
+        self.0.set_length(total as u64);
+        self.0.set_position(done as u64);
+    }
+
+    /// Removes the bar.
+    pub fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}

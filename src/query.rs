@@ -1,0 +1,510 @@
+//! Fast NRF queries: one image's latent and its share of the MLP inputs are computed once
+//! ([`ImageQuery`]); then any set of points, a grid at any spacing, or a slice at any pixel size
+//! costs only the point-dependent part, N·(2F·H + (L−2)·H² + H) multiply-adds, evaluated in
+//! bounded-memory chunks on the CPU (burn's flex backend) or a GPU (burn-wgpu).
+//!
+//! The factorisation: W·[latent; γ] + b = (W_latent·latent + b) + W_γ·γ, the first term once per
+//! image; `latent_in` layers factorise the same way.
+
+use std::sync::{Arc, OnceLock};
+
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Tensor};
+use glam::Vec3;
+
+use crate::features::ImageFeatures;
+use crate::model::{Domain, FourierFeatures, InputError, Nrf, NrfConfig, normalised_points};
+use crate::space::{Grid, Plane};
+use crate::template;
+use crate::volume::{Mask, Volume, VolumeError};
+
+/// Where queries run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeviceChoice {
+    /// A GPU when an adapter exists (software adapters count), else the CPU.
+    #[default]
+    Auto,
+    /// The CPU (burn's flex backend, all cores).
+    Cpu,
+    /// A GPU through wgpu; an error when there is none.
+    Gpu,
+}
+
+impl std::str::FromStr for DeviceChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "cpu" => Ok(Self::Cpu),
+            "gpu" => Ok(Self::Gpu),
+            other => Err(format!(
+                "unknown device {other:?}: expected auto, cpu or gpu"
+            )),
+        }
+    }
+}
+
+/// A burn device with a human description of it.
+#[derive(Debug, Clone)]
+pub struct ComputeDevice {
+    /// The device to put tensors on.
+    pub device: Device,
+    /// E.g. "CPU (flex, 2 threads)" or "GPU (wgpu)".
+    pub description: String,
+    /// Whether it is a GPU.
+    pub is_gpu: bool,
+}
+
+/// No GPU could be initialised for burn.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "no GPU is available for computing ({0}); use --device cpu, or install mesa-vulkan-drivers for a software GPU"
+)]
+pub struct NoGpu(pub String);
+
+fn gpu_device() -> Result<Device, NoGpu> {
+    // burn's wgpu runtime initialises once per process; later calls reuse it.
+    static GPU: OnceLock<Result<Device, String>> = OnceLock::new();
+    GPU.get_or_init(|| {
+        // Probe first: burn's own initialisation panics deep inside when no adapter exists.
+        crate::gpu::GpuContext::request().map_err(|e| e.to_string())?;
+        let options = Device::wgpu_options();
+        // Vulkan on Linux: probing OpenGL there only prints EGL warnings on headless machines.
+        #[cfg(target_os = "linux")]
+        let options = options.graphics_api(burn::tensor::wgpu::WgpuBackend::Vulkan);
+        options.init().map_err(|e| e.to_string())
+    })
+    .clone()
+    .map_err(NoGpu)
+}
+
+/// Picks the device for a choice: `Auto` is the GPU when one initialises, else the CPU.
+pub fn compute_device(choice: DeviceChoice) -> Result<ComputeDevice, NoGpu> {
+    let cpu = || {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        ComputeDevice {
+            device: Device::flex(),
+            description: format!("CPU (burn flex, {threads} threads)"),
+            is_gpu: false,
+        }
+    };
+    let gpu = |device| ComputeDevice {
+        device,
+        description: "GPU (burn-wgpu)".into(),
+        is_gpu: true,
+    };
+    match choice {
+        DeviceChoice::Cpu => Ok(cpu()),
+        DeviceChoice::Gpu => gpu_device().map(gpu),
+        DeviceChoice::Auto => Ok(gpu_device().map(gpu).unwrap_or_else(|_| cpu())),
+    }
+}
+
+/// Which points grid and slice queries evaluate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Region {
+    /// The model's domain (within reach of a training voxel); the brain mask when the model's
+    /// domain is unknown.
+    #[default]
+    Domain,
+    /// The template's brain mask.
+    Brain,
+    /// Every point: raw extrapolation far from the training data.
+    Everywhere,
+}
+
+/// The region a query actually used (`Domain` falls back to `Brain` for unknown domains).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegionUsed {
+    /// The model's training voxels.
+    ModelDomain,
+    /// The brain mask (asked for, or the domain is unknown).
+    BrainMask,
+    /// Everywhere.
+    Everywhere,
+}
+
+/// Errors from queries.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// Bad features or points.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// The brain mask could not be built.
+    #[error(transparent)]
+    Volume(#[from] VolumeError),
+    /// The caller cancelled through the progress callback.
+    #[error("query cancelled")]
+    Cancelled,
+}
+
+/// Values stored per chunk of points: bounds memory whatever the model width.
+const CHUNK_VALUES: usize = 1 << 22;
+
+/// One MLP layer, its weights split by what they multiply.
+// burn tensors are large handles; a model has a handful of layers, so boxing buys nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+enum FactorisedLayer {
+    /// A layer that takes the MLP input (the first, and `latent_in` layers).
+    TakesInput {
+        /// `[x_in, out]` for the previous output (`latent_in` layers only).
+        from_previous: Option<Tensor<2>>,
+        /// `[L, out]`, applied once per image.
+        from_latent: Tensor<2>,
+        /// `[2F, out]`, applied per point.
+        from_encoding: Tensor<2>,
+        /// `[1, out]`, folded into the image's share.
+        bias: Tensor<2>,
+    },
+    /// A plain layer on the previous output.
+    Plain {
+        /// `[in, out]`.
+        weight: Tensor<2>,
+        /// `[1, out]`.
+        bias: Tensor<2>,
+    },
+}
+
+/// A model prepared for fast queries on its device.
+#[derive(Debug)]
+pub struct QueryEngine {
+    config: NrfConfig,
+    fourier: FourierFeatures,
+    layers: Vec<FactorisedLayer>,
+    domain: Domain,
+    chunk_points: usize,
+}
+
+impl QueryEngine {
+    /// Splits the model's MLP weights by input (done once per model).
+    pub fn new(model: &Nrf) -> Arc<Self> {
+        let config = model.config.clone();
+        let latent = config.latent_dim();
+        let encoding = config.encoding_dim();
+        let layers = model
+            .net
+            .mlp
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(index, linear)| {
+                let weight = linear.weight.val(); // [in, out]
+                let [inp, out] = weight.dims();
+                let bias = match &linear.bias {
+                    Some(b) => b.val().reshape([1, out]),
+                    None => Tensor::zeros([1, out], &weight.device()),
+                };
+                let takes_input = index == 0 || config.latent_in.contains(&index);
+                if !takes_input {
+                    return FactorisedLayer::Plain { weight, bias };
+                }
+                // Input order: [previous output (latent_in layers only), latent, encoding].
+                let previous = inp - latent - encoding;
+                FactorisedLayer::TakesInput {
+                    from_previous: (previous > 0)
+                        .then(|| weight.clone().slice([0..previous, 0..out])),
+                    from_latent: weight.clone().slice([previous..previous + latent, 0..out]),
+                    from_encoding: weight.slice([previous + latent..inp, 0..out]),
+                    bias,
+                }
+            })
+            .collect();
+        let widest = config.hidden.max(encoding).max(1);
+        Arc::new(Self {
+            chunk_points: (CHUNK_VALUES / widest).clamp(256, 65_536),
+            fourier: model.net.fourier.clone(),
+            layers,
+            domain: model.domain.clone(),
+            config,
+        })
+    }
+
+    /// The model's sizes.
+    pub fn config(&self) -> &NrfConfig {
+        &self.config
+    }
+
+    /// Points evaluated per chunk.
+    pub fn chunk_points(&self) -> usize {
+        self.chunk_points
+    }
+
+    /// Computes the latents of several images at once and their shares of the inputs.
+    pub fn prepare_batch(
+        self: &Arc<Self>,
+        model: &Nrf,
+        images: &[ImageFeatures],
+    ) -> Result<Vec<ImageQuery>, QueryError> {
+        if images.is_empty() {
+            return Ok(Vec::new());
+        }
+        let latents = model.latents(images)?; // [B, L]
+        let [b, l] = latents.dims();
+        Ok((0..b)
+            .map(|i| {
+                let latent = latents.clone().slice([i..i + 1, 0..l]); // [1, L]
+                let layers = self
+                    .layers
+                    .iter()
+                    .map(|layer| match layer {
+                        FactorisedLayer::TakesInput {
+                            from_previous,
+                            from_latent,
+                            from_encoding,
+                            bias,
+                        } => PreparedLayer::TakesInput {
+                            from_previous: from_previous.clone(),
+                            from_encoding: from_encoding.clone(),
+                            share: latent.clone().matmul(from_latent.clone()) + bias.clone(),
+                        },
+                        FactorisedLayer::Plain { weight, bias } => PreparedLayer::Plain {
+                            weight: weight.clone(),
+                            bias: bias.clone(),
+                        },
+                    })
+                    .collect();
+                ImageQuery {
+                    engine: Arc::clone(self),
+                    layers,
+                }
+            })
+            .collect())
+    }
+
+    /// Prepares one image.
+    pub fn prepare(
+        self: &Arc<Self>,
+        model: &Nrf,
+        image: &ImageFeatures,
+    ) -> Result<ImageQuery, QueryError> {
+        let mut batch = self.prepare_batch(model, std::slice::from_ref(image))?;
+        batch.pop().ok_or(QueryError::Cancelled)
+    }
+}
+
+/// A layer with the image's share folded in.
+#[allow(clippy::large_enum_variant)] // As for `FactorisedLayer`.
+#[derive(Debug, Clone)]
+enum PreparedLayer {
+    /// A layer taking the MLP input.
+    TakesInput {
+        /// `[x_in, out]` for the previous output (`latent_in` layers only).
+        from_previous: Option<Tensor<2>>,
+        /// `[2F, out]`.
+        from_encoding: Tensor<2>,
+        /// `W_latent·latent + b`, `[1, out]`.
+        share: Tensor<2>,
+    },
+    /// A plain layer.
+    Plain {
+        /// `[in, out]`.
+        weight: Tensor<2>,
+        /// `[1, out]`.
+        bias: Tensor<2>,
+    },
+}
+
+/// One image, ready to be queried anywhere.
+#[derive(Debug, Clone)]
+pub struct ImageQuery {
+    engine: Arc<QueryEngine>,
+    layers: Vec<PreparedLayer>,
+}
+
+/// A grid query's result.
+#[derive(Debug, Clone)]
+pub struct GridPrediction {
+    /// Predicted values; 0 outside `inside`.
+    pub volume: Volume,
+    /// The voxels that were evaluated.
+    pub inside: Mask,
+    /// Which region that was.
+    pub region: RegionUsed,
+}
+
+/// A slice query's result.
+#[derive(Debug, Clone)]
+pub struct PlanePrediction {
+    /// Row-major values (`width × height`); 0 outside `inside`.
+    pub values: Vec<f32>,
+    /// Which pixels were evaluated.
+    pub inside: Vec<bool>,
+    /// Which region that was.
+    pub region: RegionUsed,
+}
+
+impl ImageQuery {
+    /// The device the query runs on.
+    pub fn device(&self) -> Device {
+        self.engine.fourier.b.device()
+    }
+
+    /// Values at exactly these points (MNI mm), in order. Never restricted to the domain.
+    pub fn query_points(&self, points_mm: &[Vec3]) -> Result<Vec<f32>, QueryError> {
+        self.query_points_with_progress(points_mm, &mut |_, _| true)
+    }
+
+    /// [`Self::query_points`] with a callback after each chunk: `(done, total)`; returning
+    /// `false` cancels.
+    pub fn query_points_with_progress(
+        &self,
+        points_mm: &[Vec3],
+        progress: &mut dyn FnMut(usize, usize) -> bool,
+    ) -> Result<Vec<f32>, QueryError> {
+        if let Some(index) = points_mm.iter().position(|p| !p.is_finite()) {
+            return Err(InputError::NonFinitePoint { index }.into());
+        }
+        let device = self.device();
+        let mut out = Vec::with_capacity(points_mm.len());
+        for chunk in points_mm.chunks(self.engine.chunk_points) {
+            let normalised = normalised_points(chunk, &device)?;
+            let values = self.evaluate(normalised); // [n, 1]
+            let values = values
+                .into_data()
+                .try_to_vec::<f32>()
+                .map_err(|e| InputError::Readback(format!("{e:?}")))?;
+            out.extend(values);
+            if !progress(out.len(), points_mm.len()) {
+                return Err(QueryError::Cancelled);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The factorised MLP on one chunk.
+    ///
+    /// # Shapes
+    /// - `normalised`: `[n, 3]`
+    /// - output: `[n, 1]`
+    fn evaluate(&self, normalised: Tensor<2>) -> Tensor<2> {
+        let gamma = self.engine.fourier.forward(normalised); // [n, 2F]
+        let last = self.layers.len() - 1;
+        let mut x = gamma.clone();
+        for (index, layer) in self.layers.iter().enumerate() {
+            let h = match layer {
+                PreparedLayer::TakesInput {
+                    from_previous,
+                    from_encoding,
+                    share,
+                } => {
+                    // W_γ·γ + (W_latent·latent + b), the share broadcast over the chunk.
+                    let h = gamma.clone().matmul(from_encoding.clone()) + share.clone();
+                    match from_previous {
+                        Some(w) => h + x.matmul(w.clone()),
+                        None => h,
+                    }
+                }
+                PreparedLayer::Plain { weight, bias } => x.matmul(weight.clone()) + bias.clone(),
+            }; // [n, out]
+            x = if index < last { relu(h) } else { h };
+        }
+        x
+    }
+
+    fn region_mask_points(&self, region: Region) -> RegionUsed {
+        match (region, &self.engine.domain) {
+            (Region::Everywhere, _) => RegionUsed::Everywhere,
+            (Region::Brain, _) | (Region::Domain, Domain::Unknown) => RegionUsed::BrainMask,
+            (Region::Domain, Domain::Voxels(_)) => RegionUsed::ModelDomain,
+        }
+    }
+
+    /// Values on a grid (any spacing, any affine) inside `region`; memory is the output volume
+    /// plus one chunk.
+    pub fn query_grid(&self, grid: &Grid, region: Region) -> Result<GridPrediction, QueryError> {
+        self.query_grid_with_progress(grid, region, &mut |_, _| true)
+    }
+
+    /// [`Self::query_grid`] with a progress callback (`(done, total)` points; `false` cancels).
+    pub fn query_grid_with_progress(
+        &self,
+        grid: &Grid,
+        region: Region,
+        progress: &mut dyn FnMut(usize, usize) -> bool,
+    ) -> Result<GridPrediction, QueryError> {
+        let used = self.region_mask_points(region);
+        let inside = match (used, &self.engine.domain) {
+            (RegionUsed::ModelDomain, Domain::Voxels(d)) => d.mask_grid(grid),
+            (RegionUsed::Everywhere, _) => Mask {
+                grid: *grid,
+                data: vec![true; grid.len()],
+            },
+            _ => template::brain_mask(grid)?,
+        };
+        let indices: Vec<usize> = inside
+            .data
+            .iter()
+            .enumerate()
+            .filter_map(|(n, &b)| b.then_some(n))
+            .collect();
+        let mut volume = Volume::filled(*grid, 0.0);
+        let total = indices.len();
+        let mut done = 0;
+        for chunk in indices.chunks(self.engine.chunk_points) {
+            let points: Vec<Vec3> = chunk
+                .iter()
+                .map(|&n| grid.point(grid.ijk(n)).as_vec3())
+                .collect();
+            let values = self.query_points(&points)?;
+            for (&n, v) in chunk.iter().zip(values) {
+                volume.data[n] = v;
+            }
+            done += chunk.len();
+            if !progress(done, total) {
+                return Err(QueryError::Cancelled);
+            }
+        }
+        Ok(GridPrediction {
+            volume,
+            inside,
+            region: used,
+        })
+    }
+
+    /// Values on a slice, queried at the plane's own pixel size (never interpolated).
+    pub fn query_plane(
+        &self,
+        plane: &Plane,
+        region: Region,
+    ) -> Result<PlanePrediction, QueryError> {
+        let used = self.region_mask_points(region);
+        let points = plane.points();
+        let inside: Vec<bool> = match (used, &self.engine.domain) {
+            (RegionUsed::ModelDomain, Domain::Voxels(d)) => {
+                points.iter().map(|&p| d.contains(p)).collect()
+            }
+            (RegionUsed::Everywhere, _) => vec![true; points.len()],
+            _ => {
+                let brain = template::brain_probability_shared()?;
+                let to_voxel = brain.grid.world_to_voxel().map_err(VolumeError::from)?;
+                points
+                    .iter()
+                    .map(|p| {
+                        brain
+                            .sample_voxel(to_voxel.transform_point3(p.as_dvec3()))
+                            .is_some_and(|v| v > template::BRAIN_PROBABILITY_THRESHOLD)
+                    })
+                    .collect()
+            }
+        };
+        let selected: Vec<Vec3> = points
+            .iter()
+            .zip(&inside)
+            .filter_map(|(&p, &i)| i.then_some(p))
+            .collect();
+        let values = self.query_points(&selected)?;
+        let mut out = vec![0.0; points.len()];
+        let mut next = values.into_iter();
+        for (slot, &i) in out.iter_mut().zip(&inside) {
+            if i {
+                *slot = next.next().unwrap_or(0.0);
+            }
+        }
+        Ok(PlanePrediction {
+            values: out,
+            inside,
+            region: used,
+        })
+    }
+}

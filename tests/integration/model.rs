@@ -1,0 +1,463 @@
+//! The model core against the PyTorch reference fixture (`tests/data/nrf-official`), by hand on a
+//! `latent_in` + weight-norm model, through our `.nrf` format, and on bad input.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::{Device, Tensor, TensorData};
+use glam::Vec3;
+use nrf::features::ImageFeatures;
+use nrf::model::official::DomainSource;
+use nrf::model::weights::{NamedTensor, StateDict};
+use nrf::model::{Domain, ModelInfo, Nrf, NrfConfig, NrfNet, Roi, VoxelDomain};
+use nrf::npy;
+use nrf::query::{DeviceChoice, QueryEngine, compute_device};
+
+use crate::support::{data, gpu_or_skip};
+
+fn official_dir() -> PathBuf {
+    data("nrf-official")
+}
+
+fn fixture_features() -> Vec<ImageFeatures> {
+    let tokens = npy::read_f32(data("nrf-official/early_features.npy")).expect("tokens");
+    let global = npy::read_f32(data("nrf-official/higher_features.npy")).expect("global");
+    let (images, patches, dim) = (tokens.shape[0], tokens.shape[2], tokens.shape[3]);
+    let g = global.shape[1];
+    (0..images)
+        .map(|i| {
+            let per = 2 * patches * dim;
+            ImageFeatures::new(
+                tokens.data[i * per..(i + 1) * per].to_vec(),
+                patches,
+                dim,
+                global.data[i * g..(i + 1) * g].to_vec(),
+            )
+            .expect("features")
+        })
+        .collect()
+}
+
+fn fixture_points() -> Vec<Vec3> {
+    let points = npy::read_f32(data("nrf-official/coords_mni_mm.npy")).expect("points");
+    points.data.chunks_exact(3).map(Vec3::from_slice).collect()
+}
+
+fn expected_prediction() -> Vec<Vec<f32>> {
+    let e = npy::read_f32(data("nrf-official/expected_prediction.npy")).expect("expected");
+    e.data.chunks(e.shape[1]).map(<[f32]>::to_vec).collect()
+}
+
+fn max_abs_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .flat_map(|(x, y)| {
+            assert_eq!(x.len(), y.len());
+            x.iter().zip(y).map(|(p, q)| (p - q).abs())
+        })
+        .fold(0.0, f32::max)
+}
+
+/// Reference (unfactorised) and fast (factorised) predictions of a model.
+fn both_predictions(
+    model: &Nrf,
+    images: &[ImageFeatures],
+    points: &[Vec3],
+) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
+    let reference = model.predict_reference(images, points).expect("reference");
+    let engine = QueryEngine::new(model);
+    let fast = engine
+        .prepare_batch(model, images)
+        .expect("prepare")
+        .iter()
+        .map(|q| q.query_points(points).expect("query"))
+        .collect();
+    (reference, fast)
+}
+
+fn check_official_parity(device: &Device) {
+    let model =
+        Nrf::from_official_dir(official_dir(), &DomainSource::Unknown, device).expect("import");
+    assert_eq!(model.config.hidden, 64);
+    assert_eq!(model.config.num_layers, 4);
+    let (reference, fast) = both_predictions(&model, &fixture_features(), &fixture_points());
+    let expected = expected_prediction();
+    let ref_err = max_abs_diff(&reference, &expected);
+    let fast_err = max_abs_diff(&fast, &expected);
+    assert!(ref_err <= 1e-4, "reference vs PyTorch: {ref_err}");
+    assert!(fast_err <= 1e-4, "factorised vs PyTorch: {fast_err}");
+    let between = max_abs_diff(&reference, &fast);
+    assert!(between <= 1e-5, "factorised vs plain forward: {between}");
+}
+
+#[test]
+fn official_checkpoint_matches_pytorch_on_the_cpu() {
+    check_official_parity(&Device::flex());
+}
+
+#[test]
+fn official_checkpoint_matches_pytorch_on_the_gpu() {
+    if gpu_or_skip("official_checkpoint_matches_pytorch_on_the_gpu").is_none() {
+        return;
+    }
+    let device = compute_device(DeviceChoice::Gpu).expect("burn-wgpu device");
+    check_official_parity(&device.device);
+}
+
+#[test]
+fn official_loss_of_the_expected_prediction() {
+    let prediction = npy::read_f32(data("nrf-official/expected_prediction.npy")).expect("pred");
+    let target = npy::read_f32(data("nrf-official/loss_target.npy")).expect("target");
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(data("nrf-official/expected_loss.json")).expect("json"),
+    )
+    .expect("json");
+    let want = json["loss_of_expected_prediction_vs_loss_target"]
+        .as_f64()
+        .expect("number");
+    let device = Device::flex();
+    let shape = [prediction.shape[0], prediction.shape[1]];
+    let p = Tensor::<2>::from_data(TensorData::new(prediction.data, shape), &device);
+    let t = Tensor::<2>::from_data(TensorData::new(target.data, shape), &device);
+    let got = nrf::train::loss::official_loss(p, t)
+        .into_data()
+        .try_to_vec::<f32>()
+        .expect("loss")[0];
+    assert!((f64::from(got) - want).abs() <= 1e-5, "{got} vs {want}");
+}
+
+#[test]
+fn convert_save_load_is_bit_exact() {
+    let device = Device::flex();
+    let mut model =
+        Nrf::from_official_dir(official_dir(), &DomainSource::Unknown, &device).expect("import");
+    model.domain = Domain::Voxels(
+        VoxelDomain::new(
+            fixture_points(),
+            vec![Roi {
+                name: "V1v".into(),
+                members: (0..64).map(|i| i % 3 == 0).collect(),
+            }],
+            None,
+        )
+        .expect("domain"),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("model.nrf");
+    model.save(&path).expect("save");
+    let loaded = Nrf::load(&path, &device).expect("load");
+    assert_eq!(loaded.config, model.config);
+    assert_eq!(loaded.info, model.info);
+    assert_eq!(loaded.domain, model.domain);
+    assert_eq!(
+        loaded.net.to_state_dicts().expect("weights"),
+        model.net.to_state_dicts().expect("weights")
+    );
+    let images = fixture_features();
+    let points = fixture_points();
+    assert_eq!(
+        loaded.predict_reference(&images, &points).expect("predict"),
+        model.predict_reference(&images, &points).expect("predict")
+    );
+}
+
+/// Deterministic small weights.
+fn weights(rows: usize, cols: usize, salt: usize) -> Vec<f32> {
+    (0..rows * cols)
+        .map(|n| (((n * 7 + salt * 13) % 11) as f32 - 5.0) * 0.1)
+        .collect()
+}
+
+fn dense(w: &[f32], b: &[f32], x: &[f32]) -> Vec<f32> {
+    let cols = x.len();
+    b.iter()
+        .enumerate()
+        .map(|(r, bias)| {
+            bias + w[r * cols..(r + 1) * cols]
+                .iter()
+                .zip(x)
+                .map(|(a, v)| a * v)
+                .sum::<f32>()
+        })
+        .collect()
+}
+
+#[test]
+fn latent_in_and_weight_norm_by_hand() {
+    // Tokens: 2 maps × 1 patch × 2 values; merged d = 1 (so 2 merged values), global 1:
+    // latent 3; F = 1 (encoding 2); input 5; hidden 7; layers 3 with latent_in [2]:
+    // layer 0: 5→7, layer 1: 7→2, layer 2: [2 + 5]→1.
+    let config = NrfConfig::new()
+        .with_token_dim(2)
+        .with_patches_per_side(1)
+        .with_token_proj_dim(2)
+        .with_merged_dim(1)
+        .with_global_dim(1)
+        .with_fourier_features(1)
+        .with_num_layers(3)
+        .with_hidden(7)
+        .with_latent_in(vec![2]);
+    assert_eq!(config.layer_shapes(), vec![(5, 7), (7, 2), (7, 1)]);
+    let t = |shape: Vec<usize>, data: Vec<f32>| NamedTensor { shape, data };
+    let mut merger = StateDict::new();
+    for (k, name) in ["lin1", "lin2", "fuse1", "fuse2"].iter().enumerate() {
+        let (out, inp) = if k < 2 { (2, 2) } else { (1, 2) };
+        merger.insert(
+            format!("{name}.weight"),
+            t(vec![out, inp], weights(out, inp, k)),
+        );
+        merger.insert(
+            format!("{name}.bias"),
+            t(vec![out], weights(out, 1, k + 10)),
+        );
+    }
+    let mut mlp = StateDict::new();
+    // Layer 0 as a weight-norm parametrisation: w = g · v / ‖v‖ per row.
+    let v0 = weights(7, 5, 20);
+    let g0: Vec<f32> = (0..7).map(|r| 0.5 + r as f32 * 0.25).collect();
+    mlp.insert(
+        "layers.0.parametrizations.weight.original0".into(),
+        t(vec![7, 1], g0.clone()),
+    );
+    mlp.insert(
+        "layers.0.parametrizations.weight.original1".into(),
+        t(vec![7, 5], v0.clone()),
+    );
+    mlp.insert("layers.0.bias".into(), t(vec![7], weights(7, 1, 21)));
+    mlp.insert("layers.1.weight".into(), t(vec![2, 7], weights(2, 7, 22)));
+    mlp.insert("layers.1.bias".into(), t(vec![2], weights(2, 1, 23)));
+    mlp.insert("layers.2.weight".into(), t(vec![1, 7], weights(1, 7, 24)));
+    mlp.insert("layers.2.bias".into(), t(vec![1], weights(1, 1, 25)));
+    let b = t(vec![3, 1], vec![3.0, -2.0, 5.0]);
+    let device = Device::flex();
+    let model = Nrf {
+        net: NrfNet::from_state_dicts(&config, merger.clone(), mlp.clone(), &b, &device)
+            .expect("build"),
+        config: config.clone(),
+        info: ModelInfo::default(),
+        domain: Domain::Unknown,
+        source: None,
+    };
+
+    // The same computation by hand.
+    let image = ImageFeatures::new(vec![0.3, -0.7, 1.1, 0.2], 1, 2, vec![0.9]).expect("features");
+    let points = [Vec3::new(10.0, -20.0, 5.0), Vec3::new(-40.0, 30.0, 60.0)];
+    let get = |d: &StateDict, k: &str| d[k].data.clone();
+    let a = dense(
+        &get(&merger, "lin1.weight"),
+        &get(&merger, "lin1.bias"),
+        &image.tokens[0..2],
+    );
+    let a = dense(
+        &get(&merger, "fuse1.weight"),
+        &get(&merger, "fuse1.bias"),
+        &a,
+    );
+    let c = dense(
+        &get(&merger, "lin2.weight"),
+        &get(&merger, "lin2.bias"),
+        &image.tokens[2..4],
+    );
+    let c = dense(
+        &get(&merger, "fuse2.weight"),
+        &get(&merger, "fuse2.bias"),
+        &c,
+    );
+    let norm = (a[0] * a[0] + c[0] * c[0]).sqrt();
+    let latent = [a[0] / norm, c[0] / norm, 0.9];
+    let mut w0 = v0.clone();
+    for r in 0..7 {
+        let row = &mut w0[r * 5..(r + 1) * 5];
+        let n = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+        row.iter_mut().for_each(|x| *x *= g0[r] / n);
+    }
+    let relu = |v: Vec<f32>| v.into_iter().map(|x| x.max(0.0)).collect::<Vec<_>>();
+    let by_hand: Vec<f32> = points
+        .iter()
+        .map(|p| {
+            let q = nrf::space::normalise_mni(*p);
+            let proj = q.x * 3.0 + q.y * -2.0 + q.z * 5.0;
+            let input = [latent[0], latent[1], latent[2], proj.sin(), proj.cos()];
+            let h = relu(dense(&w0, &get(&mlp, "layers.0.bias"), &input));
+            let h = relu(dense(
+                &get(&mlp, "layers.1.weight"),
+                &get(&mlp, "layers.1.bias"),
+                &h,
+            ));
+            let skip: Vec<f32> = h.iter().chain(input.iter()).copied().collect();
+            dense(
+                &get(&mlp, "layers.2.weight"),
+                &get(&mlp, "layers.2.bias"),
+                &skip,
+            )[0]
+        })
+        .collect();
+    let (reference, fast) = both_predictions(&model, std::slice::from_ref(&image), &points);
+    for (got, label) in [(&reference[0], "plain"), (&fast[0], "factorised")] {
+        for (g, w) in got.iter().zip(&by_hand) {
+            assert!((g - w).abs() <= 1e-5, "{label}: {g} vs {w} by hand");
+        }
+    }
+}
+
+// ---- Bad input -------------------------------------------------------------------------------
+
+/// A writable copy of the official fixture folder.
+fn official_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let copy = |from: &Path, to: &Path| {
+        std::fs::create_dir_all(to).expect("mkdir");
+        for entry in std::fs::read_dir(from).expect("ls") {
+            let entry = entry.expect("entry");
+            if entry.path().is_file() {
+                std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
+            }
+        }
+    };
+    copy(&official_dir(), dir.path());
+    copy(
+        &official_dir().join("best_model"),
+        &dir.path().join("best_model"),
+    );
+    dir
+}
+
+fn import_error(dir: &Path) -> String {
+    Nrf::from_official_dir(dir, &DomainSource::Unknown, &Device::flex())
+        .expect_err("must be refused")
+        .to_string()
+}
+
+fn assert_mentions(message: &str, words: &[&str]) {
+    for word in words {
+        assert!(
+            message.contains(word),
+            "{message:?} should mention {word:?}"
+        );
+    }
+}
+
+#[test]
+fn missing_folder_and_checkpoint() {
+    assert_mentions(
+        &import_error(Path::new("/no/such/run")),
+        &["/no/such/run", "official NRF run folder"],
+    );
+    let dir = official_copy();
+    std::fs::remove_file(dir.path().join("best_model/best_NRF_model.pth.tar")).expect("rm");
+    assert_mentions(
+        &import_error(dir.path()),
+        &["best_NRF_model.pth.tar", "no such file"],
+    );
+}
+
+#[test]
+fn checkpoint_that_is_not_a_zip_or_is_truncated() {
+    let dir = official_copy();
+    let pth = dir.path().join("best_model/best_NRF_model.pth.tar");
+    let bytes = std::fs::read(&pth).expect("read");
+    std::fs::write(&pth, b"this is not a pytorch checkpoint").expect("write");
+    assert_mentions(
+        &import_error(dir.path()),
+        &["best_NRF_model.pth.tar", "PyTorch checkpoint"],
+    );
+    std::fs::write(&pth, &bytes[..bytes.len() / 3]).expect("write");
+    assert_mentions(&import_error(dir.path()), &["best_NRF_model.pth.tar"]);
+}
+
+#[test]
+fn state_dict_that_disagrees_with_the_yaml() {
+    let dir = official_copy();
+    let yaml = dir.path().join("experiment_config.yaml");
+    let text = std::fs::read_to_string(&yaml).expect("yaml");
+    std::fs::write(
+        &yaml,
+        text.replace("hidden_layer_dim: 64", "hidden_layer_dim: 32"),
+    )
+    .expect("write");
+    let message = import_error(dir.path());
+    assert_mentions(
+        &message,
+        &[
+            "best_NRF_model.pth.tar",
+            "layers.0.weight",
+            "[64, 72]",
+            "[32, 72]",
+        ],
+    );
+}
+
+#[test]
+fn b_matrix_of_the_wrong_shape() {
+    let dir = official_copy();
+    npy::write_f32(dir.path().join("B.npy"), &[3, 4], &[0.0; 12]).expect("write");
+    assert_mentions(
+        &import_error(dir.path()),
+        &["B.npy", "expected shape (3, 8)", "[3, 4]"],
+    );
+    std::fs::remove_file(dir.path().join("B.npy")).expect("rm");
+    assert_mentions(&import_error(dir.path()), &["Fourier matrix B not found"]);
+}
+
+#[test]
+fn features_of_the_wrong_shape_and_nan_points() {
+    let model = Nrf::from_official_dir(official_dir(), &DomainSource::Unknown, &Device::flex())
+        .expect("import");
+    let wrong = ImageFeatures::new(vec![0.0; 2 * 9 * 32], 9, 32, vec![0.0; 24]).expect("features");
+    let message = model
+        .check_features(&wrong)
+        .expect_err("wrong patches")
+        .to_string();
+    assert_mentions(&message, &["2 × 9 tokens × 32", "2 × 16 tokens × 32"]);
+    let engine = QueryEngine::new(&model);
+    assert!(engine.prepare(&model, &wrong).is_err());
+    let query = engine
+        .prepare(&model, &fixture_features()[0])
+        .expect("prepare");
+    let message = query
+        .query_points(&[Vec3::ZERO, Vec3::new(f32::NAN, 0.0, 0.0)])
+        .expect_err("NaN")
+        .to_string();
+    assert_mentions(&message, &["point 1", "NaN"]);
+}
+
+#[test]
+fn nrf_file_with_a_missing_or_corrupt_tensor() {
+    let device = Device::flex();
+    let model =
+        Nrf::from_official_dir(official_dir(), &DomainSource::Unknown, &device).expect("import");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("m.nrf");
+    model.save(&path).expect("save");
+    let bytes = std::fs::read(&path).expect("read");
+
+    // Rewrite the file without one tensor, keeping the metadata.
+    let file = safetensors::SafeTensors::deserialize(&bytes).expect("parse");
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).expect("meta");
+    let kept: Vec<(String, safetensors::tensor::TensorView)> = file
+        .tensors()
+        .into_iter()
+        .filter(|(name, _)| name != "mlp.layers.1.bias")
+        .collect();
+    let without = safetensors::tensor::serialize(kept, meta.metadata().clone()).expect("serialize");
+    let missing = dir.path().join("missing.nrf");
+    std::fs::write(&missing, without).expect("write");
+    let message = Nrf::load(&missing, &device)
+        .expect_err("missing tensor")
+        .to_string();
+    assert_mentions(&message, &["missing.nrf", "layers.1.bias", "missing"]);
+
+    let corrupt = dir.path().join("corrupt.nrf");
+    std::fs::write(&corrupt, &bytes[..bytes.len() - 100]).expect("write");
+    let message = Nrf::load(&corrupt, &device)
+        .expect_err("truncated")
+        .to_string();
+    assert_mentions(&message, &["corrupt.nrf"]);
+
+    let not_nrf = dir.path().join("junk.nrf");
+    std::fs::write(&not_nrf, b"\x05\x00\x00\x00\x00\x00\x00\x00hello").expect("write");
+    assert_mentions(
+        &Nrf::load(&not_nrf, &device).expect_err("junk").to_string(),
+        &["junk.nrf", "not an .nrf"],
+    );
+}
