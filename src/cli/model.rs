@@ -8,7 +8,8 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use glam::Vec3;
 
-use nrf::features::ImageFeatures;
+use nrf::features::preprocess::load_rgb8;
+use nrf::features::{ClipExtractor, FeatureExtractor, ImageFeatures};
 use nrf::model::Nrf;
 use nrf::model::official::DomainSource;
 use nrf::npy;
@@ -142,12 +143,26 @@ pub struct PredictArgs {
     /// Model: an .nrf file or an official run folder.
     #[arg(long, value_name = "MODEL")]
     pub model: PathBuf,
-    /// Token maps, (images, 2, P², D) float32 .npy (e.g. CLIP layers 3 and 6 without the class token).
-    #[arg(long, value_name = "T.npy", requires = "global")]
-    pub tokens: PathBuf,
-    /// Global embeddings, (images, G) float32 .npy.
-    #[arg(long, value_name = "G.npy")]
-    pub global: PathBuf,
+    /// Image files (JPEG, PNG, WebP, BMP, TIFF, GIF); features are extracted with the model's
+    /// extractor (CLIP models need --clip).
+    #[arg(long, value_name = "FILE", num_args = 1.., required_unless_present = "tokens")]
+    pub image: Vec<PathBuf>,
+    /// Local Hugging Face CLIP folder (config.json, model.safetensors, preprocessor_config.json)
+    /// for models trained on CLIP features.
+    #[arg(long, value_name = "DIR")]
+    pub clip: Option<PathBuf>,
+    /// Precomputed token maps instead of images: (images, 2, P², D) float32 .npy (e.g. CLIP
+    /// layers 3 and 6 without the class token).
+    #[arg(
+        long,
+        value_name = "T.npy",
+        requires = "global",
+        conflicts_with = "image"
+    )]
+    pub tokens: Option<PathBuf>,
+    /// Precomputed global embeddings, (images, G) float32 .npy.
+    #[arg(long, value_name = "G.npy", requires = "tokens")]
+    pub global: Option<PathBuf>,
     /// Points to predict at, (N, 3) .npy of MNI mm; the output is (images, N) float32 .npy.
     #[arg(
         long,
@@ -242,15 +257,74 @@ fn read_features(tokens_path: &Path, global_path: &Path) -> Result<Vec<ImageFeat
         .collect()
 }
 
+/// The CLIP layers an extractor id names (`…:layers=3,6`), default 3 and 6.
+fn clip_layers(extractor: Option<&str>) -> Result<[usize; 2]> {
+    let Some(list) = extractor.and_then(|id| id.split("layers=").nth(1)) else {
+        return Ok([3, 6]);
+    };
+    let layers: Vec<usize> = list
+        .split(',')
+        .map(|v| v.trim().parse())
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("cannot read the CLIP layers of extractor {extractor:?}"))?;
+    match layers[..] {
+        [a, b] => Ok([a, b]),
+        _ => bail!(
+            "extractor {extractor:?} names {} layers; NRF models use two",
+            layers.len()
+        ),
+    }
+}
+
+/// Features of image files, extracted as the model expects.
+fn extract_features(
+    model: &Nrf,
+    args: &PredictArgs,
+    device: &ComputeDevice,
+) -> Result<Vec<ImageFeatures>> {
+    let extractor_id = model.info.features.as_ref().map(|f| f.extractor.as_str());
+    let is_clip = extractor_id.is_none_or(|id| id.starts_with("clip:"));
+    if !is_clip {
+        bail!(
+            "{}: the model expects features from {:?}, which this nrf cannot compute; give --tokens and --global",
+            args.model.display(),
+            extractor_id.unwrap_or("an unknown extractor")
+        );
+    }
+    let Some(clip_dir) = &args.clip else {
+        bail!(
+            "{}: the model was trained on CLIP features ({}); give --clip FOLDER with a local Hugging Face CLIP model",
+            args.model.display(),
+            extractor_id.unwrap_or("extractor not recorded")
+        );
+    };
+    let extractor = ClipExtractor::open(clip_dir, clip_layers(extractor_id)?, &device.device)?;
+    args.image
+        .iter()
+        .map(|path| {
+            let rgb = load_rgb8(path)?;
+            extractor
+                .extract(&rgb)
+                .with_context(|| format!("extracting CLIP features of {}", path.display()))
+        })
+        .collect()
+}
+
 /// `nrf predict`.
 pub fn predict(args: &PredictArgs) -> Result<()> {
     let device = compute_device(args.device.into())?;
     let model = load_model(&args.model, &args.domain, &device)?;
-    let images = read_features(&args.tokens, &args.global)?;
+    let (images, source) = match (&args.tokens, &args.global) {
+        (Some(tokens), Some(global)) => (read_features(tokens, global)?, tokens.clone()),
+        _ => (
+            extract_features(&model, args, &device)?,
+            args.clip.clone().unwrap_or_default(),
+        ),
+    };
     for (i, image) in images.iter().enumerate() {
         model
             .check_features(image)
-            .with_context(|| format!("{}: image {i}", args.tokens.display()))?;
+            .with_context(|| format!("{}: image {i}", source.display()))?;
     }
     let started = Instant::now();
     let engine = QueryEngine::new(&model);

@@ -3,7 +3,14 @@
 //! The paper feeds two token maps of a frozen CLIP ViT (layers 3 and 6, class token dropped) and
 //! the projected image embedding. Any extractor that produces the same shapes works.
 
+pub mod clip;
+pub mod preprocess;
+
+use burn::tensor::{Device, Tensor, TensorData};
 use thiserror::Error;
+
+use clip::{ClipError, ClipFolder};
+use preprocess::Rgb8;
 
 /// Features of one image: two token maps of `patches` tokens × `token_dim` each, and a global
 /// vector of `global_dim` values.
@@ -72,5 +79,126 @@ impl ImageFeatures {
     pub fn token_map(&self, which: usize) -> &[f32] {
         let len = self.patches * self.token_dim;
         &self.tokens[which * len..(which + 1) * len]
+    }
+}
+
+/// Errors from extracting features.
+#[derive(Debug, Error)]
+pub enum FeatureError {
+    /// The image could not be read.
+    #[error(transparent)]
+    Image(#[from] preprocess::ImageError),
+    /// The CLIP folder could not be used.
+    #[error(transparent)]
+    Clip(#[from] ClipError),
+    /// The device failed to return results.
+    #[error("reading features back from the compute device failed: {0}")]
+    Readback(String),
+}
+
+/// Anything that turns an image into [`ImageFeatures`] of fixed sizes.
+pub trait FeatureExtractor: Send + Sync {
+    /// Identifies the extractor and its settings, e.g. `clip:clip-vit-base-patch16:layers=3,6`;
+    /// stored in models and feature caches.
+    fn id(&self) -> String;
+    /// Tokens per map.
+    fn patches(&self) -> usize;
+    /// Values per token.
+    fn token_dim(&self) -> usize;
+    /// Length of the global vector.
+    fn global_dim(&self) -> usize;
+    /// Features of one image.
+    fn extract(&self, image: &Rgb8) -> Result<ImageFeatures, FeatureError>;
+}
+
+/// CLIP features as the paper uses them: the token maps of two layers and `image_embeds`.
+#[derive(Debug)]
+pub struct ClipExtractor {
+    folder: ClipFolder,
+    layers: [usize; 2],
+    device: Device,
+}
+
+impl ClipExtractor {
+    /// Opens a local HF CLIP folder on `device`, taking the tokens of `layers` (official: 3, 6).
+    pub fn open(
+        dir: &std::path::Path,
+        layers: [usize; 2],
+        device: &Device,
+    ) -> Result<Self, FeatureError> {
+        let folder = ClipFolder::open(dir, device)?;
+        if let Some(&bad) = layers
+            .iter()
+            .find(|&&l| l >= folder.config.num_hidden_layers)
+        {
+            return Err(ClipError::Invalid {
+                path: dir.join("config.json"),
+                message: format!(
+                    "layer {bad} requested, but the model has {} layers",
+                    folder.config.num_hidden_layers
+                ),
+            }
+            .into());
+        }
+        Ok(Self {
+            folder,
+            layers,
+            device: device.clone(),
+        })
+    }
+
+    /// Preprocessed pixel values of an image, `[3, S, S]` flattened.
+    pub fn pixel_values(&self, image: &Rgb8) -> Vec<f32> {
+        self.folder.preprocess.pixel_values(image)
+    }
+
+    /// Features from already preprocessed pixels (`[3, S, S]` flattened).
+    pub fn extract_pixels(&self, pixels: Vec<f32>) -> Result<ImageFeatures, FeatureError> {
+        let s = self.folder.config.image_size;
+        let input = Tensor::<4>::from_data(TensorData::new(pixels, [1, 3, s, s]), &self.device);
+        let out = self.folder.vision.forward(input, &self.layers);
+        let read = |t: Tensor<3>| {
+            t.into_data()
+                .try_to_vec::<f32>()
+                .map_err(|e| FeatureError::Readback(format!("{e:?}")))
+        };
+        let mut tokens = Vec::new();
+        for layer in out.layer_tokens {
+            tokens.extend(read(layer)?);
+        }
+        let global = out
+            .image_embeds
+            .into_data()
+            .try_to_vec::<f32>()
+            .map_err(|e| FeatureError::Readback(format!("{e:?}")))?;
+        ImageFeatures::new(tokens, self.patches(), self.token_dim(), global)
+            .map_err(|e| FeatureError::Readback(format!("CLIP produced unusable features: {e}")))
+    }
+}
+
+impl FeatureExtractor for ClipExtractor {
+    fn id(&self) -> String {
+        let name = self
+            .folder
+            .path
+            .file_name()
+            .map_or_else(|| "clip".into(), |n| n.to_string_lossy().into_owned());
+        format!("clip:{name}:layers={},{}", self.layers[0], self.layers[1])
+    }
+
+    fn patches(&self) -> usize {
+        self.folder.config.patches_per_side().pow(2)
+    }
+
+    fn token_dim(&self) -> usize {
+        self.folder.config.hidden_size
+    }
+
+    fn global_dim(&self) -> usize {
+        self.folder.config.projection_dim
+    }
+
+    fn extract(&self, image: &Rgb8) -> Result<ImageFeatures, FeatureError> {
+        self.extract_pixels(self.pixel_values(image))
     }
 }

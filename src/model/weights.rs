@@ -56,7 +56,12 @@ pub enum WeightsError {
     },
 }
 
-fn take(dict: &mut StateDict, key: &str, expected: &[usize]) -> Result<NamedTensor, WeightsError> {
+/// Removes `key` from the dict, checking its shape and values.
+pub fn take_tensor(
+    dict: &mut StateDict,
+    key: &str,
+    expected: &[usize],
+) -> Result<NamedTensor, WeightsError> {
     let tensor = dict.remove(key).ok_or_else(|| WeightsError::Missing {
         key: key.to_string(),
     })?;
@@ -137,15 +142,16 @@ pub fn fold_weight_norm(dict: &mut StateDict) {
     }
 }
 
-/// Builds a burn `Linear` from `{prefix}.weight` `[out, in]` and `{prefix}.bias` `[out]`.
-fn linear(
+/// Builds a burn `Linear` from `{prefix}.weight` `[out, in]` and `{prefix}.bias` `[out]`
+/// (PyTorch layout), removing both from the dict.
+pub fn linear_from(
     dict: &mut StateDict,
     prefix: &str,
     (inp, out): (usize, usize),
     device: &Device,
 ) -> Result<Linear, WeightsError> {
-    let weight = take(dict, &format!("{prefix}.weight"), &[out, inp])?;
-    let bias = take(dict, &format!("{prefix}.bias"), &[out])?;
+    let weight = take_tensor(dict, &format!("{prefix}.weight"), &[out, inp])?;
+    let bias = take_tensor(dict, &format!("{prefix}.bias"), &[out])?;
     // burn keeps Linear weights as [in, out].
     let weight = Tensor::<2>::from_data(
         TensorData::new(transpose(&weight.data, out, inp), [inp, out]),
@@ -216,16 +222,16 @@ impl NrfNet {
         let project = (config.token_dim, config.token_proj_dim);
         let fuse = (config.patches() * config.token_proj_dim, config.merged_dim);
         let merger_module = FeatureMerger {
-            lin1: linear(&mut merger, "lin1", project, device)?,
-            lin2: linear(&mut merger, "lin2", project, device)?,
-            fuse1: linear(&mut merger, "fuse1", fuse, device)?,
-            fuse2: linear(&mut merger, "fuse2", fuse, device)?,
+            lin1: linear_from(&mut merger, "lin1", project, device)?,
+            lin2: linear_from(&mut merger, "lin2", project, device)?,
+            fuse1: linear_from(&mut merger, "fuse1", fuse, device)?,
+            fuse2: linear_from(&mut merger, "fuse2", fuse, device)?,
         };
         let layers = config
             .layer_shapes()
             .into_iter()
             .enumerate()
-            .map(|(i, shape)| linear(&mut mlp, &format!("layers.{i}"), shape, device))
+            .map(|(i, shape)| linear_from(&mut mlp, &format!("layers.{i}"), shape, device))
             .collect::<Result<Vec<_>, _>>()?;
         let leftovers: Vec<String> = merger
             .keys()

@@ -2,6 +2,7 @@
 //! Fixtures live in `tests/data/` (copied from the reference fixtures, see `tests/data/README.md`).
 
 mod cli;
+mod features;
 mod gpu;
 mod model;
 mod nifti_bad_input;

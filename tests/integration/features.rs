@@ -1,0 +1,276 @@
+//! Image preprocessing and CLIP against the HF/PIL reference fixture (`tests/data/clip-tiny`),
+//! end to end through an NRF (`tests/data/nrf-e2e`), and bad input.
+
+use std::path::Path;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use nrf::features::FeatureExtractor;
+use nrf::features::clip::ClipFolder;
+use nrf::features::preprocess::{PreprocessConfig, load_rgb8};
+use nrf::npy;
+
+use crate::support::{data, gpu_or_skip};
+
+const IMAGES: [&str; 4] = [
+    "landscape_300x227.jpg",
+    "noise_227.png",
+    "gray_90x120.png",
+    "rgba_256x200.png",
+];
+
+fn stem(image: &str) -> &str {
+    image.rsplit_once('.').map_or(image, |(s, _)| s)
+}
+
+fn max_abs(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+/// JPEG decoders differ: the `image` crate (zune-jpeg) and PIL (libjpeg-turbo) give pixels a few
+/// levels apart after chroma upsampling, so a JPEG cannot match PIL to one level. PNGs decode
+/// identically and are held to the 0.02 (about one uint8 step).
+fn tolerance(image: &str) -> f32 {
+    if image.ends_with(".jpg") { 0.06 } else { 0.02 }
+}
+
+#[test]
+fn preprocessing_matches_hf_clip_with_pil() {
+    let config = PreprocessConfig::from_json_file(&data("clip-tiny/preprocessor_config.json"))
+        .expect("config");
+    for image in IMAGES {
+        let rgb = load_rgb8(data(&format!("clip-tiny/images/{image}"))).expect("image");
+        let got = config.pixel_values(&rgb);
+        let want = npy::read_f32(data(&format!("clip-tiny/{}.pixel_values.npy", stem(image))))
+            .expect("npy");
+        assert_eq!(want.shape, vec![1, 3, 224, 224]);
+        let err = max_abs(&got, &want.data);
+        assert!(err <= tolerance(image), "{image}: max abs {err}");
+    }
+}
+
+fn check_clip(device: &Device) {
+    let folder = ClipFolder::open(data("clip-tiny"), device).expect("clip folder");
+    for image in IMAGES {
+        let pixels = npy::read_f32(data(&format!("clip-tiny/{}.pixel_values.npy", stem(image))))
+            .expect("pixels");
+        let input = Tensor::<4>::from_data(TensorData::new(pixels.data, [1, 3, 224, 224]), device);
+        let out = folder.vision.forward(input, &[3, 6]);
+        let read3 = |t: Tensor<3>| t.into_data().try_to_vec::<f32>().expect("read");
+        for (tokens, layer) in out.layer_tokens.into_iter().zip([3, 6]) {
+            let want = npy::read_f32(data(&format!(
+                "clip-tiny/{}.layer{layer}_tokens.npy",
+                stem(image)
+            )))
+            .expect("npy");
+            let err = max_abs(&read3(tokens), &want.data);
+            assert!(err <= 1e-4, "{image} layer {layer}: {err}");
+        }
+        let want = npy::read_f32(data(&format!("clip-tiny/{}.image_embeds.npy", stem(image))))
+            .expect("npy");
+        let got = out
+            .image_embeds
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("read");
+        assert!(max_abs(&got, &want.data) <= 1e-4, "{image} image_embeds");
+        let want = npy::read_f32(data(&format!(
+            "clip-tiny/{}.last_hidden_state.npy",
+            stem(image)
+        )))
+        .expect("npy");
+        assert!(
+            max_abs(&read3(out.last_hidden_state), &want.data) <= 1e-4,
+            "{image} last_hidden_state"
+        );
+    }
+}
+
+#[test]
+fn clip_matches_hf_on_the_cpu() {
+    check_clip(&Device::flex());
+}
+
+#[test]
+fn clip_matches_hf_on_the_gpu() {
+    if gpu_or_skip("clip_matches_hf_on_the_gpu").is_none() {
+        return;
+    }
+    let device = nrf::query::compute_device(nrf::query::DeviceChoice::Gpu).expect("gpu");
+    check_clip(&device.device);
+}
+
+#[test]
+fn clip_extractor_reports_its_sizes() {
+    let extractor = nrf::features::ClipExtractor::open(&data("clip-tiny"), [3, 6], &Device::flex())
+        .expect("open");
+    assert_eq!(
+        (
+            extractor.patches(),
+            extractor.token_dim(),
+            extractor.global_dim()
+        ),
+        (196, 32, 16)
+    );
+    assert_eq!(extractor.id(), "clip:clip-tiny:layers=3,6");
+    let rgb = load_rgb8(data("clip-tiny/images/noise_227.png")).expect("image");
+    let features = extractor.extract(&rgb).expect("features");
+    let want = npy::read_f32(data("clip-tiny/noise_227.layer6_tokens.npy")).expect("npy");
+    assert!(max_abs(features.token_map(1), &want.data) <= 1e-3);
+    assert!(
+        nrf::features::ClipExtractor::open(&data("clip-tiny"), [3, 8], &Device::flex()).is_err()
+    );
+}
+
+// ---- Bad input -------------------------------------------------------------------------------
+
+fn image_error(name: &str, bytes: &[u8]) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join(name);
+    std::fs::write(&path, bytes).expect("write");
+    let message = load_rgb8(&path).expect_err("bad image").to_string();
+    assert!(message.contains(name), "{message}");
+    message
+}
+
+#[test]
+fn bad_images_get_clear_errors() {
+    let message = image_error("notes.jpg", b"these are my notes, not a photograph");
+    assert!(
+        message.contains("not an image") || message.contains("corrupt"),
+        "{message}"
+    );
+    let png = std::fs::read(data("clip-tiny/images/noise_227.png")).expect("png");
+    let message = image_error("cut.png", &png[..png.len() / 2]);
+    assert!(message.contains("corrupt or truncated"), "{message}");
+    // A PNG header claiming 100000×100000 pixels, and one claiming 0×0.
+    let header = |w: u32, h: u32| {
+        let mut bytes = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR".to_vec();
+        let mut ihdr = w.to_be_bytes().to_vec();
+        ihdr.extend(h.to_be_bytes());
+        ihdr.extend([8, 2, 0, 0, 0]);
+        let mut crc_input = b"IHDR".to_vec();
+        crc_input.extend(&ihdr);
+        bytes.extend(ihdr);
+        bytes.extend(crc32(&crc_input).to_be_bytes());
+        // One small IDAT chunk, so the header parses up to the start of the pixel data.
+        let idat_data = [0x78u8, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01];
+        bytes.extend((idat_data.len() as u32).to_be_bytes());
+        let mut chunk = b"IDAT".to_vec();
+        chunk.extend(idat_data);
+        bytes.extend(&chunk);
+        bytes.extend(crc32(&chunk).to_be_bytes());
+        bytes
+    };
+    let message = image_error("huge.png", &header(100_000, 100_000));
+    assert!(
+        message.contains("100000×100000") && message.contains("megapixel"),
+        "{message}"
+    );
+    let message = image_error("empty.png", &header(0, 0));
+    assert!(
+        message.contains("0×0") || message.contains("corrupt"),
+        "{message}"
+    );
+}
+
+/// CRC-32 (IEEE), for hand-made PNG chunks.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xffff_ffffu32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+fn clip_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for name in [
+        "config.json",
+        "model.safetensors",
+        "preprocessor_config.json",
+    ] {
+        std::fs::copy(data(&format!("clip-tiny/{name}")), dir.path().join(name)).expect("copy");
+    }
+    dir
+}
+
+fn clip_error(dir: &Path) -> String {
+    ClipFolder::open(dir, &Device::flex())
+        .expect_err("bad folder")
+        .to_string()
+}
+
+#[test]
+fn bad_clip_folders_get_clear_errors() {
+    let dir = clip_copy();
+    std::fs::remove_file(dir.path().join("model.safetensors")).expect("rm");
+    let message = clip_error(dir.path());
+    assert!(message.contains("model.safetensors"), "{message}");
+
+    let dir = clip_copy();
+    let config = std::fs::read_to_string(dir.path().join("config.json")).expect("read");
+    std::fs::write(
+        dir.path().join("config.json"),
+        config.replace("\"intermediate_size\": 64", "\"intermediate_size\": 48"),
+    )
+    .expect("write");
+    let message = clip_error(dir.path());
+    assert!(
+        message.contains("vision_model.encoder.layers.0.mlp.fc1.weight")
+            && message.contains("[64, 32]")
+            && message.contains("[48, 32]"),
+        "{message}"
+    );
+}
+
+#[test]
+fn predict_from_image_files_end_to_end() {
+    // tests/data/nrf-e2e/model.nrf is `nrf convert` of the reference run folder nrf-e2e.
+    let e2e: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data("nrf-e2e/e2e.json")).expect("json"))
+            .expect("json");
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (image, expected) in e2e["expected"].as_object().expect("map") {
+        let out = dir.path().join("p.npy");
+        let status = std::process::Command::new(env!("CARGO_BIN_EXE_nrf"))
+            .args(["predict", "--model"])
+            .arg(data("nrf-e2e/model.nrf"))
+            .arg("--clip")
+            .arg(data("clip-tiny"))
+            .arg("--image")
+            .arg(data(&format!("clip-tiny/images/{image}")))
+            .arg("--points")
+            .arg(data("nrf-e2e/coords_mni_mm.npy"))
+            .args(["--device", "cpu", "--out"])
+            .arg(&out)
+            .output()
+            .expect("run");
+        assert!(
+            status.status.success(),
+            "{}",
+            String::from_utf8_lossy(&status.stderr)
+        );
+        let got = npy::read_f32(&out).expect("prediction");
+        let want = npy::read_f32(data(&format!(
+            "nrf-e2e/{}",
+            expected.as_str().expect("name")
+        )))
+        .expect("expected");
+        assert_eq!(got.shape, vec![1, want.data.len()]);
+        let err = max_abs(&got.data, &want.data);
+        // The JPEG's pixels differ by a few levels from PIL's (see `tolerance`).
+        let limit = if image.ends_with(".jpg") { 3e-3 } else { 1e-3 };
+        assert!(err <= limit, "{image}: {err}");
+    }
+}
