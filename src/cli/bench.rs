@@ -162,3 +162,58 @@ pub fn query(args: &QueryBenchArgs) -> Result<()> {
     }
     Ok(())
 }
+
+/// Options of the feature-extraction benchmark.
+#[derive(Debug, Args)]
+pub struct FeaturesBenchArgs {
+    /// Images to time (227×227, deterministic pseudo-random content).
+    #[arg(long, default_value_t = 50)]
+    pub images: usize,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct FeaturesBenchResult {
+    extractor: String,
+    images: usize,
+    threads: usize,
+    best_ms_per_image: f64,
+    mean_ms_per_image: f64,
+}
+
+/// Times the built-in extractor on one thread (the extractor itself is single-threaded).
+pub fn features(args: &FeaturesBenchArgs) -> Result<()> {
+    use nrf::features::FeatureExtractor;
+    use nrf::features::builtin::BuiltinExtractor;
+    use nrf::features::preprocess::Rgb8;
+    let noise = pseudo_random(7, 227 * 227 * 3);
+    let image = Rgb8 {
+        width: 227,
+        height: 227,
+        pixels: noise.iter().map(|v| ((v + 1.0) * 127.5) as u8).collect(),
+    };
+    let mut times = Vec::with_capacity(args.images);
+    for _ in 0..args.images.max(1) {
+        let started = Instant::now();
+        BuiltinExtractor.extract(&image)?;
+        times.push(started.elapsed().as_secs_f64() * 1e3);
+    }
+    let result = FeaturesBenchResult {
+        extractor: BuiltinExtractor.id(),
+        images: times.len(),
+        threads: 1,
+        best_ms_per_image: times.iter().copied().fold(f64::INFINITY, f64::min),
+        mean_ms_per_image: times.iter().sum::<f64>() / times.len() as f64,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&result)?);
+    } else {
+        println!(
+            "{}: {:.2} ms per 227×227 image (best), {:.2} ms mean over {} images, one thread",
+            result.extractor, result.best_ms_per_image, result.mean_ms_per_image, result.images
+        );
+    }
+    Ok(())
+}

@@ -81,6 +81,8 @@ pub enum Command {
 pub enum BenchCommand {
     /// Points per second of NRF queries on random weights (CPU, and GPU when present).
     Query(bench::QueryBenchArgs),
+    /// Milliseconds per image of the built-in feature extractor.
+    Features(bench::FeaturesBenchArgs),
 }
 
 /// Template images `nrf template` can write.
@@ -123,5 +125,6 @@ pub fn run(cli: Cli) -> Result<()> {
         }) => model::convert(&dir, &out, &domain, subject),
         Some(Command::Predict(args)) => model::predict(&args),
         Some(Command::Bench(BenchCommand::Query(args))) => bench::query(&args),
+        Some(Command::Bench(BenchCommand::Features(args))) => bench::features(&args),
     }
 }

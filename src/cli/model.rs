@@ -9,7 +9,7 @@ use clap::Args;
 use glam::Vec3;
 
 use nrf::features::preprocess::load_rgb8;
-use nrf::features::{ClipExtractor, FeatureExtractor, ImageFeatures};
+use nrf::features::{ClipExtractor, FeatureExtractor, ImageFeatures, read_features_npy};
 use nrf::model::Nrf;
 use nrf::model::official::DomainSource;
 use nrf::npy;
@@ -221,42 +221,6 @@ impl From<DeviceArg> for DeviceChoice {
     }
 }
 
-/// Reads `(images, 2, P², D)` tokens and `(images, G)` globals into per-image features.
-fn read_features(tokens_path: &Path, global_path: &Path) -> Result<Vec<ImageFeatures>> {
-    let tokens = npy::read_f32(tokens_path)?;
-    tokens.expect_shape(tokens_path, "token maps", &[None, Some(2), None, None])?;
-    let global = npy::read_f32(global_path)?;
-    global.expect_shape(
-        global_path,
-        "global embeddings",
-        &[Some(tokens.shape[0]), None],
-    )?;
-    let (images, patches, dim, g) = (
-        tokens.shape[0],
-        tokens.shape[2],
-        tokens.shape[3],
-        global.shape[1],
-    );
-    (0..images)
-        .map(|i| {
-            let per = 2 * patches * dim;
-            ImageFeatures::new(
-                tokens.data[i * per..(i + 1) * per].to_vec(),
-                patches,
-                dim,
-                global.data[i * g..(i + 1) * g].to_vec(),
-            )
-            .with_context(|| {
-                format!(
-                    "image {i} of {} / {}",
-                    tokens_path.display(),
-                    global_path.display()
-                )
-            })
-        })
-        .collect()
-}
-
 /// The CLIP layers an extractor id names (`…:layers=3,6`), default 3 and 6.
 fn clip_layers(extractor: Option<&str>) -> Result<[usize; 2]> {
     let Some(list) = extractor.and_then(|id| id.split("layers=").nth(1)) else {
@@ -315,7 +279,7 @@ pub fn predict(args: &PredictArgs) -> Result<()> {
     let device = compute_device(args.device.into())?;
     let model = load_model(&args.model, &args.domain, &device)?;
     let (images, source) = match (&args.tokens, &args.global) {
-        (Some(tokens), Some(global)) => (read_features(tokens, global)?, tokens.clone()),
+        (Some(tokens), Some(global)) => (read_features_npy(tokens, global)?, tokens.clone()),
         _ => (
             extract_features(&model, args, &device)?,
             args.clip.clone().unwrap_or_default(),

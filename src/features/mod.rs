@@ -3,6 +3,7 @@
 //! The paper feeds two token maps of a frozen CLIP ViT (layers 3 and 6, class token dropped) and
 //! the projected image embedding. Any extractor that produces the same shapes works.
 
+pub mod builtin;
 pub mod clip;
 pub mod preprocess;
 
@@ -80,6 +81,43 @@ impl ImageFeatures {
         let len = self.patches * self.token_dim;
         &self.tokens[which * len..(which + 1) * len]
     }
+}
+
+/// Reads features precomputed in Python: token maps `(images, 2, P², D)` and global embeddings
+/// `(images, G)`, both float32 (or float64) `.npy`.
+pub fn read_features_npy(
+    tokens_path: &std::path::Path,
+    global_path: &std::path::Path,
+) -> Result<Vec<ImageFeatures>, crate::npy::NpyError> {
+    let tokens = crate::npy::read_f32(tokens_path)?;
+    tokens.expect_shape(tokens_path, "token maps", &[None, Some(2), None, None])?;
+    let global = crate::npy::read_f32(global_path)?;
+    global.expect_shape(
+        global_path,
+        "global embeddings",
+        &[Some(tokens.shape[0]), None],
+    )?;
+    let (images, patches, dim, g) = (
+        tokens.shape[0],
+        tokens.shape[2],
+        tokens.shape[3],
+        global.shape[1],
+    );
+    let per = 2 * patches * dim;
+    (0..images)
+        .map(|i| {
+            ImageFeatures::new(
+                tokens.data[i * per..(i + 1) * per].to_vec(),
+                patches,
+                dim,
+                global.data[i * g..(i + 1) * g].to_vec(),
+            )
+            .map_err(|e| crate::npy::NpyError::Invalid {
+                path: tokens_path.to_path_buf(),
+                message: format!("image {i} (with {}): {e}", global_path.display()),
+            })
+        })
+        .collect()
 }
 
 /// Errors from extracting features.

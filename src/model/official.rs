@@ -322,19 +322,33 @@ fn read_nsd_domain(root: &Path, subject: &str, rois: &[String]) -> Result<Domain
             });
         }
     }
-    // Label names: roi_names.json when present (a list, or a map of name → anything), else the
-    // ROI files in the folder.
-    let names_path = root.join("roi_names.json");
-    let mut names: Vec<String> = match std::fs::read_to_string(&names_path) {
-        Ok(text) => match serde_json::from_str::<serde_json::Value>(&text) {
-            Ok(serde_json::Value::Array(items)) => items
-                .iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect(),
-            Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
-            _ => return Err(invalid(&names_path, "expected a JSON list of ROI names")),
-        },
-        Err(_) => Vec::new(),
+    // Label names: roi_names.json (NSD-processed keeps it beside the responses,
+    // roi_response_average/<subject>/; a list, or a map of name → anything), else the ROI files
+    // in the coordinate folder.
+    let names_path = [
+        root.join("roi_response_average")
+            .join(subject)
+            .join("roi_names.json"),
+        root.join("roi_names.json"),
+    ]
+    .into_iter()
+    .find(|p| p.is_file());
+    let mut names: Vec<String> = match &names_path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            match serde_json::from_str::<serde_json::Value>(&text) {
+                Ok(serde_json::Value::Array(items)) => items
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect(),
+                Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+                _ => return Err(invalid(path, "expected a JSON list of ROI names")),
+            }
+        }
+        None => Vec::new(),
     };
     if names.is_empty() {
         let entries = std::fs::read_dir(&folder).map_err(|source| ModelError::Io {

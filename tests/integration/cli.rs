@@ -106,6 +106,7 @@ fn every_subcommand_has_help() {
         vec!["convert", "--help"],
         vec!["predict", "--help"],
         vec!["bench", "query", "--help"],
+        vec!["bench", "features", "--help"],
     ] {
         let out = nrf(&cmd);
         assert!(out.status.success());

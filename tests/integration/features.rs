@@ -274,3 +274,29 @@ fn predict_from_image_files_end_to_end() {
         assert!(err <= limit, "{image}: {err}");
     }
 }
+
+#[test]
+fn builtin_features_survive_jpeg_reencoding() {
+    use nrf::features::builtin::BuiltinExtractor;
+    let original = load_rgb8(data("clip-tiny/images/landscape_300x227.jpg")).expect("image");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("again.jpg");
+    let buffer =
+        image::RgbImage::from_raw(original.width, original.height, original.pixels.clone())
+            .expect("buffer");
+    let mut bytes = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 90)
+        .encode_image(&buffer)
+        .expect("encode");
+    std::fs::write(&path, bytes).expect("write");
+    let reencoded = load_rgb8(&path).expect("image");
+    let flat = |f: nrf::features::ImageFeatures| {
+        f.tokens.into_iter().chain(f.global).collect::<Vec<f32>>()
+    };
+    let a = flat(BuiltinExtractor.extract(&original).expect("features"));
+    let b = flat(BuiltinExtractor.extract(&reencoded).expect("features"));
+    let dot: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let cosine = dot / (norm(&a) * norm(&b));
+    assert!(cosine >= 0.99, "cosine {cosine}");
+}

@@ -12,29 +12,18 @@ use nrf::model::{Domain, ModelInfo, Nrf, NrfConfig, NrfNet, Roi, VoxelDomain};
 use nrf::npy;
 use nrf::query::{DeviceChoice, QueryEngine, compute_device};
 
-use crate::support::{data, gpu_or_skip};
+use crate::support::{assert_mentions, data, gpu_or_skip};
 
 fn official_dir() -> PathBuf {
     data("nrf-official")
 }
 
 fn fixture_features() -> Vec<ImageFeatures> {
-    let tokens = npy::read_f32(data("nrf-official/early_features.npy")).expect("tokens");
-    let global = npy::read_f32(data("nrf-official/higher_features.npy")).expect("global");
-    let (images, patches, dim) = (tokens.shape[0], tokens.shape[2], tokens.shape[3]);
-    let g = global.shape[1];
-    (0..images)
-        .map(|i| {
-            let per = 2 * patches * dim;
-            ImageFeatures::new(
-                tokens.data[i * per..(i + 1) * per].to_vec(),
-                patches,
-                dim,
-                global.data[i * g..(i + 1) * g].to_vec(),
-            )
-            .expect("features")
-        })
-        .collect()
+    nrf::features::read_features_npy(
+        &data("nrf-official/early_features.npy"),
+        &data("nrf-official/higher_features.npy"),
+    )
+    .expect("features")
 }
 
 fn fixture_points() -> Vec<Vec3> {
@@ -300,6 +289,51 @@ fn latent_in_and_weight_norm_by_hand() {
     }
 }
 
+#[test]
+fn nsd_processed_domain_keeps_roi_labels() {
+    let source = DomainSource::NsdProcessed {
+        root: data("nsd-processed"),
+        subject: "subj01".into(),
+        rois: vec!["nsdgeneral".into()],
+    };
+    let Domain::Voxels(domain) = nrf::model::official::read_domain(&source).expect("domain") else {
+        panic!("a known domain");
+    };
+    let coords = |roi: &str| {
+        npy::read_f32(data(&format!(
+            "nsd-processed/MNI_coordinate/subj01/{roi}_MNI_coordinate.npy"
+        )))
+        .expect("coords")
+        .data
+        .chunks_exact(3)
+        .map(Vec3::from_slice)
+        .collect::<Vec<_>>()
+    };
+    let general = coords("nsdgeneral");
+    let v1v = coords("V1v");
+    // Voxels listed twice (the synthetic fixture has a few) count once.
+    let unique: std::collections::HashSet<[u32; 3]> = general
+        .iter()
+        .map(|p| p.to_array().map(f32::to_bits))
+        .collect();
+    assert_eq!(domain.coords_mm().len(), unique.len());
+    let names: Vec<&str> = domain.rois().iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["nsdgeneral", "V1v"]);
+    assert_eq!(
+        domain.rois()[1].members.iter().filter(|&&m| m).count(),
+        v1v.len()
+    );
+    assert_eq!(domain.roi_names_at(v1v[0]), ["nsdgeneral", "V1v"]);
+    // A model converted with this domain carries it through the .nrf file.
+    let mut model = Nrf::from_official_dir(official_dir(), &DomainSource::Unknown, &Device::flex())
+        .expect("import");
+    model.domain = Domain::Voxels(domain.clone());
+    let dir = tempfile::tempdir().expect("tempdir");
+    model.save(dir.path().join("m.nrf")).expect("save");
+    let back = Nrf::load(dir.path().join("m.nrf"), &Device::flex()).expect("load");
+    assert_eq!(back.domain, Domain::Voxels(domain));
+}
+
 // ---- Bad input -------------------------------------------------------------------------------
 
 /// A writable copy of the official fixture folder.
@@ -326,15 +360,6 @@ fn import_error(dir: &Path) -> String {
     Nrf::from_official_dir(dir, &DomainSource::Unknown, &Device::flex())
         .expect_err("must be refused")
         .to_string()
-}
-
-fn assert_mentions(message: &str, words: &[&str]) {
-    for word in words {
-        assert!(
-            message.contains(word),
-            "{message:?} should mention {word:?}"
-        );
-    }
 }
 
 #[test]

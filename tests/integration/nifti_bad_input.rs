@@ -5,7 +5,7 @@ use std::path::Path;
 
 use nrf::volume::NiftiImage;
 
-use crate::support::data;
+use crate::support::{assert_mentions, data};
 
 /// The uncompressed bytes of a small valid NIfTI-1 file (4×5×7 uint8, sform code 2).
 fn valid_nifti() -> Vec<u8> {
@@ -36,15 +36,6 @@ fn error_for(name: &str, bytes: &[u8]) -> String {
         "error does not name the file: {message}"
     );
     message
-}
-
-fn assert_mentions(message: &str, words: &[&str]) {
-    for word in words {
-        assert!(
-            message.contains(word),
-            "{message:?} should mention {word:?}"
-        );
-    }
 }
 
 #[test]

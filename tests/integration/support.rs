@@ -82,3 +82,13 @@ pub fn assert_matrix_close(
         }
     }
 }
+
+/// Asserts an error message contains every word.
+pub fn assert_mentions(message: &str, words: &[&str]) {
+    for word in words {
+        assert!(
+            message.contains(word),
+            "{message:?} should mention {word:?}"
+        );
+    }
+}
