@@ -104,8 +104,9 @@ pub fn run(cli: Cli) -> Result<()> {
         None => {
             println!(
                 "nrf {}: the desktop viewer is not built yet. Today nrf converts official NRF \
-                 checkpoints, predicts from precomputed features, describes NIfTI files, checks \
-                 the GPU and exports the MNI template; see `nrf --help`.",
+                 checkpoints, predicts responses to image files (with a local CLIP folder) or to \
+                 precomputed features, describes NIfTI files, checks the GPU and exports the MNI \
+                 template; see `nrf --help`.",
                 env!("CARGO_PKG_VERSION")
             );
             Ok(())
