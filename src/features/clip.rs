@@ -15,7 +15,9 @@ use burn::tensor::{Device, Tensor, TensorData};
 use serde::Deserialize;
 
 use super::preprocess::{ImageError, PreprocessConfig};
-use crate::model::weights::{NamedTensor, StateDict, WeightsError, linear_from, take_tensor};
+use crate::model::weights::{
+    NamedTensor, StateDict, WeightsError, linear_from, take_tensor, transpose,
+};
 
 /// Errors from reading a CLIP folder.
 #[derive(Debug, thiserror::Error)]
@@ -295,13 +297,8 @@ impl ClipVision {
         let e = "vision_model.embeddings";
         let conv = take_tensor(dict, &format!("{e}.patch_embedding.weight"), &[h, 3, p, p])?;
         // [H, 3·p·p] → [3·p·p, H] so that patches [N, 3·p·p] · W = [N, H].
-        let mut patch = vec![0.0f32; conv.data.len()];
         let k = 3 * p * p;
-        for o in 0..h {
-            for i in 0..k {
-                patch[i * h + o] = conv.data[o * k + i];
-            }
-        }
+        let patch = transpose(&conv.data, h, k);
         let class = take_tensor(dict, &format!("{e}.class_embedding"), &[h])?;
         let position = take_tensor(
             dict,
@@ -345,12 +342,7 @@ impl ClipVision {
             "visual_projection.weight",
             &[config.projection_dim, h],
         )?;
-        let mut projection_t = vec![0.0f32; projection.data.len()];
-        for o in 0..config.projection_dim {
-            for i in 0..h {
-                projection_t[i * config.projection_dim + o] = projection.data[o * h + i];
-            }
-        }
+        let projection_t = transpose(&projection.data, config.projection_dim, h);
         Ok(Self {
             patch_weight: Tensor::from_data(TensorData::new(patch, [k, h]), device),
             class_embedding: Tensor::from_data(TensorData::new(class.data, [1, h]), device),

@@ -80,8 +80,8 @@ pub fn take_tensor(
     Ok(tensor)
 }
 
-/// Transposes a row-major `[rows, cols]` matrix.
-fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+/// Transposes a row-major `[rows, cols]` matrix (PyTorch `[out, in]` ↔ burn `[in, out]`).
+pub fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     let mut out = vec![0.0; data.len()];
     for r in 0..rows {
         for c in 0..cols {
