@@ -1,31 +1,19 @@
 //! Reading and writing float32 `.npy` arrays (the format Python users keep features and
 //! coordinates in), with errors that name the file and the shape expected.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use npyz::WriterBuilder;
 
 use crate::atomic::{AtomicWriteError, write_atomically};
+use crate::error::FileError;
 
 /// Errors from `.npy` files.
 #[derive(Debug, thiserror::Error)]
 pub enum NpyError {
-    /// The file cannot be read.
-    #[error("cannot read {path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The file is not an `.npy` array of a supported type.
-    #[error("{path}: {message}")]
-    Invalid {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
+    /// The file cannot be read, or is not an `.npy` array of a supported type.
+    #[error(transparent)]
+    File(#[from] FileError),
     /// Writing failed.
     #[error(transparent)]
     Write(#[from] AtomicWriteError),
@@ -62,25 +50,29 @@ impl NpyArray {
             .iter()
             .map(|d| d.map_or("any".to_string(), |d| d.to_string()))
             .collect();
-        Err(NpyError::Invalid {
+        Err(FileError::Invalid {
             path: path.to_path_buf(),
             message: format!(
                 "{what}: expected shape ({}), found {:?}",
                 spelled.join(", "),
                 self.shape
             ),
-        })
+        }
+        .into())
     }
 }
 
 /// Reads a float32 or float64 `.npy` file (float64 is converted) in C order.
 pub fn read_f32(path: impl AsRef<Path>) -> Result<NpyArray, NpyError> {
     let path = path.as_ref();
-    let invalid = |message: String| NpyError::Invalid {
-        path: path.to_path_buf(),
-        message,
+    let invalid = |message: String| -> NpyError {
+        FileError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        }
+        .into()
     };
-    let bytes = std::fs::read(path).map_err(|source| NpyError::Io {
+    let bytes = std::fs::read(path).map_err(|source| FileError::Io {
         path: path.to_path_buf(),
         source,
     })?;
@@ -118,10 +110,11 @@ pub fn read_f32(path: impl AsRef<Path>) -> Result<NpyArray, NpyError> {
 pub fn write_f32(path: impl AsRef<Path>, shape: &[usize], data: &[f32]) -> Result<(), NpyError> {
     let path = path.as_ref();
     if data.len() != shape.iter().product::<usize>() {
-        return Err(NpyError::Invalid {
+        return Err(FileError::Invalid {
             path: path.to_path_buf(),
             message: format!("cannot write {} values as shape {shape:?}", data.len()),
-        });
+        }
+        .into());
     }
     let shape_u64: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
     write_atomically(path, |out| {

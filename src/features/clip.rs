@@ -15,6 +15,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use serde::Deserialize;
 
 use super::preprocess::{ImageError, PreprocessConfig};
+use crate::error::FileError;
 use crate::model::weights::{
     NamedTensor, StateDict, WeightsError, linear_from, take_tensor, transpose,
 };
@@ -22,22 +23,9 @@ use crate::model::weights::{
 /// Errors from reading a CLIP folder.
 #[derive(Debug, thiserror::Error)]
 pub enum ClipError {
-    /// A file cannot be read.
-    #[error("cannot read {path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// A file's content is not usable.
-    #[error("{path}: {message}")]
-    Invalid {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
+    /// A file that cannot be read, or whose content is not usable.
+    #[error(transparent)]
+    File(#[from] FileError),
     /// Weights that disagree with `config.json`.
     #[error("{path}: {source} (config.json and model.safetensors disagree)")]
     Weights {
@@ -99,13 +87,16 @@ impl ClipVisionConfig {
 
     /// Reads `config.json` of a vision model or of a full CLIP model.
     pub fn from_file(path: &Path) -> Result<Self, ClipError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ClipError::Io {
+        let text = std::fs::read_to_string(path).map_err(|source| FileError::Io {
             path: path.to_path_buf(),
             source,
         })?;
-        let bad = |message: String| ClipError::Invalid {
-            path: path.to_path_buf(),
-            message,
+        let bad = |message: String| -> ClipError {
+            FileError::Invalid {
+                path: path.to_path_buf(),
+                message,
+            }
+            .into()
         };
         let full: FullConfig =
             serde_json::from_str(&text).map_err(|e| bad(format!("not a CLIP config ({e})")))?;
@@ -214,11 +205,14 @@ pub struct ClipOutput {
 
 /// Reads a safetensors file into f32 tensors, keeping only keys that `keep` accepts.
 fn read_safetensors(path: &Path, keep: impl Fn(&str) -> bool) -> Result<StateDict, ClipError> {
-    let bad = |message: String| ClipError::Invalid {
-        path: path.to_path_buf(),
-        message,
+    let bad = |message: String| -> ClipError {
+        FileError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        }
+        .into()
     };
-    let bytes = std::fs::read(path).map_err(|source| ClipError::Io {
+    let bytes = std::fs::read(path).map_err(|source| FileError::Io {
         path: path.to_path_buf(),
         source,
     })?;
@@ -428,21 +422,23 @@ impl ClipFolder {
     pub fn open(dir: impl AsRef<Path>, device: &Device) -> Result<Self, ClipError> {
         let dir = dir.as_ref();
         if !dir.is_dir() {
-            return Err(ClipError::Invalid {
+            return Err(FileError::Invalid {
                 path: dir.to_path_buf(),
                 message: "not a CLIP folder: expected a folder with config.json, model.safetensors and preprocessor_config.json".into(),
-            });
+            }
+            .into());
         }
         let config = ClipVisionConfig::from_file(&dir.join("config.json"))?;
         let preprocess = PreprocessConfig::from_json_file(&dir.join("preprocessor_config.json"))?;
         if preprocess.crop != (config.image_size as u32, config.image_size as u32) {
-            return Err(ClipError::Invalid {
+            return Err(FileError::Invalid {
                 path: dir.join("preprocessor_config.json"),
                 message: format!(
                     "crop_size {:?} does not match the model's image_size {}",
                     preprocess.crop, config.image_size
                 ),
-            });
+            }
+            .into());
         }
         let weights_path = dir.join("model.safetensors");
         let mut dict = read_safetensors(&weights_path, |k| {

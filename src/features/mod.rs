@@ -112,9 +112,12 @@ pub fn read_features_npy(
                 dim,
                 global.data[i * g..(i + 1) * g].to_vec(),
             )
-            .map_err(|e| crate::npy::NpyError::Invalid {
-                path: tokens_path.to_path_buf(),
-                message: format!("image {i} (with {}): {e}", global_path.display()),
+            .map_err(|e| {
+                crate::error::FileError::Invalid {
+                    path: tokens_path.to_path_buf(),
+                    message: format!("image {i} (with {}): {e}", global_path.display()),
+                }
+                .into()
             })
         })
         .collect()
@@ -169,13 +172,13 @@ impl ClipExtractor {
             .iter()
             .find(|&&l| l >= folder.config.num_hidden_layers)
         {
-            return Err(ClipError::Invalid {
+            return Err(ClipError::from(crate::error::FileError::Invalid {
                 path: dir.join("config.json"),
                 message: format!(
                     "layer {bad} requested, but the model has {} layers",
                     folder.config.num_hidden_layers
                 ),
-            }
+            })
             .into());
         }
         Ok(Self {

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::official::ModelError;
 use super::weights::{NamedTensor, StateDict};
 use super::{Domain, ModelInfo, Nrf, NrfConfig, NrfNet, Roi, VoxelDomain};
+use crate::error::FileError;
 
 /// Version written into every file; readers refuse newer ones.
 pub const FORMAT_VERSION: u32 = 1;
@@ -39,10 +40,11 @@ struct DomainMetadata {
 }
 
 fn invalid(path: &Path, message: impl Into<String>) -> ModelError {
-    ModelError::Invalid {
+    FileError::Invalid {
         path: path.to_path_buf(),
         message: message.into(),
     }
+    .into()
 }
 
 fn f32_bytes(data: &[f32]) -> Vec<u8> {
@@ -130,18 +132,13 @@ impl Nrf {
         let header = HashMap::from([(METADATA_KEY.to_string(), json)]);
         let bytes = safetensors::tensor::serialize(views, Some(header))
             .map_err(|e| invalid(path, format!("cannot encode safetensors: {e}")))?;
-        crate::atomic::write_atomically(path, |out| out.write_all(&bytes)).map_err(|e| {
-            ModelError::Io {
-                path: e.path,
-                source: e.source,
-            }
-        })
+        crate::atomic::write_atomically(path, |out| out.write_all(&bytes)).map_err(ModelError::from)
     }
 
     /// Reads a `.nrf` file onto `device`.
     pub fn load(path: impl AsRef<Path>, device: &Device) -> Result<Nrf, ModelError> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
+        let bytes = std::fs::read(path).map_err(|source| FileError::Io {
             path: path.to_path_buf(),
             source,
         })?;

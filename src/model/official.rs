@@ -13,26 +13,17 @@ use serde::Deserialize;
 
 use super::weights::{NamedTensor, StateDict, WeightsError};
 use super::{Domain, FeatureSpec, ModelInfo, Nrf, NrfConfig, NrfNet, Roi, VoxelDomain};
+use crate::error::FileError;
 
 /// Errors from reading an official run folder (or our own `.nrf` files); each names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
-    /// A file that cannot be read.
-    #[error("cannot read {path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// A file whose content is not what was expected.
-    #[error("{path}: {message}")]
-    Invalid {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong, and what was expected.
-        message: String,
-    },
+    /// A file that cannot be read, or whose content is not what was expected.
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// Writing a model file failed.
+    #[error(transparent)]
+    Write(#[from] crate::atomic::AtomicWriteError),
     /// Weights that do not fit the configuration.
     #[error("{path}: {source}")]
     Weights {
@@ -44,10 +35,11 @@ pub enum ModelError {
 }
 
 fn invalid(path: &Path, message: impl Into<String>) -> ModelError {
-    ModelError::Invalid {
+    FileError::Invalid {
         path: path.to_path_buf(),
         message: message.into(),
     }
+    .into()
 }
 
 /// The parts of `experiment_config.yaml` that shape the model.
@@ -106,7 +98,7 @@ struct DataSource {
 fn read_yaml(
     path: &Path,
 ) -> Result<(NrfConfig, Option<String>, FeatureSpec, Option<String>), ModelError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
+    let text = std::fs::read_to_string(path).map_err(|source| FileError::Io {
         path: path.to_path_buf(),
         source,
     })?;
@@ -186,10 +178,11 @@ fn resolve_b_path(dir: &Path, named: Option<&str>) -> Result<PathBuf, ModelError
 /// Reads the `state_dict` of an official `.pth.tar` checkpoint as f32 tensors.
 pub fn read_pth_state_dict(path: &Path) -> Result<(StateDict, BTreeMap<String, f64>), ModelError> {
     if !path.is_file() {
-        return Err(ModelError::Io {
+        return Err(FileError::Io {
             path: path.to_path_buf(),
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
-        });
+        }
+        .into());
     }
     let reader = PytorchReader::with_top_level_key(path, "state_dict").map_err(|e| {
         invalid(
@@ -335,7 +328,7 @@ fn read_nsd_domain(root: &Path, subject: &str, rois: &[String]) -> Result<Domain
     .find(|p| p.is_file());
     let mut names: Vec<String> = match &names_path {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
+            let text = std::fs::read_to_string(path).map_err(|source| FileError::Io {
                 path: path.clone(),
                 source,
             })?;
@@ -351,7 +344,7 @@ fn read_nsd_domain(root: &Path, subject: &str, rois: &[String]) -> Result<Domain
         None => Vec::new(),
     };
     if names.is_empty() {
-        let entries = std::fs::read_dir(&folder).map_err(|source| ModelError::Io {
+        let entries = std::fs::read_dir(&folder).map_err(|source| FileError::Io {
             path: folder.clone(),
             source,
         })?;
