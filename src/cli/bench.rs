@@ -128,9 +128,9 @@ fn bench_on(device: &ComputeDevice, args: &QueryBenchArgs) -> Result<QueryBenchR
     })
 }
 
-/// Runs the query benchmark and prints the results.
-pub fn query(args: &QueryBenchArgs) -> Result<()> {
-    let devices: Vec<ComputeDevice> = match args.device {
+/// The devices to time: one, or for `auto` the CPU and the GPU when one exists.
+fn devices(choice: DeviceArg) -> Result<Vec<ComputeDevice>> {
+    Ok(match choice {
         DeviceArg::Cpu => vec![compute_device(DeviceChoice::Cpu)?],
         DeviceArg::Gpu => vec![compute_device(DeviceChoice::Gpu)?],
         DeviceArg::Auto => {
@@ -141,8 +141,12 @@ pub fn query(args: &QueryBenchArgs) -> Result<()> {
             }
             list
         }
-    };
-    for device in &devices {
+    })
+}
+
+/// Runs the query benchmark and prints the results.
+pub fn query(args: &QueryBenchArgs) -> Result<()> {
+    for device in &devices(args.device)? {
         let result = bench_on(device, args)?;
         if args.json {
             println!("{}", serde_json::to_string(&result)?);
@@ -166,10 +170,19 @@ pub fn query(args: &QueryBenchArgs) -> Result<()> {
 /// Options of the feature-extraction benchmark.
 #[derive(Debug, Args)]
 pub struct FeaturesBenchArgs {
-    /// Images to time (227×227, deterministic pseudo-random content).
+    /// Images to time with the built-in extractor (227×227, deterministic pseudo-random content).
     #[arg(long, default_value_t = 50)]
     pub images: usize,
-    /// Print JSON instead of text.
+    /// Batches to time through a ViT-B/16-sized CLIP tower (random weights); 0 skips CLIP.
+    #[arg(long, default_value_t = 3)]
+    pub clip_batches: usize,
+    /// Images per CLIP batch.
+    #[arg(long, default_value_t = 8)]
+    pub clip_batch: usize,
+    /// Devices for CLIP: auto = the CPU, and the GPU when one exists.
+    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
+    pub device: DeviceArg,
+    /// Print one JSON object per result instead of text.
     #[arg(long)]
     pub json: bool,
 }
@@ -177,13 +190,91 @@ pub struct FeaturesBenchArgs {
 #[derive(Debug, Serialize)]
 struct FeaturesBenchResult {
     extractor: String,
+    device: String,
     images: usize,
-    threads: usize,
+    batch: usize,
     best_ms_per_image: f64,
     mean_ms_per_image: f64,
+    images_per_second: f64,
 }
 
-/// Times the built-in extractor on one thread (the extractor itself is single-threaded).
+impl FeaturesBenchResult {
+    fn from_times(extractor: String, device: String, batch: usize, ms_per_image: &[f64]) -> Self {
+        let best = ms_per_image.iter().copied().fold(f64::INFINITY, f64::min);
+        Self {
+            extractor,
+            device,
+            images: ms_per_image.len() * batch,
+            batch,
+            best_ms_per_image: best,
+            mean_ms_per_image: ms_per_image.iter().sum::<f64>() / ms_per_image.len() as f64,
+            images_per_second: 1e3 / best,
+        }
+    }
+
+    fn print(&self, json: bool) -> Result<()> {
+        if json {
+            println!("{}", serde_json::to_string(self)?);
+        } else {
+            println!(
+                "{} on {}: {:.2} ms per image (best), {:.2} ms mean, {:.1} images/s, {} images in batches of {}",
+                self.extractor,
+                self.device,
+                self.best_ms_per_image,
+                self.mean_ms_per_image,
+                self.images_per_second,
+                self.images,
+                self.batch
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Times a ViT-B/16-sized CLIP tower (random weights) on one device, per image in batches.
+fn bench_clip(device: &ComputeDevice, args: &FeaturesBenchArgs) -> Result<FeaturesBenchResult> {
+    use nrf::features::clip::{ClipVision, ClipVisionConfig};
+    let config = ClipVisionConfig::vit_b16();
+    let mut dict = config.random_state_dict(11);
+    let vision = ClipVision::from_state_dict(&config, &mut dict, &device.device)?;
+    let s = config.image_size;
+    let batch = args.clip_batch.max(1);
+    let pixels = pseudo_random(5, batch * 3 * s * s);
+    let run = || -> Result<f64> {
+        let started = Instant::now();
+        let input = Tensor::<4>::from_data(
+            burn::tensor::TensorData::new(pixels.clone(), [batch, 3, s, s]),
+            &device.device,
+        );
+        let out = vision.forward(input, &[3, 6]);
+        // Reading everything back makes the device finish the work being timed.
+        for tokens in out.layer_tokens {
+            tokens
+                .into_data()
+                .try_to_vec::<f32>()
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        }
+        out.image_embeds
+            .into_data()
+            .try_to_vec::<f32>()
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        Ok(started.elapsed().as_secs_f64() * 1e3 / batch as f64)
+    };
+    run()?; // warm-up: kernel compilation, allocation
+    let times = (0..args.clip_batches)
+        .map(|_| run())
+        .collect::<Result<Vec<_>>>()?;
+    Ok(FeaturesBenchResult::from_times(
+        "clip-vit-b16 (random weights), layers 3,6 + image_embeds".into(),
+        device.description.clone(),
+        batch,
+        &times,
+    ))
+}
+
+/// Times the built-in extractor on one thread (the extractor itself is single-threaded), then a
+/// ViT-B/16-sized CLIP on the chosen devices. Compare the CLIP numbers with
+/// `benches/clip_vs_hf.py` run in the same session.
 pub fn features(args: &FeaturesBenchArgs) -> Result<()> {
     use nrf::features::FeatureExtractor;
     use nrf::features::builtin::BuiltinExtractor;
@@ -200,20 +291,13 @@ pub fn features(args: &FeaturesBenchArgs) -> Result<()> {
         BuiltinExtractor.extract(&image)?;
         times.push(started.elapsed().as_secs_f64() * 1e3);
     }
-    let result = FeaturesBenchResult {
-        extractor: BuiltinExtractor.id(),
-        images: times.len(),
-        threads: 1,
-        best_ms_per_image: times.iter().copied().fold(f64::INFINITY, f64::min),
-        mean_ms_per_image: times.iter().sum::<f64>() / times.len() as f64,
-    };
-    if args.json {
-        println!("{}", serde_json::to_string(&result)?);
-    } else {
-        println!(
-            "{}: {:.2} ms per 227×227 image (best), {:.2} ms mean over {} images, one thread",
-            result.extractor, result.best_ms_per_image, result.mean_ms_per_image, result.images
-        );
+    FeaturesBenchResult::from_times(BuiltinExtractor.id(), "CPU, one thread".into(), 1, &times)
+        .print(args.json)?;
+    if args.clip_batches == 0 {
+        return Ok(());
+    }
+    for device in devices(args.device)? {
+        bench_clip(&device, args)?.print(args.json)?;
     }
     Ok(())
 }

@@ -9,7 +9,7 @@ use clap::Args;
 use glam::Vec3;
 
 use nrf::features::preprocess::load_rgb8;
-use nrf::features::{ClipExtractor, FeatureExtractor, ImageFeatures, read_features_npy};
+use nrf::features::{ImageFeatures, extractor_for, read_features_npy};
 use nrf::model::Nrf;
 use nrf::model::official::DomainSource;
 use nrf::npy;
@@ -221,25 +221,6 @@ impl From<DeviceArg> for DeviceChoice {
     }
 }
 
-/// The CLIP layers an extractor id names (`…:layers=3,6`), default 3 and 6.
-fn clip_layers(extractor: Option<&str>) -> Result<[usize; 2]> {
-    let Some(list) = extractor.and_then(|id| id.split("layers=").nth(1)) else {
-        return Ok([3, 6]);
-    };
-    let layers: Vec<usize> = list
-        .split(',')
-        .map(|v| v.trim().parse())
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("cannot read the CLIP layers of extractor {extractor:?}"))?;
-    match layers[..] {
-        [a, b] => Ok([a, b]),
-        _ => bail!(
-            "extractor {extractor:?} names {} layers; NRF models use two",
-            layers.len()
-        ),
-    }
-}
-
 /// Features of image files, extracted as the model expects.
 fn extract_features(
     model: &Nrf,
@@ -247,29 +228,19 @@ fn extract_features(
     device: &ComputeDevice,
 ) -> Result<Vec<ImageFeatures>> {
     let extractor_id = model.info.features.as_ref().map(|f| f.extractor.as_str());
-    let is_clip = extractor_id.is_none_or(|id| id.starts_with("clip:"));
-    if !is_clip {
-        bail!(
-            "{}: the model expects features from {:?}, which this nrf cannot compute; give --tokens and --global",
-            args.model.display(),
-            extractor_id.unwrap_or("an unknown extractor")
-        );
-    }
-    let Some(clip_dir) = &args.clip else {
-        bail!(
-            "{}: the model was trained on CLIP features ({}); give --clip FOLDER with a local Hugging Face CLIP model",
-            args.model.display(),
-            extractor_id.unwrap_or("extractor not recorded")
-        );
-    };
-    let extractor = ClipExtractor::open(clip_dir, clip_layers(extractor_id)?, &device.device)?;
+    let extractor = extractor_for(extractor_id, args.clip.as_deref(), &device.device)
+        .with_context(|| args.model.display().to_string())?;
     args.image
         .iter()
         .map(|path| {
             let rgb = load_rgb8(path)?;
-            extractor
-                .extract(&rgb)
-                .with_context(|| format!("extracting CLIP features of {}", path.display()))
+            extractor.extract(&rgb).with_context(|| {
+                format!(
+                    "extracting {} features of {}",
+                    extractor.id(),
+                    path.display()
+                )
+            })
         })
         .collect()
 }

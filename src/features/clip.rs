@@ -137,6 +137,93 @@ impl ClipVisionConfig {
     }
 }
 
+impl ClipVisionConfig {
+    /// The sizes of `openai/clip-vit-base-patch16` (the paper's extractor), for benchmarks.
+    pub fn vit_b16() -> Self {
+        Self {
+            hidden_size: 768,
+            intermediate_size: 3072,
+            num_attention_heads: 12,
+            num_hidden_layers: 12,
+            patch_size: 16,
+            image_size: 224,
+            projection_dim: 512,
+            hidden_act: default_act(),
+            layer_norm_eps: default_eps(),
+        }
+    }
+
+    /// Deterministic pseudo-random weights of these sizes under HF's key names (values uniform in
+    /// ±0.02, layer-norm gains 1): for timing and tests, never for features.
+    pub fn random_state_dict(&self, seed: u64) -> StateDict {
+        let mut state = seed.max(1);
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.04
+        };
+        let (h, m, p) = (self.hidden_size, self.intermediate_size, self.patch_size);
+        let tokens = self.patches_per_side().pow(2) + 1;
+        let mut shapes: Vec<(String, Vec<usize>)> = vec![
+            (
+                "vision_model.embeddings.patch_embedding.weight".into(),
+                vec![h, 3, p, p],
+            ),
+            ("vision_model.embeddings.class_embedding".into(), vec![h]),
+            (
+                "vision_model.embeddings.position_embedding.weight".into(),
+                vec![tokens, h],
+            ),
+            (
+                "visual_projection.weight".into(),
+                vec![self.projection_dim, h],
+            ),
+        ];
+        let mut norms = vec![
+            "vision_model.pre_layrnorm".to_string(),
+            "vision_model.post_layernorm".into(),
+        ];
+        for n in 0..self.num_hidden_layers {
+            let l = format!("vision_model.encoder.layers.{n}");
+            for proj in ["q_proj", "k_proj", "v_proj", "out_proj"] {
+                shapes.push((format!("{l}.self_attn.{proj}.weight"), vec![h, h]));
+                shapes.push((format!("{l}.self_attn.{proj}.bias"), vec![h]));
+            }
+            shapes.push((format!("{l}.mlp.fc1.weight"), vec![m, h]));
+            shapes.push((format!("{l}.mlp.fc1.bias"), vec![m]));
+            shapes.push((format!("{l}.mlp.fc2.weight"), vec![h, m]));
+            shapes.push((format!("{l}.mlp.fc2.bias"), vec![h]));
+            norms.push(format!("{l}.layer_norm1"));
+            norms.push(format!("{l}.layer_norm2"));
+        }
+        let mut dict = StateDict::new();
+        for (name, shape) in shapes {
+            let data = (0..shape.iter().product::<usize>())
+                .map(|_| next())
+                .collect();
+            dict.insert(name, NamedTensor { shape, data });
+        }
+        for norm in norms {
+            dict.insert(
+                format!("{norm}.weight"),
+                NamedTensor {
+                    shape: vec![h],
+                    data: vec![1.0; h],
+                },
+            );
+            dict.insert(
+                format!("{norm}.bias"),
+                NamedTensor {
+                    shape: vec![h],
+                    data: vec![0.0; h],
+                },
+            );
+        }
+        dict
+    }
+}
+
 /// One pre-norm transformer layer.
 #[derive(Module, Debug)]
 pub struct EncoderLayer {

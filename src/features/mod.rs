@@ -4,6 +4,7 @@
 //! the projected image embedding. Any extractor that produces the same shapes works.
 
 pub mod builtin;
+pub mod cache;
 pub mod clip;
 pub mod preprocess;
 
@@ -135,6 +136,54 @@ pub enum FeatureError {
     /// The device failed to return results.
     #[error("reading features back from the compute device failed: {0}")]
     Readback(String),
+    /// A model names an extractor this build cannot compute.
+    #[error(
+        "the model expects features from {0:?}, which this nrf cannot compute; give precomputed features instead"
+    )]
+    UnknownExtractor(String),
+    /// A CLIP model needs the CLIP weights, which are not bundled.
+    #[error(
+        "the model was trained on CLIP features ({0}); give a local Hugging Face CLIP folder (--clip FOLDER)"
+    )]
+    ClipFolderNeeded(String),
+}
+
+/// The CLIP layers an extractor id names (`clip:NAME:layers=3,6`); 3 and 6 when it names none.
+pub fn clip_layers(extractor_id: &str) -> Result<[usize; 2], FeatureError> {
+    let Some(list) = extractor_id.split("layers=").nth(1) else {
+        return Ok([3, 6]);
+    };
+    let layers: Vec<usize> = list
+        .split(',')
+        .map(|v| v.trim().parse())
+        .collect::<Result<_, _>>()
+        .map_err(|_| FeatureError::UnknownExtractor(extractor_id.into()))?;
+    match layers[..] {
+        [a, b] => Ok([a, b]),
+        _ => Err(FeatureError::UnknownExtractor(extractor_id.into())),
+    }
+}
+
+/// The extractor a model was trained with, from the id it records: the built-in one, or CLIP
+/// from `clip_folder` (required for CLIP ids; an absent id is taken as official CLIP, layers 3, 6).
+pub fn extractor_for(
+    extractor_id: Option<&str>,
+    clip_folder: Option<&std::path::Path>,
+    device: &Device,
+) -> Result<Box<dyn FeatureExtractor>, FeatureError> {
+    let id = extractor_id.unwrap_or("clip:unrecorded:layers=3,6");
+    if id == builtin::BuiltinExtractor.id() {
+        return Ok(Box::new(builtin::BuiltinExtractor));
+    }
+    if !id.starts_with("clip:") {
+        return Err(FeatureError::UnknownExtractor(id.into()));
+    }
+    let folder = clip_folder.ok_or_else(|| FeatureError::ClipFolderNeeded(id.into()))?;
+    Ok(Box::new(ClipExtractor::open(
+        folder,
+        clip_layers(id)?,
+        device,
+    )?))
 }
 
 /// Anything that turns an image into [`ImageFeatures`] of fixed sizes.

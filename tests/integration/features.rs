@@ -300,3 +300,105 @@ fn builtin_features_survive_jpeg_reencoding() {
     let cosine = dot / (norm(&a) * norm(&b));
     assert!(cosine >= 0.99, "cosine {cosine}");
 }
+
+/// A small random model that records the built-in extractor, saved as `.nrf`.
+fn builtin_model(dir: &Path, extractor: &str) -> std::path::PathBuf {
+    use nrf::model::{Domain, FeatureSpec, ModelInfo, Nrf, NrfConfig, NrfNet};
+    let device = Device::flex();
+    let config = NrfConfig::new()
+        .with_token_dim(16)
+        .with_patches_per_side(14)
+        .with_global_dim(32)
+        .with_merged_dim(16)
+        .with_hidden(32)
+        .with_num_layers(3);
+    let b: Vec<f32> = (0..3 * config.fourier_features)
+        .map(|i| ((i * 37 % 17) as f32 - 8.0) * 0.01)
+        .collect();
+    let model = Nrf {
+        net: NrfNet::init(&config, &b, &device),
+        config,
+        info: ModelInfo {
+            features: Some(FeatureSpec {
+                extractor: extractor.into(),
+            }),
+            ..ModelInfo::default()
+        },
+        domain: Domain::Unknown,
+        source: None,
+    };
+    let path = dir.join("builtin.nrf");
+    model.save(&path).expect("save");
+    path
+}
+
+#[test]
+fn predict_with_a_builtin_model_needs_no_clip_folder() {
+    use nrf::features::builtin::BuiltinExtractor;
+    use nrf::model::Nrf;
+    use nrf::query::QueryEngine;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model_path = builtin_model(dir.path(), &BuiltinExtractor.id());
+    let image = data("clip-tiny/images/noise_227.png");
+    let points = data("nrf-e2e/coords_mni_mm.npy");
+    let out = dir.path().join("p.npy");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_nrf"))
+        .args(["predict", "--model"])
+        .arg(&model_path)
+        .arg("--image")
+        .arg(&image)
+        .arg("--points")
+        .arg(&points)
+        .args(["--device", "cpu", "--out"])
+        .arg(&out)
+        .output()
+        .expect("run");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let got = npy::read_f32(&out).expect("prediction");
+
+    let device = Device::flex();
+    let model = Nrf::load(&model_path, &device).expect("load");
+    let features = BuiltinExtractor
+        .extract(&load_rgb8(&image).expect("image"))
+        .expect("features");
+    let coords = npy::read_f32(&points).expect("points");
+    let coords: Vec<glam::Vec3> = coords
+        .data
+        .chunks_exact(3)
+        .map(glam::Vec3::from_slice)
+        .collect();
+    let engine = QueryEngine::new(&model);
+    let want = engine
+        .prepare(&model, &features)
+        .expect("prepare")
+        .query_points(&coords)
+        .expect("query");
+    assert!(max_abs(&got.data, &want) <= 1e-6);
+}
+
+#[test]
+fn predict_with_a_clip_model_but_no_clip_folder_says_what_to_give() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model_path = builtin_model(dir.path(), "clip:clip-vit-base-patch16:layers=3,6");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_nrf"))
+        .args(["predict", "--model"])
+        .arg(&model_path)
+        .arg("--image")
+        .arg(data("clip-tiny/images/noise_227.png"))
+        .arg("--points")
+        .arg(data("nrf-e2e/coords_mni_mm.npy"))
+        .args(["--device", "cpu", "--out"])
+        .arg(dir.path().join("p.npy"))
+        .output()
+        .expect("run");
+    assert!(!run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("--clip") && stderr.contains("builtin.nrf"),
+        "{stderr}"
+    );
+}
