@@ -6,6 +6,7 @@
 //! file and what was expected, and the binary reports it. `DESIGN.md` maps the modules.
 
 pub mod atomic;
+pub mod data;
 pub mod error;
 pub mod features;
 pub mod gpu;

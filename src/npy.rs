@@ -106,8 +106,82 @@ pub fn read_f32(path: impl AsRef<Path>) -> Result<NpyArray, NpyError> {
     Ok(NpyArray { shape, data })
 }
 
-/// Writes a little-endian float32 `.npy` file atomically.
-pub fn write_f32(path: impl AsRef<Path>, shape: &[usize], data: &[f32]) -> Result<(), NpyError> {
+/// Reads an integer `.npy` file (signed or unsigned, 1 to 8 bytes, either byte order) such as
+/// NSD's `image_order.npy` (int32) or `validation_idx.npy` (uint16): `(shape, values)`.
+pub fn read_integers(path: impl AsRef<Path>) -> Result<(Vec<usize>, Vec<i64>), NpyError> {
+    let path = path.as_ref();
+    let invalid = |message: String| -> NpyError {
+        FileError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        }
+        .into()
+    };
+    let bytes = std::fs::read(path).map_err(|source| FileError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let npy = npyz::NpyFile::new(&bytes[..])
+        .map_err(|e| invalid(format!("not a valid .npy file ({e})")))?;
+    let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
+    let descr = npy.dtype().descr();
+    let widen = |v: Result<Vec<i64>, std::io::Error>| v;
+    let data: Vec<i64> = match descr
+        .trim_matches('\'')
+        .trim_start_matches(['<', '>', '|', '='])
+    {
+        "i1" => widen(
+            npy.into_vec::<i8>()
+                .map(|v| v.into_iter().map(i64::from).collect()),
+        ),
+        "u1" => widen(
+            npy.into_vec::<u8>()
+                .map(|v| v.into_iter().map(i64::from).collect()),
+        ),
+        "i2" => widen(
+            npy.into_vec::<i16>()
+                .map(|v| v.into_iter().map(i64::from).collect()),
+        ),
+        "u2" => widen(
+            npy.into_vec::<u16>()
+                .map(|v| v.into_iter().map(i64::from).collect()),
+        ),
+        "i4" => widen(
+            npy.into_vec::<i32>()
+                .map(|v| v.into_iter().map(i64::from).collect()),
+        ),
+        "u4" => widen(
+            npy.into_vec::<u32>()
+                .map(|v| v.into_iter().map(i64::from).collect()),
+        ),
+        "i8" => npy.into_vec::<i64>(),
+        "u8" => npy.into_vec::<u64>().map(|v| {
+            v.into_iter()
+                .map(|x| x.min(i64::MAX as u64) as i64)
+                .collect()
+        }),
+        _ => {
+            return Err(invalid(format!(
+                "dtype {descr} is not supported: expected an integer array"
+            )));
+        }
+    }
+    .map_err(|e| invalid(format!("truncated or unreadable data ({e})")))?;
+    if data.len() != shape.iter().product::<usize>() {
+        return Err(invalid(format!(
+            "header shape {shape:?} does not match the {} values stored",
+            data.len()
+        )));
+    }
+    Ok((shape, data))
+}
+
+/// Writes a little-endian `.npy` file of any plain numeric type atomically.
+pub fn write_array<T: npyz::AutoSerialize + Copy>(
+    path: impl AsRef<Path>,
+    shape: &[usize],
+    data: &[T],
+) -> Result<(), NpyError> {
     let path = path.as_ref();
     if data.len() != shape.iter().product::<usize>() {
         return Err(FileError::Invalid {
@@ -118,7 +192,7 @@ pub fn write_f32(path: impl AsRef<Path>, shape: &[usize], data: &[f32]) -> Resul
     }
     let shape_u64: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
     write_atomically(path, |out| {
-        let mut writer = npyz::WriteOptions::<f32>::new()
+        let mut writer = npyz::WriteOptions::<T>::new()
             .default_dtype()
             .shape(&shape_u64)
             .writer(out)
@@ -127,6 +201,11 @@ pub fn write_f32(path: impl AsRef<Path>, shape: &[usize], data: &[f32]) -> Resul
         writer.finish()
     })?;
     Ok(())
+}
+
+/// Writes a little-endian float32 `.npy` file atomically.
+pub fn write_f32(path: impl AsRef<Path>, shape: &[usize], data: &[f32]) -> Result<(), NpyError> {
+    write_array(path, shape, data)
 }
 
 #[cfg(test)]
@@ -152,6 +231,22 @@ mod tests {
                 .contains("expected shape (3, any), found [4, 3]"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn integers_round_trip_in_every_width() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ids.npy");
+        write_array(&path, &[3], &[172i32, 185, 263]).expect("write");
+        assert_eq!(
+            read_integers(&path).expect("read"),
+            (vec![3], vec![172, 185, 263])
+        );
+        write_array(&path, &[2], &[7u16, 65535]).expect("write");
+        assert_eq!(read_integers(&path).expect("read").1, vec![7, 65535]);
+        write_f32(&path, &[1], &[1.5]).expect("write");
+        let err = read_integers(&path).expect_err("floats are not ids");
+        assert!(err.to_string().contains("integer"), "{err}");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod bench;
+mod data;
 mod gpu;
 mod info;
 mod model;
@@ -71,6 +72,11 @@ pub enum Command {
     },
     /// Predict responses from precomputed image features, at points (.npy) or on a grid (NIfTI).
     Predict(model::PredictArgs),
+    /// Simulate virtual subjects viewing procedural stimuli, in the official NSD-processed
+    /// layout (plus virtual/ with the ground truth). Virtual subjects are not real data.
+    Simulate(data::SimulateArgs),
+    /// The noise-free response of a simulated subject to any image, at points or on a grid.
+    Truth(data::TruthArgs),
     /// Measure speed.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -125,6 +131,8 @@ pub fn run(cli: Cli) -> Result<()> {
             domain,
         }) => model::convert(&dir, &out, &domain, subject),
         Some(Command::Predict(args)) => model::predict(&args),
+        Some(Command::Simulate(args)) => data::simulate_command(&args),
+        Some(Command::Truth(args)) => data::truth_command(&args),
         Some(Command::Bench(BenchCommand::Query(args))) => bench::query(&args),
         Some(Command::Bench(BenchCommand::Features(args))) => bench::features(&args),
     }

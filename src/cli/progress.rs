@@ -4,17 +4,27 @@
 pub struct ProgressBar(indicatif::ProgressBar);
 
 impl ProgressBar {
-    /// A bar that appears once the first update arrives.
+    /// A bar counting points that appears once the first update arrives.
     pub fn new(label: String) -> Self {
+        Self::counting(label, "points")
+    }
+
+    /// A bar counting `unit`s (e.g. "images").
+    pub fn counting(label: String, unit: &str) -> Self {
         let bar = indicatif::ProgressBar::new(0);
-        let style = indicatif::ProgressStyle::with_template(
-            "{msg:>12} [{bar:30}] {pos}/{len} points, {per_sec}, ETA {eta}",
-        )
+        let style = indicatif::ProgressStyle::with_template(&format!(
+            "{{msg:>12}} [{{bar:30}}] {{pos}}/{{len}} {unit}, {{per_sec}}, ETA {{eta}}"
+        ))
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
         .progress_chars("=> ");
         bar.set_style(style);
         bar.set_message(label);
         Self(bar)
+    }
+
+    /// Changes the label.
+    pub fn set_label(&self, label: String) {
+        self.0.set_message(label);
     }
 
     /// Sets the position and total.

@@ -6,6 +6,7 @@
 pub mod builtin;
 pub mod cache;
 pub mod clip;
+pub(crate) mod filters;
 pub mod preprocess;
 
 use burn::tensor::{Device, Tensor, TensorData};

@@ -2,6 +2,7 @@
 //! Fixtures live in `tests/data/` (copied from the reference fixtures, see `tests/data/README.md`).
 
 mod cli;
+mod datasets;
 mod features;
 mod gpu;
 mod model;
@@ -10,3 +11,4 @@ mod nifti_read;
 mod nifti_write;
 mod normalisation;
 mod support;
+mod virtual_subjects;

@@ -1,0 +1,147 @@
+//! `nrf simulate` (virtual subjects in the NSD-processed layout) and `nrf truth` (a virtual
+//! subject's noise-free response to any image at any points or on a grid).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use glam::Vec3;
+
+use nrf::data::simulate::{
+    SimulationConfig, open_virtual_subject, simulate, truth_at, truth_on_grid,
+};
+use nrf::features::preprocess::load_rgb8;
+use nrf::npy;
+use nrf::space::Grid;
+use nrf::volume::nifti::SpaceCode;
+
+use super::progress::ProgressBar;
+
+/// Options of `nrf simulate`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Output folder (created; files in it are replaced).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Number of virtual subjects.
+    #[arg(long, default_value_t = 8)]
+    pub subjects: usize,
+    /// Images per subject.
+    #[arg(long, default_value_t = 1000)]
+    pub images: usize,
+    /// Images every subject sees (validation set, ids 0..K); default: a tenth of --images.
+    #[arg(long)]
+    pub shared: Option<usize>,
+    /// Seed: the same seed writes byte-identical files.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+/// `nrf simulate`.
+pub fn simulate_command(args: &SimulateArgs) -> Result<()> {
+    let config = SimulationConfig {
+        subjects: args.subjects,
+        images: args.images,
+        shared: args.shared.unwrap_or(args.images / 10),
+        seed: args.seed,
+    };
+    let started = Instant::now();
+    let bar = ProgressBar::counting("simulating".into(), "images");
+    let record = simulate(&args.out, &config, &|p| {
+        bar.set_label(format!("subj{:02}", p.subject));
+        bar.update(p.images_done, p.images);
+        true
+    })?;
+    bar.finish();
+    for s in &record.subjects {
+        let rois: Vec<String> = s
+            .roi_voxels
+            .iter()
+            .map(|(r, n)| format!("{r} {n}"))
+            .collect();
+        println!(
+            "{}: {} voxels ({}), median noise ceiling {:.1} %",
+            s.name,
+            s.voxels,
+            rois.join(", "),
+            s.median_noise_ceiling
+        );
+    }
+    println!(
+        "wrote {} subjects × {} images ({} shared) to {} in {:.1} s (seed {})",
+        config.subjects,
+        config.images,
+        config.shared,
+        args.out.display(),
+        started.elapsed().as_secs_f64(),
+        config.seed
+    );
+    Ok(())
+}
+
+/// Options of `nrf truth`.
+#[derive(Debug, Args)]
+pub struct TruthArgs {
+    /// A folder written by `nrf simulate`.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Subject number (1-based) or name (subj01).
+    #[arg(long)]
+    pub subject: String,
+    /// The image (any format the image crate reads).
+    #[arg(long)]
+    pub image: PathBuf,
+    /// MNI points, an (N, 3) .npy in mm.
+    #[arg(long, conflicts_with = "grid", required_unless_present = "grid")]
+    pub points: Option<PathBuf>,
+    /// Evaluate on a grid of this spacing (mm) over the MNI box, inside the brain mask.
+    #[arg(long)]
+    pub grid: Option<f64>,
+    /// Output: .npy for --points, .nii or .nii.gz for --grid.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// `nrf truth`.
+pub fn truth_command(args: &TruthArgs) -> Result<()> {
+    let number = nrf::data::dataset::normalise_subject(&args.subject)
+        .and_then(|s| s[4..].parse::<usize>().ok())
+        .with_context(|| format!("--subject {:?}: expected a number or subjNN", args.subject))?;
+    let (_, subject) = open_virtual_subject(&args.data, number)?;
+    let image = load_rgb8(&args.image)?;
+    let started = Instant::now();
+    if let Some(points_path) = &args.points {
+        let points = npy::read_f32(points_path)?;
+        points.expect_shape(points_path, "points (MNI mm)", &[None, Some(3)])?;
+        let points: Vec<Vec3> = points.data.chunks_exact(3).map(Vec3::from_slice).collect();
+        let values = truth_at(&subject, &image, &points);
+        npy::write_f32(&args.out, &[values.len()], &values)?;
+        println!(
+            "wrote {}: truth of subj{number:02} at {} points in {:.2} s",
+            args.out.display(),
+            values.len(),
+            started.elapsed().as_secs_f64()
+        );
+        return Ok(());
+    }
+    let Some(spacing) = args.grid else {
+        bail!("give --points P.npy or --grid MM");
+    };
+    let name = args.out.to_string_lossy();
+    if !(name.ends_with(".nii") || name.ends_with(".nii.gz")) {
+        bail!(
+            "{}: --grid writes NIfTI; expected a name ending in .nii or .nii.gz",
+            args.out.display()
+        );
+    }
+    let grid = Grid::mni(spacing)?;
+    truth_on_grid(&subject, &image, &grid)?.write_nifti(&args.out, SpaceCode::Mni152)?;
+    let [nx, ny, nz] = grid.dims;
+    println!(
+        "wrote {}: truth of subj{number:02} on a {nx}×{ny}×{nz} grid at {spacing} mm (brain mask; 0 outside) in {:.2} s",
+        args.out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

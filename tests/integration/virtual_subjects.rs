@@ -1,0 +1,371 @@
+//! Virtual subjects and `nrf simulate` / `nrf truth`: the sanity checks the simulator promises,
+//! each with its threshold (see docs/virtual-subjects.md), and bad input.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use glam::Vec3;
+use nrf::data::dataset::Dataset;
+use nrf::data::early_vision::VisualField;
+use nrf::data::simulate::{SimulationConfig, simulate};
+use nrf::data::stimuli::{Category, generate, grating};
+use nrf::data::virtual_subjects::{Area, VirtualSubject};
+use nrf::features::preprocess::Rgb8;
+use nrf::npy;
+
+/// One simulation shared by the tests: 2 subjects × 40 images, 10 shared.
+fn simulated() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = SimulationConfig {
+            subjects: 2,
+            images: 40,
+            shared: 10,
+            seed: 11,
+        };
+        simulate(dir.path(), &config, &|_| true).expect("simulate");
+        dir
+    })
+    .path()
+}
+
+fn mean(values: &[f32]) -> f32 {
+    values.iter().sum::<f32>() / values.len().max(1) as f32
+}
+
+fn correlation(a: &[f32], b: &[f32]) -> f32 {
+    let (ma, mb) = (mean(a), mean(b));
+    let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
+    for (x, y) in a.iter().zip(b) {
+        ab += (x - ma) * (y - mb);
+        aa += (x - ma) * (x - ma);
+        bb += (y - mb) * (y - mb);
+    }
+    ab / (aa * bb).sqrt()
+}
+
+/// Voxels of one area of a subject.
+fn area_voxels(subject: &VirtualSubject, area: Area) -> Vec<Vec3> {
+    subject
+        .voxels()
+        .expect("voxels")
+        .into_iter()
+        .filter(|v| v.area == Some(area))
+        .map(|v| v.mni)
+        .collect()
+}
+
+#[test]
+fn a_left_field_stimulus_drives_right_v1_more_than_left() {
+    let subject = VirtualSubject::new(11, 1);
+    // A grating in the left visual field, 1° clear of the vertical meridian (as hemifield
+    // stimuli leave a gap), mean grey elsewhere.
+    let full = grating(30.0, 16.0, 0.0, 1.0);
+    let mut left_only = full.clone();
+    for y in 0..227 {
+        for x in 86..227 {
+            left_only.pixels[(y * 227 + x) * 3..(y * 227 + x) * 3 + 3].fill(128);
+        }
+    }
+    let field = VisualField::analyse(&left_only);
+    let v1 = area_voxels(&subject, Area::V1);
+    let (right, left): (Vec<Vec3>, Vec<Vec3>) = v1.iter().partition(|p| p.x > 0.0);
+    let right_mean = mean(&subject.truth(&field, &right));
+    let left_mean = mean(&subject.truth(&field, &left));
+    // Threshold: the driven hemisphere responds at least 1.5 times as strongly.
+    assert!(
+        right_mean > 1.5 * left_mean.max(0.0) && right_mean > left_mean + 0.05,
+        "right V1 {right_mean}, left V1 {left_mean}"
+    );
+}
+
+/// Mean truth over an area's voxels for `n` stimuli of a category.
+fn area_response(
+    subject: &VirtualSubject,
+    voxels: &[Vec3],
+    category: Category,
+    n: u64,
+) -> Vec<f32> {
+    (0..n)
+        .map(|i| mean(&subject.truth(&VisualField::analyse(&generate(5, i, category)), voxels)))
+        .collect()
+}
+
+#[test]
+fn face_and_place_areas_prefer_their_categories() {
+    let subject = VirtualSubject::new(11, 1);
+    for (area, preferred, other) in [
+        (Area::Ffa, Category::Face, Category::Place),
+        (Area::Ppa, Category::Place, Category::Face),
+    ] {
+        let voxels = area_voxels(&subject, area);
+        assert!(voxels.len() > 50, "{area:?} has {} voxels", voxels.len());
+        let a = area_response(&subject, &voxels, preferred, 8);
+        let b = area_response(&subject, &voxels, other, 8);
+        let spread = {
+            let all: Vec<f32> = a.iter().chain(&b).copied().collect();
+            let m = mean(&all);
+            (all.iter().map(|v| (v - m).powi(2)).sum::<f32>() / all.len() as f32).sqrt()
+        };
+        // Threshold: the preferred category's mean exceeds the other's by at least one standard
+        // deviation of the area's responses over both sets.
+        assert!(
+            mean(&a) - mean(&b) > spread,
+            "{area:?}: {preferred:?} {} vs {other:?} {} (spread {spread})",
+            mean(&a),
+            mean(&b)
+        );
+    }
+}
+
+#[test]
+fn two_subjects_correlate_in_mni_space_but_clearly_below_one() {
+    let one = VirtualSubject::new(11, 1);
+    let two = VirtualSubject::new(11, 2);
+    // A common set of MNI points: subject 1's voxels.
+    let points: Vec<Vec3> = one
+        .voxels()
+        .expect("voxels")
+        .iter()
+        .map(|v| v.mni)
+        .collect();
+    for i in 0..3 {
+        let field = VisualField::analyse(&generate(2, i, Category::ALL[i as usize]));
+        let r = correlation(&one.truth(&field, &points), &two.truth(&field, &points));
+        // Thresholds: clearly related (r > 0.3) and clearly different (r < 0.95).
+        assert!(r > 0.3 && r < 0.95, "image {i}: r = {r}");
+    }
+}
+
+#[test]
+fn median_noise_ceiling_is_nsd_like() {
+    let root = simulated();
+    for subject in ["subj01", "subj02"] {
+        let mut ceilings = npy::read_f32(root.join(format!("virtual/{subject}/noise_ceiling.npy")))
+            .expect("noise ceilings")
+            .data;
+        ceilings.sort_by(f32::total_cmp);
+        let median = ceilings[ceilings.len() / 2];
+        // Documented NSD-like range for 3-trial averages in nsdgeneral: 20 % to 50 %.
+        assert!(
+            (20.0..=50.0).contains(&median),
+            "{subject}: median {median} %"
+        );
+    }
+}
+
+#[test]
+fn simulated_data_read_back_as_an_nsd_dataset() {
+    let root = simulated();
+    let dataset = Dataset::open_nsd(root, "subj02", "nsdgeneral").expect("reads");
+    assert_eq!(dataset.rows(), 40);
+    assert_eq!(dataset.validation_rows(), (0..10).collect::<Vec<_>>());
+    // Subject 2's own images follow the shared ones and subject 1's own.
+    assert_eq!(dataset.image_ids[10], 40);
+    assert_eq!(*dataset.image_ids.last().expect("ids"), 69);
+    let image = dataset.image(10).expect("image 40");
+    assert_eq!(image, nrf::data::simulate::stimulus_of(11, 40).1);
+    // z-scored within the session: each voxel's trial mean is 0, so row means are near 0.
+    let column: Vec<f32> = (0..dataset.rows()).map(|r| dataset.row(r)[0]).collect();
+    assert!(mean(&column).abs() < 0.2, "{}", mean(&column));
+    let ffa = Dataset::open_nsd(root, "subj02", "FFA").expect("FFA");
+    assert!(ffa.voxels() > 0 && ffa.voxels() < dataset.voxels());
+}
+
+/// Writes a row's stimulus as PNG (lossless) for `nrf truth`.
+fn save_png(image: &Rgb8, path: &Path) {
+    image::RgbImage::from_raw(image.width, image.height, image.pixels.clone())
+        .expect("buffer")
+        .save(path)
+        .expect("png");
+}
+
+fn nrf(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_nrf"))
+        .args(args)
+        .output()
+        .expect("run nrf")
+}
+
+#[test]
+fn truth_at_a_voxel_equals_its_noise_free_response() {
+    let root = simulated();
+    let dataset = Dataset::open_nsd(root, "subj01", "nsdgeneral").expect("reads");
+    let noise_free = npy::read_f32(root.join("virtual/subj01/noise_free.npy")).expect("truth");
+    assert_eq!(noise_free.shape, vec![40, dataset.voxels()]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let image_path = dir.path().join("row7.png");
+    save_png(&dataset.image(7).expect("image"), &image_path);
+    let points_path = dir.path().join("points.npy");
+    let coords: Vec<f32> = dataset
+        .coordinates
+        .iter()
+        .flat_map(|p| p.to_array())
+        .collect();
+    npy::write_f32(&points_path, &[dataset.voxels(), 3], &coords).expect("points");
+    let out: PathBuf = dir.path().join("truth.npy");
+    let run = nrf(&[
+        "truth".as_ref(),
+        "--data".as_ref(),
+        root.as_os_str(),
+        "--subject".as_ref(),
+        "1".as_ref(),
+        "--image".as_ref(),
+        image_path.as_os_str(),
+        "--points".as_ref(),
+        points_path.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let truth = npy::read_f32(&out).expect("truth");
+    let row = &noise_free.data[7 * dataset.voxels()..8 * dataset.voxels()];
+    let gap = truth
+        .data
+        .iter()
+        .zip(row)
+        .fold(0.0f32, |g, (a, b)| g.max((a - b).abs()));
+    assert!(gap < 1e-5, "largest difference {gap}");
+}
+
+#[test]
+fn truth_on_a_grid_writes_nifti_and_bad_input_is_named() {
+    let root = simulated();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let image_path = dir.path().join("face.png");
+    save_png(&generate(1, 0, Category::Face), &image_path);
+    let out = dir.path().join("truth.nii.gz");
+    let run = nrf(&[
+        "truth".as_ref(),
+        "--data".as_ref(),
+        root.as_os_str(),
+        "--subject".as_ref(),
+        "subj02".as_ref(),
+        "--image".as_ref(),
+        image_path.as_os_str(),
+        "--grid".as_ref(),
+        "8".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let volume = nrf::volume::Volume::read_nifti(&out, 0).expect("nifti");
+    assert!(volume.data.iter().any(|&v| v != 0.0));
+
+    let run = nrf(&[
+        "truth".as_ref(),
+        "--data".as_ref(),
+        root.as_os_str(),
+        "--subject".as_ref(),
+        "9".as_ref(),
+        "--image".as_ref(),
+        image_path.as_os_str(),
+        "--grid".as_ref(),
+        "8".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success());
+    assert!(
+        stderr.contains("simulation.json") && stderr.contains("subjects 1 to 2"),
+        "{stderr}"
+    );
+    let not_simulated = tempfile::tempdir().expect("tempdir");
+    let run = nrf(&[
+        "truth".as_ref(),
+        "--data".as_ref(),
+        not_simulated.path().as_os_str(),
+        "--subject".as_ref(),
+        "1".as_ref(),
+        "--image".as_ref(),
+        image_path.as_os_str(),
+        "--grid".as_ref(),
+        "8".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        !run.status.success() && stderr.contains("simulation.json"),
+        "{stderr}"
+    );
+}
+
+fn tree_bytes(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read_dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let relative = path.strip_prefix(root).expect("inside").to_path_buf();
+                files.push((relative, std::fs::read(&path).expect("read")));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn the_same_seed_writes_byte_identical_files() {
+    let config = SimulationConfig {
+        subjects: 1,
+        images: 6,
+        shared: 2,
+        seed: 4,
+    };
+    let (a, b) = (
+        tempfile::tempdir().expect("a"),
+        tempfile::tempdir().expect("b"),
+    );
+    simulate(a.path(), &config, &|_| true).expect("first");
+    simulate(b.path(), &config, &|_| true).expect("second");
+    let (fa, fb) = (tree_bytes(a.path()), tree_bytes(b.path()));
+    assert!(fa.len() > 10, "{} files", fa.len());
+    for ((pa, ba), (pb, bb)) in fa.iter().zip(&fb) {
+        assert_eq!(pa, pb);
+        assert!(ba == bb, "{} differs", pa.display());
+    }
+    assert_eq!(fa.len(), fb.len());
+    let other = tempfile::tempdir().expect("c");
+    simulate(
+        other.path(),
+        &SimulationConfig { seed: 5, ..config },
+        &|_| true,
+    )
+    .expect("other");
+    let noise_free =
+        |d: &Path| std::fs::read(d.join("virtual/subj01/noise_free.npy")).expect("read");
+    assert_ne!(noise_free(a.path()), noise_free(other.path()));
+}
+
+#[test]
+fn simulate_refuses_impossible_requests() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = SimulationConfig {
+        subjects: 1,
+        images: 5,
+        shared: 6,
+        seed: 1,
+    };
+    let message = simulate(dir.path(), &config, &|_| true)
+        .expect_err("too many shared")
+        .to_string();
+    assert!(
+        message.contains("6 shared images") && message.contains("5 images"),
+        "{message}"
+    );
+}
