@@ -84,6 +84,19 @@ pub fn brain_probability_shared() -> Result<&'static Volume, VolumeError> {
         })
 }
 
+/// The grey-matter probability (0–1) on the native 1 mm grid, decoded once per process and
+/// shared.
+pub fn grey_matter_shared() -> Result<&'static Volume, VolumeError> {
+    static SHARED: std::sync::OnceLock<Result<Volume, String>> = std::sync::OnceLock::new();
+    SHARED
+        .get_or_init(|| decode(TemplateImage::GreyMatter).map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(|message| VolumeError::Invalid {
+            path: "embedded template".into(),
+            message: message.clone(),
+        })
+}
+
 /// The brain mask on any grid: the tissue probability resampled (trilinear) onto `grid` and
 /// thresholded at [`BRAIN_PROBABILITY_THRESHOLD`].
 pub fn brain_mask(grid: &Grid) -> Result<Mask, VolumeError> {

@@ -145,3 +145,65 @@ pub fn truth_command(args: &TruthArgs) -> Result<()> {
     );
     Ok(())
 }
+
+/// Options of `nrf stimuli`.
+#[derive(Debug, Args)]
+pub struct StimuliArgs {
+    /// Output folder (created); files are named <id>_<category>.png.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Number of images.
+    #[arg(long, default_value_t = 14)]
+    pub count: u64,
+    /// Only this category (face, place, object, body, text, texture, grating); default: all, in
+    /// the seeded order `nrf simulate` uses.
+    #[arg(long)]
+    pub category: Option<String>,
+    /// Seed (the same as `nrf simulate --seed` gives the same images for the same ids).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// First image id.
+    #[arg(long, default_value_t = 0)]
+    pub first: u64,
+}
+
+/// `nrf stimuli`: procedural stimuli as PNG files.
+pub fn stimuli_command(args: &StimuliArgs) -> Result<()> {
+    use nrf::data::stimuli::{Category, generate, stimulus};
+    let only = match &args.category {
+        None => None,
+        Some(name) => Some(Category::from_name(name).with_context(|| {
+            let names: Vec<&str> = Category::ALL.iter().map(|c| c.name()).collect();
+            format!("--category {name:?}: expected one of {}", names.join(", "))
+        })?),
+    };
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    for id in args.first..args.first + args.count {
+        let (category, image) = match only {
+            Some(category) => (category, generate(args.seed, id, category)),
+            None => stimulus(args.seed, id),
+        };
+        let path = args.out.join(format!("{id:05}_{}.png", category.name()));
+        let buffer = image::RgbImage::from_raw(image.width, image.height, image.pixels)
+            .context("stimulus buffer")?;
+        let mut bytes = Vec::new();
+        buffer
+            .write_to(
+                &mut std::io::Cursor::new(&mut bytes),
+                image::ImageFormat::Png,
+            )
+            .context("encoding PNG")?;
+        nrf::atomic::write_atomically(&path, |out| {
+            use std::io::Write;
+            out.write_all(&bytes)
+        })?;
+    }
+    println!(
+        "wrote {} stimuli (seed {}) to {}",
+        args.count,
+        args.seed,
+        args.out.display()
+    );
+    Ok(())
+}

@@ -77,6 +77,8 @@ pub enum Command {
     Simulate(data::SimulateArgs),
     /// The noise-free response of a simulated subject to any image, at points or on a grid.
     Truth(data::TruthArgs),
+    /// Write procedural stimuli (faces, places, objects, bodies, text, textures, gratings) as PNG.
+    Stimuli(data::StimuliArgs),
     /// Measure speed.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -133,6 +135,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Predict(args)) => model::predict(&args),
         Some(Command::Simulate(args)) => data::simulate_command(&args),
         Some(Command::Truth(args)) => data::truth_command(&args),
+        Some(Command::Stimuli(args)) => data::stimuli_command(&args),
         Some(Command::Bench(BenchCommand::Query(args))) => bench::query(&args),
         Some(Command::Bench(BenchCommand::Features(args))) => bench::features(&args),
     }

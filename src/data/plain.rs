@@ -29,7 +29,7 @@ fn find(folder: &Path, names: &[&str]) -> Result<PathBuf, DataError> {
             invalid(
                 &folder.join(names[0]),
                 format!(
-                    "missing; a plain dataset needs {} (see `nrf help` for the layout)",
+                    "missing; a plain dataset needs {} (see README, Datasets, for the layout)",
                     names.join(" or ")
                 ),
             )

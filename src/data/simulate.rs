@@ -241,8 +241,8 @@ pub fn simulate(
     let mut categories: Vec<(u32, &'static str)> = Vec::new();
     for number in 1..=config.subjects {
         let name = format!("subj{number:02}");
-        let subject = VirtualSubject::new(config.seed, number);
-        let voxels = subject.voxels()?;
+        let subject = VirtualSubject::new(config.seed, number)?;
+        let voxels = subject.voxels();
         let models: Vec<PointModel> = voxels.iter().map(|v| subject.point_model(v.mni)).collect();
         let ids = image_ids(config, number);
 
@@ -446,7 +446,7 @@ pub fn open_virtual_subject(
             ),
         ));
     }
-    let subject = VirtualSubject::new(record.config.seed, number);
+    let subject = VirtualSubject::new(record.config.seed, number)?;
     Ok((record, subject))
 }
 

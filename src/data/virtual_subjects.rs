@@ -32,8 +32,7 @@ use rand_distr::{Distribution, Normal};
 use serde::{Deserialize, Serialize};
 
 use super::early_vision::{BANDS, Channel, ORIENTATIONS, VisualField};
-use crate::template::{TemplateImage, load};
-use crate::volume::VolumeError;
+use crate::volume::{Volume, VolumeError};
 
 /// Version of the model; stored with simulated data so that `nrf truth` refuses data from
 /// another version instead of silently disagreeing with it.
@@ -235,8 +234,9 @@ impl Warp {
     }
 }
 
-/// Everything drawn for one virtual subject.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Everything drawn for one virtual subject (serialised into `parameters.json` for inspection;
+/// a subject is always redrawn from its seed).
+#[derive(Debug, Clone, Serialize)]
 pub struct VirtualSubject {
     /// Model version ([`MODEL_VERSION`]).
     pub version: String,
@@ -262,6 +262,13 @@ pub struct VirtualSubject {
     orientation_field: SmoothField,
     /// Smooth noise-level variation (used by the measurement model).
     pub noise_field: SmoothField,
+    /// MNI152 grey-matter probability: responses are weighted by it (partial volume), so
+    /// activity lies in cortex while staying continuous in space.
+    #[serde(skip)]
+    grey_matter: &'static Volume,
+    /// World → voxel of `grey_matter`.
+    #[serde(skip)]
+    grey_to_voxel: glam::DAffine3,
 }
 
 /// The receptive-field model of one point: area memberships and each area's pRF.
@@ -275,9 +282,9 @@ pub struct PointModel {
     pub prf_sigma: [f32; 8],
     /// Preferred orientation of the early areas, radians.
     pub preferred_orientation: f32,
-    /// Voxel gain.
+    /// Voxel gain (including the grey-matter probability at the point).
     pub gain: f32,
-    /// Baseline.
+    /// Baseline (weighted by grey matter; applied in proportion to visual-area membership).
     pub baseline: f32,
 }
 
@@ -324,8 +331,11 @@ fn eccentricity(d_mm: f32) -> f32 {
 }
 
 impl VirtualSubject {
-    /// Draws subject `number` (1-based) of the simulation with `seed`.
-    pub fn new(seed: u64, number: usize) -> Self {
+    /// Draws subject `number` (1-based) of the simulation with `seed`. Fails only if the
+    /// embedded template cannot be decoded.
+    pub fn new(seed: u64, number: usize) -> Result<Self, VolumeError> {
+        let grey_matter = crate::template::grey_matter_shared()?;
+        let grey_to_voxel = grey_matter.grid.world_to_voxel()?;
         let mut rng = ChaCha8Rng::seed_from_u64(
             seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
                 ^ (number as u64).wrapping_mul(0xD1B5_4A32_D192_ED03),
@@ -347,7 +357,7 @@ impl VirtualSubject {
         let exponent = std::array::from_fn(|a| {
             (EXPONENTS[a] + 0.03 * normal.sample(&mut rng)).clamp(0.2, 0.7)
         });
-        Self {
+        Ok(Self {
             version: MODEL_VERSION.into(),
             seed,
             number,
@@ -360,7 +370,16 @@ impl VirtualSubject {
             baseline_field: SmoothField::random(&mut rng, 8, 15.0, 40.0),
             orientation_field: SmoothField::random(&mut rng, 8, 8.0, 20.0),
             noise_field: SmoothField::random(&mut rng, 8, 15.0, 40.0),
-        }
+            grey_matter,
+            grey_to_voxel,
+        })
+    }
+
+    /// Grey-matter probability at an MNI point (trilinear; 0 outside the template).
+    pub fn grey_matter_at(&self, mni: Vec3) -> f32 {
+        self.grey_matter
+            .sample_voxel(self.grey_to_voxel.transform_point3(mni.as_dvec3()))
+            .unwrap_or(0.0)
     }
 
     /// The receptive-field model at MNI point `mni`.
@@ -427,8 +446,8 @@ impl VirtualSubject {
             prf_centre,
             prf_sigma,
             preferred_orientation: radial + 0.6 * self.orientation_field.at(p),
-            gain: (0.3 * self.gain_field.at(p)).exp(),
-            baseline: 0.1 * self.baseline_field.at(p),
+            gain: (0.3 * self.gain_field.at(p)).exp() * self.grey_matter_at(mni),
+            baseline: 0.1 * self.baseline_field.at(p) * self.grey_matter_at(mni),
         }
     }
 
@@ -511,7 +530,7 @@ impl VirtualSubject {
             };
             total += w * self.area_gain[a] * drive.max(0.0).powf(self.exponent[a]);
         }
-        model.gain * total + model.baseline
+        model.gain * total + model.baseline * model.visual()
     }
 
     /// Noise-free responses to one image at many MNI points.
@@ -524,9 +543,7 @@ impl VirtualSubject {
 
     /// The subject's voxels: a 1.8 mm grid in its own space, mapped to MNI, kept in grey matter
     /// (MNI152 probability > 0.5) within the visual areas (summed membership > `0.3`).
-    pub fn voxels(&self) -> Result<Vec<Voxel>, VolumeError> {
-        let grey = load(TemplateImage::GreyMatter)?;
-        let to_voxel = grey.grid.world_to_voxel()?;
+    pub fn voxels(&self) -> Vec<Voxel> {
         let (min, max) = (
             Vec3::new(-66.0, -112.0, -40.0),
             Vec3::new(66.0, -20.0, 50.0),
@@ -538,14 +555,11 @@ impl VirtualSubject {
                 for i in 0..steps.x {
                     let own = min + Vec3::new(i as f32, j as f32, k as f32) * VOXEL_MM;
                     let mni = own + self.anatomical_warp.at(own);
-                    let model = self.point_model(mni);
-                    if model.visual() <= 0.3 {
+                    if self.grey_matter_at(mni) <= 0.5 {
                         continue;
                     }
-                    let grey_probability = grey
-                        .sample_voxel(to_voxel.transform_point3(mni.as_dvec3()))
-                        .unwrap_or(0.0);
-                    if grey_probability > 0.5 {
+                    let model = self.point_model(mni);
+                    if model.visual() > 0.3 {
                         voxels.push(Voxel {
                             mni,
                             area: model.label(0.5),
@@ -554,7 +568,7 @@ impl VirtualSubject {
                 }
             }
         }
-        Ok(voxels)
+        voxels
     }
 
     /// A per-point noise-level multiplier (lognormal, smooth in space): early areas, with their
@@ -600,17 +614,17 @@ mod tests {
 
     #[test]
     fn the_same_seed_draws_the_same_subject() {
-        let a = VirtualSubject::new(7, 1);
-        let b = VirtualSubject::new(7, 1);
+        let a = VirtualSubject::new(7, 1).expect("subject");
+        let b = VirtualSubject::new(7, 1).expect("subject");
         let p = Vec3::new(12.0, -90.0, 4.0);
         assert_eq!(a.point_model(p), b.point_model(p));
-        let c = VirtualSubject::new(7, 2);
+        let c = VirtualSubject::new(7, 2).expect("subject");
         assert_ne!(a.point_model(p), c.point_model(p));
     }
 
     #[test]
     fn v1_is_along_the_calcarine_and_contralateral() {
-        let subject = VirtualSubject::new(1, 1);
+        let subject = VirtualSubject::new(1, 1).expect("subject");
         let right = subject.point_model(Vec3::new(10.0, -90.0, 5.0));
         assert_eq!(right.label(0.5), Some(Area::V1));
         assert!(right.prf_centre[0].x < 0.0, "right V1 sees the left field");
@@ -620,7 +634,7 @@ mod tests {
 
     #[test]
     fn eccentricity_grows_anteriorly_and_prfs_with_it() {
-        let subject = VirtualSubject::new(1, 1);
+        let subject = VirtualSubject::new(1, 1).expect("subject");
         let posterior = subject.point_model(Vec3::new(9.0, -100.0, 2.0));
         let anterior = subject.point_model(Vec3::new(9.0, -75.0, 8.0));
         assert!(anterior.prf_centre[0].length() > 3.0 * posterior.prf_centre[0].length());
@@ -629,7 +643,7 @@ mod tests {
 
     #[test]
     fn truth_is_continuous_in_space() {
-        let subject = VirtualSubject::new(3, 2);
+        let subject = VirtualSubject::new(3, 2).expect("subject");
         let field = VisualField::analyse(&crate::data::stimuli::grating(30.0, 12.0, 0.0, 1.0));
         let mut largest_jump = 0.0f32;
         let mut p = Vec3::new(-30.0, -100.0, -10.0);
@@ -705,7 +719,7 @@ mod calibration {
                 acc[5] / 10.0
             );
         }
-        let subject = VirtualSubject::new(1, 1);
+        let subject = VirtualSubject::new(1, 1).expect("subject");
         for blob in &subject.blobs {
             let model = subject.point_model(Vec3::from_array(blob.centre));
             for category in Category::ALL {

@@ -49,7 +49,6 @@ fn correlation(a: &[f32], b: &[f32]) -> f32 {
 fn area_voxels(subject: &VirtualSubject, area: Area) -> Vec<Vec3> {
     subject
         .voxels()
-        .expect("voxels")
         .into_iter()
         .filter(|v| v.area == Some(area))
         .map(|v| v.mni)
@@ -58,7 +57,7 @@ fn area_voxels(subject: &VirtualSubject, area: Area) -> Vec<Vec3> {
 
 #[test]
 fn a_left_field_stimulus_drives_right_v1_more_than_left() {
-    let subject = VirtualSubject::new(11, 1);
+    let subject = VirtualSubject::new(11, 1).expect("subject");
     // A grating in the left visual field, 1° clear of the vertical meridian (as hemifield
     // stimuli leave a gap), mean grey elsewhere.
     let full = grating(30.0, 16.0, 0.0, 1.0);
@@ -73,6 +72,7 @@ fn a_left_field_stimulus_drives_right_v1_more_than_left() {
     let (right, left): (Vec<Vec3>, Vec<Vec3>) = v1.iter().partition(|p| p.x > 0.0);
     let right_mean = mean(&subject.truth(&field, &right));
     let left_mean = mean(&subject.truth(&field, &left));
+    eprintln!("left-field stimulus: right V1 {right_mean:.3}, left V1 {left_mean:.3}");
     // Threshold: the driven hemisphere responds at least 1.5 times as strongly.
     assert!(
         right_mean > 1.5 * left_mean.max(0.0) && right_mean > left_mean + 0.05,
@@ -94,7 +94,7 @@ fn area_response(
 
 #[test]
 fn face_and_place_areas_prefer_their_categories() {
-    let subject = VirtualSubject::new(11, 1);
+    let subject = VirtualSubject::new(11, 1).expect("subject");
     for (area, preferred, other) in [
         (Area::Ffa, Category::Face, Category::Place),
         (Area::Ppa, Category::Place, Category::Face),
@@ -108,6 +108,11 @@ fn face_and_place_areas_prefer_their_categories() {
             let m = mean(&all);
             (all.iter().map(|v| (v - m).powi(2)).sum::<f32>() / all.len() as f32).sqrt()
         };
+        eprintln!(
+            "{area:?}: {preferred:?} {:.3}, {other:?} {:.3}, spread {spread:.3}",
+            mean(&a),
+            mean(&b)
+        );
         // Threshold: the preferred category's mean exceeds the other's by at least one standard
         // deviation of the area's responses over both sets.
         assert!(
@@ -121,18 +126,14 @@ fn face_and_place_areas_prefer_their_categories() {
 
 #[test]
 fn two_subjects_correlate_in_mni_space_but_clearly_below_one() {
-    let one = VirtualSubject::new(11, 1);
-    let two = VirtualSubject::new(11, 2);
+    let one = VirtualSubject::new(11, 1).expect("subject");
+    let two = VirtualSubject::new(11, 2).expect("subject");
     // A common set of MNI points: subject 1's voxels.
-    let points: Vec<Vec3> = one
-        .voxels()
-        .expect("voxels")
-        .iter()
-        .map(|v| v.mni)
-        .collect();
+    let points: Vec<Vec3> = one.voxels().iter().map(|v| v.mni).collect();
     for i in 0..3 {
         let field = VisualField::analyse(&generate(2, i, Category::ALL[i as usize]));
         let r = correlation(&one.truth(&field, &points), &two.truth(&field, &points));
+        eprintln!("image {i}: subjects 1 and 2 correlate at r = {r:.3}");
         // Thresholds: clearly related (r > 0.3) and clearly different (r < 0.95).
         assert!(r > 0.3 && r < 0.95, "image {i}: r = {r}");
     }
@@ -147,6 +148,7 @@ fn median_noise_ceiling_is_nsd_like() {
             .data;
         ceilings.sort_by(f32::total_cmp);
         let median = ceilings[ceilings.len() / 2];
+        eprintln!("{subject}: median noise ceiling {median:.1} %");
         // Documented NSD-like range for 3-trial averages in nsdgeneral: 20 % to 50 %.
         assert!(
             (20.0..=50.0).contains(&median),
@@ -230,6 +232,7 @@ fn truth_at_a_voxel_equals_its_noise_free_response() {
         .iter()
         .zip(row)
         .fold(0.0f32, |g, (a, b)| g.max((a - b).abs()));
+    eprintln!("truth vs noise-free responses: largest difference {gap:e}");
     assert!(gap < 1e-5, "largest difference {gap}");
 }
 
