@@ -23,3 +23,21 @@ pub enum FileError {
         message: String,
     },
 }
+
+impl FileError {
+    /// A file whose content is not what was expected.
+    pub fn invalid(path: &std::path::Path, message: impl Into<String>) -> Self {
+        FileError::Invalid {
+            path: path.to_path_buf(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Reads a whole file, naming it if the operating system refuses.
+pub fn read_bytes(path: &std::path::Path) -> Result<Vec<u8>, FileError> {
+    std::fs::read(path).map_err(|source| FileError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}

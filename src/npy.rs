@@ -62,20 +62,23 @@ impl NpyArray {
     }
 }
 
+/// Fails unless the header's shape holds exactly `len` values.
+fn check_length(path: &Path, shape: &[usize], len: usize) -> Result<(), NpyError> {
+    if len == shape.iter().product::<usize>() {
+        return Ok(());
+    }
+    Err(FileError::invalid(
+        path,
+        format!("header shape {shape:?} does not match the {len} values stored"),
+    )
+    .into())
+}
+
 /// Reads a float32 or float64 `.npy` file (float64 is converted) in C order.
 pub fn read_f32(path: impl AsRef<Path>) -> Result<NpyArray, NpyError> {
     let path = path.as_ref();
-    let invalid = |message: String| -> NpyError {
-        FileError::Invalid {
-            path: path.to_path_buf(),
-            message,
-        }
-        .into()
-    };
-    let bytes = std::fs::read(path).map_err(|source| FileError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let invalid = |message: String| -> NpyError { FileError::invalid(path, message).into() };
+    let bytes = crate::error::read_bytes(path)?;
     let npy = npyz::NpyFile::new(&bytes[..])
         .map_err(|e| invalid(format!("not a valid .npy file ({e})")))?;
     if npy.order() != npyz::Order::C {
@@ -97,12 +100,7 @@ pub fn read_f32(path: impl AsRef<Path>) -> Result<NpyArray, NpyError> {
         }
     }
     .map_err(|e| invalid(format!("truncated or unreadable data ({e})")))?;
-    if data.len() != shape.iter().product::<usize>() {
-        return Err(invalid(format!(
-            "header shape {shape:?} does not match the {} values stored",
-            data.len()
-        )));
-    }
+    check_length(path, &shape, data.len())?;
     Ok(NpyArray { shape, data })
 }
 
@@ -110,17 +108,8 @@ pub fn read_f32(path: impl AsRef<Path>) -> Result<NpyArray, NpyError> {
 /// NSD's `image_order.npy` (int32) or `validation_idx.npy` (uint16): `(shape, values)`.
 pub fn read_integers(path: impl AsRef<Path>) -> Result<(Vec<usize>, Vec<i64>), NpyError> {
     let path = path.as_ref();
-    let invalid = |message: String| -> NpyError {
-        FileError::Invalid {
-            path: path.to_path_buf(),
-            message,
-        }
-        .into()
-    };
-    let bytes = std::fs::read(path).map_err(|source| FileError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let invalid = |message: String| -> NpyError { FileError::invalid(path, message).into() };
+    let bytes = crate::error::read_bytes(path)?;
     let npy = npyz::NpyFile::new(&bytes[..])
         .map_err(|e| invalid(format!("not a valid .npy file ({e})")))?;
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
@@ -167,12 +156,7 @@ pub fn read_integers(path: impl AsRef<Path>) -> Result<(Vec<usize>, Vec<i64>), N
         }
     }
     .map_err(|e| invalid(format!("truncated or unreadable data ({e})")))?;
-    if data.len() != shape.iter().product::<usize>() {
-        return Err(invalid(format!(
-            "header shape {shape:?} does not match the {} values stored",
-            data.len()
-        )));
-    }
+    check_length(path, &shape, data.len())?;
     Ok((shape, data))
 }
 

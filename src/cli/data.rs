@@ -4,18 +4,17 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
-use glam::Vec3;
 
 use nrf::data::simulate::{
     SimulationConfig, open_virtual_subject, simulate, truth_at, truth_on_grid,
 };
 use nrf::features::preprocess::load_rgb8;
 use nrf::npy;
-use nrf::space::Grid;
 use nrf::volume::nifti::SpaceCode;
 
+use super::io::{nifti_grid, read_points};
 use super::progress::ProgressBar;
 
 /// Options of `nrf simulate`.
@@ -112,9 +111,7 @@ pub fn truth_command(args: &TruthArgs) -> Result<()> {
     let image = load_rgb8(&args.image)?;
     let started = Instant::now();
     if let Some(points_path) = &args.points {
-        let points = npy::read_f32(points_path)?;
-        points.expect_shape(points_path, "points (MNI mm)", &[None, Some(3)])?;
-        let points: Vec<Vec3> = points.data.chunks_exact(3).map(Vec3::from_slice).collect();
+        let points = read_points(points_path)?;
         let values = truth_at(&subject, &image, &points);
         npy::write_f32(&args.out, &[values.len()], &values)?;
         println!(
@@ -125,17 +122,8 @@ pub fn truth_command(args: &TruthArgs) -> Result<()> {
         );
         return Ok(());
     }
-    let Some(spacing) = args.grid else {
-        bail!("give --points P.npy or --grid MM");
-    };
-    let name = args.out.to_string_lossy();
-    if !(name.ends_with(".nii") || name.ends_with(".nii.gz")) {
-        bail!(
-            "{}: --grid writes NIfTI; expected a name ending in .nii or .nii.gz",
-            args.out.display()
-        );
-    }
-    let grid = Grid::mni(spacing)?;
+    let grid = nifti_grid(args.grid, &args.out)?;
+    let spacing = grid.spacing_mm().x;
     truth_on_grid(&subject, &image, &grid)?.write_nifti(&args.out, SpaceCode::Mni152)?;
     let [nx, ny, nz] = grid.dims;
     println!(

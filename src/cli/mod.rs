@@ -9,6 +9,7 @@ mod bench;
 mod data;
 mod gpu;
 mod info;
+mod io;
 mod model;
 mod progress;
 mod template;

@@ -6,7 +6,6 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use glam::Vec3;
 
 use nrf::features::preprocess::load_rgb8;
 use nrf::features::{ImageFeatures, extractor_for, read_features_npy};
@@ -14,9 +13,9 @@ use nrf::model::Nrf;
 use nrf::model::official::DomainSource;
 use nrf::npy;
 use nrf::query::{ComputeDevice, DeviceChoice, QueryEngine, Region, RegionUsed, compute_device};
-use nrf::space::Grid;
 use nrf::volume::{SpaceCode, Volume};
 
+use super::io::{nifti_grid, read_points};
 use super::progress::ProgressBar;
 
 /// Where an official model's domain comes from (ignored for `.nrf` files, which carry theirs).
@@ -265,9 +264,7 @@ pub fn predict(args: &PredictArgs) -> Result<()> {
     let engine = QueryEngine::new(&model);
     let queries = engine.prepare_batch(&model, &images)?;
     if let Some(points_path) = &args.points {
-        let points = npy::read_f32(points_path)?;
-        points.expect_shape(points_path, "points (MNI mm)", &[None, Some(3)])?;
-        let points: Vec<Vec3> = points.data.chunks_exact(3).map(Vec3::from_slice).collect();
+        let points = read_points(points_path)?;
         let mut values = Vec::with_capacity(images.len() * points.len());
         for query in &queries {
             values.extend(
@@ -287,17 +284,8 @@ pub fn predict(args: &PredictArgs) -> Result<()> {
         );
         return Ok(());
     }
-    let Some(spacing) = args.grid else {
-        bail!("give --points P.npy or --grid MM");
-    };
-    let name = args.out.to_string_lossy();
-    if !(name.ends_with(".nii") || name.ends_with(".nii.gz")) {
-        bail!(
-            "{}: --grid writes NIfTI; expected a name ending in .nii or .nii.gz",
-            args.out.display()
-        );
-    }
-    let grid = Grid::mni(spacing)?;
+    let grid = nifti_grid(args.grid, &args.out)?;
+    let spacing = grid.spacing_mm().x;
     let region = match args.region {
         RegionArg::Domain => Region::Domain,
         RegionArg::Brain => Region::Brain,

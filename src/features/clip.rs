@@ -292,17 +292,8 @@ pub struct ClipOutput {
 
 /// Reads a safetensors file into f32 tensors, keeping only keys that `keep` accepts.
 fn read_safetensors(path: &Path, keep: impl Fn(&str) -> bool) -> Result<StateDict, ClipError> {
-    let bad = |message: String| -> ClipError {
-        FileError::Invalid {
-            path: path.to_path_buf(),
-            message,
-        }
-        .into()
-    };
-    let bytes = std::fs::read(path).map_err(|source| FileError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bad = |message: String| -> ClipError { FileError::invalid(path, message).into() };
+    let bytes = crate::error::read_bytes(path)?;
     let file = safetensors::SafeTensors::deserialize(&bytes)
         .map_err(|e| bad(format!("not a readable safetensors file ({e})")))?;
     let mut dict = StateDict::new();

@@ -183,9 +183,23 @@ fn save_png(image: &Rgb8, path: &Path) {
         .expect("png");
 }
 
-fn nrf(args: &[&std::ffi::OsStr]) -> std::process::Output {
+/// Runs `nrf truth --data DATA --subject SUBJECT --image IMAGE WHERE... --out OUT`.
+fn truth(
+    data: &Path,
+    subject: &str,
+    image: &Path,
+    at: &[&std::ffi::OsStr],
+    out: &Path,
+) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_nrf"))
-        .args(args)
+        .arg("truth")
+        .arg("--data")
+        .arg(data)
+        .args(["--subject", subject, "--image"])
+        .arg(image)
+        .args(at)
+        .arg("--out")
+        .arg(out)
         .output()
         .expect("run nrf")
 }
@@ -207,19 +221,13 @@ fn truth_at_a_voxel_equals_its_noise_free_response() {
         .collect();
     npy::write_f32(&points_path, &[dataset.voxels(), 3], &coords).expect("points");
     let out: PathBuf = dir.path().join("truth.npy");
-    let run = nrf(&[
-        "truth".as_ref(),
-        "--data".as_ref(),
-        root.as_os_str(),
-        "--subject".as_ref(),
-        "1".as_ref(),
-        "--image".as_ref(),
-        image_path.as_os_str(),
-        "--points".as_ref(),
-        points_path.as_os_str(),
-        "--out".as_ref(),
-        out.as_os_str(),
-    ]);
+    let run = truth(
+        root,
+        "1",
+        &image_path,
+        &["--points".as_ref(), points_path.as_os_str()],
+        &out,
+    );
     assert!(
         run.status.success(),
         "{}",
@@ -243,19 +251,13 @@ fn truth_on_a_grid_writes_nifti_and_bad_input_is_named() {
     let image_path = dir.path().join("face.png");
     save_png(&generate(1, 0, Category::Face), &image_path);
     let out = dir.path().join("truth.nii.gz");
-    let run = nrf(&[
-        "truth".as_ref(),
-        "--data".as_ref(),
-        root.as_os_str(),
-        "--subject".as_ref(),
-        "subj02".as_ref(),
-        "--image".as_ref(),
-        image_path.as_os_str(),
-        "--grid".as_ref(),
-        "8".as_ref(),
-        "--out".as_ref(),
-        out.as_os_str(),
-    ]);
+    let run = truth(
+        root,
+        "subj02",
+        &image_path,
+        &["--grid".as_ref(), std::ffi::OsStr::new("8")],
+        &out,
+    );
     assert!(
         run.status.success(),
         "{}",
@@ -264,19 +266,13 @@ fn truth_on_a_grid_writes_nifti_and_bad_input_is_named() {
     let volume = nrf::volume::Volume::read_nifti(&out, 0).expect("nifti");
     assert!(volume.data.iter().any(|&v| v != 0.0));
 
-    let run = nrf(&[
-        "truth".as_ref(),
-        "--data".as_ref(),
-        root.as_os_str(),
-        "--subject".as_ref(),
-        "9".as_ref(),
-        "--image".as_ref(),
-        image_path.as_os_str(),
-        "--grid".as_ref(),
-        "8".as_ref(),
-        "--out".as_ref(),
-        out.as_os_str(),
-    ]);
+    let run = truth(
+        root,
+        "9",
+        &image_path,
+        &["--grid".as_ref(), std::ffi::OsStr::new("8")],
+        &out,
+    );
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(!run.status.success());
     assert!(
@@ -284,19 +280,13 @@ fn truth_on_a_grid_writes_nifti_and_bad_input_is_named() {
         "{stderr}"
     );
     let not_simulated = tempfile::tempdir().expect("tempdir");
-    let run = nrf(&[
-        "truth".as_ref(),
-        "--data".as_ref(),
-        not_simulated.path().as_os_str(),
-        "--subject".as_ref(),
-        "1".as_ref(),
-        "--image".as_ref(),
-        image_path.as_os_str(),
-        "--grid".as_ref(),
-        "8".as_ref(),
-        "--out".as_ref(),
-        out.as_os_str(),
-    ]);
+    let run = truth(
+        not_simulated.path(),
+        "1",
+        &image_path,
+        &["--grid".as_ref(), std::ffi::OsStr::new("8")],
+        &out,
+    );
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(
         !run.status.success() && stderr.contains("simulation.json"),
