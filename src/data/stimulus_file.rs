@@ -97,11 +97,14 @@ impl StimulusFile {
 }
 
 /// Writes a stimulus file image by image: `(slots, size, size, 3)` uint8, one gzip chunk per
-/// image; slots never written hold zeros and take no space.
+/// image; slots never written hold zeros and take no space. The file is written beside its
+/// final name and renamed over it by [`StimulusWriter::finish`], so an existing file survives a
+/// failed or cancelled run (the partial file is removed when the writer is dropped unfinished).
 pub struct StimulusWriter {
-    file: H5File,
-    dataset: rust_hdf5::H5Dataset,
+    file: Option<H5File>,
+    dataset: Option<rust_hdf5::H5Dataset>,
     path: PathBuf,
+    partial: PathBuf,
     size: usize,
 }
 
@@ -109,8 +112,11 @@ impl StimulusWriter {
     /// Creates `path` with `slots` image slots of `size × size` pixels.
     pub fn create(path: impl AsRef<Path>, slots: usize, size: usize) -> Result<Self, FileError> {
         let path = path.as_ref().to_path_buf();
+        let mut partial = path.clone().into_os_string();
+        partial.push(".partial");
+        let partial = PathBuf::from(partial);
         let fail = |e: rust_hdf5::Hdf5Error| invalid(&path, format!("cannot write HDF5 ({e})"));
-        let file = H5File::create(&path).map_err(fail)?;
+        let file = H5File::create(&partial).map_err(fail)?;
         let dataset = file
             .new_dataset::<u8>()
             .shape([slots, size, size, 3])
@@ -119,9 +125,10 @@ impl StimulusWriter {
             .create(STIMULI_DATASET)
             .map_err(fail)?;
         Ok(Self {
-            file,
-            dataset,
+            file: Some(file),
+            dataset: Some(dataset),
             path,
+            partial,
             size,
         })
     }
@@ -137,18 +144,37 @@ impl StimulusWriter {
                 ),
             ));
         }
-        self.dataset
+        let Some(dataset) = &self.dataset else {
+            return Err(invalid(&self.path, "the stimulus file is already finished"));
+        };
+        dataset
             .write_slice(&[id, 0, 0, 0], &[1, self.size, self.size, 3], &image.pixels)
             .map_err(|e| invalid(&self.path, format!("cannot write image {id} ({e})")))
     }
 
-    /// Finishes the file.
-    pub fn finish(self) -> Result<(), FileError> {
-        let path = self.path.clone();
-        drop(self.dataset);
-        self.file
-            .close()
-            .map_err(|e| invalid(&path, format!("cannot finish HDF5 file ({e})")))
+    /// Finishes the file and moves it to its final name.
+    pub fn finish(mut self) -> Result<(), FileError> {
+        drop(self.dataset.take());
+        if let Some(file) = self.file.take() {
+            file.close()
+                .map_err(|e| invalid(&self.path, format!("cannot finish HDF5 file ({e})")))?;
+        }
+        std::fs::rename(&self.partial, &self.path).map_err(|e| {
+            invalid(
+                &self.path,
+                format!("cannot move {} into place ({e})", self.partial.display()),
+            )
+        })
+    }
+}
+
+impl Drop for StimulusWriter {
+    fn drop(&mut self) {
+        if self.file.is_some() {
+            drop(self.dataset.take());
+            drop(self.file.take());
+            let _ = std::fs::remove_file(&self.partial);
+        }
     }
 }
 
@@ -183,6 +209,7 @@ mod tests {
                 .is_err()
         );
         writer.finish().unwrap();
+        assert!(!dir.path().join("S1_stimuli_227.h5py.partial").exists());
         let file = StimulusFile::open(&path).unwrap();
         assert_eq!((file.images, file.height, file.width), (10, 8, 8));
         assert_eq!(file.read(3).unwrap(), image(3));
@@ -193,6 +220,17 @@ mod tests {
             beyond.contains("image id 10") && beyond.contains("0 to 9"),
             "{beyond}"
         );
+    }
+
+    #[test]
+    fn an_unfinished_writer_leaves_the_existing_file_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("S1_stimuli_227.h5py");
+        std::fs::write(&path, b"previous").unwrap();
+        let writer = StimulusWriter::create(&path, 4, 8).unwrap();
+        drop(writer);
+        assert_eq!(std::fs::read(&path).unwrap(), b"previous");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]
