@@ -62,23 +62,27 @@ pub struct ComputeDevice {
 )]
 pub struct NoGpu(pub String);
 
-fn gpu_device() -> Result<Device, NoGpu> {
+/// burn's wgpu device, the adapter's name and whether it is a software rasteriser.
+fn gpu_device() -> Result<(Device, String, bool), NoGpu> {
     // burn's wgpu runtime initialises once per process; later calls reuse it.
-    static GPU: OnceLock<Result<Device, String>> = OnceLock::new();
+    static GPU: OnceLock<Result<(Device, String, bool), String>> = OnceLock::new();
     GPU.get_or_init(|| {
         // Probe first: burn's own initialisation panics deep inside when no adapter exists.
-        crate::gpu::GpuContext::request().map_err(|e| e.to_string())?;
+        let probe = crate::gpu::GpuContext::request().map_err(|e| e.to_string())?;
         let options = Device::wgpu_options();
         // Vulkan on Linux: probing OpenGL there only prints EGL warnings on headless machines.
         #[cfg(target_os = "linux")]
         let options = options.graphics_api(burn::tensor::wgpu::WgpuBackend::Vulkan);
-        options.init().map_err(|e| e.to_string())
+        let device = options.init().map_err(|e| e.to_string())?;
+        Ok((device, probe.describe(), probe.is_software()))
     })
     .clone()
     .map_err(NoGpu)
 }
 
-/// Picks the device for a choice: `Auto` is the GPU when one initialises, else the CPU.
+/// Picks the device for a choice: `Auto` is a hardware GPU when one initialises, else the CPU
+/// (a software Vulkan adapter such as lavapipe is slower than the CPU backend, so `Auto` skips
+/// it; `Gpu` takes it).
 pub fn compute_device(choice: DeviceChoice) -> Result<ComputeDevice, NoGpu> {
     let cpu = || {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -88,15 +92,18 @@ pub fn compute_device(choice: DeviceChoice) -> Result<ComputeDevice, NoGpu> {
             is_gpu: false,
         }
     };
-    let gpu = |device| ComputeDevice {
+    let gpu = |(device, name, _): (Device, String, bool)| ComputeDevice {
         device,
-        description: "GPU (burn-wgpu)".into(),
+        description: format!("GPU (burn-wgpu on {name})"),
         is_gpu: true,
     };
     match choice {
         DeviceChoice::Cpu => Ok(cpu()),
         DeviceChoice::Gpu => gpu_device().map(gpu),
-        DeviceChoice::Auto => Ok(gpu_device().map(gpu).unwrap_or_else(|_| cpu())),
+        DeviceChoice::Auto => Ok(match gpu_device() {
+            Ok(found) if !found.2 => gpu(found),
+            _ => cpu(),
+        }),
     }
 }
 

@@ -13,6 +13,7 @@ mod io;
 mod model;
 mod progress;
 mod template;
+mod train;
 
 /// Neural Response Functions: look inside brain-encoding models that predict the fMRI response
 /// to an image at any MNI coordinate (Chen et al., ICLR 2026).
@@ -78,6 +79,10 @@ pub enum Command {
     Simulate(data::SimulateArgs),
     /// The noise-free response of a simulated subject to any image, at points or on a grid.
     Truth(data::TruthArgs),
+    /// Train a new NRF on one subject's data (built-in features by default).
+    Train(Box<train::TrainArgs>),
+    /// Score a model on a dataset's held-out images: per-voxel Pearson r, an r map, JSON.
+    Eval(train::EvalArgs),
     /// Write procedural stimuli (faces, places, objects, bodies, text, textures, gratings) as PNG.
     Stimuli(data::StimuliArgs),
     /// Measure speed.
@@ -137,6 +142,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Simulate(args)) => data::simulate_command(&args),
         Some(Command::Truth(args)) => data::truth_command(&args),
         Some(Command::Stimuli(args)) => data::stimuli_command(&args),
+        Some(Command::Train(args)) => train::train_command(&args),
+        Some(Command::Eval(args)) => train::eval_command(&args),
         Some(Command::Bench(BenchCommand::Query(args))) => bench::query(&args),
         Some(Command::Bench(BenchCommand::Features(args))) => bench::features(&args),
     }

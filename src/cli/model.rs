@@ -19,7 +19,7 @@ use super::io::{nifti_grid, read_points};
 use super::progress::ProgressBar;
 
 /// Where an official model's domain comes from (ignored for `.nrf` files, which carry theirs).
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub struct DomainArgs {
     /// MNI coordinates (N×3 .npy, mm) of the voxels the model was trained on.
     #[arg(long, value_name = "COORDS.npy", conflicts_with = "nsd_root")]
@@ -202,7 +202,7 @@ pub enum RegionArg {
 /// `--device`.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum DeviceArg {
-    /// A GPU if one is available, else the CPU.
+    /// A hardware GPU if one is available, else the CPU (software adapters are skipped).
     Auto,
     /// The CPU.
     Cpu,

@@ -33,6 +33,15 @@ impl ProgressBar {
         self.0.set_position(done as u64);
     }
 
+    /// Prints a line above the bar.
+    pub fn println(&self, line: String) {
+        if self.0.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            self.0.println(line);
+        }
+    }
+
     /// Removes the bar.
     pub fn finish(&self) {
         self.0.finish_and_clear();

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use super::preprocess::{ImageError, PreprocessConfig};
 use crate::error::FileError;
 use crate::model::weights::{
-    NamedTensor, StateDict, WeightsError, linear_from, take_tensor, transpose,
+    NamedTensor, StateDict, WeightsError, linear_from, read_safetensors, take_tensor, transpose,
 };
 
 /// Errors from reading a CLIP folder.
@@ -290,49 +290,6 @@ pub struct ClipOutput {
     pub last_hidden_state: Tensor<3>,
 }
 
-/// Reads a safetensors file into f32 tensors, keeping only keys that `keep` accepts.
-fn read_safetensors(path: &Path, keep: impl Fn(&str) -> bool) -> Result<StateDict, ClipError> {
-    let bad = |message: String| -> ClipError { FileError::invalid(path, message).into() };
-    let bytes = crate::error::read_bytes(path)?;
-    let file = safetensors::SafeTensors::deserialize(&bytes)
-        .map_err(|e| bad(format!("not a readable safetensors file ({e})")))?;
-    let mut dict = StateDict::new();
-    for (name, view) in file.tensors() {
-        if !keep(&name) {
-            continue;
-        }
-        use safetensors::Dtype;
-        let raw = view.data();
-        let data: Vec<f32> = match view.dtype() {
-            Dtype::F32 => raw
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect(),
-            Dtype::F16 => raw
-                .chunks_exact(2)
-                .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
-                .collect(),
-            Dtype::BF16 => raw
-                .chunks_exact(2)
-                .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
-                .collect(),
-            other => {
-                return Err(bad(format!(
-                    "tensor {name} has dtype {other:?}; expected F32, F16 or BF16"
-                )));
-            }
-        };
-        dict.insert(
-            name.clone(),
-            NamedTensor {
-                shape: view.shape().to_vec(),
-                data,
-            },
-        );
-    }
-    Ok(dict)
-}
-
 fn layer_norm(
     dict: &mut StateDict,
     prefix: &str,
@@ -521,7 +478,8 @@ impl ClipFolder {
         let weights_path = dir.join("model.safetensors");
         let mut dict = read_safetensors(&weights_path, |k| {
             k.starts_with("vision_model.") || k.starts_with("visual_projection.")
-        })?;
+        })
+        .map_err(ClipError::File)?;
         let vision = ClipVision::from_state_dict(&config, &mut dict, device).map_err(|source| {
             ClipError::Weights {
                 path: weights_path.clone(),

@@ -65,6 +65,26 @@ impl NrfNet {
         Tensor::cat(vec![merged, global], 1)
     }
 
+    /// The training forward pass: each image with its own sample of points (as the official
+    /// trainer samples voxels per image).
+    ///
+    /// # Shapes
+    /// - `latent`: `[B, L]`
+    /// - `normalised`: `[B, N, 3]` normalised coordinates
+    /// - output: `[B, N]`
+    pub fn forward_sampled(&self, latent: Tensor<2>, normalised: Tensor<3>) -> Tensor<2> {
+        let [b, n, _] = normalised.dims();
+        let l = latent.dims()[1];
+        let gamma = self.fourier.forward(normalised.reshape([b * n, 3])); // [B·N, 2F]
+        let latent = latent
+            .unsqueeze_dim::<3>(1)
+            .expand([b, n, l])
+            .reshape([b * n, l]);
+        self.mlp
+            .forward(Tensor::cat(vec![latent, gamma], 1)) // [B·N]
+            .reshape([b, n])
+    }
+
     /// The official forward pass, unfactorised: every point of every image through the whole MLP.
     ///
     /// # Shapes
@@ -181,27 +201,24 @@ impl Nrf {
         self.net.fourier.b.device()
     }
 
+    /// The same model with other weights (sizes, metadata and domain copied).
+    pub fn with_net(&self, net: NrfNet) -> Nrf {
+        Nrf {
+            config: self.config.clone(),
+            net,
+            info: self.info.clone(),
+            domain: self.domain.clone(),
+            source: self.source.clone(),
+        }
+    }
+
     /// Image latents `[B, 2d + G]` for a batch of images.
     pub fn latents(&self, images: &[ImageFeatures]) -> Result<Tensor<2>, InputError> {
         for features in images {
             self.check_features(features)?;
         }
-        let c = &self.config;
-        let device = self.device();
-        let tokens: Vec<f32> = images
-            .iter()
-            .flat_map(|f| f.tokens.iter().copied())
-            .collect();
-        let global: Vec<f32> = images
-            .iter()
-            .flat_map(|f| f.global.iter().copied())
-            .collect();
-        let b = images.len();
-        let tokens = Tensor::<4>::from_data(
-            TensorData::new(tokens, [b, 2, c.patches(), c.token_dim]),
-            &device,
-        );
-        let global = Tensor::<2>::from_data(TensorData::new(global, [b, c.global_dim]), &device);
+        let refs: Vec<&ImageFeatures> = images.iter().collect();
+        let (tokens, global) = feature_tensors(&refs, &self.config, &self.device());
         Ok(self.net.latent(tokens, global))
     }
 
@@ -222,6 +239,30 @@ impl Nrf {
             .map_err(|e| InputError::Readback(format!("{e:?}")))?;
         Ok(flat.chunks(n.max(1)).map(<[f32]>::to_vec).collect())
     }
+}
+
+/// The token maps `[B, 2, P², D]` and global vectors `[B, G]` of images whose sizes were checked.
+pub fn feature_tensors(
+    images: &[&ImageFeatures],
+    config: &NrfConfig,
+    device: &Device,
+) -> (Tensor<4>, Tensor<2>) {
+    let tokens: Vec<f32> = images
+        .iter()
+        .flat_map(|f| f.tokens.iter().copied())
+        .collect();
+    let global: Vec<f32> = images
+        .iter()
+        .flat_map(|f| f.global.iter().copied())
+        .collect();
+    let b = images.len();
+    (
+        Tensor::from_data(
+            TensorData::new(tokens, [b, 2, config.patches(), config.token_dim]),
+            device,
+        ),
+        Tensor::from_data(TensorData::new(global, [b, config.global_dim]), device),
+    )
 }
 
 /// Normalised coordinates `[N, 3]` of MNI points, refusing NaN.

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::error::FileError;
 use burn::module::Param;
 use burn::nn::Linear;
 use burn::tensor::{Device, Tensor, TensorData};
@@ -328,4 +329,51 @@ mod tests {
         assert_eq!(t, vec![0.0, 3.0, 1.0, 4.0, 2.0, 5.0]);
         assert_eq!(transpose(&t, 3, 2), m);
     }
+}
+
+/// Reads a safetensors file (F32, F16 or BF16) into f32 tensors in PyTorch layout, keeping only
+/// the keys that `keep` accepts.
+pub fn read_safetensors(
+    path: &std::path::Path,
+    keep: impl Fn(&str) -> bool,
+) -> Result<StateDict, FileError> {
+    let bad = |message: String| FileError::invalid(path, message);
+    let bytes = crate::error::read_bytes(path)?;
+    let file = safetensors::SafeTensors::deserialize(&bytes)
+        .map_err(|e| bad(format!("not a readable safetensors file ({e})")))?;
+    let mut dict = StateDict::new();
+    for (name, view) in file.tensors() {
+        if !keep(&name) {
+            continue;
+        }
+        use safetensors::Dtype;
+        let raw = view.data();
+        let data: Vec<f32> = match view.dtype() {
+            Dtype::F32 => raw
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+            Dtype::F16 => raw
+                .chunks_exact(2)
+                .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+            Dtype::BF16 => raw
+                .chunks_exact(2)
+                .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+            other => {
+                return Err(bad(format!(
+                    "tensor {name} has dtype {other:?}; expected F32, F16 or BF16"
+                )));
+            }
+        };
+        dict.insert(
+            name.clone(),
+            NamedTensor {
+                shape: view.shape().to_vec(),
+                data,
+            },
+        );
+    }
+    Ok(dict)
 }

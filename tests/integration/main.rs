@@ -11,4 +11,5 @@ mod nifti_read;
 mod nifti_write;
 mod normalisation;
 mod support;
+mod training;
 mod virtual_subjects;

@@ -1,0 +1,490 @@
+//! `nrf train` (a new NRF on one subject's data) and `nrf eval` (per-voxel r on held-out images,
+//! an r map, JSON).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use burn::tensor::Distribution;
+use clap::Args;
+
+use nrf::data::dataset::Dataset;
+use nrf::features::cache::FeatureCache;
+use nrf::features::{FeatureExtractor, extractor_for};
+use nrf::model::domain::VoxelDomain;
+use nrf::model::{Domain, FeatureSpec, ModelInfo, Nrf, NrfConfig, NrfNet};
+use nrf::query::{DeviceChoice, compute_device};
+use nrf::train::data::TrainingSet;
+use nrf::train::metrics::{pearson_per_voxel, summarise};
+use nrf::train::trainer::{StopReason, TrainConfig, TrainEvent, predict_rows, train};
+
+use super::model::{DeviceArg, load_model};
+use super::progress::ProgressBar;
+
+/// Where the training data are.
+#[derive(Debug, Args)]
+pub struct DataArgs {
+    /// A dataset folder: the NSD-processed layout (as `nrf simulate` writes) or a plain folder
+    /// (responses.nii.gz, mask.nii.gz, images.tsv).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Subject (`1` or `subj01`) in an NSD-processed folder.
+    #[arg(long, default_value = "1")]
+    pub subject: String,
+    /// ROI file to use in an NSD-processed folder.
+    #[arg(long, default_value = "nsdgeneral")]
+    pub roi: String,
+    /// Feature cache folder (default: ~/.cache/nrf/features).
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+    /// Compute features without reading or writing a cache.
+    #[arg(long, conflicts_with = "cache")]
+    pub no_cache: bool,
+}
+
+impl DataArgs {
+    /// Opens the dataset, whichever layout it has.
+    pub fn open(&self) -> Result<Dataset> {
+        let dataset = if self.data.join("roi_response_average").is_dir() {
+            Dataset::open_nsd(&self.data, &self.subject, &self.roi)?
+        } else {
+            Dataset::open_plain(&self.data)?
+        };
+        for warning in &dataset.warnings {
+            eprintln!("warning: {warning}");
+        }
+        Ok(dataset)
+    }
+
+    fn cache(&self) -> Result<Option<FeatureCache>> {
+        if self.no_cache {
+            return Ok(None);
+        }
+        let root = match &self.cache {
+            Some(dir) => dir.clone(),
+            None => default_cache_dir()?,
+        };
+        Ok(Some(FeatureCache::open(root)?))
+    }
+
+    /// Features of every row, with a progress bar.
+    pub fn training_set(
+        &self,
+        dataset: &Dataset,
+        extractor: &dyn FeatureExtractor,
+        only_validation: bool,
+    ) -> Result<TrainingSet> {
+        let cache = self.cache()?;
+        let bar = ProgressBar::counting("features".into(), "images");
+        let set = TrainingSet::from_dataset(
+            dataset,
+            extractor,
+            cache.as_ref(),
+            only_validation,
+            &|done, total| {
+                bar.update(done, total);
+                true
+            },
+        )?;
+        bar.finish();
+        if let Some(cache) = &cache {
+            let stats = cache.stats();
+            eprintln!(
+                "features: {} from the cache, {} computed ({})",
+                stats.hits,
+                stats.misses,
+                cache.root().display()
+            );
+        }
+        Ok(set)
+    }
+}
+
+fn default_cache_dir() -> Result<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .context("cannot find a cache folder: set HOME or XDG_CACHE_HOME, or give --cache DIR")?;
+    Ok(base.join("nrf").join("features"))
+}
+
+/// Options of `nrf train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// The dataset.
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The model to write (.nrf); it is written each time validation improves.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Image features: `builtin` (no weights needed) or `clip:FOLDER` (a local HF CLIP folder).
+    #[arg(long, default_value = "builtin")]
+    pub features: String,
+    /// Training images to use (a seeded subset; default all).
+    #[arg(long)]
+    pub images: Option<usize>,
+    /// Maximum epochs.
+    #[arg(long, default_value_t = 100)]
+    pub epochs: usize,
+    /// Epochs without improvement before stopping.
+    #[arg(long, default_value_t = 5)]
+    pub patience: usize,
+    /// MLP width.
+    #[arg(long, default_value_t = 256)]
+    pub width: usize,
+    /// MLP layers (the output layer included).
+    #[arg(long, default_value_t = 6)]
+    pub layers: usize,
+    /// Width of each token map's fused vector (official `downsample_dim`).
+    #[arg(long, default_value_t = 128)]
+    pub merged: usize,
+    /// Images per batch.
+    #[arg(long, default_value_t = 32)]
+    pub batch_images: usize,
+    /// Voxels sampled per image per batch.
+    #[arg(long, default_value_t = 2000)]
+    pub voxels_per_image: usize,
+    /// AdamW learning rate.
+    #[arg(long, default_value_t = 3e-4)]
+    pub lr: f64,
+    /// AdamW weight decay.
+    #[arg(long, default_value_t = 0.015)]
+    pub weight_decay: f64,
+    /// Seed of the initial weights, the image subset and the batches.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Continue from the model already at --out (its recorded epoch); AdamW's moments restart.
+    #[arg(long)]
+    pub resume: bool,
+    /// Where to compute.
+    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
+    pub device: DeviceArg,
+}
+
+/// Fails now, not after hours of training, if `out` cannot be written.
+fn check_writable(out: &Path) -> Result<()> {
+    let dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !dir.is_dir() {
+        bail!(
+            "{}: the folder {} does not exist",
+            out.display(),
+            dir.display()
+        );
+    }
+    tempfile::NamedTempFile::new_in(&dir)
+        .with_context(|| format!("{}: cannot write in {}", out.display(), dir.display()))?;
+    Ok(())
+}
+
+/// A new model sized for the extractor, with a seeded Fourier matrix and seeded initial weights.
+fn new_model(
+    args: &TrainArgs,
+    extractor: &dyn FeatureExtractor,
+    device: &burn::tensor::Device,
+) -> Result<Nrf> {
+    let side = (extractor.patches() as f64).sqrt().round() as usize;
+    let config = NrfConfig::new()
+        .with_token_dim(extractor.token_dim())
+        .with_patches_per_side(side)
+        .with_global_dim(extractor.global_dim())
+        .with_merged_dim(args.merged)
+        .with_hidden(args.width)
+        .with_num_layers(args.layers);
+    config.validate().map_err(anyhow::Error::msg)?;
+    device.seed(args.seed);
+    let b: Vec<f32> = burn::tensor::Tensor::<2>::random(
+        [3, config.fourier_features],
+        Distribution::Normal(0.0, config.fourier_scale),
+        device,
+    )
+    .into_data()
+    .try_to_vec::<f32>()
+    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    Ok(Nrf {
+        net: NrfNet::init(&config, &b, device),
+        config,
+        info: ModelInfo {
+            features: Some(FeatureSpec {
+                extractor: extractor.id(),
+            }),
+            ..ModelInfo::default()
+        },
+        domain: Domain::Unknown,
+        source: None,
+    })
+}
+
+fn extractor_named(name: &str, device: &burn::tensor::Device) -> Result<Box<dyn FeatureExtractor>> {
+    if name == "builtin" {
+        return Ok(extractor_for(
+            Some(nrf::features::builtin::BUILTIN_ID),
+            None,
+            device,
+        )?);
+    }
+    let Some(folder) = name.strip_prefix("clip:") else {
+        bail!("--features {name:?}: expected builtin or clip:FOLDER");
+    };
+    Ok(extractor_for(
+        Some("clip:layers=3,6"),
+        Some(Path::new(folder)),
+        device,
+    )?)
+}
+
+/// `nrf train`.
+pub fn train_command(args: &TrainArgs) -> Result<()> {
+    check_writable(&args.out)?;
+    let device = compute_device(DeviceChoice::from(args.device))?;
+    let dataset = args.data.open()?;
+    let (mut model, extractor) = if args.resume {
+        let model = Nrf::load(&args.out, &device.device)
+            .with_context(|| format!("--resume: reading {}", args.out.display()))?;
+        let id = model.info.features.as_ref().map(|f| f.extractor.clone());
+        let extractor = extractor_for(id.as_deref(), clip_folder(&args.features), &device.device)?;
+        (model, extractor)
+    } else {
+        let extractor = extractor_named(&args.features, &device.device)?;
+        (
+            new_model(args, extractor.as_ref(), &device.device)?,
+            extractor,
+        )
+    };
+    let mut set = args
+        .data
+        .training_set(&dataset, extractor.as_ref(), false)?;
+    if let Some(n) = args.images {
+        if n > set.train_rows.len() {
+            bail!(
+                "--images {n}: the dataset has only {} training images",
+                set.train_rows.len()
+            );
+        }
+        set.limit_training_images(n, args.seed);
+    }
+    model.info.subject = Some(dataset.subject.clone());
+    model.info.provenance = format!(
+        "trained by nrf {} on {} ({}, {} training images, {} voxels)",
+        env!("CARGO_PKG_VERSION"),
+        args.data.data.display(),
+        dataset.subject,
+        set.train_rows.len(),
+        set.voxels()
+    );
+    model.domain = Domain::Voxels(VoxelDomain::new(set.coordinates.clone(), Vec::new(), None)?);
+    let config = TrainConfig::new()
+        .with_learning_rate(args.lr)
+        .with_weight_decay(args.weight_decay)
+        .with_batch_images(args.batch_images)
+        .with_voxels_per_image(args.voxels_per_image)
+        .with_max_epochs(args.epochs)
+        .with_patience(args.patience)
+        .with_seed(args.seed);
+    if set.train_rows.len() < config.batch_images {
+        eprintln!(
+            "note: {} training images, fewer than one batch of {}: batches hold all of them",
+            set.train_rows.len(),
+            config.batch_images
+        );
+    }
+    eprintln!(
+        "training {}×{} MLP on {} ({} training, {} validation images, {} voxels) on {}",
+        model.config.hidden,
+        model.config.num_layers,
+        dataset.subject,
+        set.train_rows.len(),
+        set.validation_rows.len(),
+        set.voxels(),
+        device.description
+    );
+    let started = Instant::now();
+    let bar = ProgressBar::counting("epoch 1".into(), "steps");
+    let outcome = train(model, &set, &config, Some(&args.out), &mut |event| {
+        match event {
+            TrainEvent::Step {
+                epoch, step, steps, ..
+            } => {
+                bar.set_label(format!("epoch {epoch}"));
+                bar.update(*step, *steps);
+            }
+            TrainEvent::Validated {
+                epoch,
+                train_loss,
+                validation,
+                improved,
+                ..
+            } => {
+                bar.println(format!(
+                    "epoch {epoch}: loss {train_loss:.4}, validation median r {:.4}{}",
+                    validation.median,
+                    if *improved { " (best, saved)" } else { "" }
+                ));
+            }
+        }
+        true
+    })?;
+    bar.finish();
+    let why = match outcome.stopped {
+        StopReason::EarlyStopped => format!("no improvement for {} epochs", config.patience),
+        StopReason::MaxEpochs => "maximum epochs reached".into(),
+        StopReason::Cancelled => "cancelled".into(),
+    };
+    if outcome.best_epoch == 0 {
+        println!(
+            "no epoch beat the starting model (validation median r {:.4}); {} left unchanged ({why})",
+            outcome.best.median,
+            args.out.display()
+        );
+    } else {
+        println!(
+            "wrote {}: best validation median r {:.4} at epoch {} of {} ({why}), {:.1} s",
+            args.out.display(),
+            outcome.best.median,
+            outcome.best_epoch,
+            outcome.epochs,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+fn clip_folder(features: &str) -> Option<&Path> {
+    features.strip_prefix("clip:").map(Path::new)
+}
+
+/// Options of `nrf eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// The model (.nrf or an official run folder).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The dataset.
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// A local HF CLIP folder, for models trained on CLIP features.
+    #[arg(long)]
+    pub clip: Option<PathBuf>,
+    /// Write the per-voxel r as NIfTI in MNI space (2 mm grid, nearest voxel within reach).
+    #[arg(long)]
+    pub r_map: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Where to compute.
+    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
+    pub device: DeviceArg,
+}
+
+/// `nrf eval`.
+pub fn eval_command(args: &EvalArgs) -> Result<()> {
+    let device = compute_device(DeviceChoice::from(args.device))?;
+    let model = load_model(&args.model, &Default::default(), &device)?;
+    let id = model.info.features.as_ref().map(|f| f.extractor.clone());
+    let extractor = extractor_for(id.as_deref(), args.clip.as_deref(), &device.device)
+        .with_context(|| args.model.display().to_string())?;
+    let dataset = args.data.open()?;
+    let set = args.data.training_set(&dataset, extractor.as_ref(), true)?;
+    let rows = &set.validation_rows;
+    if rows.len() < 2 {
+        bail!(
+            "{}: {} validation images; at least 2 are needed for a correlation",
+            args.data.data.display(),
+            rows.len()
+        );
+    }
+    let predicted = predict_rows(&model, &set, rows)?;
+    let measured: Vec<f32> = rows
+        .iter()
+        .flat_map(|&r| set.row(r).iter().copied())
+        .collect();
+    let scores = pearson_per_voxel(&predicted, &measured, set.voxels());
+    let summary = summarise(&scores).context("no voxel has a defined r")?;
+    let ceiling = noise_ceiling(&args.data, &dataset, set.voxels())?;
+    let normalised = ceiling.as_ref().map(|nc| {
+        let values: Vec<Option<f32>> = scores
+            .iter()
+            .zip(nc)
+            .map(|(r, c)| match (r, *c > 1.0) {
+                (Some(r), true) => Some(r / (c / 100.0).sqrt()),
+                _ => None,
+            })
+            .collect();
+        summarise(&values)
+    });
+    if let Some(path) = &args.r_map {
+        write_r_map(path, &set, &scores)?;
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "model": args.model,
+                "subject": dataset.subject,
+                "validation_images": rows.len(),
+                "voxels": set.voxels(),
+                "r": summary,
+                "r_over_sqrt_noise_ceiling": normalised.flatten(),
+            })
+        );
+    } else {
+        println!(
+            "{} on {} ({} validation images): median r {:.4}, mean r {:.4} over {} voxels{}",
+            args.model.display(),
+            dataset.subject,
+            rows.len(),
+            summary.median,
+            summary.mean,
+            summary.defined,
+            if summary.undefined > 0 {
+                format!(
+                    " ({} voxels with constant values left out)",
+                    summary.undefined
+                )
+            } else {
+                String::new()
+            }
+        );
+        if let Some(Some(n)) = normalised {
+            println!("noise-ceiling-normalised (r / √NC): median {:.4}", n.median);
+        }
+    }
+    Ok(())
+}
+
+/// A simulated subject's estimated noise ceilings (%), in the dataset's voxel order.
+fn noise_ceiling(args: &DataArgs, dataset: &Dataset, voxels: usize) -> Result<Option<Vec<f32>>> {
+    let path = args
+        .data
+        .join("virtual")
+        .join(&dataset.subject)
+        .join("noise_ceiling.npy");
+    if !path.is_file() || args.roi != "nsdgeneral" || !dataset.warnings.is_empty() {
+        return Ok(None);
+    }
+    let nc = nrf::npy::read_f32(&path)?;
+    Ok((nc.data.len() == voxels).then_some(nc.data))
+}
+
+/// The r map on a 2 mm MNI grid: each grid point inside the voxels' reach gets its nearest
+/// voxel's r (undefined r and points outside: 0).
+fn write_r_map(path: &Path, set: &TrainingSet, scores: &[Option<f32>]) -> Result<()> {
+    let domain = VoxelDomain::new(set.coordinates.clone(), Vec::new(), None)?;
+    let grid = nrf::space::Grid::mni(2.0)?;
+    let data: Vec<f32> = grid
+        .points()
+        .iter()
+        .map(|&p| {
+            domain
+                .nearest(p)
+                .and_then(|(v, _)| scores[v])
+                .unwrap_or(0.0)
+        })
+        .collect();
+    nrf::volume::Volume::new(grid, data)?
+        .write_nifti(path, nrf::volume::nifti::SpaceCode::Mni152)?;
+    eprintln!("wrote {}: r map at 2 mm", path.display());
+    Ok(())
+}
