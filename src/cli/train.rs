@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use burn::tensor::Distribution;
 use clap::Args;
 
 use nrf::data::dataset::Dataset;
@@ -194,17 +193,8 @@ fn new_model(
         .with_hidden(args.width)
         .with_num_layers(args.layers);
     config.validate().map_err(anyhow::Error::msg)?;
-    device.seed(args.seed);
-    let b: Vec<f32> = burn::tensor::Tensor::<2>::random(
-        [3, config.fourier_features],
-        Distribution::Normal(0.0, config.fourier_scale),
-        device,
-    )
-    .into_data()
-    .try_to_vec::<f32>()
-    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     Ok(Nrf {
-        net: NrfNet::init(&config, &b, device),
+        net: NrfNet::init_seeded(&config, args.seed, device)?,
         config,
         info: ModelInfo {
             features: Some(FeatureSpec {

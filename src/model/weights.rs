@@ -197,6 +197,64 @@ fn linear_to_dict(dict: &mut StateDict, prefix: &str, layer: &Linear) -> Result<
 }
 
 impl NrfNet {
+    /// A new network whose every value comes from `seed` (independent of burn's global RNG, so
+    /// concurrent runs stay repeatable): the Fourier matrix B ~ N(0, σ²) with the config's σ,
+    /// and PyTorch's default `nn.Linear` initialisation, U(±1/√fan_in) for weights and biases.
+    pub fn init_seeded(
+        config: &NrfConfig,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self, WeightsError> {
+        use rand::{Rng, SeedableRng};
+        use rand_distr::{Distribution, Normal};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut linear = |dict: &mut StateDict, name: &str, (inp, out): (usize, usize)| {
+            let bound = 1.0 / (inp.max(1) as f32).sqrt();
+            let mut draw = |len: usize| -> Vec<f32> {
+                (0..len).map(|_| rng.random_range(-bound..=bound)).collect()
+            };
+            let weight = draw(inp * out);
+            let bias = draw(out);
+            dict.insert(
+                format!("{name}.weight"),
+                NamedTensor {
+                    shape: vec![out, inp],
+                    data: weight,
+                },
+            );
+            dict.insert(
+                format!("{name}.bias"),
+                NamedTensor {
+                    shape: vec![out],
+                    data: bias,
+                },
+            );
+        };
+        let project = (config.token_dim, config.token_proj_dim);
+        let fuse = (config.patches() * config.token_proj_dim, config.merged_dim);
+        let mut merger = StateDict::new();
+        linear(&mut merger, "lin1", project);
+        linear(&mut merger, "lin2", project);
+        linear(&mut merger, "fuse1", fuse);
+        linear(&mut merger, "fuse2", fuse);
+        let mut mlp = StateDict::new();
+        for (i, shape) in config.layer_shapes().into_iter().enumerate() {
+            linear(&mut mlp, &format!("layers.{i}"), shape);
+        }
+        let normal = Normal::new(0.0f32, config.fourier_scale as f32).map_err(|_| {
+            WeightsError::NotFinite {
+                key: "fourier_scale".into(),
+            }
+        })?;
+        let b = NamedTensor {
+            shape: vec![3, config.fourier_features],
+            data: (0..3 * config.fourier_features)
+                .map(|_| normal.sample(&mut rng))
+                .collect(),
+        };
+        Self::from_state_dicts(config, merger, mlp, &b, device)
+    }
+
     /// Builds the network from weights named as the official modules name them:
     /// `merger` holds `lin1`, `lin2`, `fuse1`, `fuse2`; `mlp` holds `layers.{i}`;
     /// `b` is the `[3, F]` Fourier matrix. Every tensor must be used.
@@ -280,6 +338,53 @@ impl NrfNet {
     }
 }
 
+/// Reads a safetensors file (F32, F16 or BF16) into f32 tensors in PyTorch layout, keeping only
+/// the keys that `keep` accepts.
+pub fn read_safetensors(
+    path: &std::path::Path,
+    keep: impl Fn(&str) -> bool,
+) -> Result<StateDict, FileError> {
+    let bad = |message: String| FileError::invalid(path, message);
+    let bytes = crate::error::read_bytes(path)?;
+    let file = safetensors::SafeTensors::deserialize(&bytes)
+        .map_err(|e| bad(format!("not a readable safetensors file ({e})")))?;
+    let mut dict = StateDict::new();
+    for (name, view) in file.tensors() {
+        if !keep(&name) {
+            continue;
+        }
+        use safetensors::Dtype;
+        let raw = view.data();
+        let data: Vec<f32> = match view.dtype() {
+            Dtype::F32 => raw
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+            Dtype::F16 => raw
+                .chunks_exact(2)
+                .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+            Dtype::BF16 => raw
+                .chunks_exact(2)
+                .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+            other => {
+                return Err(bad(format!(
+                    "tensor {name} has dtype {other:?}; expected F32, F16 or BF16"
+                )));
+            }
+        };
+        dict.insert(
+            name.clone(),
+            NamedTensor {
+                shape: view.shape().to_vec(),
+                data,
+            },
+        );
+    }
+    Ok(dict)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,51 +434,4 @@ mod tests {
         assert_eq!(t, vec![0.0, 3.0, 1.0, 4.0, 2.0, 5.0]);
         assert_eq!(transpose(&t, 3, 2), m);
     }
-}
-
-/// Reads a safetensors file (F32, F16 or BF16) into f32 tensors in PyTorch layout, keeping only
-/// the keys that `keep` accepts.
-pub fn read_safetensors(
-    path: &std::path::Path,
-    keep: impl Fn(&str) -> bool,
-) -> Result<StateDict, FileError> {
-    let bad = |message: String| FileError::invalid(path, message);
-    let bytes = crate::error::read_bytes(path)?;
-    let file = safetensors::SafeTensors::deserialize(&bytes)
-        .map_err(|e| bad(format!("not a readable safetensors file ({e})")))?;
-    let mut dict = StateDict::new();
-    for (name, view) in file.tensors() {
-        if !keep(&name) {
-            continue;
-        }
-        use safetensors::Dtype;
-        let raw = view.data();
-        let data: Vec<f32> = match view.dtype() {
-            Dtype::F32 => raw
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect(),
-            Dtype::F16 => raw
-                .chunks_exact(2)
-                .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
-                .collect(),
-            Dtype::BF16 => raw
-                .chunks_exact(2)
-                .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
-                .collect(),
-            other => {
-                return Err(bad(format!(
-                    "tensor {name} has dtype {other:?}; expected F32, F16 or BF16"
-                )));
-            }
-        };
-        dict.insert(
-            name.clone(),
-            NamedTensor {
-                shape: view.shape().to_vec(),
-                data,
-            },
-        );
-    }
-    Ok(dict)
 }

@@ -6,11 +6,7 @@
 /// `predicted` and `measured` are `[images, voxels]` row-major. A voxel whose measured or
 /// predicted values do not vary gets `None` (r is undefined there), never NaN.
 pub fn pearson_per_voxel(predicted: &[f32], measured: &[f32], voxels: usize) -> Vec<Option<f32>> {
-    let images = if voxels == 0 {
-        0
-    } else {
-        measured.len() / voxels
-    };
+    let images = measured.len().checked_div(voxels).unwrap_or(0);
     (0..voxels)
         .map(|v| {
             let column = |data: &[f32]| -> Vec<f64> {
