@@ -41,9 +41,32 @@ pub fn write_atomically(
         out.flush().map_err(fail("cannot write"))?;
     }
     tmp.as_file().sync_all().map_err(fail("cannot flush"))?;
+    // Temporary files are private (0600); the finished file gets the permissions of the file
+    // it replaces, or the usual 0644.
+    let permissions = match std::fs::metadata(path) {
+        Ok(existing) => Some(existing.permissions()),
+        Err(_) => default_permissions(),
+    };
+    if let Some(permissions) = permissions {
+        tmp.as_file()
+            .set_permissions(permissions)
+            .map_err(fail("cannot set the permissions of"))?;
+    }
     tmp.persist(path)
         .map_err(|e| fail("cannot move the finished file into place at")(e.error))?;
     Ok(())
+}
+
+/// The mode of a new file: 0644 on Unix; elsewhere the temporary file's own is fine.
+#[cfg(unix)]
+fn default_permissions() -> Option<std::fs::Permissions> {
+    use std::os::unix::fs::PermissionsExt;
+    Some(std::fs::Permissions::from_mode(0o644))
+}
+
+#[cfg(not(unix))]
+fn default_permissions() -> Option<std::fs::Permissions> {
+    None
 }
 
 #[cfg(test)]
@@ -65,5 +88,19 @@ mod tests {
         write_atomically(&path, |out| out.write_all(b"new")).expect("write");
         assert_eq!(std::fs::read(&path).expect("read"), b"new");
         assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn new_files_are_readable_by_others_and_replaced_files_keep_their_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("new.bin");
+        write_atomically(&path, |out| out.write_all(b"x")).expect("write");
+        let mode = |p: &Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o644);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        write_atomically(&path, |out| out.write_all(b"y")).expect("write");
+        assert_eq!(mode(&path), 0o600);
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod atomic;
 pub mod data;
+pub mod defaults;
 pub mod error;
 pub mod features;
 pub mod gpu;

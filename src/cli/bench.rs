@@ -301,3 +301,136 @@ pub fn features(args: &FeaturesBenchArgs) -> Result<()> {
     }
     Ok(())
 }
+
+/// Sizes of the training benchmark (defaults: a 256×6 MLP with a CLIP-sized merger, the
+/// official batch of 32 images × 2000 voxels).
+#[derive(Debug, Args)]
+pub struct TrainBenchArgs {
+    /// MLP width.
+    #[arg(long, default_value_t = 256)]
+    pub hidden: usize,
+    /// MLP layers (the output layer included).
+    #[arg(long, default_value_t = 6)]
+    pub layers: usize,
+    /// Token width (CLIP ViT-B/16: 768).
+    #[arg(long, default_value_t = 768)]
+    pub token_dim: usize,
+    /// Patches per side.
+    #[arg(long, default_value_t = 14)]
+    pub patches: usize,
+    /// Fused width per token map (official 512).
+    #[arg(long, default_value_t = 512)]
+    pub downsample: usize,
+    /// Global embedding width.
+    #[arg(long, default_value_t = 512)]
+    pub global_dim: usize,
+    /// Images per batch.
+    #[arg(long, default_value_t = 32)]
+    pub images: usize,
+    /// Voxels per image.
+    #[arg(long, default_value_t = 2000)]
+    pub voxels: usize,
+    /// Timed steps (after one warm-up step); the best is reported.
+    #[arg(long, default_value_t = 3)]
+    pub steps: usize,
+    /// Devices to time: auto = the CPU, and the GPU when one exists.
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    pub device: DeviceArg,
+    /// Print one JSON object per device instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct TrainBenchResult {
+    device: String,
+    hidden: usize,
+    layers: usize,
+    images: usize,
+    voxels: usize,
+    best_step_seconds: f64,
+    samples_per_second: f64,
+}
+
+fn bench_train_on(device: &ComputeDevice, args: &TrainBenchArgs) -> Result<TrainBenchResult> {
+    use burn::module::Module;
+    use nrf::train::trainer::{adamw, loss_and_gradients};
+    let config = NrfConfig::new()
+        .with_hidden(args.hidden)
+        .with_num_layers(args.layers)
+        .with_token_dim(args.token_dim)
+        .with_patches_per_side(args.patches)
+        .with_merged_dim(args.downsample)
+        .with_global_dim(args.global_dim);
+    config.validate().map_err(anyhow::Error::msg)?;
+    let autodiff = device.device.clone().autodiff();
+    let mut net = NrfNet::init_seeded(&config, 0, &device.device)?
+        .fork(&autodiff)
+        .train();
+    let mut optimizer = adamw(0.015);
+    let (b, n) = (args.images, args.voxels);
+    let data = |seed, shape: Vec<usize>| {
+        let len = shape.iter().product();
+        burn::tensor::TensorData::new(pseudo_random(seed, len), shape)
+    };
+    let tokens = Tensor::<4>::from_data(
+        data(1, vec![b, 2, config.patches(), config.token_dim]),
+        &autodiff,
+    );
+    let global = Tensor::<2>::from_data(data(2, vec![b, config.global_dim]), &autodiff);
+    let coords = Tensor::<3>::from_data(data(3, vec![b, n, 3]), &autodiff);
+    let targets = Tensor::<2>::from_data(data(4, vec![b, n]), &autodiff);
+    let mut best = f64::INFINITY;
+    for step in 0..=args.steps.max(1) {
+        let started = Instant::now();
+        let (loss, grads) = loss_and_gradients(
+            &net,
+            tokens.clone(),
+            global.clone(),
+            coords.clone(),
+            targets.clone(),
+        );
+        net = optimizer.step(3e-4, net, grads);
+        // Reading the loss back makes the device finish the step being timed.
+        loss.into_data()
+            .try_to_vec::<f32>()
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let seconds = started.elapsed().as_secs_f64();
+        if step > 0 {
+            best = best.min(seconds);
+        }
+    }
+    Ok(TrainBenchResult {
+        device: device.description.clone(),
+        hidden: args.hidden,
+        layers: args.layers,
+        images: b,
+        voxels: n,
+        best_step_seconds: best,
+        samples_per_second: (b * n) as f64 / best,
+    })
+}
+
+/// Times training steps (forward, official loss, backward, AdamW). Compare with
+/// `../shared/bench/torch_nrf_train_step.py` in the same run (`benches/train_vs_torch.sh`).
+pub fn train(args: &TrainBenchArgs) -> Result<()> {
+    for device in devices(args.device)? {
+        let result = bench_train_on(&device, args)?;
+        if args.json {
+            println!("{}", serde_json::to_string(&result)?);
+        } else {
+            println!(
+                "{}: {}×{} MLP, CLIP-sized merger, batch {}×{}: {:.3} s per step (best of {}), {:.0} samples/s",
+                result.device,
+                result.hidden,
+                result.layers,
+                result.images,
+                result.voxels,
+                result.best_step_seconds,
+                args.steps,
+                result.samples_per_second
+            );
+        }
+    }
+    Ok(())
+}

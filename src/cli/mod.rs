@@ -81,6 +81,10 @@ pub enum Command {
     Truth(data::TruthArgs),
     /// Train a new NRF on one subject's data (built-in features by default).
     Train(Box<train::TrainArgs>),
+    /// Fine-tune a model (e.g. another subject's) on a target subject's data, from few images.
+    Finetune(Box<train::FinetuneArgs>),
+    /// The voxel-wise ridge baseline on the same features, scored like `nrf eval`.
+    Ridge(Box<train::RidgeArgs>),
     /// Score a model on a dataset's held-out images: per-voxel Pearson r, an r map, JSON.
     Eval(train::EvalArgs),
     /// Write procedural stimuli (faces, places, objects, bodies, text, textures, gratings) as PNG.
@@ -95,8 +99,10 @@ pub enum Command {
 pub enum BenchCommand {
     /// Points per second of NRF queries on random weights (CPU, and GPU when present).
     Query(bench::QueryBenchArgs),
-    /// Milliseconds per image of the built-in feature extractor.
+    /// Milliseconds per image of the built-in extractor and a ViT-B/16-sized CLIP.
     Features(bench::FeaturesBenchArgs),
+    /// Samples per second of training steps (forward, loss, backward, AdamW).
+    Train(bench::TrainBenchArgs),
 }
 
 /// Template images `nrf template` can write.
@@ -143,8 +149,11 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Truth(args)) => data::truth_command(&args),
         Some(Command::Stimuli(args)) => data::stimuli_command(&args),
         Some(Command::Train(args)) => train::train_command(&args),
+        Some(Command::Finetune(args)) => train::finetune_command(&args),
         Some(Command::Eval(args)) => train::eval_command(&args),
+        Some(Command::Ridge(args)) => train::ridge_command(&args),
         Some(Command::Bench(BenchCommand::Query(args))) => bench::query(&args),
         Some(Command::Bench(BenchCommand::Features(args))) => bench::features(&args),
+        Some(Command::Bench(BenchCommand::Train(args))) => bench::train(&args),
     }
 }

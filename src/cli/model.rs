@@ -139,9 +139,13 @@ pub fn convert(dir: &Path, out: &Path, domain: &DomainArgs, subject: Option<Stri
 /// Inputs and outputs of `nrf predict`.
 #[derive(Debug, Args)]
 pub struct PredictArgs {
-    /// Model: an .nrf file or an official run folder.
+    /// Model: an .nrf file or an official run folder (default: the embedded model of virtual
+    /// subject --subject).
     #[arg(long, value_name = "MODEL")]
-    pub model: PathBuf,
+    pub model: Option<PathBuf>,
+    /// Which embedded virtual subject's model to use when --model is not given (1 to 8).
+    #[arg(long, default_value_t = 1, conflicts_with = "model")]
+    pub subject: usize,
     /// Image files (JPEG, PNG, WebP, BMP, TIFF, GIF); features are extracted with the model's
     /// extractor (CLIP models need --clip).
     #[arg(long, value_name = "FILE", num_args = 1.., required_unless_present = "tokens")]
@@ -220,6 +224,14 @@ impl From<DeviceArg> for DeviceChoice {
     }
 }
 
+/// The model's name in messages: its path, or the embedded default.
+fn model_name(args: &PredictArgs) -> String {
+    match &args.model {
+        Some(path) => path.display().to_string(),
+        None => format!("embedded default model subj{:02}", args.subject),
+    }
+}
+
 /// Features of image files, extracted as the model expects.
 fn extract_features(
     model: &Nrf,
@@ -228,7 +240,7 @@ fn extract_features(
 ) -> Result<Vec<ImageFeatures>> {
     let extractor_id = model.info.features.as_ref().map(|f| f.extractor.as_str());
     let extractor = extractor_for(extractor_id, args.clip.as_deref(), &device.device)
-        .with_context(|| args.model.display().to_string())?;
+        .with_context(|| model_name(args))?;
     args.image
         .iter()
         .map(|path| {
@@ -247,7 +259,10 @@ fn extract_features(
 /// `nrf predict`.
 pub fn predict(args: &PredictArgs) -> Result<()> {
     let device = compute_device(args.device.into())?;
-    let model = load_model(&args.model, &args.domain, &device)?;
+    let model = match &args.model {
+        Some(path) => load_model(path, &args.domain, &device)?,
+        None => nrf::defaults::default_model(args.subject, &device.device)?,
+    };
     let (images, source) = match (&args.tokens, &args.global) {
         (Some(tokens), Some(global)) => (read_features_npy(tokens, global)?, tokens.clone()),
         _ => (

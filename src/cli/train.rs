@@ -137,6 +137,9 @@ pub struct TrainArgs {
     /// Width of each token map's fused vector (official `downsample_dim`).
     #[arg(long, default_value_t = 128)]
     pub merged: usize,
+    /// Width each token is projected to before fusing (official 128; smaller makes small models).
+    #[arg(long, default_value_t = 128)]
+    pub token_proj: usize,
     /// Images per batch.
     #[arg(long, default_value_t = 32)]
     pub batch_images: usize,
@@ -190,6 +193,7 @@ fn new_model(
         .with_patches_per_side(side)
         .with_global_dim(extractor.global_dim())
         .with_merged_dim(args.merged)
+        .with_token_proj_dim(args.token_proj)
         .with_hidden(args.width)
         .with_num_layers(args.layers);
     config.validate().map_err(anyhow::Error::msg)?;
@@ -230,7 +234,7 @@ pub fn train_command(args: &TrainArgs) -> Result<()> {
     check_writable(&args.out)?;
     let device = compute_device(DeviceChoice::from(args.device))?;
     let dataset = args.data.open()?;
-    let (mut model, extractor) = if args.resume {
+    let (model, extractor) = if args.resume {
         let model = Nrf::load(&args.out, &device.device)
             .with_context(|| format!("--resume: reading {}", args.out.display()))?;
         let id = model.info.features.as_ref().map(|f| f.extractor.clone());
@@ -243,28 +247,6 @@ pub fn train_command(args: &TrainArgs) -> Result<()> {
             extractor,
         )
     };
-    let mut set = args
-        .data
-        .training_set(&dataset, extractor.as_ref(), false)?;
-    if let Some(n) = args.images {
-        if n > set.train_rows.len() {
-            bail!(
-                "--images {n}: the dataset has only {} training images",
-                set.train_rows.len()
-            );
-        }
-        set.limit_training_images(n, args.seed);
-    }
-    model.info.subject = Some(dataset.subject.clone());
-    model.info.provenance = format!(
-        "trained by nrf {} on {} ({}, {} training images, {} voxels)",
-        env!("CARGO_PKG_VERSION"),
-        args.data.data.display(),
-        dataset.subject,
-        set.train_rows.len(),
-        set.voxels()
-    );
-    model.domain = Domain::Voxels(VoxelDomain::new(set.coordinates.clone(), Vec::new(), None)?);
     let config = TrainConfig::new()
         .with_learning_rate(args.lr)
         .with_weight_decay(args.weight_decay)
@@ -273,6 +255,58 @@ pub fn train_command(args: &TrainArgs) -> Result<()> {
         .with_max_epochs(args.epochs)
         .with_patience(args.patience)
         .with_seed(args.seed);
+    let job = FitJob {
+        data: &args.data,
+        images: args.images,
+        out: &args.out,
+        verb: "trained",
+        device: &device.description,
+    };
+    fit(model, extractor.as_ref(), &dataset, &config, &job)
+}
+
+/// What a training run needs besides the model and its configuration.
+struct FitJob<'a> {
+    data: &'a DataArgs,
+    images: Option<usize>,
+    out: &'a Path,
+    verb: &'a str,
+    device: &'a str,
+}
+
+/// Features, the image subset, the model's record and domain, then training with progress.
+fn fit(
+    mut model: Nrf,
+    extractor: &dyn FeatureExtractor,
+    dataset: &Dataset,
+    config: &TrainConfig,
+    job: &FitJob,
+) -> Result<()> {
+    let mut set = job.data.training_set(dataset, extractor, false)?;
+    if let Some(n) = job.images {
+        if n > set.train_rows.len() {
+            bail!(
+                "--images {n}: the dataset has only {} training images",
+                set.train_rows.len()
+            );
+        }
+        set.limit_training_images(n, config.seed);
+    }
+    model.info.subject = Some(dataset.subject.clone());
+    model.info.provenance = format!(
+        "{} by nrf {} on {} ({}, {} training images, {} voxels){}",
+        job.verb,
+        env!("CARGO_PKG_VERSION"),
+        job.data.data.display(),
+        dataset.subject,
+        set.train_rows.len(),
+        set.voxels(),
+        match &model.source {
+            Some(source) if job.verb != "trained" => format!(", from {}", source.display()),
+            _ => String::new(),
+        }
+    );
+    model.domain = Domain::Voxels(VoxelDomain::new(set.coordinates.clone(), Vec::new(), None)?);
     if set.train_rows.len() < config.batch_images {
         eprintln!(
             "note: {} training images, fewer than one batch of {}: batches hold all of them",
@@ -288,11 +322,11 @@ pub fn train_command(args: &TrainArgs) -> Result<()> {
         set.train_rows.len(),
         set.validation_rows.len(),
         set.voxels(),
-        device.description
+        job.device
     );
     let started = Instant::now();
     let bar = ProgressBar::counting("epoch 1".into(), "steps");
-    let outcome = train(model, &set, &config, Some(&args.out), &mut |event| {
+    let outcome = train(model, &set, config, Some(job.out), &mut |event| {
         match event {
             TrainEvent::Step {
                 epoch, step, steps, ..
@@ -326,12 +360,12 @@ pub fn train_command(args: &TrainArgs) -> Result<()> {
         println!(
             "no epoch beat the starting model (validation median r {:.4}); {} left unchanged ({why})",
             outcome.best.median,
-            args.out.display()
+            job.out.display()
         );
     } else {
         println!(
             "wrote {}: best validation median r {:.4} at epoch {} of {} ({why}), {:.1} s",
-            args.out.display(),
+            job.out.display(),
             outcome.best.median,
             outcome.best_epoch,
             outcome.epochs,
@@ -386,43 +420,67 @@ pub fn eval_command(args: &EvalArgs) -> Result<()> {
         );
     }
     let predicted = predict_rows(&model, &set, rows)?;
-    let measured: Vec<f32> = rows
-        .iter()
-        .flat_map(|&r| set.row(r).iter().copied())
-        .collect();
-    let scores = pearson_per_voxel(&predicted, &measured, set.voxels());
-    let summary = summarise(&scores).context("no voxel has a defined r")?;
-    let ceiling = noise_ceiling(&args.data, &dataset, set.voxels())?;
-    let normalised = ceiling.as_ref().map(|nc| {
-        let values: Vec<Option<f32>> = scores
+    let report = Report {
+        name: args.model.display().to_string(),
+        data: &args.data,
+        r_map: args.r_map.as_deref(),
+        json: args.json,
+    };
+    report.print(&dataset, &set, &predicted)
+}
+
+/// How to report scores of predictions on the validation rows.
+struct Report<'a> {
+    name: String,
+    data: &'a DataArgs,
+    r_map: Option<&'a Path>,
+    json: bool,
+}
+
+impl Report<'_> {
+    /// Per-voxel r of `predicted` (`[validation rows, voxels]`), its summary, the
+    /// noise-ceiling-normalised summary for simulated subjects, and optionally an r map.
+    fn print(&self, dataset: &Dataset, set: &TrainingSet, predicted: &[f32]) -> Result<()> {
+        let rows = &set.validation_rows;
+        let measured: Vec<f32> = rows
             .iter()
-            .zip(nc)
-            .map(|(r, c)| match (r, *c > 1.0) {
-                (Some(r), true) => Some(r / (c / 100.0).sqrt()),
-                _ => None,
-            })
+            .flat_map(|&r| set.row(r).iter().copied())
             .collect();
-        summarise(&values)
-    });
-    if let Some(path) = &args.r_map {
-        write_r_map(path, &set, &scores)?;
-    }
-    if args.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "model": args.model,
-                "subject": dataset.subject,
-                "validation_images": rows.len(),
-                "voxels": set.voxels(),
-                "r": summary,
-                "r_over_sqrt_noise_ceiling": normalised.flatten(),
-            })
-        );
-    } else {
+        let scores = pearson_per_voxel(predicted, &measured, set.voxels());
+        let summary = summarise(&scores).context("no voxel has a defined r")?;
+        let ceiling = noise_ceiling(self.data, dataset, set.voxels())?;
+        let normalised = ceiling.as_ref().and_then(|nc| {
+            let values: Vec<Option<f32>> = scores
+                .iter()
+                .zip(nc)
+                .map(|(r, c)| match (r, *c > 1.0) {
+                    (Some(r), true) => Some(r / (c / 100.0).sqrt()),
+                    _ => None,
+                })
+                .collect();
+            summarise(&values)
+        });
+        if let Some(path) = self.r_map {
+            write_r_map(path, set, &scores)?;
+        }
+        if self.json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "model": self.name,
+                    "subject": dataset.subject,
+                    "validation_images": rows.len(),
+                    "training_images": set.train_rows.len(),
+                    "voxels": set.voxels(),
+                    "r": summary,
+                    "r_over_sqrt_noise_ceiling": normalised,
+                })
+            );
+            return Ok(());
+        }
         println!(
             "{} on {} ({} validation images): median r {:.4}, mean r {:.4} over {} voxels{}",
-            args.model.display(),
+            self.name,
             dataset.subject,
             rows.len(),
             summary.median,
@@ -437,11 +495,84 @@ pub fn eval_command(args: &EvalArgs) -> Result<()> {
                 String::new()
             }
         );
-        if let Some(Some(n)) = normalised {
+        if let Some(n) = normalised {
             println!("noise-ceiling-normalised (r / √NC): median {:.4}", n.median);
         }
+        Ok(())
     }
-    Ok(())
+}
+
+/// Options of `nrf ridge`.
+#[derive(Debug, Args)]
+pub struct RidgeArgs {
+    /// The dataset.
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Image features: `builtin` or `clip:FOLDER`.
+    #[arg(long, default_value = "builtin")]
+    pub features: String,
+    /// Training images to use (the same seeded subset `nrf train --images` takes).
+    #[arg(long)]
+    pub images: Option<usize>,
+    /// Cross-validation folds for the per-voxel penalty.
+    #[arg(long, default_value_t = 5)]
+    pub folds: usize,
+    /// Seed of the image subset and the folds.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Write the per-voxel r as NIfTI in MNI space (2 mm grid).
+    #[arg(long)]
+    pub r_map: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `nrf ridge`: the voxel-wise ridge baseline, fitted and scored like an NRF.
+pub fn ridge_command(args: &RidgeArgs) -> Result<()> {
+    use nrf::train::ridge::{RidgeConfig, RidgeModel};
+    let device = compute_device(DeviceChoice::Cpu)?;
+    let extractor = extractor_named(&args.features, &device.device)?;
+    let dataset = args.data.open()?;
+    let mut set = args
+        .data
+        .training_set(&dataset, extractor.as_ref(), false)?;
+    if let Some(n) = args.images {
+        if n > set.train_rows.len() {
+            bail!(
+                "--images {n}: the dataset has only {} training images",
+                set.train_rows.len()
+            );
+        }
+        set.limit_training_images(n, args.seed);
+    }
+    let started = Instant::now();
+    let config = RidgeConfig {
+        folds: args.folds,
+        seed: args.seed,
+        ..RidgeConfig::default()
+    };
+    let model = RidgeModel::fit(&set, &config, &device.device)?;
+    let held: Vec<_> = set
+        .validation_rows
+        .iter()
+        .map(|&r| &set.features[r])
+        .collect();
+    let predicted = model.predict(&held)?;
+    eprintln!(
+        "ridge on {} training images, {} voxels, {}-fold cross-validated α: {:.1} s",
+        set.train_rows.len(),
+        set.voxels(),
+        args.folds,
+        started.elapsed().as_secs_f64()
+    );
+    let report = Report {
+        name: format!("ridge ({})", extractor.id()),
+        data: &args.data,
+        r_map: args.r_map.as_deref(),
+        json: args.json,
+    };
+    report.print(&dataset, &set, &predicted)
 }
 
 /// A simulated subject's estimated noise ceilings (%), in the dataset's voxel order.
@@ -477,4 +608,90 @@ fn write_r_map(path: &Path, set: &TrainingSet, scores: &[Option<f32>]) -> Result
         .write_nifti(path, nrf::volume::nifti::SpaceCode::Mni152)?;
     eprintln!("wrote {}: r map at 2 mm", path.display());
     Ok(())
+}
+
+/// What trains when fine-tuning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Trainable {
+    /// Merger and MLP.
+    All,
+    /// The MLP only; the feature merger stays frozen.
+    Mlp,
+}
+
+/// Options of `nrf finetune`.
+#[derive(Debug, Args)]
+pub struct FinetuneArgs {
+    /// The source model (.nrf or an official run folder).
+    #[arg(long = "from")]
+    pub from: PathBuf,
+    /// The target subject's data.
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The fine-tuned model to write (.nrf).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Target training images to use (a seeded subset, e.g. 20 or 200; default all).
+    #[arg(long)]
+    pub images: Option<usize>,
+    /// What trains.
+    #[arg(long, value_enum, default_value_t = Trainable::All)]
+    pub train: Trainable,
+    /// A local HF CLIP folder, for models trained on CLIP features.
+    #[arg(long)]
+    pub clip: Option<PathBuf>,
+    /// Maximum epochs.
+    #[arg(long, default_value_t = 50)]
+    pub epochs: usize,
+    /// Epochs without improvement before stopping.
+    #[arg(long, default_value_t = 5)]
+    pub patience: usize,
+    /// Images per batch.
+    #[arg(long, default_value_t = 32)]
+    pub batch_images: usize,
+    /// Voxels sampled per image per batch.
+    #[arg(long, default_value_t = 2000)]
+    pub voxels_per_image: usize,
+    /// AdamW learning rate.
+    #[arg(long, default_value_t = 3e-4)]
+    pub lr: f64,
+    /// Seed of the image subset and the batches.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Where to compute.
+    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
+    pub device: DeviceArg,
+}
+
+/// `nrf finetune`: a source subject's model trained further on a target subject's data. The
+/// starting model's validation r on the target is reported first; it is kept unless training
+/// beats it.
+pub fn finetune_command(args: &FinetuneArgs) -> Result<()> {
+    check_writable(&args.out)?;
+    let device = compute_device(DeviceChoice::from(args.device))?;
+    let mut model = load_model(&args.from, &Default::default(), &device)?;
+    model.source = Some(args.from.clone());
+    // A fresh training record: epochs count from the start of this fine-tuning.
+    model.info.training = None;
+    model.info.scores.clear();
+    let id = model.info.features.as_ref().map(|f| f.extractor.clone());
+    let extractor = extractor_for(id.as_deref(), args.clip.as_deref(), &device.device)
+        .with_context(|| args.from.display().to_string())?;
+    let dataset = args.data.open()?;
+    let config = TrainConfig::new()
+        .with_learning_rate(args.lr)
+        .with_batch_images(args.batch_images)
+        .with_voxels_per_image(args.voxels_per_image)
+        .with_max_epochs(args.epochs)
+        .with_patience(args.patience)
+        .with_seed(args.seed)
+        .with_train_merger(args.train == Trainable::All);
+    let job = FitJob {
+        data: &args.data,
+        images: args.images,
+        out: &args.out,
+        verb: "fine-tuned",
+        device: &device.description,
+    };
+    fit(model, extractor.as_ref(), &dataset, &config, &job)
 }

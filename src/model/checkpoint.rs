@@ -138,11 +138,14 @@ impl Nrf {
     /// Reads a `.nrf` file onto `device`.
     pub fn load(path: impl AsRef<Path>, device: &Device) -> Result<Nrf, ModelError> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| FileError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let (_, raw_meta) = SafeTensors::read_metadata(&bytes).map_err(|e| {
+        let bytes = crate::error::read_bytes(path)?;
+        Self::from_bytes(path, &bytes, device)
+    }
+
+    /// Reads a model from the bytes of an `.nrf` file; `path` names it in errors and becomes
+    /// its source.
+    pub fn from_bytes(path: &Path, bytes: &[u8], device: &Device) -> Result<Nrf, ModelError> {
+        let (_, raw_meta) = SafeTensors::read_metadata(bytes).map_err(|e| {
             invalid(
                 path,
                 format!("not an .nrf model file (safetensors header unreadable: {e})"),
@@ -174,7 +177,7 @@ impl Nrf {
         meta.config
             .validate()
             .map_err(|m| invalid(path, format!("config: {m}")))?;
-        let file = SafeTensors::deserialize(&bytes)
+        let file = SafeTensors::deserialize(bytes)
             .map_err(|e| invalid(path, format!("corrupt tensor data: {e}")))?;
         let mut merger = StateDict::new();
         let mut mlp = StateDict::new();

@@ -4,6 +4,7 @@
 pub mod data;
 pub mod loss;
 pub mod metrics;
+pub mod ridge;
 pub mod trainer;
 
 use crate::data::dataset::DataError;

@@ -154,12 +154,21 @@ fn one_adamw_step_matches_pytorch() {
 
 /// A small simulated subject: 150 images (30 validate), shared by the trainer tests.
 fn small_set() -> &'static nrf::train::data::TrainingSet {
+    &small_simulation().1
+}
+
+/// The folder of [`small_set`]'s simulation.
+fn small_data_dir() -> &'static std::path::Path {
+    small_simulation().0.path()
+}
+
+fn small_simulation() -> &'static (tempfile::TempDir, nrf::train::data::TrainingSet) {
     use nrf::data::dataset::Dataset;
     use nrf::data::simulate::{SimulationConfig, simulate};
     use nrf::features::builtin::BuiltinExtractor;
     use nrf::train::data::TrainingSet;
     static SET: std::sync::OnceLock<(tempfile::TempDir, TrainingSet)> = std::sync::OnceLock::new();
-    &SET.get_or_init(|| {
+    SET.get_or_init(|| {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = SimulationConfig {
             subjects: 1,
@@ -173,7 +182,6 @@ fn small_set() -> &'static nrf::train::data::TrainingSet {
             .expect("features");
         (dir, set)
     })
-    .1
 }
 
 /// A small new model for built-in features.
@@ -336,4 +344,242 @@ fn training_refuses_what_cannot_work() {
     )
     .expect("5 images train");
     assert_eq!(outcome.epochs, 1);
+}
+
+/// Runs the nrf binary, returning (success, stdout, stderr).
+fn nrf_cli(args: &[&str]) -> (bool, String, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_nrf"))
+        .args(args)
+        .output()
+        .expect("run nrf");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn train_finetune_eval_and_ridge_from_the_command_line() {
+    let data = small_data_dir().to_str().expect("utf-8 path").to_string();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = dir.path().join("cache");
+    let cache = cache.to_str().expect("utf-8");
+    let model = dir.path().join("s1.nrf");
+    let model = model.to_str().expect("utf-8");
+    let small = [
+        "--width",
+        "32",
+        "--layers",
+        "3",
+        "--merged",
+        "16",
+        "--token-proj",
+        "8",
+        "--batch-images",
+        "16",
+        "--voxels-per-image",
+        "300",
+        "--device",
+        "cpu",
+    ];
+    let mut train = vec![
+        "train",
+        "--data",
+        &data,
+        "--subject",
+        "1",
+        "--out",
+        model,
+        "--epochs",
+        "2",
+        "--cache",
+        cache,
+    ];
+    train.extend(small);
+    let (ok, stdout, stderr) = nrf_cli(&train);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("best validation median r"), "{stdout}");
+    assert!(
+        stderr.contains("120 training, 30 validation images"),
+        "{stderr}"
+    );
+
+    let tuned = dir.path().join("tuned.nrf");
+    let tuned = tuned.to_str().expect("utf-8");
+    let (ok, stdout, stderr) = nrf_cli(&[
+        "finetune",
+        "--from",
+        model,
+        "--data",
+        &data,
+        "--subject",
+        "1",
+        "--images",
+        "20",
+        "--train",
+        "mlp",
+        "--epochs",
+        "1",
+        "--batch-images",
+        "8",
+        "--voxels-per-image",
+        "300",
+        "--out",
+        tuned,
+        "--cache",
+        cache,
+        "--device",
+        "cpu",
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("20 training"), "{stderr}");
+    // Either the fine-tuned model beat the source (written) or the source was kept.
+    assert!(
+        stdout.contains("wrote") || stdout.contains("left unchanged"),
+        "{stdout}"
+    );
+
+    let (ok, stdout, stderr) = nrf_cli(&[
+        "eval",
+        "--model",
+        model,
+        "--data",
+        &data,
+        "--subject",
+        "1",
+        "--json",
+        "--cache",
+        cache,
+        "--device",
+        "cpu",
+    ]);
+    assert!(ok, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("json");
+    assert_eq!(report["validation_images"], 30);
+    assert!(
+        report["r"]["median"].as_f64().expect("median") > 0.0,
+        "{stdout}"
+    );
+    assert!(
+        report["r_over_sqrt_noise_ceiling"]["median"].is_number(),
+        "{stdout}"
+    );
+
+    let (ok, stdout, stderr) = nrf_cli(&[
+        "ridge",
+        "--data",
+        &data,
+        "--subject",
+        "1",
+        "--images",
+        "60",
+        "--json",
+        "--cache",
+        cache,
+    ]);
+    assert!(ok, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("json");
+    assert_eq!(report["training_images"], 60);
+    assert!(
+        report["r"]["median"].as_f64().expect("median") > 0.1,
+        "{stdout}"
+    );
+}
+
+#[test]
+fn training_fails_before_starting_when_the_output_cannot_be_written() {
+    let data = small_data_dir().to_str().expect("utf-8 path").to_string();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("no/such/folder/model.nrf");
+    let (ok, _, stderr) = nrf_cli(&[
+        "train",
+        "--data",
+        &data,
+        "--out",
+        missing.to_str().expect("utf-8"),
+        "--no-cache",
+    ]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("does not exist") && stderr.contains("no/such/folder"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("features:"),
+        "failed after extracting features: {stderr}"
+    );
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let locked = dir.path().join("locked");
+        std::fs::create_dir(&locked).expect("mkdir");
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o555)).expect("chmod");
+        if tempfile::NamedTempFile::new_in(&locked).is_ok() {
+            eprintln!("SKIPPED read-only half: this user (root?) can write a 0555 folder");
+        } else {
+            let out = locked.join("model.nrf");
+            let (ok, _, stderr) = nrf_cli(&[
+                "train",
+                "--data",
+                &data,
+                "--out",
+                out.to_str().expect("utf-8"),
+                "--no-cache",
+            ]);
+            assert!(!ok);
+            assert!(stderr.contains("cannot write in"), "{stderr}");
+        }
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+}
+
+#[test]
+fn predict_without_a_model_uses_the_embedded_subject_1() {
+    use nrf::features::FeatureExtractor;
+    use nrf::features::builtin::BuiltinExtractor;
+    use nrf::query::QueryEngine;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("p.npy");
+    let image = data("clip-tiny/images/noise_227.png");
+    let points = data("nrf-e2e/coords_mni_mm.npy");
+    let (ok, _, stderr) = nrf_cli(&[
+        "predict",
+        "--image",
+        image.to_str().expect("utf-8"),
+        "--points",
+        points.to_str().expect("utf-8"),
+        "--device",
+        "cpu",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert!(ok, "{stderr}");
+    let got = npy::read_f32(&out).expect("prediction");
+    let model = nrf::defaults::default_model(1, &Device::flex()).expect("embedded model");
+    let features = BuiltinExtractor
+        .extract(&nrf::features::preprocess::load_rgb8(&image).expect("image"))
+        .expect("features");
+    let coords: Vec<glam::Vec3> = npy::read_f32(&points)
+        .expect("points")
+        .data
+        .chunks_exact(3)
+        .map(glam::Vec3::from_slice)
+        .collect();
+    let want = QueryEngine::new(&model)
+        .prepare(&model, &features)
+        .expect("prepare")
+        .query_points(&coords)
+        .expect("query");
+    let gap = got
+        .data
+        .iter()
+        .zip(&want)
+        .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+    assert!(gap < 1e-6, "{gap}");
+    let message = nrf::defaults::default_model(9, &Device::flex())
+        .expect_err("no subject 9")
+        .to_string();
+    assert!(message.contains("1 to 8"), "{message}");
 }
