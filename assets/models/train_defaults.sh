@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces the embedded default models: eight virtual subjects (nrf simulate, seed 1,
 # 1000 images each, 100 shared for validation), one small NRF per subject on the built-in
-# features. Run from the repository root after `cargo build --release`; takes about 45 minutes on
+# features. Run from the repository root after `cargo build --release`; takes about 35 minutes on
 # 2 cores. Writes assets/models/subjNN.nrf and assets/models/scores.tsv.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -123,10 +123,11 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         None => {
             println!(
-                "nrf {}: the desktop viewer is not built yet. Today nrf converts official NRF \
-                 checkpoints, predicts responses to image files (with a local CLIP folder) or to \
-                 precomputed features, describes NIfTI files, checks the GPU and exports the MNI \
-                 template; see `nrf --help`.",
+                "nrf {}: the desktop viewer is not built yet. Today nrf predicts responses to \
+                 image files (`nrf predict --image IMG --grid 2 --out p.nii.gz` uses the embedded \
+                 model of a virtual subject), simulates virtual subjects, trains, fine-tunes and \
+                 evaluates NRFs, converts official checkpoints, describes NIfTI files, checks the \
+                 GPU and exports the MNI template; see `nrf --help`.",
                 env!("CARGO_PKG_VERSION")
             );
             Ok(())

@@ -107,39 +107,15 @@ fn default_cache_dir() -> Result<PathBuf> {
     Ok(base.join("nrf").join("features"))
 }
 
-/// Options of `nrf train`.
+/// The training schedule, shared by `nrf train` and `nrf finetune`.
 #[derive(Debug, Args)]
-pub struct TrainArgs {
-    /// The dataset.
-    #[command(flatten)]
-    pub data: DataArgs,
-    /// The model to write (.nrf); it is written each time validation improves.
-    #[arg(long)]
-    pub out: PathBuf,
-    /// Image features: `builtin` (no weights needed) or `clip:FOLDER` (a local HF CLIP folder).
-    #[arg(long, default_value = "builtin")]
-    pub features: String,
-    /// Training images to use (a seeded subset; default all).
-    #[arg(long)]
-    pub images: Option<usize>,
+pub struct ScheduleArgs {
     /// Maximum epochs.
     #[arg(long, default_value_t = 100)]
     pub epochs: usize,
     /// Epochs without improvement before stopping.
     #[arg(long, default_value_t = 5)]
     pub patience: usize,
-    /// MLP width.
-    #[arg(long, default_value_t = 256)]
-    pub width: usize,
-    /// MLP layers (the output layer included).
-    #[arg(long, default_value_t = 6)]
-    pub layers: usize,
-    /// Width of each token map's fused vector (official `downsample_dim`).
-    #[arg(long, default_value_t = 128)]
-    pub merged: usize,
-    /// Width each token is projected to before fusing (official 128; smaller makes small models).
-    #[arg(long, default_value_t = 128)]
-    pub token_proj: usize,
     /// Images per batch.
     #[arg(long, default_value_t = 32)]
     pub batch_images: usize,
@@ -155,6 +131,52 @@ pub struct TrainArgs {
     /// Seed of the initial weights, the image subset and the batches.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+}
+
+impl ScheduleArgs {
+    /// The trainer's configuration.
+    pub fn config(&self) -> TrainConfig {
+        TrainConfig::new()
+            .with_learning_rate(self.lr)
+            .with_weight_decay(self.weight_decay)
+            .with_batch_images(self.batch_images)
+            .with_voxels_per_image(self.voxels_per_image)
+            .with_max_epochs(self.epochs)
+            .with_patience(self.patience)
+            .with_seed(self.seed)
+    }
+}
+
+/// Options of `nrf train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// The dataset.
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The model to write (.nrf); it is written each time validation improves.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Image features: `builtin` (no weights needed) or `clip:FOLDER` (a local HF CLIP folder).
+    #[arg(long, default_value = "builtin")]
+    pub features: String,
+    /// Training images to use (a seeded subset; default all).
+    #[arg(long)]
+    pub images: Option<usize>,
+    /// MLP width.
+    #[arg(long, default_value_t = 256)]
+    pub width: usize,
+    /// MLP layers (the output layer included).
+    #[arg(long, default_value_t = 6)]
+    pub layers: usize,
+    /// Width of each token map's fused vector (official `downsample_dim`).
+    #[arg(long, default_value_t = 128)]
+    pub merged: usize,
+    /// Width each token is projected to before fusing (official 128; smaller makes small models).
+    #[arg(long, default_value_t = 128)]
+    pub token_proj: usize,
+    /// Epochs, batches, learning rate, seed.
+    #[command(flatten)]
+    pub schedule: ScheduleArgs,
     /// Continue from the model already at --out (its recorded epoch); AdamW's moments restart.
     #[arg(long)]
     pub resume: bool,
@@ -198,7 +220,7 @@ fn new_model(
         .with_num_layers(args.layers);
     config.validate().map_err(anyhow::Error::msg)?;
     Ok(Nrf {
-        net: NrfNet::init_seeded(&config, args.seed, device)?,
+        net: NrfNet::init_seeded(&config, args.schedule.seed, device)?,
         config,
         info: ModelInfo {
             features: Some(FeatureSpec {
@@ -247,14 +269,7 @@ pub fn train_command(args: &TrainArgs) -> Result<()> {
             extractor,
         )
     };
-    let config = TrainConfig::new()
-        .with_learning_rate(args.lr)
-        .with_weight_decay(args.weight_decay)
-        .with_batch_images(args.batch_images)
-        .with_voxels_per_image(args.voxels_per_image)
-        .with_max_epochs(args.epochs)
-        .with_patience(args.patience)
-        .with_seed(args.seed);
+    let config = args.schedule.config();
     let job = FitJob {
         data: &args.data,
         images: args.images,
@@ -640,24 +655,9 @@ pub struct FinetuneArgs {
     /// A local HF CLIP folder, for models trained on CLIP features.
     #[arg(long)]
     pub clip: Option<PathBuf>,
-    /// Maximum epochs.
-    #[arg(long, default_value_t = 50)]
-    pub epochs: usize,
-    /// Epochs without improvement before stopping.
-    #[arg(long, default_value_t = 5)]
-    pub patience: usize,
-    /// Images per batch.
-    #[arg(long, default_value_t = 32)]
-    pub batch_images: usize,
-    /// Voxels sampled per image per batch.
-    #[arg(long, default_value_t = 2000)]
-    pub voxels_per_image: usize,
-    /// AdamW learning rate.
-    #[arg(long, default_value_t = 3e-4)]
-    pub lr: f64,
-    /// Seed of the image subset and the batches.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    /// Epochs, batches, learning rate, seed.
+    #[command(flatten)]
+    pub schedule: ScheduleArgs,
     /// Where to compute.
     #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
     pub device: DeviceArg,
@@ -678,13 +678,9 @@ pub fn finetune_command(args: &FinetuneArgs) -> Result<()> {
     let extractor = extractor_for(id.as_deref(), args.clip.as_deref(), &device.device)
         .with_context(|| args.from.display().to_string())?;
     let dataset = args.data.open()?;
-    let config = TrainConfig::new()
-        .with_learning_rate(args.lr)
-        .with_batch_images(args.batch_images)
-        .with_voxels_per_image(args.voxels_per_image)
-        .with_max_epochs(args.epochs)
-        .with_patience(args.patience)
-        .with_seed(args.seed)
+    let config = args
+        .schedule
+        .config()
         .with_train_merger(args.train == Trainable::All);
     let job = FitJob {
         data: &args.data,
