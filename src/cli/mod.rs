@@ -72,7 +72,8 @@ pub enum Command {
         #[command(flatten)]
         domain: model::DomainArgs,
     },
-    /// Predict responses from precomputed image features, at points (.npy) or on a grid (NIfTI).
+    /// Predict the response to image files (or precomputed features) at points (.npy) or on a
+    /// grid (NIfTI); without --model, with the embedded model of a virtual subject.
     Predict(model::PredictArgs),
     /// Simulate virtual subjects viewing procedural stimuli, in the official NSD-processed
     /// layout (plus virtual/ with the ground truth). Virtual subjects are not real data.

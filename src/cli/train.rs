@@ -437,6 +437,7 @@ pub fn eval_command(args: &EvalArgs) -> Result<()> {
     let predicted = predict_rows(&model, &set, rows)?;
     let report = Report {
         name: args.model.display().to_string(),
+        training_images: None,
         data: &args.data,
         r_map: args.r_map.as_deref(),
         json: args.json,
@@ -447,6 +448,8 @@ pub fn eval_command(args: &EvalArgs) -> Result<()> {
 /// How to report scores of predictions on the validation rows.
 struct Report<'a> {
     name: String,
+    /// Images the scored model was fitted on here (ridge), if known.
+    training_images: Option<usize>,
     data: &'a DataArgs,
     r_map: Option<&'a Path>,
     json: bool,
@@ -485,7 +488,7 @@ impl Report<'_> {
                     "model": self.name,
                     "subject": dataset.subject,
                     "validation_images": rows.len(),
-                    "training_images": set.train_rows.len(),
+                    "training_images": self.training_images,
                     "voxels": set.voxels(),
                     "r": summary,
                     "r_over_sqrt_noise_ceiling": normalised,
@@ -583,6 +586,7 @@ pub fn ridge_command(args: &RidgeArgs) -> Result<()> {
     );
     let report = Report {
         name: format!("ridge ({})", extractor.id()),
+        training_images: Some(set.train_rows.len()),
         data: &args.data,
         r_map: args.r_map.as_deref(),
         json: args.json,

@@ -2,6 +2,7 @@
 //! stopping), training sets built from datasets and cached features, and evaluation metrics.
 
 pub mod data;
+pub mod ensemble;
 pub mod loss;
 pub mod metrics;
 pub mod ridge;
