@@ -35,10 +35,7 @@ pub enum DataError {
 }
 
 pub(crate) fn invalid(path: &Path, message: impl Into<String>) -> DataError {
-    DataError::File(FileError::Invalid {
-        path: path.to_path_buf(),
-        message: message.into(),
-    })
+    DataError::File(FileError::invalid(path, message))
 }
 
 /// Where a row's image comes from.

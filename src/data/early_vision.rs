@@ -118,25 +118,6 @@ fn pool_std(plane: &Plane, factor: usize) -> Vec<f32> {
         .collect()
 }
 
-/// Bilinear upsampling of an `n × n` map by 2.
-fn upsample2(map: &[f32], n: usize) -> Vec<f32> {
-    let m = 2 * n;
-    (0..m * m)
-        .map(|i| {
-            let (x, y) = (i % m, i / m);
-            let fx = ((x as f32 + 0.5) / 2.0 - 0.5).clamp(0.0, (n - 1) as f32);
-            let fy = ((y as f32 + 0.5) / 2.0 - 0.5).clamp(0.0, (n - 1) as f32);
-            let (x0, y0) = (fx as usize, fy as usize);
-            let (x1, y1) = ((x0 + 1).min(n - 1), (y0 + 1).min(n - 1));
-            let (tx, ty) = (fx - x0 as f32, fy - y0 as f32);
-            let at = |x: usize, y: usize| map[y * n + x];
-            let top = at(x0, y0) + (at(x1, y0) - at(x0, y0)) * tx;
-            let bottom = at(x0, y1) + (at(x1, y1) - at(x0, y1)) * tx;
-            top + (bottom - top) * ty
-        })
-        .collect()
-}
-
 /// Gaussian blur with zero outside the map (nothing is shown outside the image).
 fn blur_zero_padded(map: &[f32], n: usize, sigma: f32) -> Vec<f32> {
     if sigma <= 0.0 {
@@ -198,14 +179,10 @@ fn mirror_symmetry(l: &Plane) -> f32 {
     (ab / (aa * bb).sqrt()).clamp(0.0, 1.0)
 }
 
-/// Energy of an orientation plane pooled to image cells.
+/// Energy of an orientation plane pooled to image cells (band planes are 112, 56 and 28 px,
+/// all multiples of the 28 cells).
 fn energy_cells(plane: &Plane) -> Vec<f32> {
-    let factor = plane.size / IMAGE_CELLS;
-    if factor >= 1 {
-        pool(plane, factor)
-    } else {
-        upsample2(&plane.data, plane.size)
-    }
+    pool(plane, plane.size / IMAGE_CELLS)
 }
 
 impl VisualField {
