@@ -88,6 +88,9 @@ pub enum Command {
     Ridge(Box<train::RidgeArgs>),
     /// Score a model on a dataset's held-out images: per-voxel Pearson r, an r map, JSON.
     Eval(train::EvalArgs),
+    /// Super-resolution on a virtual subject: the NRF queried on a 0.9 mm grid between the
+    /// 1.8 mm voxels vs trilinear upsampling of the ridge baseline, scored against the truth.
+    Superres(Box<train::SuperresArgs>),
     /// Write procedural stimuli (faces, places, objects, bodies, text, textures, gratings) as PNG.
     Stimuli(data::StimuliArgs),
     /// Measure speed.
@@ -154,6 +157,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Finetune(args)) => train::finetune_command(&args),
         Some(Command::Eval(args)) => train::eval_command(&args),
         Some(Command::Ridge(args)) => train::ridge_command(&args),
+        Some(Command::Superres(args)) => train::superres_command(&args),
         Some(Command::Bench(BenchCommand::Query(args))) => bench::query(&args),
         Some(Command::Bench(BenchCommand::Features(args))) => bench::features(&args),
         Some(Command::Bench(BenchCommand::Train(args))) => bench::train(&args),

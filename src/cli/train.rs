@@ -14,6 +14,7 @@ use nrf::model::domain::VoxelDomain;
 use nrf::model::{Domain, FeatureSpec, ModelInfo, Nrf, NrfConfig, NrfNet};
 use nrf::query::{DeviceChoice, compute_device};
 use nrf::train::data::TrainingSet;
+use nrf::train::ensemble::EnsembleModel;
 use nrf::train::metrics::{pearson_per_voxel, summarise};
 use nrf::train::trainer::{StopReason, TrainConfig, TrainEvent, predict_rows, train};
 
@@ -270,43 +271,61 @@ pub fn train_command(args: &TrainArgs) -> Result<()> {
         )
     };
     let config = args.schedule.config();
+    let set = prepare_set(
+        &args.data,
+        &dataset,
+        extractor.as_ref(),
+        args.images,
+        config.seed,
+    )?;
     let job = FitJob {
         data: &args.data,
-        images: args.images,
-        out: &args.out,
+        out: Some(&args.out),
         verb: "trained",
         device: &device.description,
     };
-    fit(model, extractor.as_ref(), &dataset, &config, &job)
+    fit(model, &dataset, &set, &config, &job)?;
+    Ok(())
 }
 
 /// What a training run needs besides the model and its configuration.
 struct FitJob<'a> {
     data: &'a DataArgs,
-    images: Option<usize>,
-    out: &'a Path,
+    /// Where the best model is written as it improves (`None`: kept in memory only).
+    out: Option<&'a Path>,
     verb: &'a str,
     device: &'a str,
 }
 
-/// Features, the image subset, the model's record and domain, then training with progress.
-fn fit(
-    mut model: Nrf,
-    extractor: &dyn FeatureExtractor,
+/// Features of the dataset, with the training images limited to a seeded subset of `images`.
+fn prepare_set(
+    data: &DataArgs,
     dataset: &Dataset,
-    config: &TrainConfig,
-    job: &FitJob,
-) -> Result<()> {
-    let mut set = job.data.training_set(dataset, extractor, false)?;
-    if let Some(n) = job.images {
+    extractor: &dyn FeatureExtractor,
+    images: Option<usize>,
+    seed: u64,
+) -> Result<TrainingSet> {
+    let mut set = data.training_set(dataset, extractor, false)?;
+    if let Some(n) = images {
         if n > set.train_rows.len() {
             bail!(
                 "--images {n}: the dataset has only {} training images",
                 set.train_rows.len()
             );
         }
-        set.limit_training_images(n, config.seed);
+        set.limit_training_images(n, seed);
     }
+    Ok(set)
+}
+
+/// The model's record and domain, then training with progress; returns the best model.
+fn fit(
+    mut model: Nrf,
+    dataset: &Dataset,
+    set: &TrainingSet,
+    config: &TrainConfig,
+    job: &FitJob,
+) -> Result<Nrf> {
     model.info.subject = Some(dataset.subject.clone());
     model.info.provenance = format!(
         "{} by nrf {} on {} ({}, {} training images, {} voxels){}",
@@ -330,7 +349,12 @@ fn fit(
         );
     }
     eprintln!(
-        "training {}×{} MLP on {} ({} training, {} validation images, {} voxels) on {}",
+        "{} {}×{} MLP on {} ({} training, {} validation images, {} voxels) on {}",
+        if job.verb == "trained" {
+            "training"
+        } else {
+            "fine-tuning"
+        },
         model.config.hidden,
         model.config.num_layers,
         dataset.subject,
@@ -341,7 +365,7 @@ fn fit(
     );
     let started = Instant::now();
     let bar = ProgressBar::counting("epoch 1".into(), "steps");
-    let outcome = train(model, &set, config, Some(job.out), &mut |event| {
+    let outcome = train(model, set, config, job.out, &mut |event| {
         match event {
             TrainEvent::Step {
                 epoch, step, steps, ..
@@ -359,7 +383,11 @@ fn fit(
                 bar.println(format!(
                     "epoch {epoch}: loss {train_loss:.4}, validation median r {:.4}{}",
                     validation.median,
-                    if *improved { " (best, saved)" } else { "" }
+                    match (*improved, job.out.is_some()) {
+                        (true, true) => " (best, saved)",
+                        (true, false) => " (best)",
+                        _ => "",
+                    }
                 ));
             }
         }
@@ -371,23 +399,25 @@ fn fit(
         StopReason::MaxEpochs => "maximum epochs reached".into(),
         StopReason::Cancelled => "cancelled".into(),
     };
+    let target = job
+        .out
+        .map_or_else(|| "the member".to_string(), |p| p.display().to_string());
     if outcome.best_epoch == 0 {
         println!(
-            "no epoch beat the starting model (validation median r {:.4}); {} left unchanged ({why})",
+            "no epoch beat the starting model (validation median r {:.4}); {target} left unchanged ({why})",
             outcome.best.median,
-            job.out.display()
         );
     } else {
         println!(
-            "wrote {}: best validation median r {:.4} at epoch {} of {} ({why}), {:.1} s",
-            job.out.display(),
+            "{}{target}: best validation median r {:.4} at epoch {} of {} ({why}), {:.1} s",
+            if job.out.is_some() { "wrote " } else { "" },
             outcome.best.median,
             outcome.best_epoch,
             outcome.epochs,
             started.elapsed().as_secs_f64()
         );
     }
-    Ok(())
+    Ok(outcome.model)
 }
 
 fn clip_folder(features: &str) -> Option<&Path> {
@@ -420,6 +450,9 @@ pub struct EvalArgs {
 /// `nrf eval`.
 pub fn eval_command(args: &EvalArgs) -> Result<()> {
     let device = compute_device(DeviceChoice::from(args.device))?;
+    if is_ensemble_file(&args.model) {
+        return eval_ensemble(args, &device);
+    }
     let model = load_model(&args.model, &Default::default(), &device)?;
     let id = model.info.features.as_ref().map(|f| f.extractor.clone());
     let extractor = extractor_for(id.as_deref(), args.clip.as_deref(), &device.device)
@@ -435,6 +468,56 @@ pub fn eval_command(args: &EvalArgs) -> Result<()> {
         );
     }
     let predicted = predict_rows(&model, &set, rows)?;
+    let report = Report {
+        name: args.model.display().to_string(),
+        training_images: None,
+        data: &args.data,
+        r_map: args.r_map.as_deref(),
+        json: args.json,
+    };
+    report.print(&dataset, &set, &predicted)
+}
+
+/// Whether `path` is an ensemble file (read only as far as its header).
+fn is_ensemble_file(path: &Path) -> bool {
+    use std::io::Read;
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut len = [0u8; 8];
+    if path.is_dir() || file.read_exact(&mut len).is_err() {
+        return false;
+    }
+    let n = u64::from_le_bytes(len);
+    if n > 100_000_000 {
+        return false;
+    }
+    let mut header = vec![0u8; n as usize];
+    if file.read_exact(&mut header).is_err() {
+        return false;
+    }
+    serde_json::from_slice::<serde_json::Value>(&header)
+        .ok()
+        .and_then(|h| h["__metadata__"]["nrf"].as_str().map(str::to_owned))
+        .is_some_and(|json| nrf::model::checkpoint::is_ensemble_metadata(&json))
+}
+
+/// `nrf eval` of an ensemble file.
+fn eval_ensemble(args: &EvalArgs, device: &nrf::query::ComputeDevice) -> Result<()> {
+    let ensemble = EnsembleModel::load(&args.model, &device.device)?;
+    let id = ensemble.info.features.as_ref().map(|f| f.extractor.clone());
+    let extractor = extractor_for(id.as_deref(), args.clip.as_deref(), &device.device)
+        .with_context(|| args.model.display().to_string())?;
+    let dataset = args.data.open()?;
+    let set = args.data.training_set(&dataset, extractor.as_ref(), true)?;
+    if set.validation_rows.len() < 2 {
+        bail!(
+            "{}: {} validation images; at least 2 are needed for a correlation",
+            args.data.data.display(),
+            set.validation_rows.len()
+        );
+    }
+    let predicted = ensemble.predict_rows(&set, &set.validation_rows)?;
     let report = Report {
         name: args.model.display().to_string(),
         training_images: None,
@@ -641,13 +724,14 @@ pub enum Trainable {
 /// Options of `nrf finetune`.
 #[derive(Debug, Args)]
 pub struct FinetuneArgs {
-    /// The source model (.nrf or an official run folder).
-    #[arg(long = "from")]
-    pub from: PathBuf,
+    /// The source model (.nrf or an official run folder); repeat with --ensemble to fine-tune
+    /// several sources and combine them per voxel.
+    #[arg(long = "from", required = true)]
+    pub from: Vec<PathBuf>,
     /// The target subject's data.
     #[command(flatten)]
     pub data: DataArgs,
-    /// The fine-tuned model to write (.nrf).
+    /// The fine-tuned model to write (.nrf; with --ensemble, an ensemble file).
     #[arg(long)]
     pub out: PathBuf,
     /// Target training images to use (a seeded subset, e.g. 20 or 200; default all).
@@ -656,6 +740,13 @@ pub struct FinetuneArgs {
     /// What trains.
     #[arg(long, value_enum, default_value_t = Trainable::All)]
     pub train: Trainable,
+    /// Fine-tune every --from model, then fit a per-voxel least-squares combination of their
+    /// predictions (with an intercept) on the target's training images.
+    #[arg(long)]
+    pub ensemble: bool,
+    /// Ridge penalty on the ensemble weights (keeps similar members from getting wild weights).
+    #[arg(long, default_value_t = 1.0, requires = "ensemble")]
+    pub ensemble_ridge: f64,
     /// A local HF CLIP folder, for models trained on CLIP features.
     #[arg(long)]
     pub clip: Option<PathBuf>,
@@ -667,31 +758,257 @@ pub struct FinetuneArgs {
     pub device: DeviceArg,
 }
 
-/// `nrf finetune`: a source subject's model trained further on a target subject's data. The
-/// starting model's validation r on the target is reported first; it is kept unless training
-/// beats it.
-pub fn finetune_command(args: &FinetuneArgs) -> Result<()> {
-    check_writable(&args.out)?;
-    let device = compute_device(DeviceChoice::from(args.device))?;
-    let mut model = load_model(&args.from, &Default::default(), &device)?;
-    model.source = Some(args.from.clone());
+/// A source model ready for fine-tuning, with its extractor.
+fn load_source(
+    path: &Path,
+    clip: Option<&Path>,
+    device: &nrf::query::ComputeDevice,
+) -> Result<(Nrf, Box<dyn FeatureExtractor>)> {
+    let mut model = load_model(path, &Default::default(), device)?;
+    model.source = Some(path.to_path_buf());
     // A fresh training record: epochs count from the start of this fine-tuning.
     model.info.training = None;
     model.info.scores.clear();
     let id = model.info.features.as_ref().map(|f| f.extractor.clone());
-    let extractor = extractor_for(id.as_deref(), args.clip.as_deref(), &device.device)
-        .with_context(|| args.from.display().to_string())?;
+    let extractor = extractor_for(id.as_deref(), clip, &device.device)
+        .with_context(|| path.display().to_string())?;
+    Ok((model, extractor))
+}
+
+/// `nrf finetune`: source subjects' models trained further on a target subject's data. The
+/// starting model's validation r on the target is reported first; it is kept unless training
+/// beats it. With `--ensemble`, every source is fine-tuned and the results are combined per voxel.
+pub fn finetune_command(args: &FinetuneArgs) -> Result<()> {
+    check_writable(&args.out)?;
+    if args.from.len() > 1 && !args.ensemble {
+        bail!(
+            "{} --from models: give --ensemble to fine-tune each and combine them, or one --from",
+            args.from.len()
+        );
+    }
+    let device = compute_device(DeviceChoice::from(args.device))?;
+    let sources = args
+        .from
+        .iter()
+        .map(|path| load_source(path, args.clip.as_deref(), &device))
+        .collect::<Result<Vec<_>>>()?;
+    let extractor_id = sources[0].1.id();
+    if let Some((path, _)) = args
+        .from
+        .iter()
+        .zip(&sources)
+        .find(|(_, (_, e))| e.id() != extractor_id)
+    {
+        bail!(
+            "{}: trained on features {}, but {} on {extractor_id}; ensemble members must share features",
+            path.display(),
+            sources[args.from.iter().position(|p| p == path).unwrap_or(0)]
+                .1
+                .id(),
+            args.from[0].display()
+        );
+    }
     let dataset = args.data.open()?;
     let config = args
         .schedule
         .config()
         .with_train_merger(args.train == Trainable::All);
-    let job = FitJob {
-        data: &args.data,
-        images: args.images,
-        out: &args.out,
-        verb: "fine-tuned",
-        device: &device.description,
-    };
-    fit(model, extractor.as_ref(), &dataset, &config, &job)
+    let set = prepare_set(
+        &args.data,
+        &dataset,
+        sources[0].1.as_ref(),
+        args.images,
+        config.seed,
+    )?;
+    if !args.ensemble {
+        let (model, _) = sources.into_iter().next().context("no --from model")?;
+        let job = FitJob {
+            data: &args.data,
+            out: Some(&args.out),
+            verb: "fine-tuned",
+            device: &device.description,
+        };
+        fit(model, &dataset, &set, &config, &job)?;
+        return Ok(());
+    }
+    let mut members = Vec::with_capacity(sources.len());
+    for (k, (model, _)) in sources.into_iter().enumerate() {
+        eprintln!(
+            "member {} of {}: {}",
+            k + 1,
+            args.from.len(),
+            args.from[k].display()
+        );
+        let job = FitJob {
+            data: &args.data,
+            out: None,
+            verb: "fine-tuned",
+            device: &device.description,
+        };
+        members.push(fit(model, &dataset, &set, &config, &job)?);
+    }
+    let started = Instant::now();
+    let mut ensemble = EnsembleModel::fit(members, &set, args.ensemble_ridge)?;
+    let predicted = ensemble.predict_rows(&set, &set.validation_rows)?;
+    let measured: Vec<f32> = set
+        .validation_rows
+        .iter()
+        .flat_map(|&r| set.row(r).iter().copied())
+        .collect();
+    let summary = summarise(&pearson_per_voxel(&predicted, &measured, set.voxels()))
+        .context("no voxel has a defined r")?;
+    ensemble.info.provenance = format!(
+        "ensemble of {} models fine-tuned by nrf {} on {} ({}, {} training images, {} voxels), from {}",
+        args.from.len(),
+        env!("CARGO_PKG_VERSION"),
+        args.data.data.display(),
+        dataset.subject,
+        set.train_rows.len(),
+        set.voxels(),
+        args.from
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    ensemble
+        .info
+        .scores
+        .insert("val_median_r".into(), f64::from(summary.median));
+    ensemble.save(&args.out)?;
+    println!(
+        "wrote {}: ensemble of {} fine-tuned models, validation median r {:.4} (combination fitted in {:.1} s)",
+        args.out.display(),
+        args.from.len(),
+        summary.median,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Options of `nrf superres`.
+#[derive(Debug, Args)]
+pub struct SuperresArgs {
+    /// The NRF trained on the subject's voxels (.nrf).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// A simulated dataset (`nrf simulate`); the truth comes from its virtual subjects.
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Training images of the ridge baseline (the same seeded subset `nrf ridge --images` takes;
+    /// default all).
+    #[arg(long)]
+    pub images: Option<usize>,
+    /// Seed of the ridge's image subset and folds.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Where to compute the NRF.
+    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
+    pub device: DeviceArg,
+}
+
+/// `nrf superres`: the NRF queried between a virtual subject's voxels vs trilinear upsampling of
+/// the ridge baseline, both scored against the noise-free truth on held-out images.
+pub fn superres_command(args: &SuperresArgs) -> Result<()> {
+    use nrf::data::simulate::{open_virtual_subject, truth_at};
+    use nrf::train::ridge::{RidgeConfig, RidgeModel};
+    use nrf::train::superres::{BetweenVoxels, check_voxels, score};
+    let number = nrf::data::dataset::normalise_subject(&args.data.subject)
+        .and_then(|s| s[4..].parse::<usize>().ok())
+        .with_context(|| {
+            format!(
+                "--subject {:?}: expected a number or subjNN",
+                args.data.subject
+            )
+        })?;
+    let (_, subject) = open_virtual_subject(&args.data.data, number)?;
+    let device = compute_device(DeviceChoice::from(args.device))?;
+    let model = Nrf::load(&args.model, &device.device)?;
+    let id = model.info.features.as_ref().map(|f| f.extractor.clone());
+    let extractor = extractor_for(id.as_deref(), None, &device.device)
+        .with_context(|| args.model.display().to_string())?;
+    let dataset = args.data.open()?;
+    let mut set = prepare_set(
+        &args.data,
+        &dataset,
+        extractor.as_ref(),
+        args.images,
+        args.seed,
+    )?;
+    let voxels = subject.voxels();
+    check_voxels(&voxels, &set.coordinates)?;
+    let between = BetweenVoxels::of(&subject, &voxels);
+    eprintln!(
+        "{} points between {} voxels, {} held-out images",
+        between.points.len(),
+        voxels.len(),
+        set.validation_rows.len()
+    );
+    let started = Instant::now();
+    let cpu = compute_device(DeviceChoice::Cpu)?;
+    let ridge = RidgeModel::fit(
+        &set,
+        &nrf::train::ridge::RidgeConfig {
+            seed: args.seed,
+            ..RidgeConfig::default()
+        },
+        &cpu.device,
+    )?;
+    let rows = std::mem::take(&mut set.validation_rows);
+    let held: Vec<_> = rows.iter().map(|&r| &set.features[r]).collect();
+    let baseline = ridge.predict(&held)?;
+    let bar = ProgressBar::counting("truth and NRF".into(), "images");
+    let engine = nrf::query::QueryEngine::new(&model);
+    let (mut truth_between, mut truth_voxels) = (Vec::new(), Vec::new());
+    let (mut nrf_between, mut nrf_voxels) = (Vec::new(), Vec::new());
+    for (done, &row) in rows.iter().enumerate() {
+        let image = dataset.image(row)?;
+        truth_between.extend(truth_at(&subject, &image, &between.points));
+        truth_voxels.extend(truth_at(&subject, &image, &set.coordinates));
+        let query = engine.prepare(&model, &set.features[row])?;
+        nrf_between.extend(query.query_points(&between.points)?);
+        nrf_voxels.extend(query.query_points(&set.coordinates)?);
+        bar.update(done + 1, rows.len());
+    }
+    bar.finish();
+    let scores = score(
+        &between,
+        set.voxels(),
+        &truth_between,
+        &truth_voxels,
+        &nrf_between,
+        &nrf_voxels,
+        &baseline,
+    )?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "model": args.model.display().to_string(),
+                "subject": dataset.subject,
+                "ridge_training_images": set.train_rows.len(),
+                "scores": scores,
+            })
+        );
+        return Ok(());
+    }
+    println!(
+        "median r against the noise-free truth over {} held-out images ({:.1} s):",
+        scores.images,
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "  between voxels (0.9 mm, {} points): NRF {:.4}, trilinear ridge {:.4}",
+        scores.points, scores.nrf_between.median, scores.baseline_trilinear_between.median
+    );
+    println!(
+        "  at the voxels ({}): NRF {:.4}, ridge {:.4}",
+        set.voxels(),
+        scores.nrf_at_voxels.median,
+        scores.baseline_at_voxels.median
+    );
+    Ok(())
 }

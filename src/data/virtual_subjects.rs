@@ -39,6 +39,10 @@ use crate::volume::{Volume, VolumeError};
 pub const MODEL_VERSION: &str = "virtual-subjects-v1";
 /// Voxel edge in the subject's space, mm (NSD's functional resolution).
 pub const VOXEL_MM: f32 = 1.8;
+/// The corner of the voxel lattice in the subject's own space (lattice index 0), mm.
+const LATTICE_MIN: Vec3 = Vec3::new(-66.0, -112.0, -40.0);
+/// The far corner of the region the lattice covers, mm.
+const LATTICE_MAX: Vec3 = Vec3::new(66.0, -20.0, 50.0);
 
 /// The visual areas of a virtual subject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -544,17 +548,13 @@ impl VirtualSubject {
     /// The subject's voxels: a 1.8 mm grid in its own space, mapped to MNI, kept in grey matter
     /// (MNI152 probability > 0.5) within the visual areas (summed membership > `0.3`).
     pub fn voxels(&self) -> Vec<Voxel> {
-        let (min, max) = (
-            Vec3::new(-66.0, -112.0, -40.0),
-            Vec3::new(66.0, -20.0, 50.0),
-        );
-        let steps = ((max - min) / VOXEL_MM).ceil().as_uvec3();
+        let steps = ((LATTICE_MAX - LATTICE_MIN) / VOXEL_MM).ceil().as_uvec3();
         let mut voxels = Vec::new();
         for k in 0..steps.z {
             for j in 0..steps.y {
                 for i in 0..steps.x {
-                    let own = min + Vec3::new(i as f32, j as f32, k as f32) * VOXEL_MM;
-                    let mni = own + self.anatomical_warp.at(own);
+                    let index = glam::UVec3::new(i, j, k);
+                    let mni = self.lattice_to_mni(index.as_vec3());
                     if self.grey_matter_at(mni) <= 0.5 {
                         continue;
                     }
@@ -562,6 +562,7 @@ impl VirtualSubject {
                     if model.visual() > 0.3 {
                         voxels.push(Voxel {
                             mni,
+                            index,
                             area: model.label(0.5),
                         });
                     }
@@ -569,6 +570,14 @@ impl VirtualSubject {
             }
         }
         voxels
+    }
+
+    /// The MNI position of a (possibly fractional) position on the subject's voxel lattice:
+    /// lattice units of [`VOXEL_MM`] in the subject's own space, through its anatomical warp.
+    /// Half-integer positions are the points of a 0.9 mm grid between the voxels.
+    pub fn lattice_to_mni(&self, index: Vec3) -> Vec3 {
+        let own = LATTICE_MIN + index * VOXEL_MM;
+        own + self.anatomical_warp.at(own)
     }
 
     /// A per-point noise-level multiplier (lognormal, smooth in space): early areas, with their
@@ -604,6 +613,8 @@ fn band_energy(sample: &impl Fn(Channel, Area) -> f32, area: Area, band: usize) 
 pub struct Voxel {
     /// MNI position, mm.
     pub mni: Vec3,
+    /// Position on the subject's voxel lattice (see [`VirtualSubject::lattice_to_mni`]).
+    pub index: glam::UVec3,
     /// The area it belongs to, if any membership exceeds 0.5.
     pub area: Option<Area>,
 }

@@ -20,7 +20,7 @@ use crate::error::FileError;
 
 /// Version written into every file; readers refuse newer ones.
 pub const FORMAT_VERSION: u32 = 1;
-const METADATA_KEY: &str = "nrf";
+pub(crate) const METADATA_KEY: &str = "nrf";
 
 #[derive(Debug, Serialize, Deserialize)]
 struct FileMetadata {
@@ -51,10 +51,33 @@ fn f32_bytes(data: &[f32]) -> Vec<u8> {
     data.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
+/// Whether the `nrf` metadata JSON of a file describes an ensemble rather than a single model.
+pub fn is_ensemble_metadata(json: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(json)
+        .ok()
+        .and_then(|v| v.get("format").and_then(|f| f.as_str()).map(str::to_owned))
+        .is_some_and(|f| f == ENSEMBLE_FORMAT)
+}
+
+/// The `format` an ensemble file's metadata names.
+pub const ENSEMBLE_FORMAT: &str = "nrf-ensemble";
+
+/// The `nrf` metadata JSON of a `.nrf`-style safetensors file, or `None` for anything else.
+pub fn metadata_json(bytes: &[u8]) -> Option<String> {
+    let (_, raw_meta) = SafeTensors::read_metadata(bytes).ok()?;
+    raw_meta.metadata().as_ref()?.get(METADATA_KEY).cloned()
+}
+
 impl Nrf {
     /// Writes the model as a `.nrf` file, atomically.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), ModelError> {
         let path = path.as_ref();
+        let bytes = self.to_bytes(path)?;
+        crate::atomic::write_atomically(path, |out| out.write_all(&bytes)).map_err(ModelError::from)
+    }
+
+    /// The bytes of the model's `.nrf` file; `path` only names it in errors.
+    pub fn to_bytes(&self, path: &Path) -> Result<Vec<u8>, ModelError> {
         let (merger, mlp, b) = self
             .net
             .to_state_dicts()
@@ -130,9 +153,8 @@ impl Nrf {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let header = HashMap::from([(METADATA_KEY.to_string(), json)]);
-        let bytes = safetensors::tensor::serialize(views, Some(header))
-            .map_err(|e| invalid(path, format!("cannot encode safetensors: {e}")))?;
-        crate::atomic::write_atomically(path, |out| out.write_all(&bytes)).map_err(ModelError::from)
+        safetensors::tensor::serialize(views, Some(header))
+            .map_err(|e| invalid(path, format!("cannot encode safetensors: {e}")))
     }
 
     /// Reads a `.nrf` file onto `device`.
@@ -161,6 +183,13 @@ impl Nrf {
                     "safetensors file without nrf metadata: not an .nrf model",
                 )
             })?;
+        if is_ensemble_metadata(json) {
+            return Err(invalid(
+                path,
+                "an ensemble of fine-tuned models (nrf finetune --ensemble), not a single model: \
+                 nrf eval scores it; give one member model where a single model is needed",
+            ));
+        }
         let meta: FileMetadata = serde_json::from_str(json)
             .map_err(|e| invalid(path, format!("nrf metadata unreadable: {e}")))?;
         if meta.format != "nrf-model" || meta.format_version > FORMAT_VERSION {

@@ -1,8 +1,33 @@
 //! Ensembles of fine-tuned models: per voxel, a least-squares combination (with an intercept) of
 //! the members' predictions, fitted on the target subject's training images — the idea of the
 //! official `voxel_regression.py`. With K members each voxel solves a (K + 1) × (K + 1) system.
+//!
+//! [`EnsembleModel`] keeps the members with their combination and writes them as one file: a
+//! safetensors file whose `nrf` metadata says `format: "nrf-ensemble"`, holding
+//! `ensemble.weights` `[voxels, K + 1]` f32, `ensemble.coords_mm` `[voxels, 3]` f32 and each
+//! member's complete `.nrf` bytes as `members.{k}` (u8). At a point that is not one of the
+//! target's voxels, the nearest voxel's weights apply (within the voxels' reach; beyond it the
+//! members are averaged).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+use glam::Vec3;
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use serde::{Deserialize, Serialize};
 
 use super::TrainError;
+use super::data::TrainingSet;
+use super::trainer::predict_rows;
+use crate::error::FileError;
+use crate::features::ImageFeatures;
+use crate::model::checkpoint::{ENSEMBLE_FORMAT, METADATA_KEY};
+use crate::model::domain::VoxelDomain;
+use crate::model::official::ModelError;
+use crate::model::{ModelInfo, Nrf};
+use crate::query::QueryEngine;
 
 /// Per-voxel combination weights.
 #[derive(Debug, Clone, PartialEq)]
@@ -121,6 +146,256 @@ impl Ensemble {
                     + w[self.members]
             })
             .collect()
+    }
+}
+
+/// Metadata of an ensemble file.
+#[derive(Debug, Serialize, Deserialize)]
+struct EnsembleMetadata {
+    format: String,
+    format_version: u32,
+    nrf_version: String,
+    members: usize,
+    info: ModelInfo,
+}
+
+/// Version written into ensemble files; readers refuse newer ones.
+pub const ENSEMBLE_FORMAT_VERSION: u32 = 1;
+
+/// Fine-tuned member models and their per-voxel combination on a target subject's voxels.
+#[derive(Debug)]
+pub struct EnsembleModel {
+    /// The members (each fine-tuned on the target).
+    pub members: Vec<Nrf>,
+    /// Per-voxel weights, in the order of `voxels`.
+    pub combination: Ensemble,
+    /// The target's voxels the weights belong to.
+    pub voxels: VoxelDomain,
+    /// Subject, provenance, scores.
+    pub info: ModelInfo,
+}
+
+fn invalid(path: &Path, message: impl Into<String>) -> TrainError {
+    TrainError::Model(FileError::invalid(path, message).into())
+}
+
+impl EnsembleModel {
+    /// Fits the combination of `members` on the training rows of `set` (the target subject).
+    pub fn fit(members: Vec<Nrf>, set: &TrainingSet, ridge: f64) -> Result<Self, TrainError> {
+        let features = members.first().and_then(|m| m.info.features.clone());
+        if members.iter().any(|m| m.info.features != features) {
+            return Err(TrainError::Invalid(
+                "ensemble members were trained on different image features".into(),
+            ));
+        }
+        let predictions = members
+            .iter()
+            .map(|m| predict_rows(m, set, &set.train_rows))
+            .collect::<Result<Vec<_>, _>>()?;
+        let measured: Vec<f32> = set
+            .train_rows
+            .iter()
+            .flat_map(|&r| set.row(r).iter().copied())
+            .collect();
+        let combination = Ensemble::fit(&predictions, &measured, set.voxels(), ridge)?;
+        let voxels = VoxelDomain::new(set.coordinates.clone(), Vec::new(), None)
+            .map_err(|e| TrainError::Invalid(e.to_string()))?;
+        Ok(Self {
+            members,
+            combination,
+            voxels,
+            info: ModelInfo {
+                subject: Some(set.subject.clone()),
+                features,
+                ..ModelInfo::default()
+            },
+        })
+    }
+
+    /// Combined predictions `[rows, voxels]` of `set`'s rows at its voxels.
+    pub fn predict_rows(&self, set: &TrainingSet, rows: &[usize]) -> Result<Vec<f32>, TrainError> {
+        let per_image: Vec<&ImageFeatures> = rows.iter().map(|&r| &set.features[r]).collect();
+        self.predict_points(&per_image, &set.coordinates)
+    }
+
+    /// Combined predictions `[images, points]` at any MNI points: each point takes the weights of
+    /// its nearest target voxel (beyond the voxels' reach, the members' mean).
+    pub fn predict_points(
+        &self,
+        images: &[&ImageFeatures],
+        points: &[Vec3],
+    ) -> Result<Vec<f32>, TrainError> {
+        let k = self.members.len();
+        let n = k + 1;
+        let mean_weights: Vec<f32> = (0..n)
+            .map(|m| if m < k { 1.0 / k as f32 } else { 0.0 })
+            .collect();
+        let weights: Vec<&[f32]> = points
+            .iter()
+            .map(|&p| match self.voxels.nearest(p) {
+                Some((v, _)) => &self.combination.weights[v * n..(v + 1) * n],
+                None => mean_weights.as_slice(),
+            })
+            .collect();
+        let mut out = vec![0.0f32; images.len() * points.len()];
+        for (m, member) in self.members.iter().enumerate() {
+            let engine = QueryEngine::new(member);
+            for (i, features) in images.iter().enumerate() {
+                let values = engine.prepare(member, features)?.query_points(points)?;
+                let row = &mut out[i * points.len()..(i + 1) * points.len()];
+                for ((o, v), w) in row.iter_mut().zip(values).zip(&weights) {
+                    *o += w[m] * v;
+                }
+            }
+        }
+        for row in out.chunks_mut(points.len().max(1)) {
+            for (o, w) in row.iter_mut().zip(&weights) {
+                *o += w[k];
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes the ensemble file, atomically.
+    pub fn save(&self, path: &Path) -> Result<(), TrainError> {
+        let v = self.voxels.coords_mm().len();
+        let n = self.members.len() + 1;
+        let member_bytes = self
+            .members
+            .iter()
+            .map(|m| m.to_bytes(path))
+            .collect::<Result<Vec<_>, ModelError>>()?;
+        let weights: Vec<u8> = self
+            .combination
+            .weights
+            .iter()
+            .flat_map(|w| w.to_le_bytes())
+            .collect();
+        let coords: Vec<u8> = self
+            .voxels
+            .coords_mm()
+            .iter()
+            .flat_map(|p| p.to_array())
+            .flat_map(|c| c.to_le_bytes())
+            .collect();
+        let mut views = vec![
+            (
+                "ensemble.weights".to_string(),
+                TensorView::new(Dtype::F32, vec![v, n], &weights),
+            ),
+            (
+                "ensemble.coords_mm".to_string(),
+                TensorView::new(Dtype::F32, vec![v, 3], &coords),
+            ),
+        ];
+        for (k, bytes) in member_bytes.iter().enumerate() {
+            views.push((
+                format!("members.{k}"),
+                TensorView::new(Dtype::U8, vec![bytes.len()], bytes),
+            ));
+        }
+        let views = views
+            .into_iter()
+            .map(|(name, view)| {
+                view.map(|view| (name.clone(), view))
+                    .map_err(|e| invalid(path, format!("tensor {name}: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let metadata = EnsembleMetadata {
+            format: ENSEMBLE_FORMAT.into(),
+            format_version: ENSEMBLE_FORMAT_VERSION,
+            nrf_version: env!("CARGO_PKG_VERSION").into(),
+            members: self.members.len(),
+            info: self.info.clone(),
+        };
+        let json = serde_json::to_string(&metadata)
+            .map_err(|e| invalid(path, format!("cannot encode metadata: {e}")))?;
+        let header = HashMap::from([(METADATA_KEY.to_string(), json)]);
+        let bytes = safetensors::tensor::serialize(views, Some(header))
+            .map_err(|e| invalid(path, format!("cannot encode safetensors: {e}")))?;
+        crate::atomic::write_atomically(path, |out| out.write_all(&bytes))
+            .map_err(|e| TrainError::Model(ModelError::from(e)))
+    }
+
+    /// Reads an ensemble file onto `device`.
+    pub fn load(path: &Path, device: &Device) -> Result<Self, TrainError> {
+        let bytes = crate::error::read_bytes(path).map_err(ModelError::from)?;
+        let json = crate::model::checkpoint::metadata_json(&bytes)
+            .ok_or_else(|| invalid(path, "not an nrf ensemble file (no nrf metadata)"))?;
+        let meta: EnsembleMetadata = serde_json::from_str(&json)
+            .map_err(|e| invalid(path, format!("not an nrf ensemble file: {e}")))?;
+        if meta.format != ENSEMBLE_FORMAT || meta.format_version > ENSEMBLE_FORMAT_VERSION {
+            return Err(invalid(
+                path,
+                format!(
+                    "format {} version {} is not one this nrf reads ({ENSEMBLE_FORMAT} ≤ {ENSEMBLE_FORMAT_VERSION})",
+                    meta.format, meta.format_version
+                ),
+            ));
+        }
+        let file = SafeTensors::deserialize(&bytes)
+            .map_err(|e| invalid(path, format!("corrupt tensor data: {e}")))?;
+        let f32s = |name: &str, columns: usize| -> Result<Vec<f32>, TrainError> {
+            let view = file
+                .tensor(name)
+                .map_err(|_| invalid(path, format!("tensor {name} is missing")))?;
+            if view.dtype() != Dtype::F32 || view.shape().len() != 2 || view.shape()[1] != columns {
+                return Err(invalid(
+                    path,
+                    format!(
+                        "tensor {name}: expected f32 [N, {columns}], found {:?} {:?}",
+                        view.dtype(),
+                        view.shape()
+                    ),
+                ));
+            }
+            Ok(view
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect())
+        };
+        let k = meta.members;
+        if k == 0 {
+            return Err(invalid(path, "an ensemble with no members"));
+        }
+        let weights = f32s("ensemble.weights", k + 1)?;
+        let coords = f32s("ensemble.coords_mm", 3)?;
+        if weights.len() / (k + 1) != coords.len() / 3 {
+            return Err(invalid(
+                path,
+                format!(
+                    "ensemble.weights has {} rows but ensemble.coords_mm has {}",
+                    weights.len() / (k + 1),
+                    coords.len() / 3
+                ),
+            ));
+        }
+        let members = (0..k)
+            .map(|m| {
+                let name = format!("members.{m}");
+                let view = file
+                    .tensor(&name)
+                    .map_err(|_| invalid(path, format!("tensor {name} is missing")))?;
+                let member_path = PathBuf::from(format!("{}#{name}", path.display()));
+                Ok(Nrf::from_bytes(&member_path, view.data(), device)?)
+            })
+            .collect::<Result<Vec<_>, TrainError>>()?;
+        let voxels = VoxelDomain::new(
+            coords.chunks_exact(3).map(Vec3::from_slice).collect(),
+            Vec::new(),
+            None,
+        )
+        .map_err(|e| invalid(path, e.to_string()))?;
+        Ok(Self {
+            members,
+            combination: Ensemble {
+                members: k,
+                weights,
+            },
+            voxels,
+            info: meta.info,
+        })
     }
 }
 

@@ -6,6 +6,7 @@ pub mod ensemble;
 pub mod loss;
 pub mod metrics;
 pub mod ridge;
+pub mod superres;
 pub mod trainer;
 
 use crate::data::dataset::DataError;

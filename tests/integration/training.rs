@@ -440,6 +440,144 @@ fn train_finetune_eval_and_ridge_from_the_command_line() {
         "{stdout}"
     );
 
+    // Super-resolution scoring against the virtual subject's truth.
+    let (ok, stdout, stderr) = nrf_cli(&[
+        "superres",
+        "--model",
+        model,
+        "--data",
+        &data,
+        "--subject",
+        "1",
+        "--images",
+        "60",
+        "--json",
+        "--cache",
+        cache,
+        "--device",
+        "cpu",
+    ]);
+    assert!(ok, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("json");
+    let scores = &report["scores"];
+    assert!(
+        scores["points"].as_u64().expect("points") > 1000,
+        "{stdout}"
+    );
+    for key in ["nrf_between", "baseline_trilinear_between", "nrf_at_voxels"] {
+        assert!(scores[key]["median"].is_number(), "{stdout}");
+    }
+    // A ridge fitted on the noisy voxels tracks the truth between them too.
+    assert!(
+        scores["baseline_trilinear_between"]["median"]
+            .as_f64()
+            .expect("r")
+            > 0.2,
+        "{stdout}"
+    );
+    let (ok, _, stderr) = nrf_cli(&[
+        "superres",
+        "--model",
+        model,
+        "--data",
+        &data,
+        "--subject",
+        "9",
+        "--cache",
+        cache,
+    ]);
+    assert!(!ok);
+    assert!(stderr.contains("subject 9 does not exist"), "{stderr}");
+
+    // Two sources fine-tuned and combined per voxel; eval reads the ensemble file.
+    let second = dir.path().join("s1b.nrf");
+    let second = second.to_str().expect("utf-8");
+    let (ok, _, stderr) = nrf_cli(&[
+        "finetune",
+        "--from",
+        model,
+        "--data",
+        &data,
+        "--out",
+        second,
+        "--images",
+        "20",
+        "--epochs",
+        "1",
+        "--batch-images",
+        "8",
+        "--voxels-per-image",
+        "300",
+        "--cache",
+        cache,
+        "--device",
+        "cpu",
+        "--seed",
+        "5",
+    ]);
+    assert!(ok, "{stderr}");
+    let second = if std::path::Path::new(second).exists() {
+        second
+    } else {
+        model
+    };
+    let ensemble = dir.path().join("ensemble.nrf");
+    let ensemble = ensemble.to_str().expect("utf-8");
+    let tuning = [
+        "--data",
+        &data,
+        "--images",
+        "20",
+        "--epochs",
+        "1",
+        "--batch-images",
+        "8",
+        "--voxels-per-image",
+        "300",
+        "--cache",
+        cache,
+        "--device",
+        "cpu",
+    ];
+    let mut args = vec![
+        "finetune", "--from", model, "--from", second, "--out", ensemble,
+    ];
+    args.extend(tuning);
+    let (ok, _, stderr) = nrf_cli(&args);
+    assert!(!ok, "two sources without --ensemble must be refused");
+    assert!(stderr.contains("--ensemble"), "{stderr}");
+    args.push("--ensemble");
+    let (ok, stdout, stderr) = nrf_cli(&args);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("ensemble of 2 fine-tuned models"),
+        "{stdout}"
+    );
+    let (ok, stdout, stderr) = nrf_cli(&[
+        "eval", "--model", ensemble, "--data", &data, "--json", "--cache", cache, "--device", "cpu",
+    ]);
+    assert!(ok, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("json");
+    assert!(report["r"]["median"].is_number(), "{stdout}");
+    // Where one model is needed, an ensemble file is named as such.
+    let points = dir.path().join("points.csv");
+    std::fs::write(&points, "0,-90,0\n").expect("points");
+    let (ok, _, stderr) = nrf_cli(&[
+        "predict",
+        "--model",
+        ensemble,
+        "--image",
+        &crate::support::data("clip-tiny/images/noise_227.png")
+            .display()
+            .to_string(),
+        "--points",
+        points.to_str().expect("utf-8"),
+        "--out",
+        dir.path().join("p.npy").to_str().expect("utf-8"),
+    ]);
+    assert!(!ok);
+    assert!(stderr.contains("ensemble"), "{stderr}");
+
     let (ok, stdout, stderr) = nrf_cli(&[
         "eval",
         "--model",
@@ -582,4 +720,58 @@ fn predict_without_a_model_uses_the_embedded_subject_1() {
         .expect_err("no subject 9")
         .to_string();
     assert!(message.contains("1 to 8"), "{message}");
+}
+
+#[test]
+fn an_ensemble_fits_at_least_as_well_as_its_members_and_survives_a_file_round_trip() {
+    use nrf::train::ensemble::EnsembleModel;
+    use nrf::train::trainer::predict_rows;
+    let set = small_set();
+    let members = vec![small_model(11), small_model(12)];
+    let rows = &set.train_rows;
+    let measured: Vec<f32> = rows
+        .iter()
+        .flat_map(|&r| set.row(r).iter().copied())
+        .collect();
+    // Per-voxel sum of squared errors after the best affine fit of one member alone is at least
+    // the ensemble's (least squares over a superset of combinations; no ridge).
+    let sse = |pred: &[f32]| -> f64 {
+        pred.iter()
+            .zip(&measured)
+            .map(|(p, m)| f64::from(p - m).powi(2))
+            .sum()
+    };
+    let single = |model: &Nrf| -> f64 {
+        let pred = predict_rows(model, set, rows).expect("predict");
+        let affine =
+            nrf::train::ensemble::Ensemble::fit(&[pred.clone()], &measured, set.voxels(), 0.0)
+                .expect("fit");
+        sse(&affine.predict(&[pred], set.voxels()))
+    };
+    let singles = [single(&members[0]), single(&members[1])];
+    let ensemble = EnsembleModel::fit(members, set, 0.0).expect("ensemble");
+    let combined = ensemble.predict_rows(set, rows).expect("predict");
+    let both = sse(&combined);
+    assert!(
+        both <= singles[0] * (1.0 + 1e-4) && both <= singles[1] * (1.0 + 1e-4),
+        "ensemble SSE {both} vs members {singles:?}"
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ensemble.nrf");
+    ensemble.save(&path).expect("save");
+    let loaded = EnsembleModel::load(&path, &Device::flex()).expect("load");
+    assert_eq!(loaded.combination, ensemble.combination);
+    assert_eq!(loaded.members.len(), 2);
+    let again = loaded.predict_rows(set, rows).expect("predict");
+    assert_eq!(again, combined);
+    // A single-model reader says what the file is instead of failing obscurely.
+    let err = Nrf::load(&path, &Device::flex()).expect_err("not a single model");
+    assert!(err.to_string().contains("ensemble"), "{err}");
+    // A truncated file is refused with its name.
+    let bytes = std::fs::read(&path).expect("read");
+    let cut = dir.path().join("cut.nrf");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write");
+    let err = EnsembleModel::load(&cut, &Device::flex()).expect_err("truncated");
+    assert!(err.to_string().contains("cut.nrf"), "{err}");
 }
