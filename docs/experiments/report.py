@@ -58,7 +58,8 @@ def main():
         "Set-up common to all NRFs: built-in image features, the embedded default models' "
         "architecture (MLP 128 × 4, merged 64, token projection 16), AdamW lr 3e-4, weight decay "
         "0.015, batches of 32 images × 500 voxels, seed 1, CPU. Epochs by training-set size: 20 "
-        "images 200 epochs (patience 20), 200 images 40 (patience 6), more 20 (patience 3). "
+        "images at most 400 epochs validated every 10 (stop after 4 validations without "
+        "improvement), 200 images 60 validated every 3 (patience 3), more 20 (patience 3). "
         "Scores are per-voxel Pearson r over the 100 held-out images, median over voxels; "
         "r/√NC divides by the square root of each voxel's noise ceiling.",
         "",

@@ -27,11 +27,12 @@ fi
 arch=(--width 128 --layers 4 --merged 64 --token-proj 16)
 common=(--data "$data" --subject "$target" --voxels-per-image 500 --seed 1 --device cpu)
 
-# Epochs and patience by training-set size: small sets get more (shorter) epochs.
+# Epochs by training-set size: small sets get more (shorter) epochs and are validated every few
+# epochs (patience counts validations).
 schedule() {
     case "$1" in
-        20) echo "--epochs 200 --patience 20" ;;
-        200) echo "--epochs 40 --patience 6" ;;
+        20) echo "--epochs 400 --validate-every 10 --patience 4" ;;
+        200) echo "--epochs 60 --validate-every 3 --patience 3" ;;
         *) echo "--epochs 20 --patience 3" ;;
     esac
 }

@@ -114,9 +114,12 @@ pub struct ScheduleArgs {
     /// Maximum epochs.
     #[arg(long, default_value_t = 100)]
     pub epochs: usize,
-    /// Epochs without improvement before stopping.
+    /// Validations without improvement before stopping.
     #[arg(long, default_value_t = 5)]
     pub patience: usize,
+    /// Validate every N epochs (for tiny training sets, whose epochs are one step).
+    #[arg(long, default_value_t = 1)]
+    pub validate_every: usize,
     /// Images per batch.
     #[arg(long, default_value_t = 32)]
     pub batch_images: usize,
@@ -144,6 +147,7 @@ impl ScheduleArgs {
             .with_voxels_per_image(self.voxels_per_image)
             .with_max_epochs(self.epochs)
             .with_patience(self.patience)
+            .with_validate_every(self.validate_every)
             .with_seed(self.seed)
     }
 }
@@ -395,7 +399,7 @@ fn fit(
     })?;
     bar.finish();
     let why = match outcome.stopped {
-        StopReason::EarlyStopped => format!("no improvement for {} epochs", config.patience),
+        StopReason::EarlyStopped => format!("no improvement in {} validations", config.patience),
         StopReason::MaxEpochs => "maximum epochs reached".into(),
         StopReason::Cancelled => "cancelled".into(),
     };

@@ -44,9 +44,13 @@ pub struct TrainConfig {
     /// Upper bound on epochs.
     #[config(default = 100)]
     pub max_epochs: usize,
-    /// Epochs without a better validation median r before stopping (official 5).
+    /// Validations without a better validation median r before stopping (official 5).
     #[config(default = 5)]
     pub patience: usize,
+    /// Validate every this many epochs (and after the last). Very small training sets make
+    /// epochs of one step, where validating after each would dominate the time.
+    #[config(default = 1)]
+    pub validate_every: usize,
     /// Seed of batches (and of the initial weights of new models).
     #[config(default = 0)]
     pub seed: u64,
@@ -91,7 +95,7 @@ pub enum TrainEvent {
 /// Why training stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum StopReason {
-    /// `patience` epochs without improvement.
+    /// `patience` validations without improvement.
     EarlyStopped,
     /// `max_epochs` reached.
     MaxEpochs,
@@ -207,6 +211,9 @@ pub fn train(
     let steps = data.train_rows.len().div_ceil(batch);
     let mut stopped = StopReason::MaxEpochs;
     let mut epochs = 0;
+    // Training loss since the last validation.
+    let (mut loss_sum, mut loss_steps) = (0.0f64, 0usize);
+    let validate_every = config.validate_every.max(1);
 
     'epochs: for epoch in start_epoch + 1..=start_epoch + config.max_epochs {
         let mut rng =
@@ -214,7 +221,6 @@ pub fn train(
         let mut rows = data.train_rows.clone();
         rows.shuffle(&mut rng);
         let started = Instant::now();
-        let mut loss_sum = 0.0f64;
         for (step, images) in rows.chunks(batch).enumerate() {
             let loss = train_step(
                 &mut net,
@@ -228,6 +234,7 @@ pub fn train(
                 &autodiff,
             )?;
             loss_sum += f64::from(loss);
+            loss_steps += 1;
             let elapsed = started.elapsed().as_secs_f64().max(1e-9);
             let done = step + 1;
             let event = TrainEvent::Step {
@@ -244,6 +251,9 @@ pub fn train(
             }
         }
         epochs += 1;
+        if epochs % validate_every != 0 && epochs != config.max_epochs {
+            continue;
+        }
         let mut current = best_model.with_net(net.valid());
         current.info.training = Some(serde_json::json!({
             "epoch": epoch,
@@ -271,11 +281,12 @@ pub fn train(
         }
         let event = TrainEvent::Validated {
             epoch,
-            train_loss: (loss_sum / steps as f64) as f32,
+            train_loss: (loss_sum / loss_steps.max(1) as f64) as f32,
             validation: scores,
             best_median_r: best.median,
             improved,
         };
+        (loss_sum, loss_steps) = (0.0, 0);
         if !events(&event) {
             stopped = StopReason::Cancelled;
             break;

@@ -775,3 +775,27 @@ fn an_ensemble_fits_at_least_as_well_as_its_members_and_survives_a_file_round_tr
     let err = EnsembleModel::load(&cut, &Device::flex()).expect_err("truncated");
     assert!(err.to_string().contains("cut.nrf"), "{err}");
 }
+
+#[test]
+fn validation_can_run_every_few_epochs_and_after_the_last() {
+    use nrf::train::trainer::{TrainEvent, train};
+    let set = small_set();
+    let config = small_config()
+        .with_voxels_per_image(100)
+        .with_max_epochs(5)
+        .with_validate_every(2)
+        .with_patience(10);
+    let mut validated = Vec::new();
+    let mut steps = 0;
+    let outcome = train(small_model(2), set, &config, None, &mut |event| {
+        match event {
+            TrainEvent::Step { .. } => steps += 1,
+            TrainEvent::Validated { epoch, .. } => validated.push(*epoch),
+        }
+        true
+    })
+    .expect("train");
+    assert_eq!(validated, vec![2, 4, 5]);
+    assert_eq!(outcome.epochs, 5);
+    assert_eq!(steps, 5 * set.train_rows.len().div_ceil(16));
+}
