@@ -6,6 +6,10 @@ use std::sync::mpsc;
 use thiserror::Error;
 use wgpu::util::DeviceExt;
 
+/// Set (to anything but `0`) to make nrf behave as if the machine had no GPU adapter at all: the
+/// CPU paths run and GPU-only features say what they need.
+pub const NO_GPU_VARIABLE: &str = "NRF_NO_GPU";
+
 /// Errors from finding or using a GPU adapter.
 #[derive(Debug, Error)]
 pub enum GpuError {
@@ -57,6 +61,9 @@ impl GpuContext {
     }
 
     async fn request_async() -> Result<Self, GpuError> {
+        if std::env::var_os(NO_GPU_VARIABLE).is_some_and(|v| !v.is_empty() && v != "0") {
+            return Err(GpuError::NoAdapter(format!("{NO_GPU_VARIABLE} is set")));
+        }
         let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
         // Vulkan/Metal/DX12 unless WGPU_BACKEND says otherwise: compute needs them, and probing
         // OpenGL makes EGL print warnings on headless machines.

@@ -14,6 +14,7 @@ pub mod gpu;
 pub mod model;
 pub mod npy;
 pub mod query;
+pub mod render;
 pub mod space;
 pub mod summary;
 pub mod template;

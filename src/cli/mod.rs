@@ -12,6 +12,7 @@ mod info;
 mod io;
 mod model;
 mod progress;
+mod render;
 mod template;
 mod train;
 
@@ -91,6 +92,9 @@ pub enum Command {
     /// Super-resolution on a virtual subject: the NRF queried on a 0.9 mm grid between the
     /// 1.8 mm voxels vs trilinear upsampling of the ridge baseline, scored against the truth.
     Superres(Box<train::SuperresArgs>),
+    /// Draw an image's predicted response as PNG without a window: slices queried at the pixel
+    /// size, the ray-marched 3D view (GPU adapter; software is fine), or an ortho figure.
+    Render(Box<render::RenderArgs>),
     /// Write procedural stimuli (faces, places, objects, bodies, text, textures, gratings) as PNG.
     Stimuli(data::StimuliArgs),
     /// Measure speed.
@@ -158,6 +162,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Eval(args)) => train::eval_command(&args),
         Some(Command::Ridge(args)) => train::ridge_command(&args),
         Some(Command::Superres(args)) => train::superres_command(&args),
+        Some(Command::Render(args)) => render::render(&args),
         Some(Command::Bench(BenchCommand::Query(args))) => bench::query(&args),
         Some(Command::Bench(BenchCommand::Features(args))) => bench::features(&args),
         Some(Command::Bench(BenchCommand::Train(args))) => bench::train(&args),

@@ -10,6 +10,7 @@ mod nifti_bad_input;
 mod nifti_read;
 mod nifti_write;
 mod normalisation;
+mod render;
 mod support;
 mod training;
 mod virtual_subjects;

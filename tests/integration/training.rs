@@ -743,9 +743,13 @@ fn an_ensemble_fits_at_least_as_well_as_its_members_and_survives_a_file_round_tr
     };
     let single = |model: &Nrf| -> f64 {
         let pred = predict_rows(model, set, rows).expect("predict");
-        let affine =
-            nrf::train::ensemble::Ensemble::fit(&[pred.clone()], &measured, set.voxels(), 0.0)
-                .expect("fit");
+        let affine = nrf::train::ensemble::Ensemble::fit(
+            std::slice::from_ref(&pred),
+            &measured,
+            set.voxels(),
+            0.0,
+        )
+        .expect("fit");
         sse(&affine.predict(&[pred], set.voxels()))
     };
     let singles = [single(&members[0]), single(&members[1])];

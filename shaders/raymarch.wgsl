@@ -1,0 +1,228 @@
+// Front-to-back ray marching of the MNI template (shaded grey anatomy) with an NRF prediction as
+// a coloured overlay. One full-screen triangle; each fragment marches its own ray in world (MNI
+// mm) space.
+//
+// - opacity correction: per-sample alpha is 1 - (1 - a)^(step / reference step);
+// - jittered ray starts (a per-pixel hash) against banding;
+// - early termination once the accumulated alpha passes 0.97;
+// - empty-space skipping: a coarse occupancy texture (8-voxel blocks, dilated by one block) lets
+//   the ray jump a block at a time where there is nothing to see;
+// - gradient (Lambert + a little specular) lighting of the anatomy;
+// - the overlay fades with depth below the first surface hit (overlay_depth_mm), so deep blobs
+//   fade unless the view cuts to them;
+// - mode 1 is a maximum-intensity projection of |overlay| over the shaded anatomy;
+// - up to three clip planes (world n·p > d is cut away).
+
+struct Params {
+    inv_view_proj: mat4x4<f32>,
+    world_to_anatomy: mat4x4<f32>,
+    world_to_overlay: mat4x4<f32>,
+    // xyz: camera position (mm); w: step (mm)
+    camera: vec4<f32>,
+    // xyz: lower corner of the marched box (mm); w: jitter seed
+    box_min: vec4<f32>,
+    // xyz: upper corner (mm); w: overlay depth (mm)
+    box_max: vec4<f32>,
+    // xyz: direction towards the light; w: ambient term
+    light: vec4<f32>,
+    // x: lookup-table limit (values -x..x); y: mode (0 shaded, 1 MIP); z: overlay present;
+    // w: anatomy present
+    overlay: vec4<f32>,
+    clip: array<vec4<f32>, 3>,
+    // x, y: viewport size (px); z: maximum steps; w: gradient offset (anatomy texels)
+    viewport: vec4<f32>,
+    // rgb: background; a: anatomy opacity scale
+    background: vec4<f32>,
+    // x: occupancy block edge (mm), the jump over an empty block; yzw: anatomy texture
+    // coordinates → occupancy texture coordinates (blocks may overhang the grid)
+    occupancy: vec4<f32>,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var anatomy: texture_3d<f32>;
+@group(0) @binding(2) var overlay_values: texture_3d<f32>;
+@group(0) @binding(3) var lut: texture_2d<f32>;
+@group(0) @binding(4) var linear_sampler: sampler;
+@group(0) @binding(5) var occupancy: texture_3d<f32>;
+
+@vertex
+fn vs_main(@builtin(vertex_index) index: u32) -> @builtin(position) vec4<f32> {
+    // A triangle covering the viewport.
+    let x = f32(i32(index & 1u) * 4 - 1);
+    let y = f32(i32(index >> 1u) * 4 - 1);
+    return vec4<f32>(x, y, 0.0, 1.0);
+}
+
+fn hash(p: vec2<f32>) -> f32 {
+    let q = fract(p * vec2<f32>(0.1031, 0.1030));
+    let r = q + dot(q, q.yx + 33.33);
+    return fract((r.x + r.y) * r.x);
+}
+
+fn anatomy_at(world: vec3<f32>) -> f32 {
+    let t = (params.world_to_anatomy * vec4<f32>(world, 1.0)).xyz;
+    return textureSampleLevel(anatomy, linear_sampler, t, 0.0).r;
+}
+
+// (value, inside) of the overlay at a world point; inside < 0.5 means no prediction there.
+fn overlay_at(world: vec3<f32>) -> vec2<f32> {
+    let t = (params.world_to_overlay * vec4<f32>(world, 1.0)).xyz;
+    if any(t < vec3<f32>(0.0)) || any(t > vec3<f32>(1.0)) {
+        return vec2<f32>(0.0, 0.0);
+    }
+    let s = textureSampleLevel(overlay_values, linear_sampler, t, 0.0).rg;
+    // Stored premultiplied by the inside weight, so interpolation never mixes in outside zeros.
+    return vec2<f32>(s.r / max(s.g, 1e-4), s.g);
+}
+
+fn overlay_colour(value: f32) -> vec4<f32> {
+    let limit = params.overlay.x;
+    let u = clamp(value / limit * 0.5 + 0.5, 0.0, 1.0);
+    let width = f32(textureDimensions(lut).x);
+    let texel = (u * (width - 1.0) + 0.5) / width;
+    return textureSampleLevel(lut, linear_sampler, vec2<f32>(texel, 0.5), 0.0);
+}
+
+fn clipped(p: vec3<f32>) -> bool {
+    for (var k = 0; k < 3; k++) {
+        let plane = params.clip[k];
+        if dot(plane.xyz, p) > plane.w && any(plane.xyz != vec3<f32>(0.0)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+fn occupied(world: vec3<f32>) -> bool {
+    let t = (params.world_to_anatomy * vec4<f32>(world, 1.0)).xyz * params.occupancy.yzw;
+    return textureSampleLevel(occupancy, linear_sampler, t, 0.0).r > 0.0;
+}
+
+fn normal_at(p: vec3<f32>) -> vec3<f32> {
+    let t = (params.world_to_anatomy * vec4<f32>(p, 1.0)).xyz;
+    let d = params.viewport.w / vec3<f32>(textureDimensions(anatomy));
+    let g = vec3<f32>(
+        textureSampleLevel(anatomy, linear_sampler, t + vec3<f32>(d.x, 0.0, 0.0), 0.0).r
+            - textureSampleLevel(anatomy, linear_sampler, t - vec3<f32>(d.x, 0.0, 0.0), 0.0).r,
+        textureSampleLevel(anatomy, linear_sampler, t + vec3<f32>(0.0, d.y, 0.0), 0.0).r
+            - textureSampleLevel(anatomy, linear_sampler, t - vec3<f32>(0.0, d.y, 0.0), 0.0).r,
+        textureSampleLevel(anatomy, linear_sampler, t + vec3<f32>(0.0, 0.0, d.z), 0.0).r
+            - textureSampleLevel(anatomy, linear_sampler, t - vec3<f32>(0.0, 0.0, d.z), 0.0).r,
+    );
+    // Texture axes are world axes (MNI grids are axis-aligned); the surface faces down-gradient.
+    let n = -g;
+    if dot(n, n) < 1e-10 {
+        return vec3<f32>(0.0);
+    }
+    return normalize(n);
+}
+
+@fragment
+fn fs_main(@builtin(position) frag: vec4<f32>) -> @location(0) vec4<f32> {
+    let ndc = vec2<f32>(
+        frag.x / params.viewport.x * 2.0 - 1.0,
+        1.0 - frag.y / params.viewport.y * 2.0,
+    );
+    let near = params.inv_view_proj * vec4<f32>(ndc, 0.0, 1.0);
+    let far = params.inv_view_proj * vec4<f32>(ndc, 1.0, 1.0);
+    let origin = near.xyz / near.w;
+    let dir = normalize(far.xyz / far.w - origin);
+
+    // Slab intersection with the marched box.
+    let inv = 1.0 / dir;
+    let t0 = (params.box_min.xyz - origin) * inv;
+    let t1 = (params.box_max.xyz - origin) * inv;
+    let t_enter = max(max(min(t0.x, t1.x), min(t0.y, t1.y)), max(min(t0.z, t1.z), 0.0));
+    let t_exit = min(min(max(t0.x, t1.x), max(t0.y, t1.y)), max(t0.z, t1.z));
+    let background = vec4<f32>(params.background.rgb, 1.0);
+    if t_exit <= t_enter {
+        return background;
+    }
+
+    let step = params.camera.w;
+    let reference_step = 1.0;
+    let depth_scale = params.box_max.w;
+    let mip = params.overlay.y > 0.5;
+    let has_overlay = params.overlay.z > 0.5;
+    let has_anatomy = params.overlay.w > 0.5;
+    let view = -dir;
+    let light = normalize(params.light.xyz);
+    let block = params.occupancy.x;
+
+    var colour = vec3<f32>(0.0);
+    var alpha = 0.0;
+    var t = t_enter + hash(frag.xy + params.box_min.w) * step;
+    var surface_t = -1.0;
+    var mip_value = 0.0;
+    var mip_found = false;
+    let max_steps = i32(params.viewport.z);
+    for (var i = 0; i < max_steps; i++) {
+        if t > t_exit || (alpha >= 0.97 && !mip) {
+            break;
+        }
+        let p = origin + dir * t;
+        if !occupied(p) {
+            t += block;
+            continue;
+        }
+        if clipped(p) {
+            t += step;
+            continue;
+        }
+        var sample_alpha = 0.0;
+        var sample_colour = vec3<f32>(0.0);
+        if has_anatomy {
+            let a = anatomy_at(p);
+            let opacity = smoothstep(0.08, 0.45, a) * params.background.a;
+            if opacity > 0.002 {
+                if surface_t < 0.0 {
+                    surface_t = t;
+                }
+                let n = normal_at(p);
+                let diffuse = max(dot(n, light), 0.0);
+                let half_vector = normalize(light + view);
+                let specular = pow(max(dot(n, half_vector), 0.0), 24.0) * 0.25;
+                let grey = 0.35 + 0.6 * a;
+                sample_colour = vec3<f32>(grey) * (params.light.w + (1.0 - params.light.w) * diffuse)
+                    + vec3<f32>(specular);
+                sample_alpha = 1.0 - pow(1.0 - min(opacity, 0.999), step / reference_step);
+            }
+        }
+        if has_overlay {
+            let o = overlay_at(p);
+            if o.y > 0.5 {
+                if mip {
+                    if abs(o.x) > abs(mip_value) || !mip_found {
+                        mip_value = o.x;
+                        mip_found = true;
+                    }
+                } else {
+                    let c = overlay_colour(o.x);
+                    if c.a > 0.0 {
+                        if surface_t < 0.0 {
+                            surface_t = t;
+                        }
+                        let depth = t - surface_t;
+                        let w = c.a * exp(-depth / max(depth_scale, 0.1));
+                        sample_colour = mix(sample_colour, c.rgb, w);
+                        let overlay_alpha = 1.0 - pow(1.0 - min(w * 0.6, 0.999), step / reference_step);
+                        sample_alpha = max(sample_alpha, overlay_alpha);
+                    }
+                }
+            }
+        }
+        // MIP keeps marching through an opaque surface to see the whole volume; the anatomy's
+        // composite stops there.
+        if alpha < 0.97 {
+            colour += (1.0 - alpha) * sample_alpha * sample_colour;
+            alpha += (1.0 - alpha) * sample_alpha;
+        }
+        t += step;
+    }
+    var out = colour + (1.0 - alpha) * params.background.rgb;
+    if mip && mip_found {
+        let c = overlay_colour(mip_value);
+        out = mix(out * 0.6, c.rgb, c.a);
+    }
+    return vec4<f32>(out, 1.0);
+}

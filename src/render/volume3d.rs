@@ -1,0 +1,760 @@
+//! The 3D view: a wgpu ray marcher (`shaders/raymarch.wgsl`) over the brain-masked MNI template
+//! with an NRF prediction volume as a coloured overlay. [`VolumeRenderer`] owns the pipeline and
+//! the volume textures; it draws into any render pass (an egui paint callback or an offscreen
+//! texture) and [`VolumeRenderer::render_offscreen`] reads an image back.
+
+use glam::{DVec3, Mat4, Vec3, Vec4};
+use image::RgbaImage;
+use wgpu::util::DeviceExt;
+
+use super::RenderError;
+use super::colormap::OverlayStyle;
+use crate::space::Grid;
+use crate::volume::{Mask, Volume};
+
+/// An orbiting camera around a target point (MNI mm).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Camera {
+    /// The point looked at.
+    pub target: Vec3,
+    /// Angle around the vertical axis, degrees: 0 looks from behind (posterior), 90 from the
+    /// right, −90 from the left.
+    pub azimuth_deg: f32,
+    /// Angle above the horizontal, degrees.
+    pub elevation_deg: f32,
+    /// Distance from the target, mm.
+    pub distance_mm: f32,
+    /// Vertical field of view, degrees.
+    pub fov_deg: f32,
+}
+
+impl Default for Camera {
+    /// The left hemisphere from behind and above: the visual cortex in view.
+    fn default() -> Self {
+        Self {
+            target: Vec3::new(0.0, -18.0, 10.0),
+            azimuth_deg: -55.0,
+            elevation_deg: 20.0,
+            distance_mm: 420.0,
+            fov_deg: 30.0,
+        }
+    }
+}
+
+impl Camera {
+    /// The camera position, mm.
+    pub fn eye(&self) -> Vec3 {
+        let (az, el) = (
+            self.azimuth_deg.to_radians(),
+            self.elevation_deg.to_radians(),
+        );
+        self.target
+            + self.distance_mm * Vec3::new(az.sin() * el.cos(), -az.cos() * el.cos(), el.sin())
+    }
+
+    /// World → clip matrix for an image of `aspect` = width / height.
+    pub fn view_projection(&self, aspect: f32) -> Mat4 {
+        let view = glam::camera::rh::view::look_at_mat4(self.eye(), self.target, Vec3::Z);
+        let near = (self.distance_mm - 200.0).max(1.0);
+        let projection =
+        // WebGPU's clip space: depth 0..1, y up (as Direct3D's).
+            glam::camera::rh::proj::directx::perspective(
+                self.fov_deg.to_radians(),
+                aspect.max(1e-3),
+                near,
+                self.distance_mm + 200.0,
+            );
+        projection * view
+    }
+}
+
+/// 3D rendering mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode3d {
+    /// Shaded anatomy with the overlay blended in near the surface.
+    #[default]
+    Shaded,
+    /// Maximum-intensity projection of |overlay| over the shaded anatomy.
+    Mip,
+}
+
+/// A clip plane: points with `normal · p > offset` (mm) are cut away.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClipPlane {
+    /// Direction pointing into the removed half-space.
+    pub normal: Vec3,
+    /// Offset along the normal, mm.
+    pub offset: f32,
+}
+
+/// Everything about one 3D frame besides the volumes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrameOptions {
+    /// The camera.
+    pub camera: Camera,
+    /// Shaded or MIP.
+    pub mode: Mode3d,
+    /// Up to three clip planes.
+    pub clip_planes: Vec<ClipPlane>,
+    /// Depth (mm) below the first surface over which the overlay fades to 1/e.
+    pub overlay_depth_mm: f32,
+    /// Background colour (0..1 RGB).
+    pub background: [f32; 3],
+    /// Jitter seed (vary per frame to average away residual noise).
+    pub jitter_seed: f32,
+    /// Show the anatomy.
+    pub anatomy: bool,
+}
+
+impl Default for FrameOptions {
+    fn default() -> Self {
+        Self {
+            camera: Camera::default(),
+            mode: Mode3d::Shaded,
+            clip_planes: Vec::new(),
+            overlay_depth_mm: 6.0,
+            background: [0.0; 3],
+            jitter_seed: 0.0,
+            anatomy: true,
+        }
+    }
+}
+
+/// The uniform block of `raymarch.wgsl` (all vec4/mat4, so the layout is the same everywhere).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    inv_view_proj: [[f32; 4]; 4],
+    world_to_anatomy: [[f32; 4]; 4],
+    world_to_overlay: [[f32; 4]; 4],
+    camera: [f32; 4],
+    box_min: [f32; 4],
+    box_max: [f32; 4],
+    light: [f32; 4],
+    overlay: [f32; 4],
+    clip: [[f32; 4]; 3],
+    viewport: [f32; 4],
+    background: [f32; 4],
+    occupancy: [f32; 4],
+}
+
+/// Edge of an occupancy block, in anatomy voxels.
+const BLOCK: usize = 8;
+/// Grey level below which the anatomy is fully transparent (the shader's smoothstep start).
+const ANATOMY_VISIBLE: f32 = 0.08;
+/// Entries in the colour lookup table.
+const LUT_SIZE: u32 = 256;
+
+/// The anatomy for the 3D view on `grid`: the template T1, windowed to 0..1 and faded out where
+/// the grey + white matter probability is low (no skull, no CSF).
+pub fn brain_anatomy(grid: &Grid) -> Result<Volume, RenderError> {
+    use crate::template::{TemplateImage, brain_probability_shared, on_grid};
+    let t1 = on_grid(TemplateImage::T1, grid)?;
+    let brain = brain_probability_shared()?.resample(grid, 0.0)?;
+    let window = super::slice::Anatomy::with_auto_window(&t1).window;
+    let span = (window.1 - window.0).max(1e-6);
+    let data = t1
+        .data
+        .iter()
+        .zip(&brain.data)
+        .map(|(&v, &p)| {
+            let grey = ((v - window.0) / span).clamp(0.0, 1.0);
+            let weight = ((p - 0.35) / 0.3).clamp(0.0, 1.0);
+            grey * weight * weight * (3.0 - 2.0 * weight)
+        })
+        .collect();
+    Ok(Volume::new(*grid, data)?)
+}
+
+/// World (mm) → texture coordinates (0..1 across the grid, texel centres at (i + ½)/n).
+fn world_to_texture(grid: &Grid) -> Result<Mat4, RenderError> {
+    let to_voxel = grid.world_to_voxel()?;
+    let dims = DVec3::new(
+        grid.dims[0] as f64,
+        grid.dims[1] as f64,
+        grid.dims[2] as f64,
+    );
+    let m = glam::DMat4::from_scale(1.0 / dims)
+        * glam::DMat4::from_translation(DVec3::splat(0.5))
+        * glam::DMat4::from(to_voxel);
+    Ok(m.as_mat4())
+}
+
+/// The overlay volume: its grid and, per voxel, (value × inside, inside) as f16 pairs.
+struct OverlayTexture {
+    texture: wgpu::Texture,
+    world_to_texture: Mat4,
+}
+
+/// Pipeline and volume textures of the 3D view.
+pub struct VolumeRenderer {
+    pipeline: wgpu::RenderPipeline,
+    layout: wgpu::BindGroupLayout,
+    sampler: wgpu::Sampler,
+    anatomy: wgpu::Texture,
+    anatomy_grid: Option<Grid>,
+    occupancy: wgpu::Texture,
+    occupancy_scale: Vec3,
+    overlay: Option<OverlayTexture>,
+    empty_overlay: wgpu::Texture,
+    lut: wgpu::Texture,
+    limit: f32,
+    anatomy_mask: Vec<bool>,
+    overlay_blocks: Vec<bool>,
+    bind_group: Option<wgpu::BindGroup>,
+}
+
+fn texture_3d(
+    device: &wgpu::Device,
+    queue: &wgpu::Queue,
+    label: &str,
+    dims: [usize; 3],
+    format: wgpu::TextureFormat,
+    bytes: &[u8],
+    bytes_per_texel: usize,
+) -> wgpu::Texture {
+    let size = wgpu::Extent3d {
+        width: dims[0] as u32,
+        height: dims[1] as u32,
+        depth_or_array_layers: dims[2] as u32,
+    };
+    device.create_texture_with_data(
+        queue,
+        &wgpu::TextureDescriptor {
+            label: Some(label),
+            size,
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D3,
+            format,
+            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+            view_formats: &[],
+        },
+        wgpu::util::TextureDataOrder::LayerMajor,
+        &bytes[..dims[0] * dims[1] * dims[2] * bytes_per_texel],
+    )
+}
+
+impl VolumeRenderer {
+    /// A renderer drawing into targets of `format`, with no volumes yet.
+    pub fn new(device: &wgpu::Device, queue: &wgpu::Queue, format: wgpu::TextureFormat) -> Self {
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("raymarch.wgsl"),
+            source: wgpu::ShaderSource::Wgsl(include_str!("../../shaders/raymarch.wgsl").into()),
+        });
+        let texture_entry = |binding, dimension| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::FRAGMENT,
+            ty: wgpu::BindingType::Texture {
+                sample_type: wgpu::TextureSampleType::Float { filterable: true },
+                view_dimension: dimension,
+                multisampled: false,
+            },
+            count: None,
+        };
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("raymarch"),
+            entries: &[
+                wgpu::BindGroupLayoutEntry {
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                },
+                texture_entry(1, wgpu::TextureViewDimension::D3),
+                texture_entry(2, wgpu::TextureViewDimension::D3),
+                texture_entry(3, wgpu::TextureViewDimension::D2),
+                wgpu::BindGroupLayoutEntry {
+                    binding: 4,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
+                    count: None,
+                },
+                texture_entry(5, wgpu::TextureViewDimension::D3),
+            ],
+        });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("raymarch"),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+            label: Some("raymarch"),
+            layout: Some(&pipeline_layout),
+            vertex: wgpu::VertexState {
+                module: &module,
+                entry_point: Some("vs_main"),
+                buffers: &[],
+                compilation_options: Default::default(),
+            },
+            fragment: Some(wgpu::FragmentState {
+                module: &module,
+                entry_point: Some("fs_main"),
+                targets: &[Some(wgpu::ColorTargetState {
+                    format,
+                    blend: None,
+                    write_mask: wgpu::ColorWrites::ALL,
+                })],
+                compilation_options: Default::default(),
+            }),
+            primitive: wgpu::PrimitiveState::default(),
+            depth_stencil: None,
+            multisample: wgpu::MultisampleState::default(),
+            multiview_mask: None,
+            cache: None,
+        });
+        let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
+            label: Some("volume"),
+            address_mode_u: wgpu::AddressMode::ClampToEdge,
+            address_mode_v: wgpu::AddressMode::ClampToEdge,
+            address_mode_w: wgpu::AddressMode::ClampToEdge,
+            mag_filter: wgpu::FilterMode::Linear,
+            min_filter: wgpu::FilterMode::Linear,
+            ..Default::default()
+        });
+        let one = |label| {
+            texture_3d(
+                device,
+                queue,
+                label,
+                [1, 1, 1],
+                wgpu::TextureFormat::R8Unorm,
+                &[0],
+                1,
+            )
+        };
+        let empty_overlay = texture_3d(
+            device,
+            queue,
+            "no overlay",
+            [1, 1, 1],
+            wgpu::TextureFormat::Rg16Float,
+            &[0; 4],
+            4,
+        );
+        let lut = Self::lut_texture(device, queue, &vec![[0u8; 4]; LUT_SIZE as usize]);
+        Self {
+            pipeline,
+            layout,
+            sampler,
+            anatomy: one("no anatomy"),
+            anatomy_grid: None,
+            occupancy: one("no occupancy"),
+            occupancy_scale: Vec3::ONE,
+            overlay: None,
+            empty_overlay,
+            lut,
+            limit: 1.0,
+            anatomy_mask: Vec::new(),
+            overlay_blocks: Vec::new(),
+            bind_group: None,
+        }
+    }
+
+    fn lut_texture(
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        entries: &[[u8; 4]],
+    ) -> wgpu::Texture {
+        device.create_texture_with_data(
+            queue,
+            &wgpu::TextureDescriptor {
+                label: Some("overlay colours"),
+                size: wgpu::Extent3d {
+                    width: entries.len() as u32,
+                    height: 1,
+                    depth_or_array_layers: 1,
+                },
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format: wgpu::TextureFormat::Rgba8Unorm,
+                usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+                view_formats: &[],
+            },
+            wgpu::util::TextureDataOrder::LayerMajor,
+            bytemuck::cast_slice(entries),
+        )
+    }
+
+    /// Uploads the anatomy (grey levels 0..1, e.g. from [`brain_anatomy`]).
+    pub fn set_anatomy(&mut self, device: &wgpu::Device, queue: &wgpu::Queue, volume: &Volume) {
+        let bytes: Vec<u8> = volume
+            .data
+            .iter()
+            .map(|&v| super::colormap::to_u8(v))
+            .collect();
+        self.anatomy = texture_3d(
+            device,
+            queue,
+            "anatomy",
+            volume.grid.dims,
+            wgpu::TextureFormat::R8Unorm,
+            &bytes,
+            1,
+        );
+        self.anatomy_grid = Some(volume.grid);
+        self.anatomy_mask = volume.data.iter().map(|&v| v > ANATOMY_VISIBLE).collect();
+        self.overlay_blocks.clear();
+        self.rebuild_occupancy(device, queue, None);
+    }
+
+    /// Uploads a prediction volume; only `inside` voxels show.
+    pub fn set_overlay(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        values: &Volume,
+        inside: &Mask,
+    ) -> Result<(), RenderError> {
+        if values.grid != inside.grid {
+            return Err(RenderError::Invalid(
+                "overlay values and mask are on different grids".into(),
+            ));
+        }
+        let texels: Vec<half::f16> = values
+            .data
+            .iter()
+            .zip(&inside.data)
+            .flat_map(|(&v, &i)| {
+                let w = if i && v.is_finite() { 1.0 } else { 0.0 };
+                [half::f16::from_f32(v * w), half::f16::from_f32(w)]
+            })
+            .collect();
+        let texture = texture_3d(
+            device,
+            queue,
+            "overlay",
+            values.grid.dims,
+            wgpu::TextureFormat::Rg16Float,
+            bytemuck::cast_slice(&texels),
+            4,
+        );
+        self.overlay = Some(OverlayTexture {
+            texture,
+            world_to_texture: world_to_texture(&values.grid)?,
+        });
+        self.rebuild_occupancy(device, queue, Some(inside));
+        self.bind_group = None;
+        Ok(())
+    }
+
+    /// Removes the overlay.
+    pub fn clear_overlay(&mut self, device: &wgpu::Device, queue: &wgpu::Queue) {
+        self.overlay = None;
+        self.rebuild_occupancy(device, queue, None);
+    }
+
+    /// Sets the overlay's colours.
+    pub fn set_style(&mut self, device: &wgpu::Device, queue: &wgpu::Queue, style: &OverlayStyle) {
+        self.limit = style.limit();
+        self.lut = Self::lut_texture(
+            device,
+            queue,
+            &style.lookup_table(LUT_SIZE as usize, self.limit),
+        );
+        self.bind_group = None;
+    }
+
+    /// Marks blocks of the anatomy grid that hold visible anatomy or overlay voxels, dilated by
+    /// one block, as an R8 texture the shader uses to skip empty space.
+    fn rebuild_occupancy(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        overlay: Option<&Mask>,
+    ) {
+        self.bind_group = None;
+        let Some(grid) = self.anatomy_grid else {
+            return;
+        };
+        let [nx, ny, nz] = grid.dims;
+        let blocks = [nx.div_ceil(BLOCK), ny.div_ceil(BLOCK), nz.div_ceil(BLOCK)];
+        let block_index = |[i, j, k]: [usize; 3]| i + blocks[0] * (j + blocks[1] * k);
+        let mut filled = vec![false; blocks[0] * blocks[1] * blocks[2]];
+        for (n, &visible) in self.anatomy_mask.iter().enumerate() {
+            if visible {
+                let [i, j, k] = grid.ijk(n);
+                filled[block_index([i / BLOCK, j / BLOCK, k / BLOCK])] = true;
+            }
+        }
+        if let Some(mask) = overlay
+            && let Ok(to_voxel) = grid.world_to_voxel()
+        {
+            let mut marks = vec![false; filled.len()];
+            for (n, &inside) in mask.data.iter().enumerate() {
+                if !inside {
+                    continue;
+                }
+                let p = to_voxel.transform_point3(mask.grid.point(mask.grid.ijk(n)));
+                let b = [p.x, p.y, p.z].map(|c| (c.max(0.0) as usize) / BLOCK);
+                if b[0] < blocks[0] && b[1] < blocks[1] && b[2] < blocks[2] {
+                    marks[block_index(b)] = true;
+                }
+            }
+            self.overlay_blocks = marks;
+        } else if overlay.is_none() && self.overlay.is_none() {
+            self.overlay_blocks.clear();
+        }
+        for (f, &o) in filled.iter_mut().zip(&self.overlay_blocks) {
+            *f |= o;
+        }
+        let mut dilated = vec![0u8; filled.len()];
+        for k in 0..blocks[2] {
+            for j in 0..blocks[1] {
+                for i in 0..blocks[0] {
+                    let near = |c: usize, n: usize| c.saturating_sub(1)..(c + 2).min(n);
+                    let any = near(k, blocks[2]).any(|kk| {
+                        near(j, blocks[1]).any(|jj| {
+                            near(i, blocks[0]).any(|ii| filled[block_index([ii, jj, kk])])
+                        })
+                    });
+                    dilated[block_index([i, j, k])] = if any { 255 } else { 0 };
+                }
+            }
+        }
+        self.occupancy = texture_3d(
+            device,
+            queue,
+            "occupancy",
+            blocks,
+            wgpu::TextureFormat::R8Unorm,
+            &dilated,
+            1,
+        );
+        self.occupancy_scale = Vec3::new(
+            nx as f32 / (blocks[0] * BLOCK) as f32,
+            ny as f32 / (blocks[1] * BLOCK) as f32,
+            nz as f32 / (blocks[2] * BLOCK) as f32,
+        );
+    }
+
+    fn params(&self, options: &FrameOptions, size: (u32, u32)) -> Result<Params, RenderError> {
+        let grid = self
+            .anatomy_grid
+            .ok_or_else(|| RenderError::Invalid("the 3D view needs the anatomy volume".into()))?;
+        let aspect = size.0 as f32 / size.1.max(1) as f32;
+        let inv_view_proj = options.camera.view_projection(aspect).inverse();
+        let bounds = grid.bounds();
+        let spacing = grid.spacing_mm().min_element() as f32;
+        let step = spacing * 0.75;
+        let world_to_anatomy = world_to_texture(&grid)?;
+        let world_to_overlay = self
+            .overlay
+            .as_ref()
+            .map_or(Mat4::IDENTITY, |o| o.world_to_texture);
+        let mut clip = [[0.0f32; 4]; 3];
+        for (slot, plane) in clip.iter_mut().zip(options.clip_planes.iter().take(3)) {
+            let n = plane.normal.normalize_or_zero();
+            *slot = [n.x, n.y, n.z, plane.offset];
+        }
+        let diagonal = (bounds.max - bounds.min).length() as f32;
+        let light =
+            (options.camera.eye() - options.camera.target).normalize() + Vec3::new(0.0, 0.0, 0.6);
+        let cols = |m: Mat4| m.to_cols_array_2d();
+        let v = |p: DVec3, w: f32| Vec4::from((p.as_vec3(), w)).to_array();
+        Ok(Params {
+            inv_view_proj: cols(inv_view_proj),
+            world_to_anatomy: cols(world_to_anatomy),
+            world_to_overlay: cols(world_to_overlay),
+            camera: Vec4::from((options.camera.eye(), step)).to_array(),
+            box_min: v(bounds.min, options.jitter_seed),
+            box_max: v(bounds.max, options.overlay_depth_mm),
+            light: Vec4::from((light.normalize(), 0.35)).to_array(),
+            overlay: [
+                self.limit,
+                if options.mode == Mode3d::Mip {
+                    1.0
+                } else {
+                    0.0
+                },
+                if self.overlay.is_some() { 1.0 } else { 0.0 },
+                if options.anatomy { 1.0 } else { 0.0 },
+            ],
+            clip,
+            viewport: [
+                size.0 as f32,
+                size.1 as f32,
+                (diagonal / step).ceil() + 64.0,
+                1.0,
+            ],
+            background: [
+                options.background[0],
+                options.background[1],
+                options.background[2],
+                1.0,
+            ],
+            occupancy: [
+                spacing * BLOCK as f32,
+                self.occupancy_scale.x,
+                self.occupancy_scale.y,
+                self.occupancy_scale.z,
+            ],
+        })
+    }
+
+    /// Binds this frame's parameters; call before [`Self::paint`].
+    pub fn prepare(
+        &mut self,
+        device: &wgpu::Device,
+        options: &FrameOptions,
+        size: (u32, u32),
+    ) -> Result<(), RenderError> {
+        let params = self.params(options, size)?;
+        let buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("raymarch params"),
+            contents: bytemuck::bytes_of(&params),
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        let view = |t: &wgpu::Texture| t.create_view(&Default::default());
+        let overlay = self
+            .overlay
+            .as_ref()
+            .map_or(&self.empty_overlay, |o| &o.texture);
+        self.bind_group = Some(device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("raymarch"),
+            layout: &self.layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: buffer.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: wgpu::BindingResource::TextureView(&view(&self.anatomy)),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 2,
+                    resource: wgpu::BindingResource::TextureView(&view(overlay)),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 3,
+                    resource: wgpu::BindingResource::TextureView(&view(&self.lut)),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 4,
+                    resource: wgpu::BindingResource::Sampler(&self.sampler),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 5,
+                    resource: wgpu::BindingResource::TextureView(&view(&self.occupancy)),
+                },
+            ],
+        }));
+        Ok(())
+    }
+
+    /// Draws the prepared frame into `pass` (which covers the view's viewport).
+    pub fn paint(&self, pass: &mut wgpu::RenderPass<'_>) {
+        if let Some(bind_group) = &self.bind_group {
+            pass.set_pipeline(&self.pipeline);
+            pass.set_bind_group(0, bind_group, &[]);
+            pass.draw(0..3, 0..1);
+        }
+    }
+
+    /// Renders one frame of `size` offscreen and reads it back (the renderer's format must be
+    /// `Rgba8Unorm`).
+    pub fn render_offscreen(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        options: &FrameOptions,
+        size: (u32, u32),
+    ) -> Result<RgbaImage, RenderError> {
+        let (width, height) = size;
+        if width == 0 || height == 0 || width > 8192 || height > 8192 {
+            return Err(RenderError::Invalid(format!(
+                "image size {width}×{height}: expected 1 to 8192 pixels a side"
+            )));
+        }
+        self.prepare(device, options, size)?;
+        let target = device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("3d view"),
+            size: wgpu::Extent3d {
+                width,
+                height,
+                depth_or_array_layers: 1,
+            },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: wgpu::TextureFormat::Rgba8Unorm,
+            usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
+            view_formats: &[],
+        });
+        let view = target.create_view(&Default::default());
+        let mut encoder = device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+                label: Some("3d view"),
+                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                    view: &view,
+                    depth_slice: None,
+                    resolve_target: None,
+                    ops: wgpu::Operations {
+                        load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
+                        store: wgpu::StoreOp::Store,
+                    },
+                })],
+                depth_stencil_attachment: None,
+                timestamp_writes: None,
+                occlusion_query_set: None,
+                multiview_mask: None,
+            });
+            self.paint(&mut pass);
+        }
+        let padded = (width * 4).div_ceil(256) * 256;
+        let readback = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("3d readback"),
+            size: u64::from(padded * height),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        encoder.copy_texture_to_buffer(
+            target.as_image_copy(),
+            wgpu::TexelCopyBufferInfo {
+                buffer: &readback,
+                layout: wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(padded),
+                    rows_per_image: Some(height),
+                },
+            },
+            wgpu::Extent3d {
+                width,
+                height,
+                depth_or_array_layers: 1,
+            },
+        );
+        queue.submit([encoder.finish()]);
+        let (sender, receiver) = std::sync::mpsc::channel();
+        readback.map_async(wgpu::MapMode::Read, .., move |result| {
+            // The receiver waits below; a send error only means it gave up already.
+            let _ = sender.send(result);
+        });
+        device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| RenderError::Gpu(e.to_string()))?;
+        receiver
+            .recv()
+            .map_err(|e| RenderError::Gpu(e.to_string()))?
+            .map_err(|e| RenderError::Gpu(e.to_string()))?;
+        let mut pixels = Vec::with_capacity((width * height * 4) as usize);
+        {
+            let data = readback
+                .get_mapped_range(..)
+                .map_err(|e| RenderError::Gpu(e.to_string()))?;
+            for row in data.chunks_exact(padded as usize) {
+                pixels.extend_from_slice(&row[..(width * 4) as usize]);
+            }
+        }
+        readback.unmap();
+        RgbaImage::from_raw(width, height, pixels)
+            .ok_or_else(|| RenderError::Gpu("read back a short image".into()))
+    }
+}

@@ -1,0 +1,304 @@
+//! Rendering: slice pixels carry the NRF value at their MNI points, left is left, golden images of
+//! every view (slices on the CPU, 3D and MIP on the GPU adapter — lavapipe in CI), and what
+//! happens without an adapter.
+//!
+//! Golden images live in `tests/golden/`; regenerate them with `NRF_UPDATE_GOLDEN=1 cargo test
+//! render`. Tolerance: mean absolute difference ≤ 2 levels (of 255) and at most 1 % of pixels off
+//! by more than 40 levels in any channel — room for another CPU's software rasteriser rounding
+//! differently, far below any visible change of the picture.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use glam::DVec3;
+use image::RgbaImage;
+use nrf::query::{QueryEngine, Region};
+use nrf::render::colormap::{ColorMap, OverlayStyle};
+use nrf::render::slice::{Convention, SliceDecorations, SliceLayout, render_slice};
+use nrf::space::{BoundingBox, Orientation};
+
+use crate::support::{gpu_or_skip, in_ci};
+
+/// A stimulus image written to a temporary folder (a seeded procedural face).
+fn stimulus(dir: &Path) -> PathBuf {
+    let path = dir.join("face.png");
+    let (_, rgb) = nrf::data::simulate::stimulus_of(1, 3);
+    let image = image::RgbImage::from_raw(rgb.width, rgb.height, rgb.pixels).expect("rgb");
+    image.save(&path).expect("save stimulus");
+    path
+}
+
+fn nrf_render(args: &[&str], envs: &[(&str, &str)]) -> (bool, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_nrf"));
+    command.arg("render").args(args);
+    for (k, v) in envs {
+        command.env(k, v);
+    }
+    let out = command.output().expect("run nrf render");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Compares with `tests/golden/NAME.png` (or writes it under `NRF_UPDATE_GOLDEN=1`).
+fn assert_matches_golden(name: &str, got: &RgbaImage) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(format!("{name}.png"));
+    if std::env::var("NRF_UPDATE_GOLDEN").is_ok_and(|v| v == "1") {
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("golden folder");
+        got.save(&path).expect("write golden");
+        return;
+    }
+    let want = image::open(&path)
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (regenerate with NRF_UPDATE_GOLDEN=1)",
+                path.display()
+            )
+        })
+        .to_rgba8();
+    assert_eq!(
+        got.dimensions(),
+        want.dimensions(),
+        "{name}: size differs from the golden image"
+    );
+    let (mut sum, mut far) = (0u64, 0usize);
+    for (a, b) in got.pixels().zip(want.pixels()) {
+        let d = (0..3).map(|k| a.0[k].abs_diff(b.0[k])).max().unwrap_or(0);
+        sum += u64::from(d);
+        far += usize::from(d > 40);
+    }
+    let n = (got.width() * got.height()) as usize;
+    let mean = sum as f64 / n as f64;
+    if mean > 2.0 || far * 100 > n {
+        let failed = std::env::temp_dir().join(format!("{name}.actual.png"));
+        got.save(&failed).expect("save actual");
+        panic!(
+            "{name}: mean difference {mean:.2}, {far} of {n} pixels far off; actual image in {}",
+            failed.display()
+        );
+    }
+}
+
+#[test]
+fn slice_pixels_carry_the_nrf_value_at_their_mni_point() {
+    let device = burn::tensor::Device::flex();
+    let model = nrf::defaults::default_model(1, &device).expect("default model");
+    let (_, rgb) = nrf::data::simulate::stimulus_of(1, 3);
+    let features =
+        nrf::features::FeatureExtractor::extract(&nrf::features::builtin::BuiltinExtractor, &rgb)
+            .expect("features");
+    let engine = QueryEngine::new(&model);
+    let query = engine.prepare(&model, &features).expect("prepare");
+    for (orientation, convention) in [
+        (Orientation::Axial, Convention::Neurological),
+        (Orientation::Coronal, Convention::Radiological),
+        (Orientation::Sagittal, Convention::Neurological),
+    ] {
+        let layout = SliceLayout::new(
+            orientation,
+            DVec3::new(20.0, -80.0, 0.0),
+            &BoundingBox::MNI_TEMPLATE,
+            3.0,
+            convention,
+        )
+        .expect("layout");
+        let plane = query
+            .query_plane(&layout.plane, Region::Everywhere)
+            .expect("plane");
+        let (w, h) = layout.size();
+        for (x, y) in [(0, 0), (w / 3, h / 2), (w - 1, h - 1), (w / 2, h / 5)] {
+            let direct = query
+                .query_points(&[layout.mni_at(x, y).as_vec3()])
+                .expect("point")[0];
+            let shown = plane.values[layout.plane_index(x, y)];
+            assert!(
+                (direct - shown).abs() <= 1e-5 * direct.abs().max(1.0),
+                "{orientation:?} pixel ({x}, {y}): slice {shown} vs query {direct}"
+            );
+        }
+    }
+}
+
+#[test]
+fn left_is_left_in_both_conventions() {
+    // An overlay whose value is x itself: negative (blue) on the subject's left.
+    let style = OverlayStyle::symmetric(ColorMap::RdBuR, 60.0, 5.0);
+    for convention in [Convention::Neurological, Convention::Radiological] {
+        let layout = SliceLayout::new(
+            Orientation::Axial,
+            DVec3::new(0.0, -20.0, 10.0),
+            &BoundingBox::MNI_TEMPLATE,
+            2.0,
+            convention,
+        )
+        .expect("layout");
+        let values: Vec<f32> = layout.plane.points().iter().map(|p| p.x).collect();
+        let inside = vec![true; values.len()];
+        let image = render_slice(
+            &layout,
+            None,
+            Some((&values, &inside)),
+            &style,
+            &SliceDecorations {
+                crosshair: None,
+                labels: true,
+                extrapolated: false,
+            },
+        )
+        .expect("render");
+        let (w, h) = layout.size();
+        let left_side_x = match convention {
+            Convention::Neurological => w / 5,
+            Convention::Radiological => w - w / 5,
+        };
+        let right_side_x = w - 1 - left_side_x;
+        let on_left = image.get_pixel(left_side_x, h / 3).0;
+        let on_right = image.get_pixel(right_side_x, h / 3).0;
+        assert!(
+            on_left[2] > on_left[0] && on_right[0] > on_right[2],
+            "{convention:?}: the subject's left must be blue (x < 0): {on_left:?} / {on_right:?}"
+        );
+        let labels = layout.edge_labels();
+        let left_label = if convention == Convention::Neurological {
+            0
+        } else {
+            1
+        };
+        assert_eq!(labels[left_label], "L");
+    }
+}
+
+#[test]
+fn slice_views_match_their_golden_images() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let image = stimulus(dir.path());
+    for view in ["axial", "coronal", "sagittal"] {
+        let out = dir.path().join(format!("{view}.png"));
+        let (ok, log) = nrf_render(
+            &[
+                "--image",
+                image.to_str().expect("utf-8"),
+                "--view",
+                view,
+                "--at",
+                "20,-80,0",
+                "--spacing",
+                "2",
+                "--device",
+                "cpu",
+                "--out",
+                out.to_str().expect("utf-8"),
+            ],
+            &[],
+        );
+        assert!(ok, "{log}");
+        let got = image::open(&out).expect("png").to_rgba8();
+        assert_matches_golden(&format!("slice-{view}"), &got);
+    }
+}
+
+#[test]
+fn three_d_and_mip_views_match_their_golden_images() {
+    if gpu_or_skip("three_d_and_mip_views_match_their_golden_images").is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let image = stimulus(dir.path());
+    for (name, extra) in [
+        ("3d-shaded", vec![]),
+        ("3d-mip", vec!["--mode", "mip"]),
+        ("3d-cut", vec!["--cut", "1,0,0,-2", "--azimuth", "100"]),
+    ] {
+        let out = dir.path().join(format!("{name}.png"));
+        let mut args = vec![
+            "--image",
+            image.to_str().expect("utf-8"),
+            "--view",
+            "3d",
+            "--size",
+            "240x180",
+            "--spacing",
+            "4",
+            "--device",
+            "cpu",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ];
+        args.extend(extra);
+        let (ok, log) = nrf_render(&args, &[]);
+        assert!(ok, "{log}");
+        let got = image::open(&out).expect("png").to_rgba8();
+        assert_matches_golden(name, &got);
+    }
+}
+
+#[test]
+fn without_an_adapter_slices_fall_back_to_the_cpu_and_3d_names_the_package() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let image = stimulus(dir.path());
+    let image = image.to_str().expect("utf-8");
+    let out = dir.path().join("axial.png");
+    let no_gpu = [("NRF_NO_GPU", "1")];
+    let (ok, log) = nrf_render(
+        &[
+            "--image",
+            image,
+            "--view",
+            "axial",
+            "--spacing",
+            "4",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
+        &no_gpu,
+    );
+    assert!(ok, "{log}");
+    assert!(log.contains("on the CPU"), "{log}");
+    assert!(out.is_file());
+    let out3d = dir.path().join("3d.png");
+    let (ok, log) = nrf_render(
+        &[
+            "--image",
+            image,
+            "--view",
+            "3d",
+            "--out",
+            out3d.to_str().expect("utf-8"),
+        ],
+        &no_gpu,
+    );
+    assert!(!ok, "3D without an adapter must fail");
+    assert!(
+        log.contains("needs a GPU adapter") && log.contains("mesa-vulkan-drivers"),
+        "{log}"
+    );
+    assert!(!out3d.exists(), "nothing written on failure");
+    // Bad requests are named.
+    let (ok, log) = nrf_render(
+        &["--image", image, "--size", "10x10", "--out", "x.png"],
+        &no_gpu,
+    );
+    assert!(!ok && log.contains("16 to 8192"), "{log}");
+    let (ok, log) = nrf_render(
+        &[
+            "--image",
+            "/no/such.png",
+            "--view",
+            "axial",
+            "--out",
+            "x.png",
+        ],
+        &no_gpu,
+    );
+    assert!(!ok && log.contains("/no/such.png"), "{log}");
+    if in_ci() {
+        eprintln!("(CI) ran without an adapter by NRF_NO_GPU");
+    }
+}
