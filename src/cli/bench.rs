@@ -434,3 +434,93 @@ pub fn train(args: &TrainBenchArgs) -> Result<()> {
     }
     Ok(())
 }
+
+/// Sizes and repetitions of the 3D rendering benchmark.
+#[derive(Debug, Args)]
+pub struct RenderBenchArgs {
+    /// Frames timed per configuration (after one warm-up frame).
+    #[arg(long, default_value_t = 10)]
+    pub frames: usize,
+    /// Print one JSON object per configuration instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct RenderBenchResult {
+    adapter: String,
+    width: u32,
+    height: u32,
+    volume_mm: f64,
+    frames: usize,
+    frames_per_second: f64,
+}
+
+/// `nrf bench render`: frames per second of the ray-marched 3D view (embedded subject-1 model's
+/// prediction for a procedural face over the brain template), orbiting a few degrees per frame,
+/// at 640×480 and 1280×800, over 2 mm and 1 mm volumes. Frames are rendered offscreen and read
+/// back, so the figure includes the copy a window would not need.
+pub fn render(args: &RenderBenchArgs) -> Result<()> {
+    use nrf::render::colormap::{ColorMap, OverlayStyle};
+    use nrf::render::volume3d::{Camera, FrameOptions, VolumeRenderer, brain_anatomy};
+    let gpu = nrf::gpu::GpuContext::request()?;
+    let device = compute_device(DeviceChoice::Cpu)?;
+    let model = nrf::defaults::default_model(1, &device.device)?;
+    let (_, rgb) = nrf::data::simulate::stimulus_of(1, 3);
+    let features =
+        nrf::features::FeatureExtractor::extract(&nrf::features::builtin::BuiltinExtractor, &rgb)?;
+    let engine = QueryEngine::new(&model);
+    let query = engine.prepare(&model, &features)?;
+    let frames = args.frames.max(1);
+    for spacing in [2.0, 1.0] {
+        let grid = nrf::space::Grid::mni(spacing)?;
+        let prediction = query.query_grid(&grid, nrf::query::Region::Domain)?;
+        let mut renderer =
+            VolumeRenderer::new(&gpu.device, &gpu.queue, wgpu::TextureFormat::Rgba8Unorm);
+        renderer.set_anatomy(&gpu.device, &gpu.queue, &brain_anatomy(&grid)?);
+        renderer.set_overlay(
+            &gpu.device,
+            &gpu.queue,
+            &prediction.volume,
+            &prediction.inside,
+        )?;
+        renderer.set_style(
+            &gpu.device,
+            &gpu.queue,
+            &OverlayStyle::symmetric(ColorMap::RdBuR, 1.0, 0.2),
+        );
+        for (width, height) in [(640, 480), (1280, 800)] {
+            let frame = |k: usize| FrameOptions {
+                camera: Camera {
+                    azimuth_deg: -55.0 + 2.0 * k as f32,
+                    ..Camera::default()
+                },
+                jitter_seed: k as f32,
+                ..FrameOptions::default()
+            };
+            renderer.render_offscreen(&gpu.device, &gpu.queue, &frame(0), (width, height))?;
+            let started = Instant::now();
+            for k in 1..=frames {
+                renderer.render_offscreen(&gpu.device, &gpu.queue, &frame(k), (width, height))?;
+            }
+            let seconds = started.elapsed().as_secs_f64();
+            let result = RenderBenchResult {
+                adapter: gpu.describe(),
+                width,
+                height,
+                volume_mm: spacing,
+                frames,
+                frames_per_second: frames as f64 / seconds,
+            };
+            if args.json {
+                println!("{}", serde_json::to_string(&result)?);
+            } else {
+                println!(
+                    "3D {width}×{height} over {spacing} mm volumes: {:.2} frames/s ({} frames) on {}",
+                    result.frames_per_second, frames, result.adapter
+                );
+            }
+        }
+    }
+    Ok(())
+}

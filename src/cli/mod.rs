@@ -111,6 +111,8 @@ pub enum BenchCommand {
     Features(bench::FeaturesBenchArgs),
     /// Samples per second of training steps (forward, loss, backward, AdamW).
     Train(bench::TrainBenchArgs),
+    /// Frames per second of the ray-marched 3D view (needs a GPU adapter; software is fine).
+    Render(bench::RenderBenchArgs),
 }
 
 /// Template images `nrf template` can write.
@@ -166,5 +168,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Bench(BenchCommand::Query(args))) => bench::query(&args),
         Some(Command::Bench(BenchCommand::Features(args))) => bench::features(&args),
         Some(Command::Bench(BenchCommand::Train(args))) => bench::train(&args),
+        Some(Command::Bench(BenchCommand::Render(args))) => bench::render(&args),
     }
 }
