@@ -302,3 +302,137 @@ fn without_an_adapter_slices_fall_back_to_the_cpu_and_3d_names_the_package() {
         eprintln!("(CI) ran without an adapter by NRF_NO_GPU");
     }
 }
+
+/// Largest |fused − burn| relative to max(1, |burn|).
+fn fused_gap(
+    gpu: &nrf::gpu::GpuContext,
+    model: &nrf::model::Nrf,
+    image: &nrf::features::ImageFeatures,
+    points: &[glam::Vec3],
+) -> f32 {
+    use nrf::render::fused_query::FusedQuery;
+    let engine = QueryEngine::new(model);
+    let want = engine
+        .prepare(model, image)
+        .expect("prepare")
+        .query_points(points)
+        .expect("burn query");
+    let fused = FusedQuery::new(gpu, model, image).expect("fused");
+    let got = fused.query_points(gpu, points).expect("fused query");
+    assert_eq!(got.len(), want.len());
+    got.iter()
+        .zip(&want)
+        .map(|(g, w)| (g - w).abs() / w.abs().max(1.0))
+        .fold(0.0, f32::max)
+}
+
+#[test]
+fn the_fused_kernel_matches_the_burn_query() {
+    let Some(gpu) = gpu_or_skip("the_fused_kernel_matches_the_burn_query") else {
+        return;
+    };
+    use nrf::model::official::DomainSource;
+    let device = burn::tensor::Device::flex();
+    // The model-core fixture (the official PyTorch model and its features).
+    let model = nrf::model::Nrf::from_official_dir(
+        crate::support::data("nrf-official"),
+        &DomainSource::Unknown,
+        &device,
+    )
+    .expect("official model");
+    let features = nrf::features::read_features_npy(
+        &crate::support::data("nrf-official/early_features.npy"),
+        &crate::support::data("nrf-official/higher_features.npy"),
+    )
+    .expect("features");
+    let points: Vec<glam::Vec3> = (0..3000)
+        .map(|i| {
+            let t = i as f32;
+            glam::Vec3::new(
+                (t * 0.37).sin() * 70.0,
+                (t * 0.11).cos() * 100.0 - 18.0,
+                (t * 0.23).sin() * 60.0 + 10.0,
+            )
+        })
+        .collect();
+    for image in &features {
+        let gap = fused_gap(&gpu, &model, image, &points);
+        assert!(gap <= 1e-4, "official fixture: fused vs burn {gap}");
+    }
+    // Random models, one with a latent_in skip connection.
+    for (seed, width, layers, latent_in) in [
+        (1, 64, 3, vec![]),
+        (2, 256, 6, vec![]),
+        (3, 320, 5, vec![2]),
+        (4, 512, 6, vec![]),
+    ] {
+        let config = nrf::model::NrfConfig::new()
+            .with_token_dim(16)
+            .with_patches_per_side(14)
+            .with_global_dim(32)
+            .with_merged_dim(32)
+            .with_hidden(width)
+            .with_num_layers(layers)
+            .with_latent_in(latent_in);
+        config.validate().expect("a valid config");
+        let net = nrf::model::NrfNet::init_seeded(&config, seed, &device).expect("init");
+        let model = nrf::model::Nrf {
+            net,
+            config,
+            info: Default::default(),
+            domain: nrf::model::Domain::Unknown,
+            source: None,
+        };
+        let (_, rgb) = nrf::data::simulate::stimulus_of(seed, 5);
+        let image = nrf::features::FeatureExtractor::extract(
+            &nrf::features::builtin::BuiltinExtractor,
+            &rgb,
+        )
+        .expect("features");
+        let gap = fused_gap(&gpu, &model, &image, &points[..500]);
+        assert!(
+            gap <= 1e-4,
+            "random model {seed} ({width} × {layers}): fused vs burn {gap}"
+        );
+    }
+}
+
+#[test]
+fn the_fused_grid_query_packs_values_inside_the_mask_only() {
+    let Some(gpu) = gpu_or_skip("the_fused_grid_query_packs_values_inside_the_mask_only") else {
+        return;
+    };
+    use nrf::render::fused_query::{FusedQuery, unpack};
+    let device = burn::tensor::Device::flex();
+    let model = nrf::defaults::default_model(2, &device).expect("model");
+    let (_, rgb) = nrf::data::simulate::stimulus_of(1, 8);
+    let image =
+        nrf::features::FeatureExtractor::extract(&nrf::features::builtin::BuiltinExtractor, &rgb)
+            .expect("features");
+    let grid = nrf::space::Grid::mni(8.0).expect("grid");
+    let reference = QueryEngine::new(&model)
+        .prepare(&model, &image)
+        .expect("prepare")
+        .query_grid(&grid, Region::Domain)
+        .expect("grid");
+    let fused = FusedQuery::new(&gpu, &model, &image).expect("fused");
+    let packed = fused
+        .query_grid_packed(&gpu, &grid, &reference.inside)
+        .expect("packed");
+    assert_eq!(packed.len(), grid.len());
+    let mut checked = 0;
+    for (n, &word) in packed.iter().enumerate() {
+        let (value, inside) = unpack(word);
+        assert_eq!(inside, reference.inside.data[n]);
+        if inside {
+            // f16 storage: 3 significant digits.
+            let want = reference.volume.data[n];
+            assert!(
+                (value - want).abs() <= 2e-3 * want.abs().max(1.0),
+                "{value} vs {want}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 10, "only {checked} voxels inside the domain");
+}

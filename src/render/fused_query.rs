@@ -1,0 +1,399 @@
+//! The fused GPU query (`shaders/nrf_query.wgsl`): one compute invocation per point runs the whole
+//! MLP with the image's first-layer share precomputed here, so a grid is filled in one dispatch
+//! instead of a chain of burn kernels with their intermediate tensors. The burn query
+//! ([`crate::query`]) is the reference it must match; the CPU query stays the fallback.
+
+use std::sync::mpsc;
+
+use glam::{DVec3, Vec3};
+use wgpu::util::DeviceExt;
+
+use super::RenderError;
+use crate::features::ImageFeatures;
+use crate::gpu::GpuContext;
+use crate::model::Nrf;
+use crate::space::{Grid, normalise_mni};
+use crate::volume::Mask;
+
+/// Mesa's software rasteriser ends any shader loop after this many iterations per invocation
+/// (summed over every time the loop is entered).
+const SOFTWARE_LOOP_LIMIT: usize = 65_535;
+
+/// The widest layer or encoding the kernel's private arrays hold.
+pub const MAX_WIDTH: usize = 512;
+
+/// One layer's entry in the kernel's layer table (matches `Layer` in the shader).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct LayerEntry {
+    previous_offset: u32,
+    encoding_offset: u32,
+    bias_offset: u32,
+    previous_stride: u32,
+    encoding_stride: u32,
+    out: u32,
+    _pad: u32,
+}
+
+/// The kernel's uniform block (matches `Params` in the shader).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    counts: [u32; 4],
+    grid_dims: [u32; 4],
+    grid_origin: [f32; 4],
+    grid_col0: [f32; 4],
+    grid_col1: [f32; 4],
+    grid_col2: [f32; 4],
+}
+
+/// One image's NRF, packed for the fused kernel on one GPU device.
+pub struct FusedQuery {
+    pipeline: wgpu::ComputePipeline,
+    layers: wgpu::Buffer,
+    weights: wgpu::Buffer,
+    fourier: wgpu::Buffer,
+    layer_count: u32,
+    frequencies: u32,
+}
+
+/// Pads to a multiple of 4 floats (the kernel reads vec4s).
+fn padded_to_vec4(mut data: Vec<f32>) -> Vec<f32> {
+    data.resize(data.len().div_ceil(4) * 4, 0.0);
+    data
+}
+
+/// Rows are padded to a multiple of this many floats (the kernel's inner step).
+const ROW_ALIGN: usize = 32;
+
+/// `[rows, cols]` row-major → `[cols, rows]` row-major with each row zero-padded to
+/// `ROW_ALIGN` floats; returns the rows and their padded length.
+fn transposed_padded(data: &[f32], rows: usize, cols: usize) -> (Vec<f32>, usize) {
+    let stride = rows.div_ceil(ROW_ALIGN) * ROW_ALIGN;
+    let mut out = vec![0.0; cols * stride];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * stride + r] = data[r * cols + c];
+        }
+    }
+    (out, stride)
+}
+
+/// Appends `block` at a vec4 boundary; returns its offset in vec4s.
+fn push_aligned(weights: &mut Vec<f32>, block: &[f32]) -> u32 {
+    weights.resize(weights.len().div_ceil(4) * 4, 0.0);
+    let offset = weights.len() / 4;
+    weights.extend_from_slice(block);
+    offset as u32
+}
+
+fn readback_error(e: impl std::fmt::Display) -> RenderError {
+    RenderError::Gpu(e.to_string())
+}
+
+impl FusedQuery {
+    /// Packs `model`'s weights with `image`'s first-layer share for the kernel.
+    pub fn new(gpu: &GpuContext, model: &Nrf, image: &ImageFeatures) -> Result<Self, RenderError> {
+        let config = &model.config;
+        let latent_dim = config.latent_dim();
+        let encoding = config.encoding_dim();
+        let widest = model
+            .net
+            .mlp
+            .layers
+            .iter()
+            .map(|l| l.weight.val().dims()[1])
+            .max()
+            .unwrap_or(0);
+        if widest > MAX_WIDTH || encoding > MAX_WIDTH {
+            return Err(RenderError::Invalid(format!(
+                "the fused kernel holds layers up to {MAX_WIDTH} wide; this model has width {} \
+                 and a {encoding}-wide encoding (use the burn query)",
+                widest
+            )));
+        }
+        let read = |t: burn::tensor::Tensor<2>| -> Result<Vec<f32>, RenderError> {
+            t.into_data()
+                .try_to_vec::<f32>()
+                .map_err(|e| RenderError::Gpu(format!("{e:?}")))
+        };
+        let latent = read(
+            model
+                .latents(std::slice::from_ref(image))
+                .map_err(|e| RenderError::Invalid(e.to_string()))?,
+        )?; // [1, L]
+        let mut weights: Vec<f32> = Vec::new();
+        let mut table = Vec::new();
+        // Iterations of the kernel's inner-product loop per point.
+        let mut inner_steps = 0usize;
+        for (index, linear) in model.net.mlp.layers.iter().enumerate() {
+            let w = read(linear.weight.val())?; // [in, out]
+            let [inp, out] = linear.weight.val().dims();
+            let bias = match &linear.bias {
+                Some(b) => read(b.val().reshape([1, out]))?,
+                None => vec![0.0; out],
+            };
+            let takes_input = index == 0 || config.latent_in.contains(&index);
+            let previous = if takes_input {
+                inp - latent_dim - encoding
+            } else {
+                inp
+            };
+            let mut entry = LayerEntry {
+                previous_offset: 0,
+                encoding_offset: 0,
+                bias_offset: 0,
+                previous_stride: 0,
+                encoding_stride: 0,
+                out: out as u32,
+                _pad: 0,
+            };
+            if previous > 0 {
+                let (block, stride) = transposed_padded(&w[..previous * out], previous, out);
+                entry.previous_offset = push_aligned(&mut weights, &block);
+                entry.previous_stride = stride as u32;
+            }
+            let mut share = bias;
+            if takes_input {
+                // W_latent · latent + b, once per image.
+                for (l, &value) in latent.iter().enumerate() {
+                    let row = &w[(previous + l) * out..(previous + l + 1) * out];
+                    for (s, &wv) in share.iter_mut().zip(row) {
+                        *s += value * wv;
+                    }
+                }
+                let start = (previous + latent_dim) * out;
+                let (block, stride) = transposed_padded(&w[start..], encoding, out);
+                entry.encoding_offset = push_aligned(&mut weights, &block);
+                entry.encoding_stride = stride as u32;
+            }
+            inner_steps +=
+                (entry.previous_stride + entry.encoding_stride) as usize / ROW_ALIGN * out;
+            entry.bias_offset = weights.len() as u32;
+            weights.extend(share);
+            table.push(entry);
+        }
+        if gpu.is_software() && inner_steps >= SOFTWARE_LOOP_LIMIT {
+            return Err(RenderError::Invalid(format!(
+                "this model needs {inner_steps} inner-loop steps per point, beyond the {} a \
+                 software GPU (lavapipe) runs in one loop; use the burn query",
+                SOFTWARE_LOOP_LIMIT - 1
+            )));
+        }
+        let (_, _, b) = model
+            .net
+            .to_state_dicts()
+            .map_err(|m| RenderError::Invalid(format!("cannot read the weights back: {m}")))?;
+        let device = &gpu.device;
+        let storage = |label, bytes: &[u8]| {
+            device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: bytes,
+                usage: wgpu::BufferUsages::STORAGE,
+            })
+        };
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("nrf_query.wgsl"),
+            source: wgpu::ShaderSource::Wgsl(include_str!("../../shaders/nrf_query.wgsl").into()),
+        });
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some("fused nrf query"),
+            layout: None,
+            module: &module,
+            entry_point: Some("main"),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        Ok(Self {
+            pipeline,
+            layers: storage("layers", bytemuck::cast_slice(&table)),
+            weights: storage("weights", bytemuck::cast_slice(&padded_to_vec4(weights))),
+            fourier: storage("fourier B", bytemuck::cast_slice(&b.data)),
+            layer_count: table.len() as u32,
+            frequencies: (b.data.len() / 3) as u32,
+        })
+    }
+
+    /// Runs the kernel over `count` points; returns the bytes of `output_bytes` read back from the
+    /// values (list mode) or packed (grid mode) buffer.
+    fn run(
+        &self,
+        gpu: &GpuContext,
+        params: Params,
+        points: &[[f32; 4]],
+        count: usize,
+        packed_output: bool,
+    ) -> Result<Vec<u8>, RenderError> {
+        let device = &gpu.device;
+        let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("fused params"),
+            contents: bytemuck::bytes_of(&params),
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        let points_buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("points"),
+            contents: bytemuck::cast_slice(if points.is_empty() {
+                &[[0.0f32; 4]]
+            } else {
+                points
+            }),
+            usage: wgpu::BufferUsages::STORAGE,
+        });
+        let bytes = (count.max(1) * 4) as u64;
+        let output = |label| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: bytes,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            })
+        };
+        let (values, packed) = (output("values"), output("packed"));
+        let readback = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("fused readback"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("fused nrf query"),
+            layout: &self.pipeline.get_bind_group_layout(0),
+            entries: &[
+                (0, &uniform),
+                (1, &self.layers),
+                (2, &self.weights),
+                (3, &self.fourier),
+                (4, &points_buffer),
+                (5, &values),
+                (6, &packed),
+            ]
+            .map(|(binding, buffer)| wgpu::BindGroupEntry {
+                binding,
+                resource: buffer.as_entire_binding(),
+            }),
+        });
+        let mut encoder = device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            pass.set_pipeline(&self.pipeline);
+            pass.set_bind_group(0, &bind_group, &[]);
+            let groups = (count as u32).div_ceil(64).max(1);
+            let (x, y) = if groups > 65_535 {
+                (65_535, groups.div_ceil(65_535))
+            } else {
+                (groups, 1)
+            };
+            pass.dispatch_workgroups(x, y, 1);
+        }
+        let source = if packed_output { &packed } else { &values };
+        encoder.copy_buffer_to_buffer(source, 0, &readback, 0, bytes);
+        gpu.queue.submit([encoder.finish()]);
+        let (sender, receiver) = mpsc::channel();
+        readback.map_async(wgpu::MapMode::Read, .., move |result| {
+            // The receiver waits below; a send error only means it gave up already.
+            let _ = sender.send(result);
+        });
+        device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(readback_error)?;
+        receiver
+            .recv()
+            .map_err(readback_error)?
+            .map_err(readback_error)?;
+        let data = readback
+            .get_mapped_range(..)
+            .map_err(readback_error)?
+            .to_vec();
+        readback.unmap();
+        Ok(data[..count * 4].to_vec())
+    }
+
+    fn params(&self, count: usize, mode: u32) -> Params {
+        Params {
+            counts: [count as u32, self.frequencies, self.layer_count, mode],
+            grid_dims: [0; 4],
+            grid_origin: [0.0; 4],
+            grid_col0: [0.0; 4],
+            grid_col1: [0.0; 4],
+            grid_col2: [0.0; 4],
+        }
+    }
+
+    /// Values at MNI points (mm).
+    pub fn query_points(
+        &self,
+        gpu: &GpuContext,
+        points_mm: &[Vec3],
+    ) -> Result<Vec<f32>, RenderError> {
+        if points_mm.is_empty() {
+            return Ok(Vec::new());
+        }
+        let points: Vec<[f32; 4]> = points_mm
+            .iter()
+            .map(|&p| {
+                let n = normalise_mni(p);
+                [n.x, n.y, n.z, 0.0]
+            })
+            .collect();
+        let bytes = self.run(
+            gpu,
+            self.params(points.len(), 0),
+            &points,
+            points.len(),
+            false,
+        )?;
+        Ok(bytemuck::cast_slice::<u8, f32>(&bytes).to_vec())
+    }
+
+    /// The grid's values where `inside` (0 elsewhere), each voxel packed as two f16 —
+    /// (value × inside, inside) — ready to copy into the 3D view's overlay texture.
+    pub fn query_grid_packed(
+        &self,
+        gpu: &GpuContext,
+        grid: &Grid,
+        inside: &Mask,
+    ) -> Result<Vec<u32>, RenderError> {
+        if inside.grid != *grid {
+            return Err(RenderError::Invalid("the mask is on another grid".into()));
+        }
+        let count = grid.len();
+        let origin = grid.voxel_to_world(DVec3::ZERO);
+        let column = |axis: DVec3| (grid.voxel_to_world(axis) - origin).as_vec3();
+        let v4 = |v: Vec3| [v.x, v.y, v.z, 0.0];
+        let mut params = self.params(count, 1);
+        params.grid_dims = [
+            grid.dims[0] as u32,
+            grid.dims[1] as u32,
+            grid.dims[2] as u32,
+            0,
+        ];
+        params.grid_origin = v4(origin.as_vec3());
+        params.grid_col0 = v4(column(DVec3::X));
+        params.grid_col1 = v4(column(DVec3::Y));
+        params.grid_col2 = v4(column(DVec3::Z));
+        let mask: Vec<[f32; 4]> = inside
+            .data
+            .chunks(4)
+            .map(|c| {
+                let mut quad = [0.0; 4];
+                for (q, &i) in quad.iter_mut().zip(c) {
+                    *q = if i { 1.0 } else { 0.0 };
+                }
+                quad
+            })
+            .collect();
+        let bytes = self.run(gpu, params, &mask, count, true)?;
+        Ok(bytemuck::cast_slice::<u8, u32>(&bytes).to_vec())
+    }
+}
+
+/// Unpacks one grid voxel of [`FusedQuery::query_grid_packed`] into (value, inside).
+pub fn unpack(word: u32) -> (f32, bool) {
+    let weighted = half::f16::from_bits((word & 0xFFFF) as u16).to_f32();
+    let inside = half::f16::from_bits((word >> 16) as u16).to_f32();
+    if inside > 0.5 {
+        (weighted / inside, true)
+    } else {
+        (0.0, false)
+    }
+}
