@@ -472,6 +472,7 @@ pub fn render(args: &RenderBenchArgs) -> Result<()> {
     let engine = QueryEngine::new(&model);
     let query = engine.prepare(&model, &features)?;
     let frames = args.frames.max(1);
+    query_speeds(args, &gpu, &model, &features)?;
     for spacing in [2.0, 1.0] {
         let grid = nrf::space::Grid::mni(spacing)?;
         let prediction = query.query_grid(&grid, nrf::query::Region::Domain)?;
@@ -521,6 +522,80 @@ pub fn render(args: &RenderBenchArgs) -> Result<()> {
                 );
             }
         }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Serialize)]
+struct GpuQueryResult {
+    path: String,
+    points: usize,
+    seconds: f64,
+    points_per_second: f64,
+}
+
+/// Points per second of filling a 2 mm whole-brain grid (every grid point, no mask) with the
+/// embedded model: the fused kernel, the burn query on the same adapter, and the burn query on
+/// the CPU. Each is timed after one warm-up run (kernel compilation excluded).
+fn query_speeds(
+    args: &RenderBenchArgs,
+    gpu: &nrf::gpu::GpuContext,
+    model: &Nrf,
+    features: &ImageFeatures,
+) -> Result<()> {
+    use nrf::render::fused_query::FusedQuery;
+    let grid = nrf::space::Grid::mni(2.0)?;
+    let points = grid.points();
+    let everywhere = nrf::volume::Mask {
+        grid,
+        data: vec![true; grid.len()],
+    };
+    let report = |path: String, seconds: f64| -> Result<()> {
+        let result = GpuQueryResult {
+            path,
+            points: points.len(),
+            seconds,
+            points_per_second: points.len() as f64 / seconds,
+        };
+        if args.json {
+            println!("{}", serde_json::to_string(&result)?);
+        } else {
+            println!(
+                "query {} points: {:.2} M points/s ({:.3} s) — {}",
+                result.points,
+                result.points_per_second / 1e6,
+                seconds,
+                result.path
+            );
+        }
+        Ok(())
+    };
+    let fused = FusedQuery::new(gpu, model, features)?;
+    fused.query_grid_packed(gpu, &grid, &everywhere)?;
+    let started = Instant::now();
+    fused.query_grid_packed(gpu, &grid, &everywhere)?;
+    report(
+        format!("fused WGSL kernel on {}", gpu.describe()),
+        started.elapsed().as_secs_f64(),
+    )?;
+    for choice in [DeviceChoice::Gpu, DeviceChoice::Cpu] {
+        let device = match compute_device(choice) {
+            Ok(device) => device,
+            Err(e) => {
+                eprintln!("skipping the burn query on {choice:?}: {e}");
+                continue;
+            }
+        };
+        let on_device = nrf::defaults::default_model(1, &device.device)?;
+        let engine = QueryEngine::new(&on_device);
+        let query = engine.prepare(&on_device, features)?;
+        query.query_points(&points)?;
+        let started = Instant::now();
+        query.query_points(&points)?;
+        report(
+            format!("burn query on {}", device.description),
+            started.elapsed().as_secs_f64(),
+        )?;
     }
     Ok(())
 }

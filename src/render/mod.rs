@@ -6,6 +6,7 @@
 pub mod colorbar;
 pub mod colormap;
 pub mod fused_query;
+pub mod refine;
 pub mod slice;
 pub mod text;
 pub mod volume3d;

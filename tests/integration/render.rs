@@ -436,3 +436,42 @@ fn the_fused_grid_query_packs_values_inside_the_mask_only() {
     }
     assert!(checked > 10, "only {checked} voxels inside the domain");
 }
+
+#[test]
+fn refinement_sends_levels_coarse_to_fine_and_stops_when_cancelled() {
+    use nrf::render::refine::{RefineMessage, RefinementJob};
+    let device = burn::tensor::Device::flex();
+    let model = nrf::defaults::default_model(1, &device).expect("model");
+    let (_, rgb) = nrf::data::simulate::stimulus_of(1, 2);
+    let image =
+        nrf::features::FeatureExtractor::extract(&nrf::features::builtin::BuiltinExtractor, &rgb)
+            .expect("features");
+    let query = QueryEngine::new(&model)
+        .prepare(&model, &image)
+        .expect("prepare");
+    let job = RefinementJob::start(query.clone(), vec![8.0, 6.0, 4.0], Region::Domain);
+    let mut spacings = Vec::new();
+    while let Some(message) = job.wait() {
+        match message {
+            RefineMessage::Level(level) => {
+                // Each level equals a direct query at that spacing.
+                let grid = nrf::space::Grid::mni(level.spacing_mm).expect("grid");
+                let direct = query.query_grid(&grid, Region::Domain).expect("grid");
+                assert_eq!(level.prediction.volume.data, direct.volume.data);
+                spacings.push(level.spacing_mm);
+            }
+            RefineMessage::Failed(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(spacings, vec![8.0, 6.0, 4.0]);
+    // Cancelled before it starts a 1 mm whole-brain level: it ends without sending everything.
+    let job = RefinementJob::start(query, vec![8.0, 1.0, 1.0, 1.0], Region::Everywhere);
+    let first = job.wait();
+    assert!(matches!(first, Some(RefineMessage::Level(_))));
+    job.cancel();
+    let mut rest = 0;
+    while job.wait().is_some() {
+        rest += 1;
+    }
+    assert!(rest < 3, "cancelled job sent {rest} more levels");
+}
