@@ -36,6 +36,8 @@ struct Params {
     // x: occupancy block edge (mm), the jump over an empty block; yzw: anatomy texture
     // coordinates → occupancy texture coordinates (blocks may overhang the grid)
     occupancy: vec4<f32>,
+    // xy: the view's top-left corner in framebuffer pixels (non-zero inside a UI)
+    origin: vec4<f32>,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -119,9 +121,10 @@ fn normal_at(p: vec3<f32>) -> vec3<f32> {
 
 @fragment
 fn fs_main(@builtin(position) frag: vec4<f32>) -> @location(0) vec4<f32> {
+    let local = frag.xy - params.origin.xy;
     let ndc = vec2<f32>(
-        frag.x / params.viewport.x * 2.0 - 1.0,
-        1.0 - frag.y / params.viewport.y * 2.0,
+        local.x / params.viewport.x * 2.0 - 1.0,
+        1.0 - local.y / params.viewport.y * 2.0,
     );
     let near = params.inv_view_proj * vec4<f32>(ndc, 0.0, 1.0);
     let far = params.inv_view_proj * vec4<f32>(ndc, 1.0, 1.0);
@@ -151,7 +154,7 @@ fn fs_main(@builtin(position) frag: vec4<f32>) -> @location(0) vec4<f32> {
 
     var colour = vec3<f32>(0.0);
     var alpha = 0.0;
-    var t = t_enter + hash(frag.xy + params.box_min.w) * step;
+    var t = t_enter + hash(local + params.box_min.w) * step;
     var surface_t = -1.0;
     var mip_value = 0.0;
     var mip_found = false;

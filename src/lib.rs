@@ -5,6 +5,7 @@
 //! The library never prints or exits: every fallible call returns a typed error that names the
 //! file and what was expected, and the binary reports it. `DESIGN.md` maps the modules.
 
+pub mod app;
 pub mod atomic;
 pub mod data;
 pub mod defaults;

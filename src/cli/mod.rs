@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod bench;
@@ -95,6 +95,8 @@ pub enum Command {
     /// Draw an image's predicted response as PNG without a window: slices queried at the pixel
     /// size, the ray-marched 3D view (GPU adapter; software is fine), or an ortho figure.
     Render(Box<render::RenderArgs>),
+    /// Open the viewer (the default when nrf runs without a command).
+    View(ViewArgs),
     /// Write procedural stimuli (faces, places, objects, bodies, text, textures, gratings) as PNG.
     Stimuli(data::StimuliArgs),
     /// Measure speed.
@@ -131,17 +133,16 @@ pub enum TemplateChoice {
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        None => {
-            println!(
-                "nrf {}: the desktop viewer is not built yet. Today nrf predicts responses to \
-                 image files (`nrf predict --image IMG --grid 2 --out p.nii.gz` uses the embedded \
-                 model of a virtual subject), simulates virtual subjects, trains, fine-tunes and \
-                 evaluates NRFs, converts official checkpoints, describes NIfTI files, checks the \
-                 GPU and exports the MNI template; see `nrf --help`.",
-                env!("CARGO_PKG_VERSION")
-            );
-            Ok(())
-        }
+        None => view(ViewArgs {
+            image: None,
+            subject: 1,
+            screenshot: None,
+            exit: false,
+        })
+        .context(
+            "could not open the viewer window (no display? run it in a desktop session, or use \
+             the command-line tools: `nrf --help`)",
+        ),
         Some(Command::Info { file, json }) => info::info(file, json),
         Some(Command::Gpu) => gpu::run(),
         Some(Command::Template {
@@ -165,9 +166,55 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Ridge(args)) => train::ridge_command(&args),
         Some(Command::Superres(args)) => train::superres_command(&args),
         Some(Command::Render(args)) => render::render(&args),
+        Some(Command::View(args)) => view(args),
         Some(Command::Bench(BenchCommand::Query(args))) => bench::query(&args),
         Some(Command::Bench(BenchCommand::Features(args))) => bench::features(&args),
         Some(Command::Bench(BenchCommand::Train(args))) => bench::train(&args),
         Some(Command::Bench(BenchCommand::Render(args))) => bench::render(&args),
     }
+}
+
+/// Options of `nrf view`.
+#[derive(Debug, clap::Args)]
+pub struct ViewArgs {
+    /// An image to show at once (default: an example stimulus).
+    #[arg(long)]
+    pub image: Option<PathBuf>,
+    /// Embedded virtual subject (1–8).
+    #[arg(long, default_value_t = 1)]
+    pub subject: usize,
+    /// Write a PNG of the window once the first full prediction is on screen.
+    #[arg(long)]
+    pub screenshot: Option<PathBuf>,
+    /// Close the window after the screenshot.
+    #[arg(long, requires = "screenshot")]
+    pub exit: bool,
+}
+
+/// `nrf view`.
+fn view(args: ViewArgs) -> Result<()> {
+    if !(1..=8).contains(&args.subject) {
+        anyhow::bail!(
+            "--subject {}: the embedded subjects are 1 to 8",
+            args.subject
+        );
+    }
+    if let Some(image) = &args.image {
+        // Fail here, with the file's name, rather than in a dialog.
+        nrf::features::preprocess::load_rgb8(image)?;
+    }
+    nrf::app::run(nrf::app::ViewOptions {
+        image: args.image,
+        subject: args.subject,
+        screenshot: args.screenshot.clone(),
+        exit: args.exit,
+    })
+    .map_err(anyhow::Error::msg)?;
+    if let Some(path) = &args.screenshot {
+        if !path.is_file() {
+            anyhow::bail!("{}: no screenshot was written", path.display());
+        }
+        println!("wrote {}", path.display());
+    }
+    Ok(())
 }

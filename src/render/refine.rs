@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, TryRecvError};
+use std::sync::mpsc::{self, Receiver};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -30,7 +30,7 @@ pub struct RefinedLevel {
 #[derive(Debug)]
 pub enum RefineMessage {
     /// A level is ready.
-    Level(RefinedLevel),
+    Level(Box<RefinedLevel>),
     /// The job failed; no further levels follow.
     Failed(String),
 }
@@ -67,11 +67,11 @@ impl RefinementJob {
                             })
                     });
                 let message = match result {
-                    Ok(prediction) => RefineMessage::Level(RefinedLevel {
+                    Ok(prediction) => RefineMessage::Level(Box::new(RefinedLevel {
                         spacing_mm,
                         prediction,
                         seconds: started.elapsed().as_secs_f64(),
-                    }),
+                    })),
                     Err(e) if e.is_empty() => return,
                     Err(e) => RefineMessage::Failed(e),
                 };
@@ -91,10 +91,7 @@ impl RefinementJob {
 
     /// The next message if one is ready (never blocks: for a UI thread).
     pub fn poll(&self) -> Option<RefineMessage> {
-        match self.receiver.try_recv() {
-            Ok(message) => Some(message),
-            Err(TryRecvError::Empty | TryRecvError::Disconnected) => None,
-        }
+        self.receiver.try_recv().ok()
     }
 
     /// Waits for the next message; `None` once the job has finished.

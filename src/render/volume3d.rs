@@ -104,6 +104,8 @@ pub struct FrameOptions {
     pub jitter_seed: f32,
     /// Show the anatomy.
     pub anatomy: bool,
+    /// Top-left corner of the view in the target's pixels (non-zero when drawn inside a UI).
+    pub origin: (f32, f32),
 }
 
 impl Default for FrameOptions {
@@ -116,6 +118,7 @@ impl Default for FrameOptions {
             background: [0.0; 3],
             jitter_seed: 0.0,
             anatomy: true,
+            origin: (0.0, 0.0),
         }
     }
 }
@@ -136,6 +139,7 @@ struct Params {
     viewport: [f32; 4],
     background: [f32; 4],
     occupancy: [f32; 4],
+    origin: [f32; 4],
 }
 
 /// Edge of an occupancy block, in anatomy voxels.
@@ -594,6 +598,7 @@ impl VolumeRenderer {
                 self.occupancy_scale.y,
                 self.occupancy_scale.z,
             ],
+            origin: [options.origin.0, options.origin.1, 0.0, 0.0],
         })
     }
 

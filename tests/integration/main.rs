@@ -13,4 +13,5 @@ mod normalisation;
 mod render;
 mod support;
 mod training;
+mod viewer;
 mod virtual_subjects;

@@ -1,0 +1,176 @@
+//! Background work of the viewer: loading a model and extracting an image's features, rendering
+//! slices, preparing the template. Each job runs on its own thread and answers through a
+//! channel the UI polls every frame, so the UI thread never waits. A newer request makes older
+//! answers stale: the UI drops a job (and with it, its answer) when it starts another.
+
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, TryRecvError};
+
+use glam::DVec3;
+use image::RgbaImage;
+
+use crate::features::FeatureExtractor;
+use crate::features::builtin::BuiltinExtractor;
+use crate::features::preprocess::Rgb8;
+use crate::query::{ImageQuery, QueryEngine, Region};
+use crate::render::colormap::OverlayStyle;
+use crate::render::slice::{Anatomy, Convention, SliceDecorations, SliceLayout, render_slice};
+use crate::space::{BoundingBox, Grid, Orientation};
+use crate::volume::Volume;
+
+/// A job whose single answer arrives later.
+pub struct Job<T> {
+    receiver: Receiver<Result<T, String>>,
+}
+
+impl<T: Send + 'static> Job<T> {
+    /// Runs `work` on a new thread; `wake` is called when the answer is ready (a UI repaint).
+    pub fn spawn(
+        work: impl FnOnce() -> Result<T, String> + Send + 'static,
+        wake: impl Fn() + Send + 'static,
+    ) -> Self {
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            // A closed channel only means the UI no longer wants this answer.
+            let _ = sender.send(work());
+            wake();
+        });
+        Self { receiver }
+    }
+
+    /// The answer, if it has arrived (never blocks).
+    pub fn poll(&self) -> Option<Result<T, String>> {
+        match self.receiver.try_recv() {
+            Ok(answer) => Some(answer),
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Disconnected) => {
+                Some(Err("the job stopped without answering".into()))
+            }
+        }
+    }
+}
+
+/// The template images the views draw on.
+pub struct Templates {
+    /// The brain-masked grey levels for the 3D view (1 mm).
+    pub brain: Arc<Volume>,
+    /// The T1 for slices (1 mm).
+    pub t1: Arc<Volume>,
+}
+
+/// Prepares the templates (about a second: decoding and masking the 1 mm template).
+pub fn templates() -> Result<Templates, String> {
+    let grid = Grid::mni(1.0).map_err(|e| e.to_string())?;
+    let brain = crate::render::volume3d::brain_anatomy(&grid).map_err(|e| e.to_string())?;
+    let t1 =
+        crate::template::load(crate::template::TemplateImage::T1).map_err(|e| e.to_string())?;
+    Ok(Templates {
+        brain: Arc::new(brain),
+        t1: Arc::new(t1),
+    })
+}
+
+/// What a prediction needs: the subject's model and the image.
+pub struct PredictionRequest {
+    /// Embedded virtual subject (1–8).
+    pub subject: usize,
+    /// The image.
+    pub image: Rgb8,
+}
+
+/// The model queried for one image, ready for any points.
+pub fn prepare_query(request: PredictionRequest) -> Result<ImageQuery, String> {
+    let device = burn::tensor::Device::flex();
+    let model =
+        crate::defaults::default_model(request.subject, &device).map_err(|e| e.to_string())?;
+    let features = BuiltinExtractor
+        .extract(&request.image)
+        .map_err(|e| e.to_string())?;
+    let engine = QueryEngine::new(&model);
+    engine.prepare(&model, &features).map_err(|e| e.to_string())
+}
+
+/// One rendered slice view with what the status bar needs to read it back.
+pub struct RenderedSlice {
+    /// Which slice.
+    pub orientation: Orientation,
+    /// Display pixel ↔ MNI.
+    pub layout: SliceLayout,
+    /// The picture.
+    pub image: RgbaImage,
+    /// The predicted values at the plane's pixels (row-major, plane order) and which were
+    /// evaluated.
+    pub values: Vec<f32>,
+    /// Pixels inside the model's domain.
+    pub inside: Vec<bool>,
+}
+
+/// What a slice rendering needs.
+pub struct SliceRequest {
+    /// The prepared query (`None`: anatomy only).
+    pub query: Option<ImageQuery>,
+    /// The template.
+    pub t1: Arc<Volume>,
+    /// Crosshair, MNI mm.
+    pub at: DVec3,
+    /// Pixel size of each view (sagittal, coronal, axial).
+    pub sizes: [(u32, u32); 3],
+    /// Colours.
+    pub style: OverlayStyle,
+    /// Left-right convention.
+    pub convention: Convention,
+}
+
+/// The slice views at exactly their on-screen pixel sizes: the NRF is queried at every pixel.
+pub fn render_slices(request: SliceRequest) -> Result<Vec<RenderedSlice>, String> {
+    let anatomy = Anatomy::with_auto_window(&request.t1);
+    [
+        Orientation::Sagittal,
+        Orientation::Coronal,
+        Orientation::Axial,
+    ]
+    .into_iter()
+    .zip(request.sizes)
+    .map(|(orientation, size)| {
+        let layout = SliceLayout::fitted(
+            orientation,
+            request.at,
+            &BoundingBox::MNI_TEMPLATE,
+            (size.0.max(16), size.1.max(16)),
+            request.convention,
+        )
+        .map_err(|e| e.to_string())?;
+        let (values, inside) = match &request.query {
+            Some(query) => {
+                let plane = query
+                    .query_plane(&layout.plane, Region::Domain)
+                    .map_err(|e| e.to_string())?;
+                (plane.values, plane.inside)
+            }
+            None => {
+                let n = layout.plane.width * layout.plane.height;
+                (vec![0.0; n], vec![false; n])
+            }
+        };
+        let image = render_slice(
+            &layout,
+            Some(&anatomy),
+            Some((&values, &inside)),
+            &request.style,
+            &SliceDecorations {
+                crosshair: Some(request.at),
+                labels: true,
+                extrapolated: false,
+            },
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(RenderedSlice {
+            orientation,
+            layout,
+            image,
+            values,
+            inside,
+        })
+    })
+    .collect()
+}

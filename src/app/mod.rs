@@ -1,0 +1,660 @@
+//! The desktop viewer (eframe + egui on wgpu): drop an image, see the predicted response as a
+//! ray-marched 3D volume and three slices queried at their on-screen pixel size, switch subjects.
+//!
+//! Everything slow — the template, the model and the image's features, the refinement of the 3D
+//! volume (8 → 4 → 2 → 1 mm), the slices — runs on background threads ([`jobs`],
+//! [`crate::render::refine`]); the UI thread only polls their channels, so it never blocks.
+
+pub mod jobs;
+pub mod view3d;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use eframe::egui;
+use glam::DVec3;
+
+use crate::data::stimuli::{self, Category};
+use crate::features::preprocess::Rgb8;
+use crate::query::{GridPrediction, ImageQuery, Region};
+use crate::render::colormap::{BelowThreshold, ColorMap, OverlayStyle};
+use crate::render::refine::{DEFAULT_LEVELS, RefineMessage, RefinementJob};
+use crate::render::slice::Convention;
+use crate::render::volume3d::{Camera, FrameOptions, Mode3d};
+use jobs::{Job, PredictionRequest, RenderedSlice, SliceRequest, Templates};
+
+/// How the viewer starts.
+#[derive(Debug, Clone, Default)]
+pub struct ViewOptions {
+    /// An image to show at once.
+    pub image: Option<PathBuf>,
+    /// Embedded virtual subject (1–8).
+    pub subject: usize,
+    /// Write a screenshot here once the first full prediction is on screen.
+    pub screenshot: Option<PathBuf>,
+    /// Close after the screenshot.
+    pub exit: bool,
+}
+
+/// Opens the viewer window; returns when it closes.
+pub fn run(options: ViewOptions) -> Result<(), String> {
+    let native = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_inner_size([1280.0, 820.0])
+            .with_title("nrf — Neural Response Functions"),
+        renderer: eframe::Renderer::Wgpu,
+        ..Default::default()
+    };
+    let result = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+    let failure = Arc::clone(&result);
+    eframe::run_native(
+        "nrf",
+        native,
+        Box::new(move |cc| {
+            let render_state = cc
+                .wgpu_render_state
+                .as_ref()
+                .ok_or("the viewer needs a wgpu adapter")?;
+            view3d::install(render_state);
+            let adapter = render_state.adapter.get_info();
+            let adapter = format!("{} ({:?})", adapter.name, adapter.device_type);
+            Ok(Box::new(NrfApp::new(
+                options,
+                adapter,
+                &cc.egui_ctx,
+                failure,
+            )))
+        }),
+    )
+    .map_err(|e| e.to_string())?;
+    match result.lock().map(|r| r.clone()) {
+        Ok(Some(error)) => Err(error),
+        _ => Ok(()),
+    }
+}
+
+/// An image being shown.
+struct ShownImage {
+    name: String,
+    rgb: Rgb8,
+    thumbnail: egui::TextureHandle,
+}
+
+/// Slice textures and the data behind them.
+struct SliceView {
+    texture: egui::TextureHandle,
+    slice: RenderedSlice,
+}
+
+/// The viewer's state.
+pub struct NrfApp {
+    options: ViewOptions,
+    adapter: String,
+    subject: usize,
+    image: Option<ShownImage>,
+    templates: Option<Templates>,
+    templates_job: Option<Job<Templates>>,
+    anatomy_version: u64,
+    query: Option<ImageQuery>,
+    query_job: Option<Job<ImageQuery>>,
+    refinement: Option<RefinementJob>,
+    overlay: Option<(u64, Arc<GridPrediction>)>,
+    overlay_spacing: Option<f64>,
+    overlay_version: u64,
+    slices: Vec<SliceView>,
+    slices_job: Option<Job<Vec<RenderedSlice>>>,
+    slice_sizes: [(u32, u32); 3],
+    slices_stale: bool,
+    at: DVec3,
+    camera: Camera,
+    mode: Mode3d,
+    map: ColorMap,
+    range: f32,
+    threshold: f32,
+    translucent: bool,
+    opacity: f32,
+    convention: Convention,
+    anatomy_on: bool,
+    error: Option<String>,
+    status: String,
+    screenshot_requested: bool,
+    screenshot_failure: Arc<std::sync::Mutex<Option<String>>>,
+    frame: u64,
+    hover: Option<(DVec3, Option<f32>)>,
+}
+
+impl NrfApp {
+    fn new(
+        options: ViewOptions,
+        adapter: String,
+        ctx: &egui::Context,
+        failure: Arc<std::sync::Mutex<Option<String>>>,
+    ) -> Self {
+        let wake = ctx.clone();
+        let templates_job = Some(Job::spawn(jobs::templates, move || wake.request_repaint()));
+        let mut app = Self {
+            subject: options.subject.clamp(1, 8),
+            options,
+            adapter,
+            image: None,
+            templates: None,
+            templates_job,
+            anatomy_version: 0,
+            query: None,
+            query_job: None,
+            refinement: None,
+            overlay: None,
+            overlay_spacing: None,
+            overlay_version: 0,
+            slices: Vec::new(),
+            slices_job: None,
+            slice_sizes: [(0, 0); 3],
+            slices_stale: true,
+            at: DVec3::new(0.0, -80.0, 5.0),
+            camera: Camera::default(),
+            mode: Mode3d::Shaded,
+            map: ColorMap::RdBuR,
+            range: 1.0,
+            threshold: 0.2,
+            translucent: false,
+            opacity: 1.0,
+            convention: Convention::Neurological,
+            anatomy_on: true,
+            error: None,
+            status: String::new(),
+            screenshot_requested: false,
+            screenshot_failure: failure,
+            frame: 0,
+            hover: None,
+        };
+        match app.options.image.clone() {
+            Some(path) => app.open_image_file(&path, ctx),
+            None => {
+                let (category, rgb) = stimuli::stimulus(7, 0);
+                app.show_image(format!("example: {}", category.name()), rgb, ctx);
+            }
+        }
+        app
+    }
+
+    fn style(&self) -> OverlayStyle {
+        let mut style = OverlayStyle::symmetric(self.map, self.range, self.threshold);
+        style.opacity = self.opacity;
+        if self.translucent {
+            style.below = BelowThreshold::Translucent(0.35);
+        }
+        if !self.map.is_diverging() {
+            style.negative = None;
+        }
+        style
+    }
+
+    /// Reads an image file; a bad file shows a message and changes nothing.
+    fn open_image_file(&mut self, path: &std::path::Path, ctx: &egui::Context) {
+        match crate::features::preprocess::load_rgb8(path) {
+            Ok(rgb) => {
+                let name = path.file_name().map_or_else(
+                    || path.display().to_string(),
+                    |n| n.to_string_lossy().into(),
+                );
+                self.show_image(name, rgb, ctx);
+            }
+            Err(e) => self.error = Some(e.to_string()),
+        }
+    }
+
+    fn show_image(&mut self, name: String, rgb: Rgb8, ctx: &egui::Context) {
+        let rgba: Vec<u8> = rgb
+            .pixels
+            .chunks_exact(3)
+            .flat_map(|p| [p[0], p[1], p[2], 255])
+            .collect();
+        let thumbnail = ctx.load_texture(
+            "image",
+            egui::ColorImage::from_rgba_unmultiplied(
+                [rgb.width as usize, rgb.height as usize],
+                &rgba,
+            ),
+            egui::TextureOptions::LINEAR,
+        );
+        self.image = Some(ShownImage {
+            name,
+            rgb,
+            thumbnail,
+        });
+        self.start_prediction(ctx);
+    }
+
+    /// Starts (or restarts) the prediction for the current image and subject.
+    fn start_prediction(&mut self, ctx: &egui::Context) {
+        let Some(image) = &self.image else { return };
+        let request = PredictionRequest {
+            subject: self.subject,
+            image: image.rgb.clone(),
+        };
+        let wake = ctx.clone();
+        self.query_job = Some(Job::spawn(
+            move || jobs::prepare_query(request),
+            move || wake.request_repaint(),
+        ));
+        self.refinement = None;
+        self.status = format!("predicting for subj{:02}…", self.subject);
+    }
+
+    fn start_slices(&mut self, ctx: &egui::Context) {
+        let Some(templates) = &self.templates else {
+            return;
+        };
+        if self.slice_sizes.iter().any(|&(w, h)| w < 16 || h < 16) {
+            return;
+        }
+        let request = SliceRequest {
+            query: self.query.clone(),
+            t1: Arc::clone(&templates.t1),
+            at: self.at,
+            sizes: self.slice_sizes,
+            style: self.style(),
+            convention: self.convention,
+        };
+        let wake = ctx.clone();
+        self.slices_job = Some(Job::spawn(
+            move || jobs::render_slices(request),
+            move || wake.request_repaint(),
+        ));
+        self.slices_stale = false;
+    }
+
+    /// Takes whatever the background jobs have finished.
+    fn poll_jobs(&mut self, ctx: &egui::Context) {
+        if let Some(answer) = self.templates_job.as_ref().and_then(Job::poll) {
+            self.templates_job = None;
+            match answer {
+                Ok(templates) => {
+                    self.templates = Some(templates);
+                    self.anatomy_version += 1;
+                    self.slices_stale = true;
+                }
+                Err(e) => self.error = Some(format!("template: {e}")),
+            }
+        }
+        if let Some(answer) = self.query_job.as_ref().and_then(Job::poll) {
+            self.query_job = None;
+            match answer {
+                Ok(query) => {
+                    self.refinement = Some(RefinementJob::start(
+                        query.clone(),
+                        DEFAULT_LEVELS.to_vec(),
+                        Region::Domain,
+                    ));
+                    self.query = Some(query);
+                    self.overlay_spacing = None;
+                    self.slices_stale = true;
+                }
+                Err(e) => {
+                    self.error = Some(e);
+                    self.status.clear();
+                }
+            }
+        }
+        while let Some(message) = self.refinement.as_ref().and_then(RefinementJob::poll) {
+            match message {
+                RefineMessage::Level(level) => {
+                    if self.overlay_spacing.is_none() {
+                        // The first level of a new prediction sets the colour range.
+                        let values: Vec<f32> = level
+                            .prediction
+                            .volume
+                            .data
+                            .iter()
+                            .zip(&level.prediction.inside.data)
+                            .filter_map(|(&v, &i)| i.then_some(v.abs()))
+                            .collect();
+                        if let Some(max) = percentile(values, 0.99) {
+                            self.range = max.max(1e-3);
+                            self.threshold = self.range / 5.0;
+                            self.slices_stale = true;
+                        }
+                    }
+                    self.overlay_version += 1;
+                    self.overlay = Some((self.overlay_version, Arc::new(level.prediction)));
+                    self.overlay_spacing = Some(level.spacing_mm);
+                    self.status = format!(
+                        "subj{:02}: {} mm volume in {:.2} s",
+                        self.subject, level.spacing_mm, level.seconds
+                    );
+                }
+                RefineMessage::Failed(e) => self.error = Some(e),
+            }
+            ctx.request_repaint();
+        }
+        if let Some(answer) = self.slices_job.as_ref().and_then(Job::poll) {
+            self.slices_job = None;
+            match answer {
+                Ok(rendered) => {
+                    self.slices = rendered
+                        .into_iter()
+                        .map(|slice| {
+                            let image = egui::ColorImage::from_rgba_unmultiplied(
+                                [slice.image.width() as usize, slice.image.height() as usize],
+                                slice.image.as_raw(),
+                            );
+                            SliceView {
+                                texture: ctx.load_texture(
+                                    format!("{:?}", slice.orientation),
+                                    image,
+                                    egui::TextureOptions::NEAREST,
+                                ),
+                                slice,
+                            }
+                        })
+                        .collect();
+                }
+                Err(e) => self.error = Some(e),
+            }
+        }
+    }
+
+    fn side_panel(&mut self, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
+        ui.heading("Image");
+        if let Some(image) = &self.image {
+            ui.add(egui::Image::new(&image.thumbnail).max_size(egui::vec2(160.0, 160.0)));
+            ui.label(&image.name);
+        }
+        ui.label("Drop an image file on the window, or pick an example:");
+        ui.horizontal_wrapped(|ui| {
+            for (k, category) in Category::ALL.iter().enumerate() {
+                if ui.button(category.name()).clicked() {
+                    let rgb = stimuli::generate(7, k as u64, *category);
+                    self.show_image(format!("example: {}", category.name()), rgb, &ctx);
+                }
+            }
+        });
+        ui.separator();
+        ui.heading("Subject");
+        let before = self.subject;
+        egui::ComboBox::from_id_salt("subject")
+            .selected_text(format!("virtual subj{:02}", self.subject))
+            .show_ui(ui, |ui| {
+                for k in 1..=8 {
+                    ui.selectable_value(&mut self.subject, k, format!("virtual subj{k:02}"));
+                }
+            });
+        if self.subject != before {
+            self.start_prediction(&ctx);
+        }
+        ui.separator();
+        ui.heading("Display");
+        let style_before = self.style();
+        egui::ComboBox::from_id_salt("cmap")
+            .selected_text(self.map.name())
+            .show_ui(ui, |ui| {
+                for map in ColorMap::ALL {
+                    ui.selectable_value(&mut self.map, map, map.name());
+                }
+            });
+        ui.add(egui::Slider::new(&mut self.range, 0.01..=5.0).text("range ±"));
+        ui.add(egui::Slider::new(&mut self.threshold, 0.0..=self.range).text("threshold"));
+        ui.checkbox(&mut self.translucent, "show below threshold, translucent");
+        ui.add(egui::Slider::new(&mut self.opacity, 0.0..=1.0).text("overlay opacity"));
+        ui.horizontal(|ui| {
+            ui.selectable_value(&mut self.mode, Mode3d::Shaded, "shaded");
+            ui.selectable_value(&mut self.mode, Mode3d::Mip, "MIP");
+            ui.checkbox(&mut self.anatomy_on, "anatomy");
+        });
+        let convention_before = self.convention;
+        ui.horizontal(|ui| {
+            ui.selectable_value(
+                &mut self.convention,
+                Convention::Neurological,
+                "neurological",
+            );
+            ui.selectable_value(
+                &mut self.convention,
+                Convention::Radiological,
+                "radiological",
+            );
+        });
+        if self.style() != style_before || self.convention != convention_before {
+            self.slices_stale = true;
+        }
+    }
+
+    fn status_bar(&self, ui: &mut egui::Ui, hover: Option<(DVec3, Option<f32>)>) {
+        ui.horizontal(|ui| {
+            match hover {
+                Some((p, value)) => {
+                    ui.monospace(format!("MNI ({:6.1}, {:6.1}, {:6.1}) mm", p.x, p.y, p.z));
+                    ui.monospace(match value {
+                        Some(v) => format!("value {v:+.4}"),
+                        None => "outside the model's domain".into(),
+                    });
+                }
+                None => {
+                    ui.monospace("MNI –");
+                }
+            }
+            ui.separator();
+            ui.label(&self.status);
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                ui.label(format!("GPU: {}", self.adapter));
+            });
+        });
+    }
+
+    /// The 3D view: drag to orbit, scroll to zoom.
+    fn view_3d(&mut self, ui: &mut egui::Ui, rect: egui::Rect) {
+        let response = ui.interact(rect, ui.scope_id().with("3d"), egui::Sense::drag());
+        if response.dragged() {
+            let delta = response.drag_delta();
+            self.camera.azimuth_deg -= delta.x * 0.4;
+            self.camera.elevation_deg =
+                (self.camera.elevation_deg + delta.y * 0.4).clamp(-89.0, 89.0);
+        }
+        if response.hovered() {
+            let scroll = ui.input(|i| i.smooth_scroll_delta.y);
+            if scroll != 0.0 {
+                self.camera.distance_mm =
+                    (self.camera.distance_mm * (1.0 - scroll * 0.002)).clamp(150.0, 1200.0);
+            }
+        }
+        let ppp = ui.ctx().pixels_per_point();
+        self.frame += 1;
+        let frame = view3d::View3dFrame {
+            options: FrameOptions {
+                camera: self.camera,
+                mode: self.mode,
+                anatomy: self.anatomy_on,
+                jitter_seed: 0.0,
+                ..FrameOptions::default()
+            },
+            style: self.style(),
+            anatomy: self
+                .templates
+                .as_ref()
+                .map(|t| (self.anatomy_version, Arc::clone(&t.brain))),
+            overlay: self.overlay.clone(),
+            viewport_px: (
+                rect.min.x * ppp,
+                rect.min.y * ppp,
+                (rect.width() * ppp).round() as u32,
+                (rect.height() * ppp).round() as u32,
+            ),
+        };
+        ui.painter()
+            .add(eframe::egui_wgpu::Callback::new_paint_callback(rect, frame));
+        if self.templates.is_none() {
+            ui.painter().text(
+                rect.center(),
+                egui::Align2::CENTER_CENTER,
+                "preparing the template…",
+                egui::FontId::proportional(16.0),
+                egui::Color32::GRAY,
+            );
+        }
+    }
+
+    /// One slice view; a click moves the crosshair. Returns the hovered point and value.
+    fn slice_view(
+        &mut self,
+        ui: &mut egui::Ui,
+        rect: egui::Rect,
+        index: usize,
+    ) -> Option<(DVec3, Option<f32>)> {
+        let ppp = ui.ctx().pixels_per_point();
+        let size = (
+            (rect.width() * ppp).round().max(1.0) as u32,
+            (rect.height() * ppp).round().max(1.0) as u32,
+        );
+        if self.slice_sizes[index] != size {
+            self.slice_sizes[index] = size;
+            self.slices_stale = true;
+        }
+        let response = ui.interact(
+            rect,
+            ui.scope_id().with(("slice", index)),
+            egui::Sense::click(),
+        );
+        let view = self.slices.get(index)?;
+        ui.painter().image(
+            view.texture.id(),
+            rect,
+            egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
+            egui::Color32::WHITE,
+        );
+        let pointer = response.hover_pos()?;
+        let (w, h) = view.slice.layout.size();
+        let x =
+            ((pointer.x - rect.min.x) / rect.width() * w as f32).clamp(0.0, w as f32 - 1.0) as u32;
+        let y =
+            ((pointer.y - rect.min.y) / rect.height() * h as f32).clamp(0.0, h as f32 - 1.0) as u32;
+        let p = view.slice.layout.mni_at(x, y);
+        let k = view.slice.layout.plane_index(x, y);
+        let value = view
+            .slice
+            .inside
+            .get(k)
+            .copied()
+            .unwrap_or(false)
+            .then(|| view.slice.values[k]);
+        if response.clicked() {
+            // Keep the clicked slice's own position along its normal.
+            let (_, _, normal) = view.slice.orientation.axes();
+            self.at = p - normal * normal.dot(p) + normal * normal.dot(self.at);
+            self.slices_stale = true;
+        }
+        Some((p, value))
+    }
+
+    fn maybe_screenshot(&mut self, ctx: &egui::Context) {
+        let Some(path) = self.options.screenshot.clone() else {
+            return;
+        };
+        let ready = self.overlay_spacing == Some(DEFAULT_LEVELS[DEFAULT_LEVELS.len() - 1])
+            && self.slices.len() == 3
+            && self.slices_job.is_none()
+            && !self.slices_stale
+            && self.templates.is_some();
+        if !ready || self.screenshot_requested {
+            return;
+        }
+        self.screenshot_requested = true;
+        let exit = self.options.exit;
+        let failure = Arc::clone(&self.screenshot_failure);
+        let context = ctx.clone();
+        ctx.send_viewport_cmd(egui::ViewportCommand::Screenshot(
+            egui::ScreenshotCallback::new(move |image| {
+                let [w, h] = image.size;
+                let raw: Vec<u8> = image.pixels.iter().flat_map(|c| c.to_array()).collect();
+                let saved = image::RgbaImage::from_raw(w as u32, h as u32, raw)
+                    .ok_or_else(|| "screenshot has the wrong size".to_string())
+                    .and_then(|img| {
+                        crate::atomic::write_atomically(&path, |file| {
+                            img.write_to(file, image::ImageFormat::Png)
+                                .map_err(std::io::Error::other)
+                        })
+                        .map_err(|e| format!("{}: {e}", path.display()))
+                    });
+                if let Err(e) = saved
+                    && let Ok(mut slot) = failure.lock()
+                {
+                    *slot = Some(e);
+                }
+                if exit {
+                    context.send_viewport_cmd(egui::ViewportCommand::Close);
+                }
+                context.request_repaint();
+            }),
+        ));
+        ctx.request_repaint();
+    }
+}
+
+/// The `q` quantile of `values` (`None` when empty).
+fn percentile(mut values: Vec<f32>, q: f64) -> Option<f32> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f32::total_cmp);
+    Some(values[((values.len() - 1) as f64 * q) as usize])
+}
+
+impl eframe::App for NrfApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let ctx = ui.ctx().clone();
+        self.poll_jobs(&ctx);
+        let dropped = ctx.input(|i| i.raw.dropped_files.clone());
+        if let Some(file) = dropped.first() {
+            let path = file.path().to_path_buf();
+            self.open_image_file(&path, &ctx);
+        }
+        egui::Panel::left("controls")
+            .resizable(false)
+            .exact_size(260.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| self.side_panel(ui));
+            });
+        let mut hover = None;
+        // The hover comes from the previous frame's views (panels are laid out before them).
+        let last_hover = self.hover;
+        egui::Panel::bottom("status").show(ui, |ui| self.status_bar(ui, last_hover));
+        egui::CentralPanel::default()
+            .frame(egui::Frame::new().fill(egui::Color32::BLACK))
+            .show(ui, |ui| {
+                let full = ui.max_rect();
+                let half = egui::vec2(full.width() / 2.0 - 2.0, full.height() / 2.0 - 2.0);
+                let cell = |col: f32, row: f32| {
+                    egui::Rect::from_min_size(
+                        full.min + egui::vec2(col * (half.x + 4.0), row * (half.y + 4.0)),
+                        half,
+                    )
+                };
+                for (index, (col, row)) in
+                    [(0.0, 0.0), (1.0, 0.0), (0.0, 1.0)].into_iter().enumerate()
+                {
+                    if let Some(h) = self.slice_view(ui, cell(col, row), index) {
+                        hover = Some(h);
+                    }
+                }
+                self.view_3d(ui, cell(1.0, 1.0));
+            });
+        if hover != self.hover {
+            self.hover = hover;
+            ctx.request_repaint();
+        }
+        if self.slices_stale && self.slices_job.is_none() {
+            self.start_slices(&ctx);
+        }
+        if let Some(error) = self.error.clone() {
+            egui::Window::new("Error")
+                .collapsible(false)
+                .show(&ctx, |ui| {
+                    ui.label(error);
+                    if ui.button("Dismiss").clicked() {
+                        self.error = None;
+                    }
+                });
+        }
+        self.maybe_screenshot(&ctx);
+    }
+}
