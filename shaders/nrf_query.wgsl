@@ -106,9 +106,9 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     }
 
     let f = params.counts.y;
-    for (var k = 0u; k < MAX_VEC4; k++) {
+    // Zero the encoding's padding up to the next 32 values (the inner step).
+    for (var k = 0u; k < (2u * f + 31u) / 32u * 8u; k++) {
         gamma[k] = vec4<f32>(0.0);
-        x[k] = vec4<f32>(0.0);
     }
     for (var k = 0u; k < f; k++) {
         let projected = p.x * fourier_b[k] + p.y * fourier_b[f + k] + p.z * fourier_b[2u * f + k];
@@ -131,10 +131,12 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
                 }
                 h[o / 4u][o % 4u] = select(acc, max(acc, 0.0), l + 1u < count);
             }
-            for (var k = 0u; k < MAX_VEC4; k++) {
+            // The next layer reads x up to its padded stride (a multiple of 32): copy the outputs
+            // and zero the rest of that span.
+            let span = (layer.out + 31u) / 32u * 8u;
+            for (var k = 0u; k < span; k++) {
                 x[k] = select(vec4<f32>(0.0), h[k], k * 4u < layer.out);
             }
-            // Zero the padding of a partly filled last vec4.
             for (var o = layer.out; o < (layer.out + 3u) / 4u * 4u; o++) {
                 x[o / 4u][o % 4u] = 0.0;
             }

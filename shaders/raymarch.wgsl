@@ -5,9 +5,10 @@
 // - opacity correction: per-sample alpha is 1 - (1 - a)^(step / reference step);
 // - jittered ray starts (a per-pixel hash) against banding;
 // - early termination once the accumulated alpha passes 0.97;
-// - empty-space skipping: a coarse occupancy texture (8-voxel blocks, dilated by one block) lets
-//   the ray jump a block at a time where there is nothing to see;
-// - gradient (Lambert + a little specular) lighting of the anatomy;
+// - empty-space skipping: a coarse occupancy texture (blocks of 4 voxels, marked where anything
+//   visible lies within one voxel of the block) lets a ray leave an empty block in one step;
+// - gradient (Lambert + a little specular) lighting of the anatomy, from normals precomputed per
+//   voxel and packed with the grey level in one RGBA texel (one fetch per sample);
 // - the overlay fades with depth below the first surface hit (overlay_depth_mm), so deep blobs
 //   fade unless the view cuts to them;
 // - mode 1 is a maximum-intensity projection of |overlay| over the shaded anatomy;
@@ -33,8 +34,7 @@ struct Params {
     viewport: vec4<f32>,
     // rgb: background; a: anatomy opacity scale
     background: vec4<f32>,
-    // x: occupancy block edge (mm), the jump over an empty block; yzw: anatomy texture
-    // coordinates → occupancy texture coordinates (blocks may overhang the grid)
+    // x: occupancy block edge (anatomy voxels); y: anatomy voxel edge (mm); zw: unused
     occupancy: vec4<f32>,
     // xy: the view's top-left corner in framebuffer pixels (non-zero inside a UI)
     origin: vec4<f32>,
@@ -61,9 +61,10 @@ fn hash(p: vec2<f32>) -> f32 {
     return fract((r.x + r.y) * r.x);
 }
 
-fn anatomy_at(world: vec3<f32>) -> f32 {
+// The anatomy texel at a world point: rgb = outward normal packed as n·½ + ½, a = grey level.
+fn anatomy_at(world: vec3<f32>) -> vec4<f32> {
     let t = (params.world_to_anatomy * vec4<f32>(world, 1.0)).xyz;
-    return textureSampleLevel(anatomy, linear_sampler, t, 0.0).r;
+    return textureSampleLevel(anatomy, linear_sampler, t, 0.0);
 }
 
 // (value, inside) of the overlay at a world point; inside < 0.5 means no prediction there.
@@ -95,28 +96,27 @@ fn clipped(p: vec3<f32>) -> bool {
     return false;
 }
 
-fn occupied(world: vec3<f32>) -> bool {
-    let t = (params.world_to_anatomy * vec4<f32>(world, 1.0)).xyz * params.occupancy.yzw;
-    return textureSampleLevel(occupancy, linear_sampler, t, 0.0).r > 0.0;
-}
-
-fn normal_at(p: vec3<f32>) -> vec3<f32> {
-    let t = (params.world_to_anatomy * vec4<f32>(p, 1.0)).xyz;
-    let d = params.viewport.w / vec3<f32>(textureDimensions(anatomy));
-    let g = vec3<f32>(
-        textureSampleLevel(anatomy, linear_sampler, t + vec3<f32>(d.x, 0.0, 0.0), 0.0).r
-            - textureSampleLevel(anatomy, linear_sampler, t - vec3<f32>(d.x, 0.0, 0.0), 0.0).r,
-        textureSampleLevel(anatomy, linear_sampler, t + vec3<f32>(0.0, d.y, 0.0), 0.0).r
-            - textureSampleLevel(anatomy, linear_sampler, t - vec3<f32>(0.0, d.y, 0.0), 0.0).r,
-        textureSampleLevel(anatomy, linear_sampler, t + vec3<f32>(0.0, 0.0, d.z), 0.0).r
-            - textureSampleLevel(anatomy, linear_sampler, t - vec3<f32>(0.0, 0.0, d.z), 0.0).r,
-    );
-    // Texture axes are world axes (MNI grids are axis-aligned); the surface faces down-gradient.
-    let n = -g;
-    if dot(n, n) < 1e-10 {
-        return vec3<f32>(0.0);
+// Distance (mm) along the ray from `world` to where it leaves its occupancy block, or 0 when the
+// block holds something to see.
+fn empty_run(world: vec3<f32>, dir: vec3<f32>) -> f32 {
+    let dims = vec3<f32>(textureDimensions(anatomy));
+    let u = (params.world_to_anatomy * vec4<f32>(world, 1.0)).xyz * dims; // voxel units
+    let block = params.occupancy.x;
+    let j = floor(u / block);
+    let blocks = vec3<f32>(textureDimensions(occupancy));
+    if all(j >= vec3<f32>(0.0)) && all(j < blocks) {
+        if textureLoad(occupancy, vec3<i32>(j), 0).r > 0.0 {
+            return 0.0;
+        }
     }
-    return normalize(n);
+    // Leave the block: per axis, the distance to the face the ray heads for.
+    let du = dir / params.occupancy.y; // voxels per mm along the ray
+    let face = (j + select(vec3<f32>(0.0), vec3<f32>(1.0), du > vec3<f32>(0.0))) * block;
+    let safe = select(du, vec3<f32>(1e-6), abs(du) < vec3<f32>(1e-6));
+    let run = (face - u) / safe;
+    let exit = min(min(select(1e9, run.x, abs(du.x) >= 1e-6), select(1e9, run.y, abs(du.y) >= 1e-6)),
+        select(1e9, run.z, abs(du.z) >= 1e-6));
+    return max(exit, 0.0) + 0.01;
 }
 
 @fragment
@@ -150,7 +150,6 @@ fn fs_main(@builtin(position) frag: vec4<f32>) -> @location(0) vec4<f32> {
     let has_anatomy = params.overlay.w > 0.5;
     let view = -dir;
     let light = normalize(params.light.xyz);
-    let block = params.occupancy.x;
 
     var colour = vec3<f32>(0.0);
     var alpha = 0.0;
@@ -164,8 +163,9 @@ fn fs_main(@builtin(position) frag: vec4<f32>) -> @location(0) vec4<f32> {
             break;
         }
         let p = origin + dir * t;
-        if !occupied(p) {
-            t += block;
+        let run = empty_run(p, dir);
+        if run > 0.0 {
+            t += run;
             continue;
         }
         if clipped(p) {
@@ -175,13 +175,15 @@ fn fs_main(@builtin(position) frag: vec4<f32>) -> @location(0) vec4<f32> {
         var sample_alpha = 0.0;
         var sample_colour = vec3<f32>(0.0);
         if has_anatomy {
-            let a = anatomy_at(p);
+            let texel = anatomy_at(p);
+            let a = texel.a;
             let opacity = smoothstep(0.08, 0.45, a) * params.background.a;
             if opacity > 0.002 {
                 if surface_t < 0.0 {
                     surface_t = t;
                 }
-                let n = normal_at(p);
+                let packed = texel.rgb * 2.0 - 1.0;
+                let n = select(vec3<f32>(0.0), normalize(packed), dot(packed, packed) > 1e-6);
                 let diffuse = max(dot(n, light), 0.0);
                 let half_vector = normalize(light + view);
                 let specular = pow(max(dot(n, half_vector), 0.0), 24.0) * 0.25;

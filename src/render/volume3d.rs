@@ -143,7 +143,7 @@ struct Params {
 }
 
 /// Edge of an occupancy block, in anatomy voxels.
-const BLOCK: usize = 8;
+const BLOCK: usize = 4;
 /// Grey level below which the anatomy is fully transparent (the shader's smoothstep start).
 const ANATOMY_VISIBLE: f32 = 0.08;
 /// Entries in the colour lookup table.
@@ -168,6 +168,32 @@ pub fn brain_anatomy(grid: &Grid) -> Result<Volume, RenderError> {
         })
         .collect();
     Ok(Volume::new(*grid, data)?)
+}
+
+/// Per voxel: the outward surface normal (minus the normalised grey-level gradient, central
+/// differences) packed as `n·½ + ½` in RGB, and the grey level in A — one texel fetch gives the
+/// ray marcher both. Grids are axis-aligned with positive spacing, so voxel axes are world axes.
+pub fn pack_anatomy(volume: &Volume) -> Vec<[u8; 4]> {
+    use super::colormap::to_u8;
+    let [nx, ny, nz] = volume.grid.dims;
+    let at = |i: usize, j: usize, k: usize| volume.data[i + nx * (j + ny * k)];
+    let mut out = Vec::with_capacity(volume.data.len());
+    for k in 0..nz {
+        for j in 0..ny {
+            for i in 0..nx {
+                let grey = at(i, j, k);
+                let d = |lo: f32, hi: f32| hi - lo;
+                let g = Vec3::new(
+                    d(at(i.saturating_sub(1), j, k), at((i + 1).min(nx - 1), j, k)),
+                    d(at(i, j.saturating_sub(1), k), at(i, (j + 1).min(ny - 1), k)),
+                    d(at(i, j, k.saturating_sub(1)), at(i, j, (k + 1).min(nz - 1))),
+                );
+                let n = (-g).normalize_or_zero() * 0.5 + Vec3::splat(0.5);
+                out.push([to_u8(n.x), to_u8(n.y), to_u8(n.z), to_u8(grey)]);
+            }
+        }
+    }
+    out
 }
 
 /// World (mm) → texture coordinates (0..1 across the grid, texel centres at (i + ½)/n).
@@ -385,21 +411,18 @@ impl VolumeRenderer {
         )
     }
 
-    /// Uploads the anatomy (grey levels 0..1, e.g. from [`brain_anatomy`]).
+    /// Uploads the anatomy (grey levels 0..1, e.g. from [`brain_anatomy`]) with its surface
+    /// normals, packed per voxel as RGBA (see [`pack_anatomy`]).
     pub fn set_anatomy(&mut self, device: &wgpu::Device, queue: &wgpu::Queue, volume: &Volume) {
-        let bytes: Vec<u8> = volume
-            .data
-            .iter()
-            .map(|&v| super::colormap::to_u8(v))
-            .collect();
+        let texels = pack_anatomy(volume);
         self.anatomy = texture_3d(
             device,
             queue,
             "anatomy",
             volume.grid.dims,
-            wgpu::TextureFormat::R8Unorm,
-            &bytes,
-            1,
+            wgpu::TextureFormat::Rgba8Unorm,
+            bytemuck::cast_slice(&texels),
+            4,
         );
         self.anatomy_grid = Some(volume.grid);
         self.anatomy_mask = volume.data.iter().map(|&v| v > ANATOMY_VISIBLE).collect();
@@ -480,24 +503,50 @@ impl VolumeRenderer {
         let blocks = [nx.div_ceil(BLOCK), ny.div_ceil(BLOCK), nz.div_ceil(BLOCK)];
         let block_index = |[i, j, k]: [usize; 3]| i + blocks[0] * (j + blocks[1] * k);
         let mut filled = vec![false; blocks[0] * blocks[1] * blocks[2]];
+        // Blocks within one voxel of a visible voxel (trilinear samples reach that far).
+        let near_blocks = |c: usize, n: usize| {
+            let lo = c.saturating_sub(1) / BLOCK;
+            let hi = (c + 1).min(n - 1) / BLOCK;
+            lo..=hi
+        };
+        let mark = |filled: &mut Vec<bool>, [i, j, k]: [usize; 3]| {
+            for bk in near_blocks(k, nz) {
+                for bj in near_blocks(j, ny) {
+                    for bi in near_blocks(i, nx) {
+                        filled[block_index([bi, bj, bk])] = true;
+                    }
+                }
+            }
+        };
         for (n, &visible) in self.anatomy_mask.iter().enumerate() {
             if visible {
-                let [i, j, k] = grid.ijk(n);
-                filled[block_index([i / BLOCK, j / BLOCK, k / BLOCK])] = true;
+                mark(&mut filled, grid.ijk(n));
             }
         }
         if let Some(mask) = overlay
             && let Ok(to_voxel) = grid.world_to_voxel()
         {
+            // An overlay voxel reaches one overlay spacing around its centre.
+            let reach = mask.grid.spacing_mm() / grid.spacing_mm();
             let mut marks = vec![false; filled.len()];
             for (n, &inside) in mask.data.iter().enumerate() {
                 if !inside {
                     continue;
                 }
                 let p = to_voxel.transform_point3(mask.grid.point(mask.grid.ijk(n)));
-                let b = [p.x, p.y, p.z].map(|c| (c.max(0.0) as usize) / BLOCK);
-                if b[0] < blocks[0] && b[1] < blocks[1] && b[2] < blocks[2] {
-                    marks[block_index(b)] = true;
+                let lo = (p - reach).max(glam::DVec3::ZERO);
+                let hi = p + reach;
+                let range = |a: f64, b: f64, n: usize| {
+                    (a as usize / BLOCK)..=((b.max(0.0) as usize).min(n - 1) / BLOCK)
+                };
+                for bk in range(lo.z, hi.z, nz) {
+                    for bj in range(lo.y, hi.y, ny) {
+                        for bi in range(lo.x, hi.x, nx) {
+                            if bi < blocks[0] && bj < blocks[1] && bk < blocks[2] {
+                                marks[block_index([bi, bj, bk])] = true;
+                            }
+                        }
+                    }
                 }
             }
             self.overlay_blocks = marks;
@@ -507,20 +556,7 @@ impl VolumeRenderer {
         for (f, &o) in filled.iter_mut().zip(&self.overlay_blocks) {
             *f |= o;
         }
-        let mut dilated = vec![0u8; filled.len()];
-        for k in 0..blocks[2] {
-            for j in 0..blocks[1] {
-                for i in 0..blocks[0] {
-                    let near = |c: usize, n: usize| c.saturating_sub(1)..(c + 2).min(n);
-                    let any = near(k, blocks[2]).any(|kk| {
-                        near(j, blocks[1]).any(|jj| {
-                            near(i, blocks[0]).any(|ii| filled[block_index([ii, jj, kk])])
-                        })
-                    });
-                    dilated[block_index([i, j, k])] = if any { 255 } else { 0 };
-                }
-            }
-        }
+        let dilated: Vec<u8> = filled.iter().map(|&f| if f { 255 } else { 0 }).collect();
         self.occupancy = texture_3d(
             device,
             queue,
@@ -592,12 +628,7 @@ impl VolumeRenderer {
                 options.background[2],
                 1.0,
             ],
-            occupancy: [
-                spacing * BLOCK as f32,
-                self.occupancy_scale.x,
-                self.occupancy_scale.y,
-                self.occupancy_scale.z,
-            ],
+            occupancy: [BLOCK as f32, spacing, 0.0, 0.0],
             origin: [options.origin.0, options.origin.1, 0.0, 0.0],
         })
     }
