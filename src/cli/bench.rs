@@ -476,20 +476,12 @@ pub fn render(args: &RenderBenchArgs) -> Result<()> {
     for spacing in [2.0, 1.0] {
         let grid = nrf::space::Grid::mni(spacing)?;
         let prediction = query.query_grid(&grid, nrf::query::Region::Domain)?;
-        let mut renderer =
-            VolumeRenderer::new(&gpu.device, &gpu.queue, wgpu::TextureFormat::Rgba8Unorm);
-        renderer.set_anatomy(&gpu.device, &gpu.queue, &brain_anatomy(&grid)?);
-        renderer.set_overlay(
-            &gpu.device,
-            &gpu.queue,
-            &prediction.volume,
-            &prediction.inside,
-        )?;
-        renderer.set_style(
-            &gpu.device,
-            &gpu.queue,
+        let mut renderer = VolumeRenderer::offscreen(
+            &gpu,
+            &brain_anatomy(&grid)?,
+            Some((&prediction.volume, &prediction.inside)),
             &OverlayStyle::symmetric(ColorMap::RdBuR, 1.0, 0.2),
-        );
+        )?;
         for (width, height) in [(640, 480), (1280, 800)] {
             let frame = |k: usize| FrameOptions {
                 camera: Camera {

@@ -369,16 +369,12 @@ fn render_3d(
     let grid = Grid::mni(spacing)?;
     let prediction = query.query_grid(&grid, region)?;
     let anatomy = brain_anatomy(&Grid::mni(spacing.clamp(0.5, 1.0))?)?;
-    let mut renderer =
-        VolumeRenderer::new(&gpu.device, &gpu.queue, wgpu::TextureFormat::Rgba8Unorm);
-    renderer.set_anatomy(&gpu.device, &gpu.queue, &anatomy);
-    renderer.set_overlay(
-        &gpu.device,
-        &gpu.queue,
-        &prediction.volume,
-        &prediction.inside,
+    let mut renderer = VolumeRenderer::offscreen(
+        &gpu,
+        &anatomy,
+        Some((&prediction.volume, &prediction.inside)),
+        style,
     )?;
-    renderer.set_style(&gpu.device, &gpu.queue, style);
     let options = FrameOptions {
         camera: Camera {
             azimuth_deg: args.azimuth,

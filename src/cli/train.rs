@@ -454,11 +454,21 @@ pub struct EvalArgs {
 /// `nrf eval`.
 pub fn eval_command(args: &EvalArgs) -> Result<()> {
     let device = compute_device(DeviceChoice::from(args.device))?;
-    if is_ensemble_file(&args.model) {
-        return eval_ensemble(args, &device);
-    }
-    let model = load_model(&args.model, &Default::default(), &device)?;
-    let id = model.info.features.as_ref().map(|f| f.extractor.clone());
+    // A single model or an ensemble file: both predict the validation rows.
+    let scored = if is_ensemble_file(&args.model) {
+        Scored::Ensemble(Box::new(EnsembleModel::load(&args.model, &device.device)?))
+    } else {
+        Scored::Single(Box::new(load_model(
+            &args.model,
+            &Default::default(),
+            &device,
+        )?))
+    };
+    let info = match &scored {
+        Scored::Single(model) => &model.info,
+        Scored::Ensemble(ensemble) => &ensemble.info,
+    };
+    let id = info.features.as_ref().map(|f| f.extractor.clone());
     let extractor = extractor_for(id.as_deref(), args.clip.as_deref(), &device.device)
         .with_context(|| args.model.display().to_string())?;
     let dataset = args.data.open()?;
@@ -471,7 +481,10 @@ pub fn eval_command(args: &EvalArgs) -> Result<()> {
             rows.len()
         );
     }
-    let predicted = predict_rows(&model, &set, rows)?;
+    let predicted = match &scored {
+        Scored::Single(model) => predict_rows(model, &set, rows)?,
+        Scored::Ensemble(ensemble) => ensemble.predict_rows(&set, rows)?,
+    };
     let report = Report {
         name: args.model.display().to_string(),
         training_images: None,
@@ -480,6 +493,12 @@ pub fn eval_command(args: &EvalArgs) -> Result<()> {
         json: args.json,
     };
     report.print(&dataset, &set, &predicted)
+}
+
+/// What `nrf eval` scores.
+enum Scored {
+    Single(Box<Nrf>),
+    Ensemble(Box<EnsembleModel>),
 }
 
 /// Whether `path` is an ensemble file (read only as far as its header).
@@ -504,32 +523,6 @@ fn is_ensemble_file(path: &Path) -> bool {
         .ok()
         .and_then(|h| h["__metadata__"]["nrf"].as_str().map(str::to_owned))
         .is_some_and(|json| nrf::model::checkpoint::is_ensemble_metadata(&json))
-}
-
-/// `nrf eval` of an ensemble file.
-fn eval_ensemble(args: &EvalArgs, device: &nrf::query::ComputeDevice) -> Result<()> {
-    let ensemble = EnsembleModel::load(&args.model, &device.device)?;
-    let id = ensemble.info.features.as_ref().map(|f| f.extractor.clone());
-    let extractor = extractor_for(id.as_deref(), args.clip.as_deref(), &device.device)
-        .with_context(|| args.model.display().to_string())?;
-    let dataset = args.data.open()?;
-    let set = args.data.training_set(&dataset, extractor.as_ref(), true)?;
-    if set.validation_rows.len() < 2 {
-        bail!(
-            "{}: {} validation images; at least 2 are needed for a correlation",
-            args.data.data.display(),
-            set.validation_rows.len()
-        );
-    }
-    let predicted = ensemble.predict_rows(&set, &set.validation_rows)?;
-    let report = Report {
-        name: args.model.display().to_string(),
-        training_images: None,
-        data: &args.data,
-        r_map: args.r_map.as_deref(),
-        json: args.json,
-    };
-    report.print(&dataset, &set, &predicted)
 }
 
 /// How to report scores of predictions on the validation rows.

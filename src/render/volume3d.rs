@@ -411,6 +411,24 @@ impl VolumeRenderer {
         )
     }
 
+    /// A renderer for offscreen images (`Rgba8Unorm`) holding `anatomy`, an optional prediction
+    /// and its colours.
+    pub fn offscreen(
+        gpu: &crate::gpu::GpuContext,
+        anatomy: &Volume,
+        overlay: Option<(&Volume, &Mask)>,
+        style: &OverlayStyle,
+    ) -> Result<Self, RenderError> {
+        let (device, queue) = (&gpu.device, &gpu.queue);
+        let mut renderer = Self::new(device, queue, wgpu::TextureFormat::Rgba8Unorm);
+        renderer.set_anatomy(device, queue, anatomy);
+        if let Some((values, inside)) = overlay {
+            renderer.set_overlay(device, queue, values, inside)?;
+        }
+        renderer.set_style(device, queue, style);
+        Ok(renderer)
+    }
+
     /// Uploads the anatomy (grey levels 0..1, e.g. from [`brain_anatomy`]) with its surface
     /// normals, packed per voxel as RGBA (see [`pack_anatomy`]).
     pub fn set_anatomy(&mut self, device: &wgpu::Device, queue: &wgpu::Queue, volume: &Volume) {
