@@ -35,7 +35,7 @@ struct Layer {
 struct Params {
     // x: points, y: frequencies F, z: layers, w: mode (0 list, 1 grid)
     counts: vec4<u32>,
-    // Grid mode: dims (xyz)
+    // Grid mode: dims (xyz) and, when non-zero, the packed output's row length (w)
     grid_dims: vec4<u32>,
     // Grid mode: world = origin + i·col0 + j·col1 + k·col2 (mm)
     grid_origin: vec4<f32>,
@@ -144,7 +144,13 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
         result = x[0].x;
     }
     if params.counts.w == 1u {
-        packed[index] = pack2x16float(vec2<f32>(result * inside, inside));
+        // Rows may be padded (grid_dims.w values per row) so the buffer copies into a texture.
+        let dims = params.grid_dims.xyz;
+        let row = select(dims.x, params.grid_dims.w, params.grid_dims.w > 0u);
+        let i = index % dims.x;
+        let j = (index / dims.x) % dims.y;
+        let k = index / (dims.x * dims.y);
+        packed[(k * dims.y + j) * row + i] = pack2x16float(vec2<f32>(result * inside, inside));
     } else {
         values[index] = result;
     }

@@ -15,6 +15,8 @@ use crate::model::Nrf;
 use crate::space::{Grid, normalise_mni};
 use crate::volume::Mask;
 
+use super::volume3d::VolumeRenderer;
+
 /// Mesa's software rasteriser ends any shader loop after this many iterations per invocation
 /// (summed over every time the loop is entered).
 const SOFTWARE_LOOP_LIMIT: usize = 65_535;
@@ -224,6 +226,48 @@ impl FusedQuery {
         count: usize,
         packed_output: bool,
     ) -> Result<Vec<u8>, RenderError> {
+        let bytes = (count.max(1) * 4) as u64;
+        let (mut encoder, values, packed) = self.encode(gpu, params, points, count, count);
+        let readback = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("fused readback"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let source = if packed_output { &packed } else { &values };
+        encoder.copy_buffer_to_buffer(source, 0, &readback, 0, bytes);
+        gpu.queue.submit([encoder.finish()]);
+        let device = &gpu.device;
+        let (sender, receiver) = mpsc::channel();
+        readback.map_async(wgpu::MapMode::Read, .., move |result| {
+            // The receiver waits below; a send error only means it gave up already.
+            let _ = sender.send(result);
+        });
+        device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(readback_error)?;
+        receiver
+            .recv()
+            .map_err(readback_error)?
+            .map_err(readback_error)?;
+        let data = readback
+            .get_mapped_range(..)
+            .map_err(readback_error)?
+            .to_vec();
+        readback.unmap();
+        Ok(data[..count * 4].to_vec())
+    }
+
+    /// Records the kernel over `count` points into a new encoder; the outputs hold
+    /// `output_len` words. Returns the encoder and the values and packed buffers.
+    fn encode(
+        &self,
+        gpu: &GpuContext,
+        params: Params,
+        points: &[[f32; 4]],
+        count: usize,
+        output_len: usize,
+    ) -> (wgpu::CommandEncoder, wgpu::Buffer, wgpu::Buffer) {
         let device = &gpu.device;
         let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("fused params"),
@@ -239,7 +283,7 @@ impl FusedQuery {
             }),
             usage: wgpu::BufferUsages::STORAGE,
         });
-        let bytes = (count.max(1) * 4) as u64;
+        let bytes = (output_len.max(1) * 4) as u64;
         let output = |label| {
             device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(label),
@@ -249,12 +293,6 @@ impl FusedQuery {
             })
         };
         let (values, packed) = (output("values"), output("packed"));
-        let readback = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("fused readback"),
-            size: bytes,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
         let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("fused nrf query"),
             layout: &self.pipeline.get_bind_group_layout(0),
@@ -285,27 +323,7 @@ impl FusedQuery {
             };
             pass.dispatch_workgroups(x, y, 1);
         }
-        let source = if packed_output { &packed } else { &values };
-        encoder.copy_buffer_to_buffer(source, 0, &readback, 0, bytes);
-        gpu.queue.submit([encoder.finish()]);
-        let (sender, receiver) = mpsc::channel();
-        readback.map_async(wgpu::MapMode::Read, .., move |result| {
-            // The receiver waits below; a send error only means it gave up already.
-            let _ = sender.send(result);
-        });
-        device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(readback_error)?;
-        receiver
-            .recv()
-            .map_err(readback_error)?
-            .map_err(readback_error)?;
-        let data = readback
-            .get_mapped_range(..)
-            .map_err(readback_error)?
-            .to_vec();
-        readback.unmap();
-        Ok(data[..count * 4].to_vec())
+        (encoder, values, packed)
     }
 
     fn params(&self, count: usize, mode: u32) -> Params {
@@ -357,21 +375,30 @@ impl FusedQuery {
             return Err(RenderError::Invalid("the mask is on another grid".into()));
         }
         let count = grid.len();
+        let (params, mask) = self.grid_inputs(grid, inside, 0);
+        let bytes = self.run(gpu, params, &mask, count, true)?;
+        Ok(bytemuck::cast_slice::<u8, u32>(&bytes).to_vec())
+    }
+}
+
+impl FusedQuery {
+    /// Kernel parameters and the packed inside mask of a grid query; `row` pads output rows.
+    fn grid_inputs(&self, grid: &Grid, inside: &Mask, row: u32) -> (Params, Vec<[f32; 4]>) {
         let origin = grid.voxel_to_world(DVec3::ZERO);
         let column = |axis: DVec3| (grid.voxel_to_world(axis) - origin).as_vec3();
         let v4 = |v: Vec3| [v.x, v.y, v.z, 0.0];
-        let mut params = self.params(count, 1);
+        let mut params = self.params(grid.len(), 1);
         params.grid_dims = [
             grid.dims[0] as u32,
             grid.dims[1] as u32,
             grid.dims[2] as u32,
-            0,
+            row,
         ];
         params.grid_origin = v4(origin.as_vec3());
         params.grid_col0 = v4(column(DVec3::X));
         params.grid_col1 = v4(column(DVec3::Y));
         params.grid_col2 = v4(column(DVec3::Z));
-        let mask: Vec<[f32; 4]> = inside
+        let mask = inside
             .data
             .chunks(4)
             .map(|c| {
@@ -382,8 +409,46 @@ impl FusedQuery {
                 quad
             })
             .collect();
-        let bytes = self.run(gpu, params, &mask, count, true)?;
-        Ok(bytemuck::cast_slice::<u8, u32>(&bytes).to_vec())
+        (params, mask)
+    }
+
+    /// Evaluates the grid where `inside` straight into `renderer`'s overlay texture: the kernel
+    /// writes padded rows and the GPU copies them into the texture; nothing comes back to the
+    /// CPU. The renderer must live on `gpu`'s device.
+    pub fn fill_overlay(
+        &self,
+        gpu: &GpuContext,
+        renderer: &mut VolumeRenderer,
+        grid: &Grid,
+        inside: &Mask,
+    ) -> Result<(), RenderError> {
+        if inside.grid != *grid {
+            return Err(RenderError::Invalid("the mask is on another grid".into()));
+        }
+        let [nx, ny, nz] = grid.dims;
+        // 64 words = 256 bytes, the row alignment of buffer-to-texture copies.
+        let row = nx.div_ceil(64) * 64;
+        let (params, mask) = self.grid_inputs(grid, inside, row as u32);
+        let (mut encoder, _, packed) = self.encode(gpu, params, &mask, grid.len(), row * ny * nz);
+        let texture = renderer.new_overlay_texture(&gpu.device, grid);
+        encoder.copy_buffer_to_texture(
+            wgpu::TexelCopyBufferInfo {
+                buffer: &packed,
+                layout: wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some((row * 4) as u32),
+                    rows_per_image: Some(ny as u32),
+                },
+            },
+            texture.as_image_copy(),
+            wgpu::Extent3d {
+                width: nx as u32,
+                height: ny as u32,
+                depth_or_array_layers: nz as u32,
+            },
+        );
+        gpu.queue.submit([encoder.finish()]);
+        renderer.adopt_overlay(&gpu.device, &gpu.queue, texture, inside)
     }
 }
 

@@ -488,6 +488,43 @@ impl VolumeRenderer {
         Ok(())
     }
 
+    /// An empty overlay texture for `grid` (Rg16Float: value × inside, inside), to be filled on
+    /// the GPU (see [`super::fused_query::FusedQuery::fill_overlay`]).
+    pub fn new_overlay_texture(&self, device: &wgpu::Device, grid: &Grid) -> wgpu::Texture {
+        device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("overlay"),
+            size: wgpu::Extent3d {
+                width: grid.dims[0] as u32,
+                height: grid.dims[1] as u32,
+                depth_or_array_layers: grid.dims[2] as u32,
+            },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D3,
+            format: wgpu::TextureFormat::Rg16Float,
+            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+            view_formats: &[],
+        })
+    }
+
+    /// Takes a filled overlay texture (from [`Self::new_overlay_texture`]) whose voxels are
+    /// `inside`'s grid.
+    pub fn adopt_overlay(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        texture: wgpu::Texture,
+        inside: &Mask,
+    ) -> Result<(), RenderError> {
+        self.overlay = Some(OverlayTexture {
+            texture,
+            world_to_texture: world_to_texture(&inside.grid)?,
+        });
+        self.rebuild_occupancy(device, queue, Some(inside));
+        self.bind_group = None;
+        Ok(())
+    }
+
     /// Removes the overlay.
     pub fn clear_overlay(&mut self, device: &wgpu::Device, queue: &wgpu::Queue) {
         self.overlay = None;

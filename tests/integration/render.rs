@@ -475,3 +475,59 @@ fn refinement_sends_levels_coarse_to_fine_and_stops_when_cancelled() {
     }
     assert!(rest < 3, "cancelled job sent {rest} more levels");
 }
+
+#[test]
+fn the_fused_kernel_fills_the_overlay_texture_on_the_gpu() {
+    let Some(gpu) = gpu_or_skip("the_fused_kernel_fills_the_overlay_texture_on_the_gpu") else {
+        return;
+    };
+    use nrf::render::fused_query::FusedQuery;
+    use nrf::render::volume3d::{FrameOptions, VolumeRenderer, brain_anatomy};
+    let device = burn::tensor::Device::flex();
+    let model = nrf::defaults::default_model(1, &device).expect("model");
+    let (_, rgb) = nrf::data::simulate::stimulus_of(1, 1);
+    let image =
+        nrf::features::FeatureExtractor::extract(&nrf::features::builtin::BuiltinExtractor, &rgb)
+            .expect("features");
+    let grid = nrf::space::Grid::mni(4.0).expect("grid");
+    let reference = QueryEngine::new(&model)
+        .prepare(&model, &image)
+        .expect("prepare")
+        .query_grid(&grid, Region::Domain)
+        .expect("grid");
+    let anatomy = brain_anatomy(&grid).expect("anatomy");
+    let style = OverlayStyle::symmetric(ColorMap::RdBuR, 1.0, 0.1);
+    let options = FrameOptions::default();
+    // Through the CPU: values uploaded from the burn query.
+    let mut uploaded = VolumeRenderer::offscreen(
+        &gpu,
+        &anatomy,
+        Some((&reference.volume, &reference.inside)),
+        &style,
+    )
+    .expect("renderer");
+    let want = uploaded
+        .render_offscreen(&gpu.device, &gpu.queue, &options, (160, 120))
+        .expect("render");
+    // Straight from the kernel into the texture.
+    let mut filled = VolumeRenderer::offscreen(&gpu, &anatomy, None, &style).expect("renderer");
+    FusedQuery::new(&gpu, &model, &image)
+        .expect("fused")
+        .fill_overlay(&gpu, &mut filled, &grid, &reference.inside)
+        .expect("fill");
+    let got = filled
+        .render_offscreen(&gpu.device, &gpu.queue, &options, (160, 120))
+        .expect("render");
+    let differing = got
+        .pixels()
+        .zip(want.pixels())
+        .filter(|(a, b)| (0..3).any(|k| a.0[k].abs_diff(b.0[k]) > 2))
+        .count();
+    assert!(differing * 200 < (160 * 120), "{differing} pixels differ");
+    // And the overlay is visible at all: the images differ from the anatomy alone.
+    let mut bare = VolumeRenderer::offscreen(&gpu, &anatomy, None, &style).expect("renderer");
+    let plain = bare
+        .render_offscreen(&gpu.device, &gpu.queue, &options, (160, 120))
+        .expect("render");
+    assert_ne!(plain.as_raw(), got.as_raw());
+}
