@@ -138,11 +138,7 @@ pub fn run(cli: Cli) -> Result<()> {
             subject: 1,
             screenshot: None,
             exit: false,
-        })
-        .context(
-            "could not open the viewer window (no display? run it in a desktop session, or use \
-             the command-line tools: `nrf --help`)",
-        ),
+        }),
         Some(Command::Info { file, json }) => info::info(file, json),
         Some(Command::Gpu) => gpu::run(),
         Some(Command::Template {
@@ -209,7 +205,11 @@ fn view(args: ViewArgs) -> Result<()> {
         screenshot: args.screenshot.clone(),
         exit: args.exit,
     })
-    .map_err(anyhow::Error::msg)?;
+    .map_err(anyhow::Error::msg)
+    .context(
+        "could not open the viewer window (no display? run it in a desktop session or under \
+         xvfb-run, or use the command-line tools: `nrf --help`)",
+    )?;
     if let Some(path) = &args.screenshot {
         if !path.is_file() {
             anyhow::bail!("{}: no screenshot was written", path.display());
