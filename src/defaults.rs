@@ -36,6 +36,11 @@ pub enum DefaultModelError {
     Model(#[from] ModelError),
 }
 
+/// Seed of the simulation the embedded models were trained on (`assets/models/train_defaults.sh`):
+/// `VirtualSubject::new(SIMULATION_SEED, k)` is the subject behind model k, so its truth can be
+/// shown beside the model.
+pub const SIMULATION_SEED: u64 = 1;
+
 /// The embedded model of virtual subject `subject` (1-based) on `device`.
 pub fn default_model(subject: usize, device: &Device) -> Result<Nrf, DefaultModelError> {
     let bytes = subject

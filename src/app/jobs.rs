@@ -9,10 +9,11 @@ use std::sync::mpsc::{self, Receiver, TryRecvError};
 use glam::DVec3;
 use image::RgbaImage;
 
+use crate::data::virtual_subjects::VirtualSubject;
 use crate::features::FeatureExtractor;
 use crate::features::builtin::BuiltinExtractor;
 use crate::features::preprocess::Rgb8;
-use crate::query::{ImageQuery, QueryEngine, Region};
+use crate::query::{GridPrediction, ImageQuery, QueryEngine, Region, RegionUsed};
 use crate::render::colormap::OverlayStyle;
 use crate::render::slice::{Anatomy, Convention, SliceDecorations, SliceLayout, render_slice};
 use crate::space::{BoundingBox, Grid, Orientation};
@@ -90,6 +91,64 @@ pub fn prepare_query(request: PredictionRequest) -> Result<ImageQuery, String> {
     engine.prepare(&model, &features).map_err(|e| e.to_string())
 }
 
+/// The noise-free truth of an embedded virtual subject for one image.
+pub struct TruthSource {
+    /// The subject, redrawn from the seed its embedded model's data were simulated with.
+    pub subject: VirtualSubject,
+    /// The image.
+    pub image: Rgb8,
+}
+
+/// The truth source of embedded subject `number` (1–8).
+pub fn truth_source(number: usize, image: Rgb8) -> Result<TruthSource, String> {
+    let subject =
+        VirtualSubject::new(crate::defaults::SIMULATION_SEED, number).map_err(|e| e.to_string())?;
+    Ok(TruthSource { subject, image })
+}
+
+/// The truth on the MNI grid of `spacing_mm` inside the brain mask, as a grid prediction.
+pub fn truth_volume(source: &TruthSource, spacing_mm: f64) -> Result<GridPrediction, String> {
+    let grid = Grid::mni(spacing_mm).map_err(|e| e.to_string())?;
+    let volume = crate::data::simulate::truth_on_grid(&source.subject, &source.image, &grid)
+        .map_err(|e| e.to_string())?;
+    let inside = crate::template::brain_mask(&grid).map_err(|e| e.to_string())?;
+    Ok(GridPrediction {
+        volume,
+        inside,
+        region: RegionUsed::BrainMask,
+    })
+}
+
+/// The truth at a slice's pixels inside the brain mask: (values, inside), plane order.
+fn truth_on_plane(
+    source: &TruthSource,
+    plane: &crate::space::Plane,
+) -> Result<(Vec<f32>, Vec<bool>), String> {
+    let brain = crate::template::brain_probability_shared().map_err(|e| e.to_string())?;
+    let to_voxel = brain.grid.world_to_voxel().map_err(|e| e.to_string())?;
+    let points = plane.points();
+    let inside: Vec<bool> = points
+        .iter()
+        .map(|p| {
+            brain
+                .sample_voxel(to_voxel.transform_point3(p.as_dvec3()))
+                .is_some_and(|v| v > crate::template::BRAIN_PROBABILITY_THRESHOLD)
+        })
+        .collect();
+    let selected: Vec<glam::Vec3> = points
+        .iter()
+        .zip(&inside)
+        .filter_map(|(&p, &i)| i.then_some(p))
+        .collect();
+    let mut truth =
+        crate::data::simulate::truth_at(&source.subject, &source.image, &selected).into_iter();
+    let values = inside
+        .iter()
+        .map(|&i| if i { truth.next().unwrap_or(0.0) } else { 0.0 })
+        .collect();
+    Ok((values, inside))
+}
+
 /// One rendered slice view with what the status bar needs to read it back.
 pub struct RenderedSlice {
     /// Which slice.
@@ -109,6 +168,8 @@ pub struct RenderedSlice {
 pub struct SliceRequest {
     /// The prepared query (`None`: anatomy only).
     pub query: Option<ImageQuery>,
+    /// Show this truth instead of the query's prediction.
+    pub truth: Option<Arc<TruthSource>>,
     /// The template.
     pub t1: Arc<Volume>,
     /// Crosshair, MNI mm.
@@ -140,14 +201,15 @@ pub fn render_slices(request: SliceRequest) -> Result<Vec<RenderedSlice>, String
             request.convention,
         )
         .map_err(|e| e.to_string())?;
-        let (values, inside) = match &request.query {
-            Some(query) => {
+        let (values, inside) = match (&request.truth, &request.query) {
+            (Some(truth), _) => truth_on_plane(truth, &layout.plane)?,
+            (None, Some(query)) => {
                 let plane = query
                     .query_plane(&layout.plane, Region::Domain)
                     .map_err(|e| e.to_string())?;
                 (plane.values, plane.inside)
             }
-            None => {
+            (None, None) => {
                 let n = layout.plane.width * layout.plane.height;
                 (vec![0.0; n], vec![false; n])
             }

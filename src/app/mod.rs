@@ -21,7 +21,7 @@ use crate::render::colormap::{BelowThreshold, ColorMap, OverlayStyle};
 use crate::render::refine::{DEFAULT_LEVELS, RefineMessage, RefinementJob};
 use crate::render::slice::Convention;
 use crate::render::volume3d::{Camera, FrameOptions, Mode3d};
-use jobs::{Job, PredictionRequest, RenderedSlice, SliceRequest, Templates};
+use jobs::{Job, PredictionRequest, RenderedSlice, SliceRequest, Templates, TruthSource};
 
 /// How the viewer starts.
 #[derive(Debug, Clone, Default)]
@@ -34,6 +34,8 @@ pub struct ViewOptions {
     pub screenshot: Option<PathBuf>,
     /// Close after the screenshot.
     pub exit: bool,
+    /// Start with the virtual subject's ground truth shown instead of the prediction.
+    pub truth: bool,
 }
 
 /// Opens the viewer window; returns when it closes.
@@ -100,6 +102,11 @@ pub struct NrfApp {
     refinement: Option<RefinementJob>,
     overlay: Option<(u64, Arc<GridPrediction>)>,
     overlay_spacing: Option<f64>,
+    /// Show the virtual subject's noise-free truth instead of the prediction.
+    show_truth: bool,
+    truth: Option<Arc<TruthSource>>,
+    truth_overlay: Option<(u64, Arc<GridPrediction>)>,
+    truth_job: Option<Job<(Arc<TruthSource>, GridPrediction)>>,
     overlay_version: u64,
     slices: Vec<SliceView>,
     slices_job: Option<Job<Vec<RenderedSlice>>>,
@@ -132,6 +139,7 @@ impl NrfApp {
     ) -> Self {
         let wake = ctx.clone();
         let templates_job = Some(Job::spawn(jobs::templates, move || wake.request_repaint()));
+        let truth = options.truth;
         let mut app = Self {
             subject: options.subject.clamp(1, 8),
             options,
@@ -145,6 +153,10 @@ impl NrfApp {
             refinement: None,
             overlay: None,
             overlay_spacing: None,
+            show_truth: truth,
+            truth: None,
+            truth_overlay: None,
+            truth_job: None,
             overlay_version: 0,
             slices: Vec::new(),
             slices_job: None,
@@ -239,6 +251,44 @@ impl NrfApp {
         ));
         self.refinement = None;
         self.status = format!("predicting for subj{:02}…", self.subject);
+        self.truth = None;
+        self.truth_overlay = None;
+        self.truth_job = None;
+        if self.show_truth {
+            self.start_truth(ctx);
+        }
+    }
+
+    /// Computes the virtual subject's truth for the current image (2 mm volume; slices follow).
+    fn start_truth(&mut self, ctx: &egui::Context) {
+        let Some(image) = &self.image else { return };
+        let (subject, rgb) = (self.subject, image.rgb.clone());
+        let wake = ctx.clone();
+        self.truth_job = Some(Job::spawn(
+            move || {
+                let source = Arc::new(jobs::truth_source(subject, rgb)?);
+                let volume = jobs::truth_volume(&source, 2.0)?;
+                Ok((source, volume))
+            },
+            move || wake.request_repaint(),
+        ));
+        self.status = format!("computing the truth of subj{:02}…", self.subject);
+    }
+
+    /// Sets the colour range from a volume's values (99th percentile of |value|).
+    fn auto_range(&mut self, prediction: &GridPrediction) {
+        let values: Vec<f32> = prediction
+            .volume
+            .data
+            .iter()
+            .zip(&prediction.inside.data)
+            .filter_map(|(&v, &i)| i.then_some(v.abs()))
+            .collect();
+        if let Some(max) = percentile(values, 0.99) {
+            self.range = max.max(1e-3);
+            self.threshold = self.range / 5.0;
+            self.slices_stale = true;
+        }
     }
 
     fn start_slices(&mut self, ctx: &egui::Context) {
@@ -250,6 +300,11 @@ impl NrfApp {
         }
         let request = SliceRequest {
             query: self.query.clone(),
+            truth: if self.show_truth {
+                self.truth.clone()
+            } else {
+                None
+            },
             t1: Arc::clone(&templates.t1),
             at: self.at,
             sizes: self.slice_sizes,
@@ -299,21 +354,9 @@ impl NrfApp {
         while let Some(message) = self.refinement.as_ref().and_then(RefinementJob::poll) {
             match message {
                 RefineMessage::Level(level) => {
-                    if self.overlay_spacing.is_none() {
+                    if self.overlay_spacing.is_none() && !self.show_truth {
                         // The first level of a new prediction sets the colour range.
-                        let values: Vec<f32> = level
-                            .prediction
-                            .volume
-                            .data
-                            .iter()
-                            .zip(&level.prediction.inside.data)
-                            .filter_map(|(&v, &i)| i.then_some(v.abs()))
-                            .collect();
-                        if let Some(max) = percentile(values, 0.99) {
-                            self.range = max.max(1e-3);
-                            self.threshold = self.range / 5.0;
-                            self.slices_stale = true;
-                        }
+                        self.auto_range(&level.prediction);
                     }
                     self.overlay_version += 1;
                     self.overlay = Some((self.overlay_version, Arc::new(level.prediction)));
@@ -326,6 +369,20 @@ impl NrfApp {
                 RefineMessage::Failed(e) => self.error = Some(e),
             }
             ctx.request_repaint();
+        }
+        if let Some(answer) = self.truth_job.as_ref().and_then(Job::poll) {
+            self.truth_job = None;
+            match answer {
+                Ok((source, volume)) => {
+                    self.auto_range(&volume);
+                    self.overlay_version += 1;
+                    self.truth_overlay = Some((self.overlay_version, Arc::new(volume)));
+                    self.truth = Some(source);
+                    self.slices_stale = true;
+                    self.status = format!("subj{:02}: ground truth, 2 mm", self.subject);
+                }
+                Err(e) => self.error = Some(e),
+            }
         }
         if let Some(answer) = self.slices_job.as_ref().and_then(Job::poll) {
             self.slices_job = None;
@@ -382,6 +439,25 @@ impl NrfApp {
             });
         if self.subject != before {
             self.start_prediction(&ctx);
+        }
+        let truth_before = self.show_truth;
+        ui.checkbox(&mut self.show_truth, "show the ground truth instead")
+            .on_hover_text(
+                "Virtual subjects are simulated: their noise-free response to the image is known",
+            );
+        if self.show_truth != truth_before {
+            self.slices_stale = true;
+            if self.show_truth && self.truth.is_none() && self.truth_job.is_none() {
+                self.start_truth(&ctx);
+            }
+            let shown = if self.show_truth {
+                self.truth_overlay.clone()
+            } else {
+                self.overlay.clone()
+            };
+            if let Some((_, volume)) = shown {
+                self.auto_range(&volume);
+            }
         }
         ui.separator();
         ui.heading("Display");
@@ -473,7 +549,11 @@ impl NrfApp {
                 .templates
                 .as_ref()
                 .map(|t| (self.anatomy_version, Arc::clone(&t.brain))),
-            overlay: self.overlay.clone(),
+            overlay: if self.show_truth {
+                self.truth_overlay.clone()
+            } else {
+                self.overlay.clone()
+            },
             viewport_px: (
                 rect.min.x * ppp,
                 rect.min.y * ppp,
@@ -554,7 +634,8 @@ impl NrfApp {
             && self.slices.len() == 3
             && self.slices_job.is_none()
             && !self.slices_stale
-            && self.templates.is_some();
+            && self.templates.is_some()
+            && (!self.show_truth || self.truth_overlay.is_some());
         if !ready || self.screenshot_requested {
             return;
         }

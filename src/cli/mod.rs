@@ -138,6 +138,7 @@ pub fn run(cli: Cli) -> Result<()> {
             subject: 1,
             screenshot: None,
             exit: false,
+            truth: false,
         }),
         Some(Command::Info { file, json }) => info::info(file, json),
         Some(Command::Gpu) => gpu::run(),
@@ -185,6 +186,9 @@ pub struct ViewArgs {
     /// Close the window after the screenshot.
     #[arg(long, requires = "screenshot")]
     pub exit: bool,
+    /// Show the virtual subject's noise-free truth instead of the prediction.
+    #[arg(long)]
+    pub truth: bool,
 }
 
 /// `nrf view`.
@@ -204,6 +208,7 @@ fn view(args: ViewArgs) -> Result<()> {
         subject: args.subject,
         screenshot: args.screenshot.clone(),
         exit: args.exit,
+        truth: args.truth,
     })
     .map_err(anyhow::Error::msg)
     .context(

@@ -25,14 +25,9 @@ fn windowed() -> Result<Command, String> {
     }
 }
 
-#[test]
-fn the_viewer_opens_predicts_and_writes_a_screenshot() {
-    let Some(mut command) = require(
-        "the_viewer_opens_predicts_and_writes_a_screenshot",
-        windowed(),
-    ) else {
-        return;
-    };
+/// Runs the viewer on a procedural face with `extra` options; returns the screenshot.
+fn screenshot(test: &str, extra: &[&str]) -> Option<image::RgbaImage> {
+    let mut command = require(test, windowed())?;
     let dir = tempfile::tempdir().expect("tempdir");
     let image = dir.path().join("face.png");
     let (_, rgb) = nrf::data::simulate::stimulus_of(1, 3);
@@ -45,8 +40,7 @@ fn the_viewer_opens_predicts_and_writes_a_screenshot() {
         .arg("view")
         .arg("--image")
         .arg(&image)
-        .arg("--subject")
-        .arg("2")
+        .args(extra)
         .arg("--screenshot")
         .arg(&shot)
         .arg("--exit")
@@ -58,21 +52,47 @@ fn the_viewer_opens_predicts_and_writes_a_screenshot() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(output.status.success(), "{log}");
-    let picture = image::open(&shot).expect("screenshot").to_rgba8();
-    assert!(picture.width() >= 800 && picture.height() >= 500, "{log}");
-    // Not blank: many distinct colours (anatomy greys, overlay colours, UI).
-    let mut colours: Vec<[u8; 4]> = picture.pixels().map(|p| p.0).collect();
-    colours.sort_unstable();
-    colours.dedup();
-    assert!(colours.len() > 500, "only {} colours", colours.len());
-    // The overlay is on screen: some strongly coloured (red or blue) pixels.
-    let coloured = picture
+    Some(image::open(&shot).expect("screenshot").to_rgba8())
+}
+
+/// Pixels strongly red or blue (the overlay's colours; the UI and anatomy are grey).
+fn overlay_coloured(picture: &image::RgbaImage) -> usize {
+    picture
         .pixels()
         .filter(|p| {
             let [r, g, b, _] = p.0.map(i32::from);
             (r - g).abs() > 60 || (b - g).abs() > 60
         })
-        .count();
+        .count()
+}
+
+#[test]
+fn the_viewer_shows_the_ground_truth_of_a_virtual_subject() {
+    let Some(picture) = screenshot(
+        "the_viewer_shows_the_ground_truth_of_a_virtual_subject",
+        &["--truth"],
+    ) else {
+        return;
+    };
+    assert!(overlay_coloured(&picture) > 200);
+}
+
+#[test]
+fn the_viewer_opens_predicts_and_writes_a_screenshot() {
+    let Some(picture) = screenshot(
+        "the_viewer_opens_predicts_and_writes_a_screenshot",
+        &["--subject", "2"],
+    ) else {
+        return;
+    };
+    assert!(picture.width() >= 800 && picture.height() >= 500);
+    // Not blank: many distinct colours (anatomy greys, overlay colours, UI).
+    let mut colours: Vec<[u8; 4]> = picture.pixels().map(|p| p.0).collect();
+    colours.sort_unstable();
+    colours.dedup();
+    assert!(colours.len() > 500, "only {} colours", colours.len());
+    // The prediction is on screen.
+    let coloured = overlay_coloured(&picture);
     assert!(coloured > 200, "only {coloured} overlay-coloured pixels");
 }
 
