@@ -61,7 +61,9 @@ fn normalise(mm: vec3<f32>) -> vec3<f32> {
     return (mm + vec3<f32>(92.0, 126.0, 72.0)) / vec3<f32>(182.0, 218.0, 182.0);
 }
 
-// Σ input[k]·weights[row + k] over `stride` floats (a multiple of 32), `row` in vec4s.
+// Σ input[k]·weights[row + k] over `stride` floats (a multiple of 32), `row` in vec4s. One
+// function per input array on purpose: lavapipe's iteration limit counts per loop, so two loops
+// allow twice the work of one shared loop.
 fn dot_gamma(row: u32, stride: u32) -> f32 {
     var acc = vec4<f32>(0.0);
     for (var k = 0u; k < stride / 4u; k += 8u) {

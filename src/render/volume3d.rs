@@ -479,13 +479,7 @@ impl VolumeRenderer {
             bytemuck::cast_slice(&texels),
             4,
         );
-        self.overlay = Some(OverlayTexture {
-            texture,
-            world_to_texture: world_to_texture(&values.grid)?,
-        });
-        self.rebuild_occupancy(device, queue, Some(inside));
-        self.bind_group = None;
-        Ok(())
+        self.adopt_overlay(device, queue, texture, inside)
     }
 
     /// An empty overlay texture for `grid` (Rg16Float: value × inside, inside), to be filled on
