@@ -441,6 +441,9 @@ pub struct RenderBenchArgs {
     /// Frames timed per configuration (after one warm-up frame).
     #[arg(long, default_value_t = 10)]
     pub frames: usize,
+    /// Time only the 3D view, not the grid queries.
+    #[arg(long)]
+    pub frames_only: bool,
     /// Print one JSON object per configuration instead of text.
     #[arg(long)]
     pub json: bool,
@@ -472,7 +475,9 @@ pub fn render(args: &RenderBenchArgs) -> Result<()> {
     let engine = QueryEngine::new(&model);
     let query = engine.prepare(&model, &features)?;
     let frames = args.frames.max(1);
-    query_speeds(args, &gpu, &model, &features)?;
+    if !args.frames_only {
+        query_speeds(args, &gpu, &model, &features)?;
+    }
     for spacing in [2.0, 1.0] {
         let grid = nrf::space::Grid::mni(spacing)?;
         let prediction = query.query_grid(&grid, nrf::query::Region::Domain)?;
