@@ -112,10 +112,10 @@ fn empty_run(world: vec3<f32>, dir: vec3<f32>) -> f32 {
     // Leave the block: per axis, the distance to the face the ray heads for.
     let du = dir / params.occupancy.y; // voxels per mm along the ray
     let face = (j + select(vec3<f32>(0.0), vec3<f32>(1.0), du > vec3<f32>(0.0))) * block;
-    let safe = select(du, vec3<f32>(1e-6), abs(du) < vec3<f32>(1e-6));
-    let run = (face - u) / safe;
-    let exit = min(min(select(1e9, run.x, abs(du.x) >= 1e-6), select(1e9, run.y, abs(du.y) >= 1e-6)),
-        select(1e9, run.z, abs(du.z) >= 1e-6));
+    let moving = abs(du) >= vec3<f32>(1e-6);
+    // Axes the ray does not move along never end the run.
+    let run = select(vec3<f32>(1e9), (face - u) / select(vec3<f32>(1.0), du, moving), moving);
+    let exit = min(min(run.x, run.y), run.z);
     return max(exit, 0.0) + 0.01;
 }
 

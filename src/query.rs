@@ -482,18 +482,7 @@ impl ImageQuery {
                 points.iter().map(|&p| d.contains(p)).collect()
             }
             (RegionUsed::Everywhere, _) => vec![true; points.len()],
-            _ => {
-                let brain = template::brain_probability_shared()?;
-                let to_voxel = brain.grid.world_to_voxel().map_err(VolumeError::from)?;
-                points
-                    .iter()
-                    .map(|p| {
-                        brain
-                            .sample_voxel(to_voxel.transform_point3(p.as_dvec3()))
-                            .is_some_and(|v| v > template::BRAIN_PROBABILITY_THRESHOLD)
-                    })
-                    .collect()
-            }
+            _ => template::brain_mask_at(&points)?,
         };
         let selected: Vec<Vec3> = points
             .iter()

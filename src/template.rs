@@ -97,6 +97,21 @@ pub fn grey_matter_shared() -> Result<&'static Volume, VolumeError> {
         })
 }
 
+/// Whether each MNI point (mm) lies in the brain mask (trilinear probability above
+/// [`BRAIN_PROBABILITY_THRESHOLD`]); points off the template are outside.
+pub fn brain_mask_at(points: &[glam::Vec3]) -> Result<Vec<bool>, VolumeError> {
+    let brain = brain_probability_shared()?;
+    let to_voxel = brain.grid.world_to_voxel()?;
+    Ok(points
+        .iter()
+        .map(|p| {
+            brain
+                .sample_voxel(to_voxel.transform_point3(p.as_dvec3()))
+                .is_some_and(|v| v > BRAIN_PROBABILITY_THRESHOLD)
+        })
+        .collect())
+}
+
 /// The brain mask on any grid: the tissue probability resampled (trilinear) onto `grid` and
 /// thresholded at [`BRAIN_PROBABILITY_THRESHOLD`].
 pub fn brain_mask(grid: &Grid) -> Result<Mask, VolumeError> {

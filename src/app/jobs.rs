@@ -57,6 +57,8 @@ pub struct Templates {
     pub brain: Arc<Volume>,
     /// The T1 for slices (1 mm).
     pub t1: Arc<Volume>,
+    /// The T1's grey window (a percentile over 7 M voxels: computed once, here).
+    pub window: (f32, f32),
 }
 
 /// Prepares the templates (about a second: decoding and masking the 1 mm template).
@@ -65,9 +67,11 @@ pub fn templates() -> Result<Templates, String> {
     let brain = crate::render::volume3d::brain_anatomy(&grid).map_err(|e| e.to_string())?;
     let t1 =
         crate::template::load(crate::template::TemplateImage::T1).map_err(|e| e.to_string())?;
+    let window = Anatomy::with_auto_window(&t1).window;
     Ok(Templates {
         brain: Arc::new(brain),
         t1: Arc::new(t1),
+        window,
     })
 }
 
@@ -124,17 +128,8 @@ fn truth_on_plane(
     source: &TruthSource,
     plane: &crate::space::Plane,
 ) -> Result<(Vec<f32>, Vec<bool>), String> {
-    let brain = crate::template::brain_probability_shared().map_err(|e| e.to_string())?;
-    let to_voxel = brain.grid.world_to_voxel().map_err(|e| e.to_string())?;
     let points = plane.points();
-    let inside: Vec<bool> = points
-        .iter()
-        .map(|p| {
-            brain
-                .sample_voxel(to_voxel.transform_point3(p.as_dvec3()))
-                .is_some_and(|v| v > crate::template::BRAIN_PROBABILITY_THRESHOLD)
-        })
-        .collect();
+    let inside = crate::template::brain_mask_at(&points).map_err(|e| e.to_string())?;
     let selected: Vec<glam::Vec3> = points
         .iter()
         .zip(&inside)
@@ -172,6 +167,8 @@ pub struct SliceRequest {
     pub truth: Option<Arc<TruthSource>>,
     /// The template.
     pub t1: Arc<Volume>,
+    /// Its grey window.
+    pub window: (f32, f32),
     /// Crosshair, MNI mm.
     pub at: DVec3,
     /// Pixel size of each view (sagittal, coronal, axial).
@@ -184,7 +181,10 @@ pub struct SliceRequest {
 
 /// The slice views at exactly their on-screen pixel sizes: the NRF is queried at every pixel.
 pub fn render_slices(request: SliceRequest) -> Result<Vec<RenderedSlice>, String> {
-    let anatomy = Anatomy::with_auto_window(&request.t1);
+    let anatomy = Anatomy {
+        volume: &request.t1,
+        window: request.window,
+    };
     [
         Orientation::Sagittal,
         Orientation::Coronal,

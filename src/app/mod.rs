@@ -17,7 +17,7 @@ use glam::DVec3;
 use crate::data::stimuli::{self, Category};
 use crate::features::preprocess::Rgb8;
 use crate::query::{GridPrediction, ImageQuery, Region};
-use crate::render::colormap::{BelowThreshold, ColorMap, OverlayStyle};
+use crate::render::colormap::{BelowThreshold, ColorMap, OverlayStyle, quantile_abs};
 use crate::render::refine::{DEFAULT_LEVELS, RefineMessage, RefinementJob};
 use crate::render::slice::Convention;
 use crate::render::volume3d::{Camera, FrameOptions, Mode3d};
@@ -126,7 +126,6 @@ pub struct NrfApp {
     status: String,
     screenshot_requested: bool,
     screenshot_failure: Arc<std::sync::Mutex<Option<String>>>,
-    frame: u64,
     hover: Option<(DVec3, Option<f32>)>,
 }
 
@@ -176,7 +175,6 @@ impl NrfApp {
             status: String::new(),
             screenshot_requested: false,
             screenshot_failure: failure,
-            frame: 0,
             hover: None,
         };
         match app.options.image.clone() {
@@ -277,14 +275,13 @@ impl NrfApp {
 
     /// Sets the colour range from a volume's values (99th percentile of |value|).
     fn auto_range(&mut self, prediction: &GridPrediction) {
-        let values: Vec<f32> = prediction
+        let values = prediction
             .volume
             .data
             .iter()
             .zip(&prediction.inside.data)
-            .filter_map(|(&v, &i)| i.then_some(v.abs()))
-            .collect();
-        if let Some(max) = percentile(values, 0.99) {
+            .filter_map(|(&v, &i)| i.then_some(v));
+        if let Some(max) = quantile_abs(values, 0.99) {
             self.range = max.max(1e-3);
             self.threshold = self.range / 5.0;
             self.slices_stale = true;
@@ -306,6 +303,7 @@ impl NrfApp {
                 None
             },
             t1: Arc::clone(&templates.t1),
+            window: templates.window,
             at: self.at,
             sizes: self.slice_sizes,
             style: self.style(),
@@ -535,7 +533,6 @@ impl NrfApp {
             }
         }
         let ppp = ui.ctx().pixels_per_point();
-        self.frame += 1;
         let frame = view3d::View3dFrame {
             options: FrameOptions {
                 camera: self.camera,
@@ -669,15 +666,6 @@ impl NrfApp {
         ));
         ctx.request_repaint();
     }
-}
-
-/// The `q` quantile of `values` (`None` when empty).
-fn percentile(mut values: Vec<f32>, q: f64) -> Option<f32> {
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_by(f32::total_cmp);
-    Some(values[((values.len() - 1) as f64 * q) as usize])
 }
 
 impl eframe::App for NrfApp {

@@ -15,7 +15,7 @@ use nrf::features::preprocess::load_rgb8;
 use nrf::gpu::GpuContext;
 use nrf::query::{ImageQuery, QueryEngine, Region, compute_device};
 use nrf::render::colorbar::with_colorbar;
-use nrf::render::colormap::{BelowThreshold, ColorMap, OverlayStyle};
+use nrf::render::colormap::{BelowThreshold, ColorMap, OverlayStyle, quantile_abs};
 use nrf::render::slice::{Anatomy, Convention, SliceDecorations, SliceLayout, render_slice};
 use nrf::render::volume3d::{
     Camera, ClipPlane, FrameOptions, Mode3d, VolumeRenderer, brain_anatomy,
@@ -207,17 +207,16 @@ pub fn render(args: &RenderArgs) -> Result<()> {
 
     // The overview volume at 2 mm gives the default range, threshold and crosshair.
     let overview = query.query_grid(&Grid::mni(2.0)?, region)?;
-    let inside_values: Vec<f32> = overview
+    let inside_values = overview
         .volume
         .data
         .iter()
         .zip(&overview.inside.data)
-        .filter_map(|(&v, &i)| (i && v.is_finite()).then_some(v))
-        .collect();
+        .filter_map(|(&v, &i)| i.then_some(v));
     let range = match args.range {
         Some(r) if r > 0.0 && r.is_finite() => r,
         Some(r) => bail!("--range {r}: expected a positive number"),
-        None => percentile_abs(&inside_values, 0.99).max(1e-6),
+        None => quantile_abs(inside_values, 0.99).unwrap_or(0.0).max(1e-6),
     };
     let style = OverlayStyle {
         threshold: args.threshold.unwrap_or(range / 5.0).max(0.0),
@@ -251,7 +250,15 @@ pub fn render(args: &RenderArgs) -> Result<()> {
                 ViewArg::Coronal => Orientation::Coronal,
                 _ => Orientation::Sagittal,
             };
-            let tile = render_slice_view(args, &query, region, &style, orientation, at, args.size)?;
+            let scene = SliceScene {
+                args,
+                templates: &SliceTemplates::default(),
+                query: &query,
+                region,
+                style: &style,
+                at,
+            };
+            let tile = render_slice_view(&scene, orientation, args.size)?;
             eprintln!(
                 "slices drawn on the CPU; NRF queried on {}",
                 device.description
@@ -286,16 +293,6 @@ pub fn render(args: &RenderArgs) -> Result<()> {
     Ok(())
 }
 
-/// The `q` quantile of |values| (0 when empty).
-fn percentile_abs(values: &[f32], q: f64) -> f32 {
-    let mut abs: Vec<f32> = values.iter().map(|v| v.abs()).collect();
-    if abs.is_empty() {
-        return 0.0;
-    }
-    abs.sort_by(f32::total_cmp);
-    abs[((abs.len() - 1) as f64 * q) as usize]
-}
-
 /// The MNI point of the largest |value| among `inside` voxels (the origin if none).
 fn peak(volume: &Volume, inside: &[bool]) -> DVec3 {
     volume
@@ -308,16 +305,32 @@ fn peak(volume: &Volume, inside: &[bool]) -> DVec3 {
         .map_or(DVec3::ZERO, |(n, _)| volume.grid.point(volume.grid.ijk(n)))
 }
 
+/// What every slice of one `nrf render` shares.
+#[derive(Clone, Copy)]
+struct SliceScene<'a> {
+    args: &'a RenderArgs,
+    templates: &'a SliceTemplates,
+    query: &'a ImageQuery,
+    region: Region,
+    style: &'a OverlayStyle,
+    /// Crosshair and slice position, MNI mm.
+    at: DVec3,
+}
+
 /// One slice, queried at its pixels.
 fn render_slice_view(
-    args: &RenderArgs,
-    query: &ImageQuery,
-    region: Region,
-    style: &OverlayStyle,
+    scene: &SliceScene,
     orientation: Orientation,
-    at: DVec3,
     fit: Option<(u32, u32)>,
 ) -> Result<RgbaImage> {
+    let SliceScene {
+        args,
+        templates,
+        query,
+        region,
+        style,
+        at,
+    } = *scene;
     let bbox = BoundingBox::MNI_TEMPLATE;
     let convention = if args.radiological {
         Convention::Radiological
@@ -331,8 +344,7 @@ fn render_slice_view(
     };
     let pixel_mm = layout.plane.pixel_mm;
     let prediction = query.query_plane(&layout.plane, region)?;
-    let t1 = template_for_slices(pixel_mm)?;
-    let anatomy = Anatomy::with_auto_window(&t1);
+    let anatomy = templates.for_pixel(pixel_mm)?;
     let decorations = SliceDecorations {
         crosshair: Some(at),
         labels: true,
@@ -347,10 +359,33 @@ fn render_slice_view(
     )?)
 }
 
-/// The T1 template at the native 1 mm, or coarser for coarse slices (sampling is trilinear).
-fn template_for_slices(pixel_mm: f64) -> Result<Volume> {
-    let spacing = if pixel_mm >= 2.0 { 2.0 } else { 1.0 };
-    Ok(on_grid(TemplateImage::T1, &Grid::mni(spacing)?)?)
+/// The T1 under slices: at the native 1 mm, or 2 mm for coarse slices (sampling is trilinear),
+/// each decoded and windowed once per run, on first use (an ortho figure draws three slices).
+#[derive(Default)]
+struct SliceTemplates {
+    fine: std::cell::OnceCell<(Volume, (f32, f32))>,
+    coarse: std::cell::OnceCell<(Volume, (f32, f32))>,
+}
+
+impl SliceTemplates {
+    fn for_pixel(&self, pixel_mm: f64) -> Result<Anatomy<'_>> {
+        let (cell, spacing) = if pixel_mm >= 2.0 {
+            (&self.coarse, 2.0)
+        } else {
+            (&self.fine, 1.0)
+        };
+        if cell.get().is_none() {
+            let t1 = on_grid(TemplateImage::T1, &Grid::mni(spacing)?)?;
+            let window = Anatomy::with_auto_window(&t1).window;
+            // Only this thread fills the cell, and it was empty just above.
+            let _ = cell.set((t1, window));
+        }
+        let (volume, window) = cell.get().context("slice template")?;
+        Ok(Anatomy {
+            volume,
+            window: *window,
+        })
+    }
 }
 
 /// The 3D view on a GPU adapter.
@@ -403,13 +438,24 @@ fn ortho(
 ) -> Result<RgbaImage> {
     let (w, h) = args.size.unwrap_or((800, 800));
     let tile = (w / 2, h / 2);
+    let templates = SliceTemplates::default();
     let tiles = [
         Orientation::Sagittal,
         Orientation::Coronal,
         Orientation::Axial,
     ]
     .into_iter()
-    .map(|o| render_slice_view(args, query, region, style, o, at, Some(tile)))
+    .map(|o| {
+        let scene = SliceScene {
+            args,
+            templates: &templates,
+            query,
+            region,
+            style,
+            at,
+        };
+        render_slice_view(&scene, o, Some(tile))
+    })
     .collect::<Result<Vec<_>>>()?;
     let three_d = match render_3d(args, query, region, style, tile) {
         Ok(image) => image,

@@ -235,6 +235,17 @@ impl OverlayStyle {
     }
 }
 
+/// The `q` quantile (0..=1) of |value| over finite values: the robust default for a colour range
+/// (`None` when there is none).
+pub fn quantile_abs(values: impl Iterator<Item = f32>, q: f64) -> Option<f32> {
+    let mut magnitudes: Vec<f32> = values.filter(|v| v.is_finite()).map(f32::abs).collect();
+    if magnitudes.is_empty() {
+        return None;
+    }
+    magnitudes.sort_by(f32::total_cmp);
+    Some(magnitudes[((magnitudes.len() - 1) as f64 * q.clamp(0.0, 1.0)) as usize])
+}
+
 /// 0..=1 to 0..=255, rounded.
 pub fn to_u8(v: f32) -> u8 {
     (v.clamp(0.0, 1.0) * 255.0).round() as u8

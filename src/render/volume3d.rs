@@ -224,7 +224,6 @@ pub struct VolumeRenderer {
     anatomy: wgpu::Texture,
     anatomy_grid: Option<Grid>,
     occupancy: wgpu::Texture,
-    occupancy_scale: Vec3,
     overlay: Option<OverlayTexture>,
     empty_overlay: wgpu::Texture,
     lut: wgpu::Texture,
@@ -374,7 +373,6 @@ impl VolumeRenderer {
             anatomy: one("no anatomy"),
             anatomy_grid: None,
             occupancy: one("no occupancy"),
-            occupancy_scale: Vec3::ONE,
             overlay: None,
             empty_overlay,
             lut,
@@ -614,11 +612,6 @@ impl VolumeRenderer {
             wgpu::TextureFormat::R8Unorm,
             &dilated,
             1,
-        );
-        self.occupancy_scale = Vec3::new(
-            nx as f32 / (blocks[0] * BLOCK) as f32,
-            ny as f32 / (blocks[1] * BLOCK) as f32,
-            nz as f32 / (blocks[2] * BLOCK) as f32,
         );
     }
 
