@@ -7,6 +7,7 @@ use std::path::Path;
 
 use burn::tensor::Device;
 
+use crate::data::simulate::SimulationConfig;
 use crate::model::Nrf;
 use crate::model::official::ModelError;
 
@@ -39,7 +40,16 @@ pub enum DefaultModelError {
 /// Seed of the simulation the embedded models were trained on (`assets/models/train_defaults.sh`):
 /// `VirtualSubject::new(SIMULATION_SEED, k)` is the subject behind model k, so its truth can be
 /// shown beside the model.
-pub const SIMULATION_SEED: u64 = 1;
+pub const SIMULATION_SEED: u64 = SIMULATION.seed;
+
+/// The simulation the embedded models were trained on (`nrf simulate --subjects 8 --images 1000
+/// --shared 100 --seed 1`): fine-tuning in the viewer measures its subjects' images again.
+pub const SIMULATION: SimulationConfig = SimulationConfig {
+    subjects: SUBJECTS,
+    images: 1000,
+    shared: 100,
+    seed: 1,
+};
 
 /// The embedded model of virtual subject `subject` (1-based) on `device`.
 pub fn default_model(subject: usize, device: &Device) -> Result<Nrf, DefaultModelError> {

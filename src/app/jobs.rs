@@ -75,19 +75,32 @@ pub fn templates() -> Result<Templates, String> {
     })
 }
 
-/// What a prediction needs: the subject's model and the image.
+/// Which model predicts.
+#[derive(Clone)]
+pub enum ModelSource {
+    /// The embedded model of virtual subject k (1–8).
+    Embedded(usize),
+    /// A model in memory (fine-tuned in the viewer), on the CPU device.
+    Given(crate::model::Nrf),
+}
+
+/// What a prediction needs: the model and the image.
 pub struct PredictionRequest {
-    /// Embedded virtual subject (1–8).
-    pub subject: usize,
+    /// The model.
+    pub model: ModelSource,
     /// The image.
     pub image: Rgb8,
 }
 
 /// The model queried for one image, ready for any points.
 pub fn prepare_query(request: PredictionRequest) -> Result<ImageQuery, String> {
-    let device = burn::tensor::Device::flex();
-    let model =
-        crate::defaults::default_model(request.subject, &device).map_err(|e| e.to_string())?;
+    let model = match request.model {
+        ModelSource::Embedded(subject) => {
+            crate::defaults::default_model(subject, &burn::tensor::Device::flex())
+                .map_err(|e| e.to_string())?
+        }
+        ModelSource::Given(model) => model,
+    };
     let features = BuiltinExtractor
         .extract(&request.image)
         .map_err(|e| e.to_string())?;

@@ -5,6 +5,8 @@
 //! volume (8 → 4 → 2 → 1 mm), the slices — runs on background threads ([`jobs`],
 //! [`crate::render::refine`]); the UI thread only polls their channels, so it never blocks.
 
+pub mod finetune;
+mod finetune_panel;
 pub mod jobs;
 pub mod view3d;
 
@@ -21,7 +23,9 @@ use crate::render::colormap::{BelowThreshold, ColorMap, OverlayStyle, quantile_a
 use crate::render::refine::{DEFAULT_LEVELS, RefineMessage, RefinementJob};
 use crate::render::slice::Convention;
 use crate::render::volume3d::{Camera, FrameOptions, Mode3d};
-use jobs::{Job, PredictionRequest, RenderedSlice, SliceRequest, Templates, TruthSource};
+use jobs::{
+    Job, ModelSource, PredictionRequest, RenderedSlice, SliceRequest, Templates, TruthSource,
+};
 
 /// How the viewer starts.
 #[derive(Debug, Clone, Default)]
@@ -36,6 +40,18 @@ pub struct ViewOptions {
     pub exit: bool,
     /// Start with the virtual subject's ground truth shown instead of the prediction.
     pub truth: bool,
+    /// Start a fine-tune at once: (source subject, training images); the target is `subject`.
+    /// With `screenshot`, the picture is taken once it has finished and its model is shown.
+    pub finetune: Option<(usize, usize)>,
+}
+
+/// Which model the views show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelSlot {
+    /// The embedded model of virtual subject k (1–8).
+    Embedded(usize),
+    /// The k-th model fine-tuned in this session.
+    Tuned(usize),
 }
 
 /// Opens the viewer window; returns when it closes.
@@ -59,7 +75,17 @@ pub fn run(options: ViewOptions) -> Result<(), String> {
                 .ok_or("the viewer needs a wgpu adapter")?;
             view3d::install(render_state);
             let adapter = render_state.adapter.get_info();
-            let adapter = format!("{} ({:?})", adapter.name, adapter.device_type);
+            let details = format!(
+                "{} ({:?}, {:?}, driver {} {})",
+                adapter.name,
+                adapter.device_type,
+                adapter.backend,
+                adapter.driver,
+                adapter.driver_info
+            );
+            // The status bar shows the name up to its first bracket, e.g. `llvmpipe`.
+            let short = adapter.name.split(" (").next().unwrap_or_default();
+            let adapter = (format!("{short} ({:?})", adapter.device_type), details);
             Ok(Box::new(NrfApp::new(
                 options,
                 adapter,
@@ -91,8 +117,16 @@ struct SliceView {
 /// The viewer's state.
 pub struct NrfApp {
     options: ViewOptions,
+    /// The adapter, short (status bar) and in full (its tooltip).
     adapter: String,
-    subject: usize,
+    adapter_details: String,
+    /// The model shown.
+    model: ModelSlot,
+    /// The other side of the A/B toggle.
+    ab_partner: Option<ModelSlot>,
+    /// Models fine-tuned in this session.
+    tuned: Vec<finetune::FineTuned>,
+    finetune: finetune_panel::FineTunePanel,
     image: Option<ShownImage>,
     templates: Option<Templates>,
     templates_job: Option<Job<Templates>>,
@@ -102,6 +136,8 @@ pub struct NrfApp {
     refinement: Option<RefinementJob>,
     overlay: Option<(u64, Arc<GridPrediction>)>,
     overlay_spacing: Option<f64>,
+    /// The next prediction level sets the colour range (a new image arrived).
+    range_pending: bool,
     /// Show the virtual subject's noise-free truth instead of the prediction.
     show_truth: bool,
     truth: Option<Arc<TruthSource>>,
@@ -132,7 +168,7 @@ pub struct NrfApp {
 impl NrfApp {
     fn new(
         options: ViewOptions,
-        adapter: String,
+        (adapter, adapter_details): (String, String),
         ctx: &egui::Context,
         failure: Arc<std::sync::Mutex<Option<String>>>,
     ) -> Self {
@@ -140,9 +176,13 @@ impl NrfApp {
         let templates_job = Some(Job::spawn(jobs::templates, move || wake.request_repaint()));
         let truth = options.truth;
         let mut app = Self {
-            subject: options.subject.clamp(1, 8),
+            model: ModelSlot::Embedded(options.subject.clamp(1, 8)),
+            ab_partner: None,
+            tuned: Vec::new(),
+            finetune: finetune_panel::FineTunePanel::new(options.subject.clamp(1, 8)),
             options,
             adapter,
+            adapter_details,
             image: None,
             templates: None,
             templates_job,
@@ -152,6 +192,7 @@ impl NrfApp {
             refinement: None,
             overlay: None,
             overlay_spacing: None,
+            range_pending: true,
             show_truth: truth,
             truth: None,
             truth_overlay: None,
@@ -177,6 +218,11 @@ impl NrfApp {
             screenshot_failure: failure,
             hover: None,
         };
+        if let Some((source, images)) = app.options.finetune {
+            app.finetune.source = ModelSlot::Embedded(source.clamp(1, 8));
+            app.finetune.set_images(images);
+            app.start_finetune(ctx);
+        }
         match app.options.image.clone() {
             Some(path) => app.open_image_file(&path, ctx),
             None => {
@@ -185,6 +231,33 @@ impl NrfApp {
             }
         }
         app
+    }
+
+    /// The name of a model slot, as the Subject list shows it.
+    fn model_name(&self, slot: ModelSlot) -> String {
+        match slot {
+            ModelSlot::Embedded(k) => format!("virtual subj{k:02}"),
+            ModelSlot::Tuned(i) => self
+                .tuned
+                .get(i)
+                .map_or_else(|| "(missing)".into(), |t| t.name.clone()),
+        }
+    }
+
+    /// The virtual subject whose truth matches the model shown.
+    fn truth_subject(&self) -> usize {
+        match self.model {
+            ModelSlot::Embedded(k) => k,
+            ModelSlot::Tuned(i) => self.tuned.get(i).map_or(1, |t| t.target),
+        }
+    }
+
+    /// Shows another model, keeping the image and the view.
+    fn select_model(&mut self, slot: ModelSlot, ctx: &egui::Context) {
+        if slot != self.model {
+            self.model = slot;
+            self.start_prediction(ctx);
+        }
     }
 
     fn style(&self) -> OverlayStyle {
@@ -232,14 +305,22 @@ impl NrfApp {
             rgb,
             thumbnail,
         });
+        self.range_pending = true;
         self.start_prediction(ctx);
     }
 
     /// Starts (or restarts) the prediction for the current image and subject.
     fn start_prediction(&mut self, ctx: &egui::Context) {
         let Some(image) = &self.image else { return };
+        let model = match self.model {
+            ModelSlot::Embedded(k) => ModelSource::Embedded(k),
+            ModelSlot::Tuned(i) => match self.tuned.get(i) {
+                Some(tuned) => ModelSource::Given(tuned.model.clone()),
+                None => return,
+            },
+        };
         let request = PredictionRequest {
-            subject: self.subject,
+            model,
             image: image.rgb.clone(),
         };
         let wake = ctx.clone();
@@ -248,7 +329,7 @@ impl NrfApp {
             move || wake.request_repaint(),
         ));
         self.refinement = None;
-        self.status = format!("predicting for subj{:02}…", self.subject);
+        self.status = format!("predicting with {}…", self.model_name(self.model));
         self.truth = None;
         self.truth_overlay = None;
         self.truth_job = None;
@@ -260,7 +341,7 @@ impl NrfApp {
     /// Computes the virtual subject's truth for the current image (2 mm volume; slices follow).
     fn start_truth(&mut self, ctx: &egui::Context) {
         let Some(image) = &self.image else { return };
-        let (subject, rgb) = (self.subject, image.rgb.clone());
+        let (subject, rgb) = (self.truth_subject(), image.rgb.clone());
         let wake = ctx.clone();
         self.truth_job = Some(Job::spawn(
             move || {
@@ -270,7 +351,7 @@ impl NrfApp {
             },
             move || wake.request_repaint(),
         ));
-        self.status = format!("computing the truth of subj{:02}…", self.subject);
+        self.status = format!("computing the truth of subj{subject:02}…");
     }
 
     /// Sets the colour range from a volume's values (99th percentile of |value|).
@@ -319,6 +400,7 @@ impl NrfApp {
 
     /// Takes whatever the background jobs have finished.
     fn poll_jobs(&mut self, ctx: &egui::Context) {
+        self.poll_finetune(ctx);
         if let Some(answer) = self.templates_job.as_ref().and_then(Job::poll) {
             self.templates_job = None;
             match answer {
@@ -352,16 +434,20 @@ impl NrfApp {
         while let Some(message) = self.refinement.as_ref().and_then(RefinementJob::poll) {
             match message {
                 RefineMessage::Level(level) => {
-                    if self.overlay_spacing.is_none() && !self.show_truth {
-                        // The first level of a new prediction sets the colour range.
+                    if self.range_pending && !self.show_truth {
+                        // The first level for a new image sets the colour range; another
+                        // model for the same image keeps it, so that A and B compare.
                         self.auto_range(&level.prediction);
+                        self.range_pending = false;
                     }
                     self.overlay_version += 1;
                     self.overlay = Some((self.overlay_version, Arc::new(level.prediction)));
                     self.overlay_spacing = Some(level.spacing_mm);
                     self.status = format!(
-                        "subj{:02}: {} mm volume in {:.2} s",
-                        self.subject, level.spacing_mm, level.seconds
+                        "{}: {} mm volume in {:.2} s",
+                        self.model_name(self.model),
+                        level.spacing_mm,
+                        level.seconds
                     );
                 }
                 RefineMessage::Failed(e) => self.error = Some(e),
@@ -377,7 +463,7 @@ impl NrfApp {
                     self.truth_overlay = Some((self.overlay_version, Arc::new(volume)));
                     self.truth = Some(source);
                     self.slices_stale = true;
-                    self.status = format!("subj{:02}: ground truth, 2 mm", self.subject);
+                    self.status = format!("subj{:02}: ground truth, 2 mm", self.truth_subject());
                 }
                 Err(e) => self.error = Some(e),
             }
@@ -409,12 +495,34 @@ impl NrfApp {
         }
     }
 
+    /// The side panel: collapsible sections Image, Subject, Display, Fine-tune.
     fn side_panel(&mut self, ui: &mut egui::Ui) {
+        // While a fine-tune runs from the command line, Display folds away to leave its curves room.
+        let display_open = self.options.finetune.is_none();
+        for (title, open) in [
+            ("Image", true),
+            ("Subject", true),
+            ("Display", display_open),
+            ("Fine-tune", true),
+        ] {
+            egui::CollapsingHeader::new(egui::RichText::new(title).heading())
+                .default_open(open)
+                .show(ui, |ui| match title {
+                    "Image" => self.image_section(ui),
+                    "Subject" => self.subject_section(ui),
+                    "Display" => self.display_section(ui),
+                    _ => self.finetune_section(ui),
+                });
+        }
+    }
+
+    fn image_section(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
-        ui.heading("Image");
         if let Some(image) = &self.image {
-            ui.add(egui::Image::new(&image.thumbnail).max_size(egui::vec2(160.0, 160.0)));
-            ui.label(&image.name);
+            ui.horizontal(|ui| {
+                ui.add(egui::Image::new(&image.thumbnail).max_size(egui::vec2(96.0, 96.0)));
+                ui.label(&image.name);
+            });
         }
         ui.label("Drop an image file on the window, or pick an example:");
         ui.horizontal_wrapped(|ui| {
@@ -425,18 +533,32 @@ impl NrfApp {
                 }
             }
         });
-        ui.separator();
-        ui.heading("Subject");
-        let before = self.subject;
+    }
+
+    fn subject_section(&mut self, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
+        let mut chosen = self.model;
         egui::ComboBox::from_id_salt("subject")
-            .selected_text(format!("virtual subj{:02}", self.subject))
+            .selected_text(self.model_name(self.model))
+            .width(230.0)
             .show_ui(ui, |ui| {
-                for k in 1..=8 {
-                    ui.selectable_value(&mut self.subject, k, format!("virtual subj{k:02}"));
+                for slot in self.model_slots() {
+                    ui.selectable_value(&mut chosen, slot, self.model_name(slot));
                 }
             });
-        if self.subject != before {
-            self.start_prediction(&ctx);
+        if let Some(partner) = self.ab_partner
+            && ui
+                .button(format!("A/B: switch to {}", self.model_name(partner)))
+                .on_hover_text("Switch between the fine-tuned model and its source (key B)")
+                .clicked()
+        {
+            chosen = partner;
+        }
+        if chosen != self.model {
+            if Some(chosen) == self.ab_partner {
+                self.ab_partner = Some(self.model);
+            }
+            self.select_model(chosen, &ctx);
         }
         let truth_before = self.show_truth;
         ui.checkbox(&mut self.show_truth, "show the ground truth instead")
@@ -457,8 +579,9 @@ impl NrfApp {
                 self.auto_range(&volume);
             }
         }
-        ui.separator();
-        ui.heading("Display");
+    }
+
+    fn display_section(&mut self, ui: &mut egui::Ui) {
         let style_before = self.style();
         egui::ComboBox::from_id_salt("cmap")
             .selected_text(self.map.name())
@@ -494,8 +617,29 @@ impl NrfApp {
         }
     }
 
+    /// Every model the Subject list offers: the embedded subjects, then this session's fine-tunes.
+    fn model_slots(&self) -> Vec<ModelSlot> {
+        (1..=crate::defaults::SUBJECTS)
+            .map(ModelSlot::Embedded)
+            .chain((0..self.tuned.len()).map(ModelSlot::Tuned))
+            .collect()
+    }
+
     fn status_bar(&self, ui: &mut egui::Ui, hover: Option<(DVec3, Option<f32>)>) {
-        ui.horizontal(|ui| {
+        // The adapter first, from the right, so that a long status line is cut short, not overlapped.
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            ui.label(format!("GPU: {}", self.adapter))
+                .on_hover_text(&self.adapter_details);
+            ui.separator();
+            ui.with_layout(egui::Layout::left_to_right(egui::Align::Center), |ui| {
+                self.status_left(ui, hover);
+            });
+        });
+    }
+
+    /// MNI position and value under the pointer, then the status line.
+    fn status_left(&self, ui: &mut egui::Ui, hover: Option<(DVec3, Option<f32>)>) {
+        {
             match hover {
                 Some((p, value)) => {
                     ui.monospace(format!("MNI ({:6.1}, {:6.1}, {:6.1}) mm", p.x, p.y, p.z));
@@ -509,11 +653,8 @@ impl NrfApp {
                 }
             }
             ui.separator();
-            ui.label(&self.status);
-            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                ui.label(format!("GPU: {}", self.adapter));
-            });
-        });
+            ui.add(egui::Label::new(&self.status).truncate());
+        }
     }
 
     /// The 3D view: drag to orbit, scroll to zoom.
@@ -551,12 +692,11 @@ impl NrfApp {
             } else {
                 self.overlay.clone()
             },
-            viewport_px: (
-                rect.min.x * ppp,
-                rect.min.y * ppp,
+            size_px: (
                 (rect.width() * ppp).round() as u32,
                 (rect.height() * ppp).round() as u32,
             ),
+            interactive: response.dragged(),
         };
         ui.painter()
             .add(eframe::egui_wgpu::Callback::new_paint_callback(rect, frame));
@@ -627,12 +767,15 @@ impl NrfApp {
         let Some(path) = self.options.screenshot.clone() else {
             return;
         };
-        let ready = self.overlay_spacing == Some(DEFAULT_LEVELS[DEFAULT_LEVELS.len() - 1])
+        let ready = self.query_job.is_none()
+            && self.overlay_spacing == Some(DEFAULT_LEVELS[DEFAULT_LEVELS.len() - 1])
             && self.slices.len() == 3
             && self.slices_job.is_none()
             && !self.slices_stale
             && self.templates.is_some()
-            && (!self.show_truth || self.truth_overlay.is_some());
+            && (!self.show_truth || self.truth_overlay.is_some())
+            && (self.options.finetune.is_none()
+                || (!self.finetune.running() && matches!(self.model, ModelSlot::Tuned(_))));
         if !ready || self.screenshot_requested {
             return;
         }
@@ -673,9 +816,15 @@ impl eframe::App for NrfApp {
         let ctx = ui.ctx().clone();
         self.poll_jobs(&ctx);
         let dropped = ctx.input(|i| i.raw.dropped_files.clone());
-        if let Some(file) = dropped.first() {
-            let path = file.path().to_path_buf();
+        if let Some(path) = dropped.first().map(|file| file.path().to_path_buf()) {
             self.open_image_file(&path, &ctx);
+        }
+        if let Some(partner) = self.ab_partner
+            && ctx.memory(|m| m.focused().is_none())
+            && ctx.input(|i| i.key_pressed(egui::Key::B))
+        {
+            self.ab_partner = Some(self.model);
+            self.select_model(partner, &ctx);
         }
         egui::Panel::left("controls")
             .resizable(false)

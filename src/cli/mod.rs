@@ -139,6 +139,8 @@ pub fn run(cli: Cli) -> Result<()> {
             screenshot: None,
             exit: false,
             truth: false,
+            finetune_from: None,
+            finetune_images: 20,
         }),
         Some(Command::Info { file, json }) => info::info(file, json),
         Some(Command::Gpu) => gpu::run(),
@@ -189,6 +191,13 @@ pub struct ViewArgs {
     /// Show the virtual subject's noise-free truth instead of the prediction.
     #[arg(long)]
     pub truth: bool,
+    /// Start fine-tuning this embedded subject's model to --subject at once (as the Fine-tune
+    /// panel's Start does); with --screenshot, the picture is taken when it has finished.
+    #[arg(long, value_name = "K")]
+    pub finetune_from: Option<usize>,
+    /// Training images of that fine-tune.
+    #[arg(long, default_value_t = 20, requires = "finetune_from")]
+    pub finetune_images: usize,
 }
 
 /// `nrf view`.
@@ -197,6 +206,17 @@ fn view(args: ViewArgs) -> Result<()> {
         anyhow::bail!(
             "--subject {}: the embedded subjects are 1 to 8",
             args.subject
+        );
+    }
+    if let Some(k) = args.finetune_from
+        && !(1..=8).contains(&k)
+    {
+        anyhow::bail!("--finetune-from {k}: the embedded subjects are 1 to 8");
+    }
+    if !(1..=900).contains(&args.finetune_images) {
+        anyhow::bail!(
+            "--finetune-images {}: a virtual subject has 1 to 900 training images",
+            args.finetune_images
         );
     }
     if let Some(image) = &args.image {
@@ -209,6 +229,7 @@ fn view(args: ViewArgs) -> Result<()> {
         screenshot: args.screenshot.clone(),
         exit: args.exit,
         truth: args.truth,
+        finetune: args.finetune_from.map(|k| (k, args.finetune_images)),
     })
     .map_err(anyhow::Error::msg)
     .context(

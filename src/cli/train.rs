@@ -371,6 +371,10 @@ fn fit(
     let bar = ProgressBar::counting("epoch 1".into(), "steps");
     let outcome = train(model, set, config, job.out, &mut |event| {
         match event {
+            TrainEvent::Started { validation } => bar.println(format!(
+                "starting model: validation median r {:.4}",
+                validation.median
+            )),
             TrainEvent::Step {
                 epoch, step, steps, ..
             } => {

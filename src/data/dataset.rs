@@ -32,6 +32,9 @@ pub enum DataError {
     /// A file that could not be written.
     #[error(transparent)]
     Write(#[from] crate::atomic::AtomicWriteError),
+    /// The caller cancelled.
+    #[error("cancelled")]
+    Cancelled,
 }
 
 pub(crate) fn invalid(path: &Path, message: impl Into<String>) -> DataError {

@@ -29,8 +29,9 @@ use super::dataset::{DataError, invalid};
 use super::early_vision::VisualField;
 use super::stimuli::{self, STIMULUS_SIZE};
 use super::stimulus_file::StimulusWriter;
-use super::virtual_subjects::{Area, MODEL_VERSION, PointModel, VirtualSubject};
+use super::virtual_subjects::{Area, MODEL_VERSION, PointModel, VirtualSubject, Voxel};
 use crate::atomic::write_atomically;
+use crate::features::preprocess::Rgb8;
 use crate::npy;
 
 /// Presentations of every image.
@@ -194,6 +195,110 @@ fn measure_voxel(
     (averaged, ceiling)
 }
 
+/// One subject's simulated measurements of some images, in memory.
+#[derive(Debug, Clone)]
+pub struct Measurements {
+    /// The image ids, in row order.
+    pub ids: Vec<u32>,
+    /// The subject's voxels (its `nsdgeneral`).
+    pub voxels: Vec<Voxel>,
+    /// Noise-free responses, `[images, voxels]` row-major.
+    pub truth: Vec<f32>,
+    /// Measured responses (repeats averaged after per-session z-scoring), `[images, voxels]`.
+    pub responses: Vec<f32>,
+    /// Estimated noise ceiling of each voxel, %.
+    pub noise_ceilings: Vec<f32>,
+}
+
+/// Shows subject `number` (drawn from `seed`) the stimuli `ids` and measures its voxels as
+/// [`simulate`] does: `on_image` hears every stimulus once (in `ids` order, for writing it),
+/// `progress` after every image (returning `false` cancels: [`DataError::Cancelled`]).
+/// The noise depends on the whole list, so the same ids give the same measurements.
+pub fn measure_subject(
+    subject: &VirtualSubject,
+    seed: u64,
+    number: usize,
+    ids: &[u32],
+    on_image: &mut dyn FnMut(u32, stimuli::Category, &Rgb8) -> Result<(), DataError>,
+    progress: &(dyn Fn(SimulationProgress) -> bool + Sync),
+) -> Result<Measurements, DataError> {
+    let voxels = subject.voxels();
+    let models: Vec<PointModel> = voxels.iter().map(|v| subject.point_model(v.mni)).collect();
+    let v_count = voxels.len();
+    let cancelled = std::sync::atomic::AtomicBool::new(false);
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let mut truth = vec![0.0f32; ids.len() * v_count];
+    let mut batch_start = 0;
+    // Batches bound the memory of images waiting for `on_image`.
+    for batch in ids.chunks(64) {
+        let results: Vec<_> = batch
+            .par_iter()
+            .map(|&id| {
+                let (category, image) = stimulus_of(seed, id);
+                let field = VisualField::analyse(&image);
+                let row: Vec<f32> = models.iter().map(|m| subject.response(m, &field)).collect();
+                let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                if !progress(SimulationProgress {
+                    subject: number,
+                    images_done: n,
+                    images: ids.len(),
+                }) {
+                    cancelled.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                (category, image, row)
+            })
+            .collect();
+        if cancelled.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(DataError::Cancelled);
+        }
+        for (offset, ((category, image, row), &id)) in results.into_iter().zip(batch).enumerate() {
+            on_image(id, category, &image)?;
+            let r = batch_start + offset;
+            truth[r * v_count..(r + 1) * v_count].copy_from_slice(&row);
+        }
+        batch_start += batch.len();
+    }
+
+    // Trials in shuffled sessions, then per-voxel measurement.
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (number as u64) << 32 ^ 0x5EED);
+    let mut trial_images: Vec<usize> = (0..ids.len())
+        .flat_map(|i| std::iter::repeat_n(i, REPEATS))
+        .collect();
+    trial_images.shuffle(&mut rng);
+    let sessions: Vec<usize> = (0..trial_images.len())
+        .map(|t| t / TRIALS_PER_SESSION)
+        .collect();
+    let measured: Vec<(Vec<f32>, f32)> = (0..v_count)
+        .into_par_iter()
+        .map(|v| {
+            let column: Vec<f32> = (0..ids.len()).map(|r| truth[r * v_count + v]).collect();
+            let mut voxel_rng = ChaCha8Rng::seed_from_u64(
+                seed.wrapping_mul(31) ^ ((number as u64) << 40) ^ v as u64,
+            );
+            measure_voxel(
+                &column,
+                subject.noise_factor(voxels[v].mni, &models[v]),
+                &sessions,
+                &trial_images,
+                &mut voxel_rng,
+            )
+        })
+        .collect();
+    let mut responses = vec![0.0f32; ids.len() * v_count];
+    for (v, (column, _)) in measured.iter().enumerate() {
+        for (r, value) in column.iter().enumerate() {
+            responses[r * v_count + v] = *value;
+        }
+    }
+    Ok(Measurements {
+        ids: ids.to_vec(),
+        voxels,
+        truth,
+        responses,
+        noise_ceilings: measured.iter().map(|(_, c)| *c).collect(),
+    })
+}
+
 /// Runs the simulation into `out` (created if needed; files are replaced atomically). `progress`
 /// hears after every image and returns `false` to cancel.
 pub fn simulate(
@@ -241,12 +346,7 @@ pub fn simulate(
     let mut categories: Vec<(u32, &'static str)> = Vec::new();
     for number in 1..=config.subjects {
         let name = format!("subj{number:02}");
-        let subject = VirtualSubject::new(config.seed, number)?;
-        let voxels = subject.voxels();
-        let models: Vec<PointModel> = voxels.iter().map(|v| subject.point_model(v.mni)).collect();
         let ids = image_ids(config, number);
-
-        // Noise-free responses, image by image, and the stimulus file.
         let slots = *ids.last().unwrap_or(&0) as usize + 1;
         let mut writer = StimulusWriter::create(
             out.join("stimuli")
@@ -254,80 +354,29 @@ pub fn simulate(
             slots,
             STIMULUS_SIZE as usize,
         )?;
-        let cancelled = std::sync::atomic::AtomicBool::new(false);
-        let done = std::sync::atomic::AtomicUsize::new(0);
-        let mut truth = vec![0.0f32; ids.len() * voxels.len()];
-        let mut batch_start = 0;
-        // Batches bound the memory of images waiting to be written.
-        for batch in ids.chunks(64) {
-            let results: Vec<_> = batch
-                .par_iter()
-                .map(|&id| {
-                    let (category, image) = stimulus_of(config.seed, id);
-                    let field = VisualField::analyse(&image);
-                    let row: Vec<f32> =
-                        models.iter().map(|m| subject.response(m, &field)).collect();
-                    let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                    if !progress(SimulationProgress {
-                        subject: number,
-                        images_done: n,
-                        images: ids.len(),
-                    }) {
-                        cancelled.store(true, std::sync::atomic::Ordering::Relaxed);
-                    }
-                    (category, image, row)
-                })
-                .collect();
-            if cancelled.load(std::sync::atomic::Ordering::Relaxed) {
-                return Err(invalid(out, "simulation cancelled"));
-            }
-            for (offset, ((category, image, row), &id)) in
-                results.into_iter().zip(batch).enumerate()
-            {
-                writer.write(id as usize, &image)?;
-                let r = batch_start + offset;
-                truth[r * voxels.len()..(r + 1) * voxels.len()].copy_from_slice(&row);
+        let subject = VirtualSubject::new(config.seed, number)?;
+        let Measurements {
+            voxels,
+            truth,
+            responses,
+            noise_ceilings: ceilings,
+            ..
+        } = measure_subject(
+            &subject,
+            config.seed,
+            number,
+            &ids,
+            &mut |id, category, image| {
+                writer.write(id as usize, image)?;
                 if number == 1 || id as usize >= config.shared {
                     categories.push((id, category.name()));
                 }
-            }
-            batch_start += batch.len();
-        }
+                Ok(())
+            },
+            progress,
+        )?;
         writer.finish()?;
-
-        // Trials in shuffled sessions, then per-voxel measurement.
-        let mut rng = ChaCha8Rng::seed_from_u64(config.seed ^ (number as u64) << 32 ^ 0x5EED);
-        let mut trial_images: Vec<usize> = (0..ids.len())
-            .flat_map(|i| std::iter::repeat_n(i, REPEATS))
-            .collect();
-        trial_images.shuffle(&mut rng);
-        let sessions: Vec<usize> = (0..trial_images.len())
-            .map(|t| t / TRIALS_PER_SESSION)
-            .collect();
         let v_count = voxels.len();
-        let measured: Vec<(Vec<f32>, f32)> = (0..v_count)
-            .into_par_iter()
-            .map(|v| {
-                let column: Vec<f32> = (0..ids.len()).map(|r| truth[r * v_count + v]).collect();
-                let mut voxel_rng = ChaCha8Rng::seed_from_u64(
-                    config.seed.wrapping_mul(31) ^ ((number as u64) << 40) ^ v as u64,
-                );
-                measure_voxel(
-                    &column,
-                    subject.noise_factor(voxels[v].mni, &models[v]),
-                    &sessions,
-                    &trial_images,
-                    &mut voxel_rng,
-                )
-            })
-            .collect();
-        let mut responses = vec![0.0f32; ids.len() * v_count];
-        for (v, (column, _)) in measured.iter().enumerate() {
-            for (r, value) in column.iter().enumerate() {
-                responses[r * v_count + v] = *value;
-            }
-        }
-        let ceilings: Vec<f32> = measured.iter().map(|(_, c)| *c).collect();
 
         // Official layout: nsdgeneral (all voxels) and one file per labelled area.
         let responses_dir = out.join("roi_response_average").join(&name);

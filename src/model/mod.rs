@@ -131,8 +131,8 @@ pub struct ModelInfo {
     pub training: Option<serde_json::Value>,
 }
 
-/// A complete model: sizes, network, metadata and domain.
-#[derive(Debug)]
+/// A complete model: sizes, network, metadata and domain. Cloning shares the weights' storage.
+#[derive(Debug, Clone)]
 pub struct Nrf {
     /// Sizes.
     pub config: NrfConfig,

@@ -10,7 +10,9 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use super::TrainError;
-use crate::data::dataset::Dataset;
+use crate::data::dataset::{DataError, Dataset};
+use crate::data::simulate::{SimulationConfig, image_ids, measure_subject};
+use crate::data::virtual_subjects::VirtualSubject;
 use crate::features::cache::FeatureCache;
 use crate::features::{FeatureExtractor, ImageFeatures};
 
@@ -84,6 +86,93 @@ impl TrainingSet {
             coordinates: dataset.coordinates.clone(),
             train_rows,
             validation_rows,
+        })
+    }
+
+    /// A training set measured from virtual subject `number` of the simulation with `seed` and
+    /// `layout`, in memory (no dataset on disk): the first `validation_images` shared images
+    /// validate, `train_images` of the subject's own images (a seeded choice) train. The
+    /// measurement noise is drawn as `nrf simulate` draws it, over this smaller list of images.
+    /// `progress` hears `(done, total)` over simulation then feature extraction and returns
+    /// `false` to cancel.
+    pub fn simulated(
+        layout: &SimulationConfig,
+        number: usize,
+        train_images: usize,
+        validation_images: usize,
+        extractor: &dyn FeatureExtractor,
+        progress: &(dyn Fn(usize, usize) -> bool + Sync),
+    ) -> Result<Self, TrainError> {
+        if number == 0 || number > layout.subjects {
+            return Err(TrainError::Invalid(format!(
+                "virtual subject {number} does not exist; the simulation has subjects 1 to {}",
+                layout.subjects
+            )));
+        }
+        let all = image_ids(layout, number);
+        let (shared, own) = all.split_at(layout.shared.min(all.len()));
+        if validation_images < 2 || validation_images > shared.len() {
+            return Err(TrainError::Invalid(format!(
+                "{validation_images} validation images asked for; between 2 and {} are shared",
+                shared.len()
+            )));
+        }
+        if train_images == 0 || train_images > own.len() {
+            return Err(TrainError::Invalid(format!(
+                "{train_images} training images asked for; subj{number:02} has 1 to {}",
+                own.len()
+            )));
+        }
+        let mut chosen = own.to_vec();
+        chosen.shuffle(&mut ChaCha8Rng::seed_from_u64(layout.seed ^ 0x1A6E5));
+        chosen.truncate(train_images);
+        chosen.sort_unstable();
+        let ids: Vec<u32> = shared[..validation_images]
+            .iter()
+            .chain(&chosen)
+            .copied()
+            .collect();
+        let total = 2 * ids.len();
+        let subject = VirtualSubject::new(layout.seed, number).map_err(DataError::from)?;
+        let mut images = Vec::with_capacity(ids.len());
+        let measured = measure_subject(
+            &subject,
+            layout.seed,
+            number,
+            &ids,
+            &mut |_, _, image| {
+                images.push(image.clone());
+                Ok(())
+            },
+            &|p| progress(p.images_done, total),
+        )
+        .map_err(|e| match e {
+            DataError::Cancelled => TrainError::Cancelled,
+            e => e.into(),
+        })?;
+        let done = AtomicUsize::new(ids.len());
+        let cancelled = AtomicBool::new(false);
+        let features = images
+            .par_iter()
+            .map(|image| {
+                if cancelled.load(Ordering::Relaxed) {
+                    return Err(TrainError::Cancelled);
+                }
+                let features = extractor.extract(image)?;
+                if !progress(done.fetch_add(1, Ordering::Relaxed) + 1, total) {
+                    cancelled.store(true, Ordering::Relaxed);
+                }
+                Ok(features)
+            })
+            .collect::<Result<Vec<_>, TrainError>>()?;
+        Ok(Self {
+            subject: format!("subj{number:02}"),
+            extractor_id: extractor.id(),
+            features,
+            responses: measured.responses,
+            coordinates: measured.voxels.iter().map(|v| v.mni).collect(),
+            train_rows: (validation_images..ids.len()).collect(),
+            validation_rows: (0..validation_images).collect(),
         })
     }
 

@@ -62,6 +62,11 @@ pub struct TrainConfig {
 /// What the trainer reports.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TrainEvent {
+    /// Before the first step: the starting model's validation scores (what training must beat).
+    Started {
+        /// Validation scores of the starting model.
+        validation: ScoreSummary,
+    },
     /// After every optimisation step.
     Step {
         /// 1-based epoch.
@@ -203,6 +208,15 @@ pub fn train(
         .and_then(serde_json::Value::as_u64)
         .unwrap_or(0) as usize;
     let mut best = validate(&model, data, &data.validation_rows)?;
+    if !events(&TrainEvent::Started { validation: best }) {
+        return Ok(TrainOutcome {
+            model,
+            best_epoch: start_epoch,
+            best,
+            epochs: 0,
+            stopped: StopReason::Cancelled,
+        });
+    }
     let mut best_model = model;
     let mut best_epoch = start_epoch;
     let mut since_best = 0;

@@ -795,6 +795,7 @@ fn validation_can_run_every_few_epochs_and_after_the_last() {
         match event {
             TrainEvent::Step { .. } => steps += 1,
             TrainEvent::Validated { epoch, .. } => validated.push(*epoch),
+            TrainEvent::Started { .. } => {}
         }
         true
     })

@@ -111,3 +111,153 @@ fn the_viewer_refuses_a_bad_image_before_opening() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("not-an-image.png"), "{stderr}");
 }
+
+#[test]
+fn the_viewer_fine_tunes_at_start_and_screenshots_the_result() {
+    let Some(picture) = screenshot(
+        "the_viewer_fine_tunes_at_start_and_screenshots_the_result",
+        &["--finetune-from", "2", "--finetune-images", "20"],
+    ) else {
+        return;
+    };
+    // The fine-tuned model's prediction is on screen (the screenshot waits for it), and the
+    // Fine-tune panel drew its curves (red loss line, validation markers).
+    assert!(overlay_coloured(&picture) > 200);
+}
+
+#[test]
+fn the_viewer_refuses_bad_fine_tune_options_before_opening() {
+    for (args, expected) in [
+        (&["--finetune-from", "9"][..], "--finetune-from 9"),
+        (
+            &["--finetune-from", "2", "--finetune-images", "0"][..],
+            "--finetune-images 0",
+        ),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_nrf"))
+            .arg("view")
+            .args(args)
+            .output()
+            .expect("run");
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{stderr}");
+    }
+}
+
+mod finetune {
+    //! The viewer's fine-tune job, without a window: curves arrive, Cancel keeps the best model.
+
+    use std::time::{Duration, Instant};
+
+    use nrf::app::finetune::{FineTuneJob, FineTuneRequest, FineTuned};
+    use nrf::app::jobs::ModelSource;
+    use nrf::train::trainer::StopReason;
+
+    fn request(max_epochs: usize) -> FineTuneRequest {
+        FineTuneRequest {
+            target: 1,
+            train_images: 6,
+            validation_images: 4,
+            source: ModelSource::Embedded(2),
+            source_name: "virtual subj02".into(),
+            config: FineTuneRequest::suggested_config(6)
+                .with_voxels_per_image(200)
+                .with_max_epochs(max_epochs)
+                .with_validate_every(1)
+                .with_patience(1000),
+        }
+    }
+
+    /// Polls `job` until it finishes, calling `each` after every poll.
+    fn finish(
+        job: &mut FineTuneJob,
+        mut each: impl FnMut(&FineTuneJob),
+    ) -> Result<FineTuned, String> {
+        let deadline = Instant::now() + Duration::from_secs(600);
+        loop {
+            if let Some(answer) = job.poll() {
+                return answer;
+            }
+            each(job);
+            assert!(Instant::now() < deadline, "the fine-tune never finished");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn predicts(tuned: &FineTuned) {
+        let (_, rgb) = nrf::data::simulate::stimulus_of(1, 3);
+        let features = nrf::features::FeatureExtractor::extract(
+            &nrf::features::builtin::BuiltinExtractor,
+            &rgb,
+        )
+        .expect("features");
+        let engine = nrf::query::QueryEngine::new(&tuned.model);
+        let query = engine.prepare(&tuned.model, &features).expect("prepare");
+        let values = query
+            .query_points(&[glam::Vec3::new(10.0, -90.0, 0.0)])
+            .expect("query");
+        assert!(values.iter().all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn a_fine_tune_reports_its_curves_and_leaves_a_usable_model() {
+        let mut job = FineTuneJob::start(request(3), || {});
+        let tuned = finish(&mut job, |_| {}).expect("fine-tune");
+        let progress = &job.progress;
+        assert_eq!(tuned.epochs, 3);
+        assert_eq!(tuned.stopped, StopReason::MaxEpochs);
+        assert_eq!(tuned.target, 1);
+        // One step per epoch (6 images in batches of 32), validated after each, plus the source.
+        assert_eq!(progress.loss.len(), 3);
+        assert_eq!(progress.validation_r.len(), 4);
+        assert_eq!(progress.validation_r[0][0], 0.0);
+        assert_eq!(f64::from(tuned.start_median_r), progress.validation_r[0][1]);
+        assert!(tuned.best_median_r >= tuned.start_median_r);
+        assert!(progress.eta_seconds.is_some_and(|s| s >= 0.0));
+        // The model now describes the target: its domain is subj01's voxels.
+        assert_eq!(tuned.model.info.subject.as_deref(), Some("subj01"));
+        assert!(tuned.name.contains("subj01") && tuned.name.contains("subj02"));
+        predicts(&tuned);
+    }
+
+    #[test]
+    fn cancelling_a_fine_tune_keeps_the_best_model_so_far() {
+        let mut job = FineTuneJob::start(request(10_000), || {});
+        let tuned = finish(&mut job, |job| {
+            if job.progress.loss.len() >= 2 {
+                job.cancel();
+            }
+        })
+        .expect("a cancelled fine-tune still answers with a model");
+        assert_eq!(tuned.stopped, StopReason::Cancelled);
+        assert!(tuned.epochs < 10_000);
+        predicts(&tuned);
+    }
+
+    #[test]
+    fn cancelling_before_training_starts_says_so() {
+        let mut job = FineTuneJob::start(request(3), || {});
+        job.cancel();
+        let Err(message) = finish(&mut job, |_| {}) else {
+            panic!("a fine-tune cancelled while measuring must not give a model");
+        };
+        assert!(message.contains("cancelled"), "{message}");
+    }
+
+    #[test]
+    fn a_fine_tune_with_impossible_choices_fails_with_a_message() {
+        let mut bad = request(3);
+        bad.train_images = 5000;
+        let Err(message) = finish(&mut FineTuneJob::start(bad, || {}), |_| {}) else {
+            panic!("5000 training images cannot exist");
+        };
+        assert!(message.contains("5000 training images"), "{message}");
+        let mut bad = request(3);
+        bad.target = 9;
+        let Err(message) = finish(&mut FineTuneJob::start(bad, || {}), |_| {}) else {
+            panic!("there is no subject 9");
+        };
+        assert!(message.contains("subject 9"), "{message}");
+    }
+}

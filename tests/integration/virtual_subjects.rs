@@ -362,3 +362,56 @@ fn simulate_refuses_impossible_requests() {
         "{message}"
     );
 }
+
+#[test]
+fn a_simulated_training_set_is_measured_in_memory_and_repeatable() {
+    use nrf::features::builtin::BuiltinExtractor;
+    use nrf::train::data::TrainingSet;
+    let layout = nrf::defaults::SIMULATION;
+    let make = || TrainingSet::simulated(&layout, 3, 5, 3, &BuiltinExtractor, &|_, _| true);
+    let set = make().expect("simulated set");
+    assert_eq!(set.subject, "subj03");
+    assert_eq!(set.validation_rows, vec![0, 1, 2]);
+    assert_eq!(set.train_rows, vec![3, 4, 5, 6, 7]);
+    assert_eq!(set.features.len(), 8);
+    assert_eq!(set.responses.len(), 8 * set.voxels());
+    assert!(set.responses.iter().all(|v| v.is_finite()));
+    // The subject's voxels, as the simulation on disk has them.
+    let subject =
+        nrf::data::virtual_subjects::VirtualSubject::new(layout.seed, 3).expect("subject");
+    let voxels: Vec<glam::Vec3> = subject.voxels().iter().map(|v| v.mni).collect();
+    assert_eq!(set.coordinates, voxels);
+    // Same request, same measurements (noise included).
+    assert_eq!(make().expect("again").responses, set.responses);
+    // Per-session z-scoring: each voxel's measured responses are not all equal.
+    let first_voxel: Vec<f32> = (0..8).map(|r| set.row(r)[0]).collect();
+    assert!(first_voxel.iter().any(|&v| v != first_voxel[0]));
+}
+
+#[test]
+fn a_simulated_training_set_refuses_what_does_not_exist() {
+    use nrf::features::builtin::BuiltinExtractor;
+    use nrf::train::data::TrainingSet;
+    let layout = nrf::defaults::SIMULATION;
+    let fails = |number, train, validation| {
+        TrainingSet::simulated(
+            &layout,
+            number,
+            train,
+            validation,
+            &BuiltinExtractor,
+            &|_, _| true,
+        )
+        .expect_err("must be refused")
+        .to_string()
+    };
+    assert!(fails(0, 5, 3).contains("subject 0"));
+    assert!(fails(9, 5, 3).contains("subject 9"));
+    assert!(fails(1, 0, 3).contains("0 training images"));
+    assert!(fails(1, 901, 3).contains("901 training images"));
+    assert!(fails(1, 5, 1).contains("1 validation images"));
+    assert!(fails(1, 5, 101).contains("101 validation images"));
+    let cancelled = TrainingSet::simulated(&layout, 1, 5, 3, &BuiltinExtractor, &|_, _| false)
+        .expect_err("cancelled");
+    assert!(matches!(cancelled, nrf::train::TrainError::Cancelled));
+}

@@ -1,0 +1,357 @@
+//! The Fine-tune section of the side panel: choose target, source, images and what trains; Start
+//! runs a [`FineTuneJob`] with live loss and validation-r curves; Cancel keeps the best so far;
+//! the result joins the Subject list with an A/B toggle against its source, and can be saved.
+
+use std::path::PathBuf;
+
+use eframe::egui;
+use egui_plot::{Line, Plot, PlotPoints, Points};
+
+use super::finetune::{FineTuneJob, FineTuneProgress, FineTuneRequest, FineTuned};
+use super::jobs::{Job, ModelSource};
+use super::{ModelSlot, NrfApp};
+use crate::train::trainer::StopReason;
+
+/// Training-set sizes offered: few, some, all of a virtual subject's 900 own images.
+const IMAGE_CHOICES: [(usize, &str); 3] = [(20, "20"), (200, "200"), (900, "all (900)")];
+
+/// The section's state.
+pub struct FineTunePanel {
+    /// Target virtual subject.
+    pub target: usize,
+    /// Model to start from.
+    pub source: ModelSlot,
+    /// Training images.
+    pub images: usize,
+    /// Whether the feature merger trains too (else the MLP only).
+    pub train_merger: bool,
+    /// Upper bound on epochs.
+    pub max_epochs: usize,
+    /// The running job.
+    pub job: Option<FineTuneJob>,
+    /// The curves of the running or last run.
+    pub progress: FineTuneProgress,
+    /// A line about the last run's result.
+    pub summary: Option<String>,
+    /// Where Save writes the model shown.
+    pub save_path: String,
+    save_job: Option<Job<PathBuf>>,
+}
+
+impl FineTunePanel {
+    /// Suggests fine-tuning `target` from the next embedded subject, on 20 images.
+    pub fn new(target: usize) -> Self {
+        let mut panel = Self {
+            target,
+            source: ModelSlot::Embedded(target % crate::defaults::SUBJECTS + 1),
+            images: 20,
+            train_merger: true,
+            max_epochs: 0,
+            job: None,
+            progress: FineTuneProgress::default(),
+            summary: None,
+            save_path: String::new(),
+            save_job: None,
+        };
+        panel.set_images(20);
+        panel
+    }
+
+    /// Chooses the training-set size and the epochs suggested for it.
+    pub fn set_images(&mut self, images: usize) {
+        self.images = images.clamp(1, 900);
+        self.max_epochs = FineTuneRequest::suggested_config(self.images).max_epochs;
+    }
+
+    /// Whether a fine-tune is running.
+    pub fn running(&self) -> bool {
+        self.job.is_some()
+    }
+}
+
+impl NrfApp {
+    /// Starts a fine-tune with the panel's choices (the source is read on the job's thread).
+    pub(super) fn start_finetune(&mut self, ctx: &egui::Context) {
+        let source = match self.finetune.source {
+            ModelSlot::Embedded(k) => ModelSource::Embedded(k),
+            ModelSlot::Tuned(i) => match self.tuned.get(i) {
+                Some(tuned) => ModelSource::Given(tuned.model.clone()),
+                None => return,
+            },
+        };
+        let panel = &mut self.finetune;
+        let config = FineTuneRequest::suggested_config(panel.images)
+            .with_max_epochs(panel.max_epochs.max(1))
+            .with_train_merger(panel.train_merger);
+        let request = FineTuneRequest {
+            target: panel.target,
+            train_images: panel.images,
+            validation_images: super::finetune::VALIDATION_IMAGES,
+            source,
+            source_name: self.model_name(self.finetune.source),
+            config,
+        };
+        let wake = ctx.clone();
+        self.finetune.job = Some(FineTuneJob::start(request, move || wake.request_repaint()));
+        self.finetune.progress = FineTuneProgress::default();
+        self.finetune.summary = None;
+    }
+
+    /// Takes the fine-tune's news; a finished model joins the Subject list and is shown.
+    pub(super) fn poll_finetune(&mut self, ctx: &egui::Context) {
+        if let Some(answer) = self.finetune.save_job.as_ref().and_then(Job::poll) {
+            self.finetune.save_job = None;
+            match answer {
+                Ok(path) => self.status = format!("saved {}", path.display()),
+                Err(e) => self.error = Some(e),
+            }
+        }
+        let Some(job) = self.finetune.job.as_mut() else {
+            return;
+        };
+        let answer = job.poll();
+        self.finetune.progress = job.progress.clone();
+        let Some(answer) = answer else { return };
+        self.finetune.job = None;
+        match answer {
+            Ok(tuned) => {
+                self.finetune.summary = Some(summary(&tuned));
+                self.finetune.save_path = format!(
+                    "subj{:02}-finetuned-{}.nrf",
+                    tuned.target, self.finetune.images
+                );
+                let source = self.finetune.source;
+                self.tuned.push(tuned);
+                let slot = ModelSlot::Tuned(self.tuned.len() - 1);
+                self.ab_partner = Some(source);
+                self.select_model(slot, ctx);
+            }
+            Err(e) => self.finetune.summary = Some(e),
+        }
+    }
+
+    /// The side panel's Fine-tune section.
+    pub(super) fn finetune_section(&mut self, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
+        let running = self.finetune.running();
+        ui.add_enabled_ui(!running, |ui| {
+            egui::Grid::new("finetune-choices")
+                .num_columns(2)
+                .show(ui, |ui| {
+                    ui.label("target");
+                    egui::ComboBox::from_id_salt("finetune-target")
+                        .selected_text(format!("virtual subj{:02}", self.finetune.target))
+                        .show_ui(ui, |ui| {
+                            for k in 1..=crate::defaults::SUBJECTS {
+                                ui.selectable_value(
+                                    &mut self.finetune.target,
+                                    k,
+                                    format!("virtual subj{k:02}"),
+                                );
+                            }
+                        });
+                    ui.end_row();
+                    ui.label("from");
+                    let mut source = self.finetune.source;
+                    egui::ComboBox::from_id_salt("finetune-source")
+                        .selected_text(self.model_name(source))
+                        .width(150.0)
+                        .show_ui(ui, |ui| {
+                            for slot in self.model_slots() {
+                                ui.selectable_value(&mut source, slot, self.model_name(slot));
+                            }
+                        });
+                    self.finetune.source = source;
+                    ui.end_row();
+                    ui.label("images");
+                    ui.horizontal(|ui| {
+                        for (count, label) in IMAGE_CHOICES {
+                            if ui
+                                .selectable_label(self.finetune.images == count, label)
+                                .clicked()
+                            {
+                                self.finetune.set_images(count);
+                            }
+                        }
+                    });
+                    ui.end_row();
+                    ui.label("epochs ≤");
+                    ui.add(egui::DragValue::new(&mut self.finetune.max_epochs).range(1..=2000));
+                    ui.end_row();
+                });
+            ui.checkbox(
+                &mut self.finetune.train_merger,
+                "train the feature merger too",
+            )
+            .on_hover_text("Off: only the MLP trains, the merger stays as the source had it");
+        });
+        if self.finetune.source == ModelSlot::Embedded(self.finetune.target) {
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                "the source is the target's own model",
+            );
+        }
+        ui.horizontal(|ui| {
+            if running {
+                let cancelling = self
+                    .finetune
+                    .job
+                    .as_ref()
+                    .is_some_and(|j| j.is_cancelling());
+                if ui
+                    .add_enabled(!cancelling, egui::Button::new("Cancel"))
+                    .on_hover_text("Stop now, keeping the best model so far")
+                    .clicked()
+                    && let Some(job) = &self.finetune.job
+                {
+                    job.cancel();
+                }
+                ui.spinner();
+            } else if ui.button("Start").clicked() {
+                self.start_finetune(&ctx);
+            }
+        });
+        progress_lines(ui, &self.finetune.progress, running);
+        if !self.finetune.progress.loss.is_empty()
+            || !self.finetune.progress.validation_r.is_empty()
+        {
+            curves(ui, &self.finetune.progress);
+        }
+        if let Some(summary) = &self.finetune.summary {
+            ui.label(summary);
+        }
+        if let ModelSlot::Tuned(i) = self.model {
+            ui.horizontal(|ui| {
+                ui.add(
+                    egui::TextEdit::singleline(&mut self.finetune.save_path)
+                        .desired_width(150.0)
+                        .hint_text("file.nrf"),
+                );
+                let saving = self.finetune.save_job.is_some();
+                if ui
+                    .add_enabled(!saving, egui::Button::new("Save"))
+                    .on_hover_text("Write the model shown as a .nrf file")
+                    .clicked()
+                    && let Some(tuned) = self.tuned.get(i)
+                {
+                    let model = tuned.model.clone();
+                    let path = PathBuf::from(self.finetune.save_path.trim());
+                    let wake = ctx.clone();
+                    self.finetune.save_job = Some(Job::spawn(
+                        move || save(&model, path),
+                        move || wake.request_repaint(),
+                    ));
+                }
+            });
+        }
+    }
+}
+
+/// Writes `model` to `path` (atomically), refusing anything but a `.nrf` name.
+fn save(model: &crate::model::Nrf, path: PathBuf) -> Result<PathBuf, String> {
+    if path.extension().and_then(|e| e.to_str()) != Some("nrf") {
+        return Err(format!(
+            "{}: give a file name ending in .nrf",
+            path.display()
+        ));
+    }
+    model.save(&path).map_err(|e| e.to_string())?;
+    Ok(path)
+}
+
+/// One line about a finished fine-tune.
+fn summary(tuned: &FineTuned) -> String {
+    let why = match tuned.stopped {
+        StopReason::EarlyStopped => "stopped early",
+        StopReason::MaxEpochs => "all epochs run",
+        StopReason::Cancelled => "cancelled",
+    };
+    if tuned.best_epoch == 0 {
+        format!(
+            "no epoch beat the source (validation median r {:.3}); {why}, {:.0} s",
+            tuned.start_median_r, tuned.seconds
+        )
+    } else {
+        format!(
+            "validation median r {:.3} → {:.3} (epoch {} of {}); {why}, {:.0} s",
+            tuned.start_median_r,
+            tuned.best_median_r,
+            tuned.best_epoch,
+            tuned.epochs,
+            tuned.seconds
+        )
+    }
+}
+
+/// Where the job is: preparing, or epoch, speed, ETA and best r.
+fn progress_lines(ui: &mut egui::Ui, progress: &FineTuneProgress, running: bool) {
+    if !running {
+        return;
+    }
+    if let Some((done, total)) = progress.preparing {
+        ui.add(
+            egui::ProgressBar::new(done as f32 / total.max(1) as f32).text(format!(
+                "measuring the target and its features: {done}/{total}"
+            )),
+        );
+        return;
+    }
+    match progress.position {
+        Some((epoch, step, steps)) => {
+            ui.label(format!(
+                "epoch {epoch}, step {step}/{steps} · {:.0} k samples/s",
+                progress.samples_per_second / 1e3
+            ));
+            if let Some(eta) = progress.eta_seconds {
+                ui.label(format!(
+                    "at most {eta:.0} s left (early stopping is likely sooner)"
+                ));
+            }
+        }
+        None => {
+            ui.label("validating the source on the target…");
+        }
+    }
+    if let Some(best) = progress.best_median_r {
+        ui.label(format!("best validation median r {best:.3}"));
+    }
+}
+
+/// The training loss and validation median r, by epoch, each under a line with its last value.
+fn curves(ui: &mut egui::Ui, progress: &FineTuneProgress) {
+    if let Some([_, loss]) = progress.loss.last() {
+        ui.small(format!("training loss {loss:.4}"));
+    }
+    Plot::new("finetune-loss")
+        .height(90.0)
+        .allow_zoom(false)
+        .allow_drag(false)
+        .allow_scroll(false)
+        .show(ui, |plot| {
+            plot.line(Line::new(
+                "training loss",
+                PlotPoints::from(progress.loss.clone()),
+            ));
+        });
+    if let Some([_, r]) = progress.validation_r.last() {
+        ui.small(format!(
+            "validation median r {r:.3} (best {:.3}; epoch 0 is the source)",
+            progress.best_median_r.unwrap_or(f32::NAN)
+        ));
+    }
+    Plot::new("finetune-r")
+        .height(90.0)
+        .allow_zoom(false)
+        .allow_drag(false)
+        .allow_scroll(false)
+        .x_axis_label("epoch")
+        .show(ui, |plot| {
+            plot.line(Line::new(
+                "validation median r",
+                PlotPoints::from(progress.validation_r.clone()),
+            ));
+            plot.points(
+                Points::new("", PlotPoints::from(progress.validation_r.clone())).radius(2.5),
+            );
+        });
+}
