@@ -17,7 +17,8 @@ use crate::model::Nrf;
 use crate::model::domain::{Domain, VoxelDomain};
 use crate::train::TrainError;
 use crate::train::data::TrainingSet;
-use crate::train::trainer::{StopReason, TrainConfig, TrainEvent, train};
+use crate::train::metrics::{pearson_per_voxel, score_map};
+use crate::train::trainer::{StopReason, TrainConfig, TrainEvent, predict_rows, train};
 
 /// Validation images measured for a fine-tune (of the 100 shared ones): enough for a stable
 /// median r, few enough that validating stays quick.
@@ -79,6 +80,9 @@ pub struct FineTuned {
     pub stopped: StopReason,
     /// Wall time, seconds.
     pub seconds: f64,
+    /// The best model's validation r per target voxel, on a 2 mm MNI grid (nearest voxel; 0
+    /// where undefined), with the points within reach of a voxel.
+    pub r_map: Arc<crate::query::GridPrediction>,
 }
 
 /// The curves and numbers the panel draws, updated as the job reports.
@@ -103,7 +107,7 @@ pub struct FineTuneProgress {
 enum Message {
     Preparing(usize, usize),
     Event(TrainEvent, f64),
-    Done(Result<FineTuned, String>),
+    Done(Box<Result<FineTuned, String>>),
 }
 
 /// A fine-tune running on its own thread.
@@ -132,7 +136,7 @@ impl FineTuneJob {
                 TrainError::Cancelled => "cancelled before training started".to_string(),
                 e => e.to_string(),
             });
-            send(Message::Done(result));
+            send(Message::Done(Box::new(result)));
         });
         Self {
             receiver,
@@ -162,7 +166,7 @@ impl FineTuneJob {
                 Ok(Message::Event(event, seconds_per_step)) => {
                     self.record(&event, seconds_per_step);
                 }
-                Ok(Message::Done(result)) => return Some(result),
+                Ok(Message::Done(result)) => return Some(*result),
                 Err(TryRecvError::Empty) => return None,
                 Err(TryRecvError::Disconnected) => {
                     return Some(Err("the fine-tune stopped without answering".into()));
@@ -236,7 +240,7 @@ fn run(
             crate::defaults::default_model(k, &burn::tensor::Device::flex())
                 .map_err(|e| TrainError::Invalid(e.to_string()))?
         }
-        ModelSource::Given(model) => model,
+        ModelSource::Given(model) => *model,
     };
     let name = format!(
         "subj{:02} from {} ({} images)",
@@ -253,10 +257,9 @@ fn run(
     );
     model.info.training = None;
     model.info.scores.clear();
-    model.domain = Domain::Voxels(
-        VoxelDomain::new(set.coordinates.clone(), Vec::new(), None)
-            .map_err(|e| TrainError::Invalid(e.to_string()))?,
-    );
+    let domain = VoxelDomain::new(set.coordinates.clone(), Vec::new(), None)
+        .map_err(|e| TrainError::Invalid(e.to_string()))?;
+    model.domain = Domain::Voxels(domain.clone());
     let mut start_median_r = f32::NAN;
     let mut last_step = Instant::now();
     let mut seconds_per_step = 0.0;
@@ -278,6 +281,15 @@ fn run(
         last_step = Instant::now();
         !cancel.load(Ordering::Relaxed)
     })?;
+    let predicted = predict_rows(&outcome.model, &set, &set.validation_rows)?;
+    let measured: Vec<f32> = set
+        .validation_rows
+        .iter()
+        .flat_map(|&r| set.row(r).iter().copied())
+        .collect();
+    let scores = pearson_per_voxel(&predicted, &measured, set.voxels());
+    let (volume, inside) =
+        score_map(&domain, &scores, 2.0).map_err(|e| TrainError::Invalid(e.to_string()))?;
     Ok(FineTuned {
         model: outcome.model,
         name,
@@ -288,5 +300,10 @@ fn run(
         epochs: outcome.epochs,
         stopped: outcome.stopped,
         seconds: started.elapsed().as_secs_f64(),
+        r_map: Arc::new(crate::query::GridPrediction {
+            volume,
+            inside,
+            region: crate::query::RegionUsed::ModelDomain,
+        }),
     })
 }

@@ -27,6 +27,8 @@ pub struct FineTunePanel {
     pub train_merger: bool,
     /// Upper bound on epochs.
     pub max_epochs: usize,
+    /// Validation images measured ([`super::finetune::VALIDATION_IMAGES`]; tests use fewer).
+    pub validation_images: usize,
     /// The running job.
     pub job: Option<FineTuneJob>,
     /// The curves of the running or last run.
@@ -47,6 +49,7 @@ impl FineTunePanel {
             images: 20,
             train_merger: true,
             max_epochs: 0,
+            validation_images: super::finetune::VALIDATION_IMAGES,
             job: None,
             progress: FineTuneProgress::default(),
             summary: None,
@@ -75,7 +78,7 @@ impl NrfApp {
         let source = match self.finetune.source {
             ModelSlot::Embedded(k) => ModelSource::Embedded(k),
             ModelSlot::Tuned(i) => match self.tuned.get(i) {
-                Some(tuned) => ModelSource::Given(tuned.model.clone()),
+                Some(tuned) => ModelSource::Given(Box::new(tuned.model.clone())),
                 None => return,
             },
         };
@@ -86,7 +89,7 @@ impl NrfApp {
         let request = FineTuneRequest {
             target: panel.target,
             train_images: panel.images,
-            validation_images: super::finetune::VALIDATION_IMAGES,
+            validation_images: panel.validation_images,
             source,
             source_name: self.model_name(self.finetune.source),
             config,

@@ -81,7 +81,7 @@ pub enum ModelSource {
     /// The embedded model of virtual subject k (1–8).
     Embedded(usize),
     /// A model in memory (fine-tuned in the viewer), on the CPU device.
-    Given(crate::model::Nrf),
+    Given(Box<crate::model::Nrf>),
 }
 
 /// What a prediction needs: the model and the image.
@@ -99,7 +99,7 @@ pub fn prepare_query(request: PredictionRequest) -> Result<ImageQuery, String> {
             crate::defaults::default_model(subject, &burn::tensor::Device::flex())
                 .map_err(|e| e.to_string())?
         }
-        ModelSource::Given(model) => model,
+        ModelSource::Given(model) => *model,
     };
     let features = BuiltinExtractor
         .extract(&request.image)
@@ -157,6 +157,36 @@ fn truth_on_plane(
     Ok((values, inside))
 }
 
+/// A volume at a slice's pixels: trilinear values, inside where the nearest voxel is.
+fn volume_on_plane(
+    volume: &GridPrediction,
+    plane: &crate::space::Plane,
+) -> Result<(Vec<f32>, Vec<bool>), String> {
+    let grid = volume.volume.grid;
+    let to_voxel = grid.world_to_voxel().map_err(|e| e.to_string())?;
+    let [nx, ny, nz] = grid.dims;
+    Ok(plane
+        .points()
+        .iter()
+        .map(|p| {
+            let v = to_voxel.transform_point3(p.as_dvec3());
+            let nearest = [v.x, v.y, v.z]
+                .iter()
+                .zip([nx, ny, nz])
+                .map(|(&c, n)| {
+                    (c.round() >= 0.0 && c.round() < n as f64).then_some(c.round() as usize)
+                })
+                .collect::<Option<Vec<usize>>>();
+            let inside =
+                nearest.is_some_and(|ijk| volume.inside.data[grid.index([ijk[0], ijk[1], ijk[2]])]);
+            match volume.volume.sample_voxel(v) {
+                Some(value) if inside => (value, true),
+                _ => (0.0, false),
+            }
+        })
+        .unzip())
+}
+
 /// One rendered slice view with what the status bar needs to read it back.
 pub struct RenderedSlice {
     /// Which slice.
@@ -178,6 +208,8 @@ pub struct SliceRequest {
     pub query: Option<ImageQuery>,
     /// Show this truth instead of the query's prediction.
     pub truth: Option<Arc<TruthSource>>,
+    /// Show this volume (e.g. an r map) instead of either, sampled trilinearly at the pixels.
+    pub volume: Option<Arc<GridPrediction>>,
     /// The template.
     pub t1: Arc<Volume>,
     /// Its grey window.
@@ -215,6 +247,10 @@ pub fn render_slices(request: SliceRequest) -> Result<Vec<RenderedSlice>, String
         )
         .map_err(|e| e.to_string())?;
         let (values, inside) = match (&request.truth, &request.query) {
+            _ if request.volume.is_some() => {
+                let volume = request.volume.as_deref().ok_or("no volume")?;
+                volume_on_plane(volume, &layout.plane)?
+            }
             (Some(truth), _) => truth_on_plane(truth, &layout.plane)?,
             (None, Some(query)) => {
                 let plane = query

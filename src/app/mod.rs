@@ -5,9 +5,12 @@
 //! volume (8 → 4 → 2 → 1 mm), the slices — runs on background threads ([`jobs`],
 //! [`crate::render::refine`]); the UI thread only polls their channels, so it never blocks.
 
+pub mod export;
 pub mod finetune;
 mod finetune_panel;
 pub mod jobs;
+#[cfg(test)]
+mod tests;
 pub mod view3d;
 
 use std::path::PathBuf;
@@ -63,8 +66,8 @@ pub fn run(options: ViewOptions) -> Result<(), String> {
         renderer: eframe::Renderer::Wgpu,
         ..Default::default()
     };
-    let result = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
-    let failure = Arc::clone(&result);
+    let result = export::ScreenshotSlot::default();
+    let outcome = Arc::clone(&result);
     eframe::run_native(
         "nrf",
         native,
@@ -90,13 +93,13 @@ pub fn run(options: ViewOptions) -> Result<(), String> {
                 options,
                 adapter,
                 &cc.egui_ctx,
-                failure,
+                outcome,
             )))
         }),
     )
     .map_err(|e| e.to_string())?;
-    match result.lock().map(|r| r.clone()) {
-        Ok(Some(error)) => Err(error),
+    match result.lock().map(|mut r| r.take()) {
+        Ok(Some(Err(error))) => Err(error),
         _ => Ok(()),
     }
 }
@@ -140,6 +143,8 @@ pub struct NrfApp {
     range_pending: bool,
     /// Show the virtual subject's noise-free truth instead of the prediction.
     show_truth: bool,
+    /// Show the fine-tuned model's validation r map instead of the prediction.
+    show_r_map: bool,
     truth: Option<Arc<TruthSource>>,
     truth_overlay: Option<(u64, Arc<GridPrediction>)>,
     truth_job: Option<Job<(Arc<TruthSource>, GridPrediction)>>,
@@ -161,7 +166,9 @@ pub struct NrfApp {
     error: Option<String>,
     status: String,
     screenshot_requested: bool,
-    screenshot_failure: Arc<std::sync::Mutex<Option<String>>>,
+    /// Where the `--screenshot` picture's outcome lands (read by [`run`] after the window closes).
+    screenshot_outcome: export::ScreenshotSlot,
+    export: export::ExportPanel,
     hover: Option<(DVec3, Option<f32>)>,
 }
 
@@ -170,7 +177,7 @@ impl NrfApp {
         options: ViewOptions,
         (adapter, adapter_details): (String, String),
         ctx: &egui::Context,
-        failure: Arc<std::sync::Mutex<Option<String>>>,
+        outcome: export::ScreenshotSlot,
     ) -> Self {
         let wake = ctx.clone();
         let templates_job = Some(Job::spawn(jobs::templates, move || wake.request_repaint()));
@@ -194,6 +201,7 @@ impl NrfApp {
             overlay_spacing: None,
             range_pending: true,
             show_truth: truth,
+            show_r_map: false,
             truth: None,
             truth_overlay: None,
             truth_job: None,
@@ -215,7 +223,8 @@ impl NrfApp {
             error: None,
             status: String::new(),
             screenshot_requested: false,
-            screenshot_failure: failure,
+            screenshot_outcome: outcome,
+            export: export::ExportPanel::default(),
             hover: None,
         };
         if let Some((source, images)) = app.options.finetune {
@@ -315,7 +324,7 @@ impl NrfApp {
         let model = match self.model {
             ModelSlot::Embedded(k) => ModelSource::Embedded(k),
             ModelSlot::Tuned(i) => match self.tuned.get(i) {
-                Some(tuned) => ModelSource::Given(tuned.model.clone()),
+                Some(tuned) => ModelSource::Given(Box::new(tuned.model.clone())),
                 None => return,
             },
         };
@@ -383,6 +392,7 @@ impl NrfApp {
             } else {
                 None
             },
+            volume: self.r_map_shown().map(|(_, map)| map),
             t1: Arc::clone(&templates.t1),
             window: templates.window,
             at: self.at,
@@ -401,6 +411,7 @@ impl NrfApp {
     /// Takes whatever the background jobs have finished.
     fn poll_jobs(&mut self, ctx: &egui::Context) {
         self.poll_finetune(ctx);
+        self.poll_exports();
         if let Some(answer) = self.templates_job.as_ref().and_then(Job::poll) {
             self.templates_job = None;
             match answer {
@@ -504,6 +515,7 @@ impl NrfApp {
             ("Subject", true),
             ("Display", display_open),
             ("Fine-tune", true),
+            ("Export", false),
         ] {
             egui::CollapsingHeader::new(egui::RichText::new(title).heading())
                 .default_open(open)
@@ -511,7 +523,8 @@ impl NrfApp {
                     "Image" => self.image_section(ui),
                     "Subject" => self.subject_section(ui),
                     "Display" => self.display_section(ui),
-                    _ => self.finetune_section(ui),
+                    "Fine-tune" => self.finetune_section(ui),
+                    _ => self.export_section(ui),
                 });
         }
     }
@@ -565,19 +578,44 @@ impl NrfApp {
             .on_hover_text(
                 "Virtual subjects are simulated: their noise-free response to the image is known",
             );
-        if self.show_truth != truth_before {
+        let r_map_before = self.show_r_map;
+        if matches!(self.model, ModelSlot::Tuned(_)) {
+            ui.checkbox(&mut self.show_r_map, "show its validation r map")
+                .on_hover_text(
+                    "Pearson r of the fine-tuned model on the target's validation images, per voxel",
+                );
+        }
+        if self.show_truth != truth_before || self.show_r_map != r_map_before {
             self.slices_stale = true;
             if self.show_truth && self.truth.is_none() && self.truth_job.is_none() {
                 self.start_truth(&ctx);
             }
-            let shown = if self.show_truth {
-                self.truth_overlay.clone()
-            } else {
-                self.overlay.clone()
-            };
-            if let Some((_, volume)) = shown {
+            if let Some((_, volume)) = self.shown_overlay() {
                 self.auto_range(&volume);
             }
+        }
+    }
+
+    /// The fine-tuned model's r map, when it is to be shown.
+    fn r_map_shown(&self) -> Option<(u64, Arc<GridPrediction>)> {
+        match self.model {
+            ModelSlot::Tuned(i) if self.show_r_map => self
+                .tuned
+                .get(i)
+                // Versions above any prediction's: one per fine-tuned model.
+                .map(|t| (u64::MAX - i as u64, Arc::clone(&t.r_map))),
+            _ => None,
+        }
+    }
+
+    /// The overlay volume the 3D view shows: r map, truth or prediction.
+    fn shown_overlay(&self) -> Option<(u64, Arc<GridPrediction>)> {
+        if let Some(map) = self.r_map_shown() {
+            Some(map)
+        } else if self.show_truth {
+            self.truth_overlay.clone()
+        } else {
+            self.overlay.clone()
         }
     }
 
@@ -687,11 +725,7 @@ impl NrfApp {
                 .templates
                 .as_ref()
                 .map(|t| (self.anatomy_version, Arc::clone(&t.brain))),
-            overlay: if self.show_truth {
-                self.truth_overlay.clone()
-            } else {
-                self.overlay.clone()
-            },
+            overlay: self.shown_overlay(),
             size_px: (
                 (rect.width() * ppp).round() as u32,
                 (rect.height() * ppp).round() as u32,
@@ -780,39 +814,24 @@ impl NrfApp {
             return;
         }
         self.screenshot_requested = true;
-        let exit = self.options.exit;
-        let failure = Arc::clone(&self.screenshot_failure);
-        let context = ctx.clone();
-        ctx.send_viewport_cmd(egui::ViewportCommand::Screenshot(
-            egui::ScreenshotCallback::new(move |image| {
-                let [w, h] = image.size;
-                let raw: Vec<u8> = image.pixels.iter().flat_map(|c| c.to_array()).collect();
-                let saved = image::RgbaImage::from_raw(w as u32, h as u32, raw)
-                    .ok_or_else(|| "screenshot has the wrong size".to_string())
-                    .and_then(|img| {
-                        crate::atomic::write_atomically(&path, |file| {
-                            img.write_to(file, image::ImageFormat::Png)
-                                .map_err(std::io::Error::other)
-                        })
-                        .map_err(|e| format!("{}: {e}", path.display()))
-                    });
-                if let Err(e) = saved
-                    && let Ok(mut slot) = failure.lock()
-                {
-                    *slot = Some(e);
-                }
-                if exit {
-                    context.send_viewport_cmd(egui::ViewportCommand::Close);
-                }
-                context.request_repaint();
-            }),
-        ));
-        ctx.request_repaint();
+        export::request_screenshot(
+            ctx,
+            path,
+            Arc::clone(&self.screenshot_outcome),
+            self.options.exit,
+        );
     }
 }
 
 impl eframe::App for NrfApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.show(ui);
+    }
+}
+
+impl NrfApp {
+    /// One frame of the whole window (without eframe's frame, so tests can drive it).
+    fn show(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
         self.poll_jobs(&ctx);
         let dropped = ctx.input(|i| i.raw.dropped_files.clone());

@@ -115,6 +115,8 @@ pub enum BenchCommand {
     Train(bench::TrainBenchArgs),
     /// Frames per second of the ray-marched 3D view (needs a GPU adapter; software is fine).
     Render(bench::RenderBenchArgs),
+    /// Seconds from dropping an image in the viewer to its preview and full volumes (CPU).
+    Viewer(bench::ViewerBenchArgs),
 }
 
 /// Template images `nrf template` can write.
@@ -170,6 +172,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Bench(BenchCommand::Features(args))) => bench::features(&args),
         Some(Command::Bench(BenchCommand::Train(args))) => bench::train(&args),
         Some(Command::Bench(BenchCommand::Render(args))) => bench::render(&args),
+        Some(Command::Bench(BenchCommand::Viewer(args))) => bench::viewer(&args),
     }
 }
 

@@ -692,23 +692,11 @@ fn noise_ceiling(args: &DataArgs, dataset: &Dataset, voxels: usize) -> Result<Op
     Ok((nc.data.len() == voxels).then_some(nc.data))
 }
 
-/// The r map on a 2 mm MNI grid: each grid point inside the voxels' reach gets its nearest
-/// voxel's r (undefined r and points outside: 0).
+/// The r map on a 2 mm MNI grid (see [`nrf::train::metrics::score_map`]).
 fn write_r_map(path: &Path, set: &TrainingSet, scores: &[Option<f32>]) -> Result<()> {
     let domain = VoxelDomain::new(set.coordinates.clone(), Vec::new(), None)?;
-    let grid = nrf::space::Grid::mni(2.0)?;
-    let data: Vec<f32> = grid
-        .points()
-        .iter()
-        .map(|&p| {
-            domain
-                .nearest(p)
-                .and_then(|(v, _)| scores[v])
-                .unwrap_or(0.0)
-        })
-        .collect();
-    nrf::volume::Volume::new(grid, data)?
-        .write_nifti(path, nrf::volume::nifti::SpaceCode::Mni152)?;
+    let (map, _) = nrf::train::metrics::score_map(&domain, scores, 2.0)?;
+    map.write_nifti(path, nrf::volume::nifti::SpaceCode::Mni152)?;
     eprintln!("wrote {}: r map at 2 mm", path.display());
     Ok(())
 }

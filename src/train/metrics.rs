@@ -75,6 +75,29 @@ pub fn summarise(scores: &[Option<f32>]) -> Option<ScoreSummary> {
     })
 }
 
+/// Per-voxel scores as an MNI volume of `spacing_mm`: each grid point within reach of a voxel
+/// (see [`VoxelDomain`]) gets its nearest voxel's score; undefined scores and points out of reach
+/// are 0. Returns the volume and which points are within reach.
+pub fn score_map(
+    domain: &crate::model::VoxelDomain,
+    scores: &[Option<f32>],
+    spacing_mm: f64,
+) -> Result<(crate::volume::Volume, crate::volume::Mask), crate::volume::VolumeError> {
+    let grid = crate::space::Grid::mni(spacing_mm)?;
+    let (data, inside): (Vec<f32>, Vec<bool>) = grid
+        .points()
+        .iter()
+        .map(|&p| match domain.nearest(p) {
+            Some((v, _)) => (scores.get(v).copied().flatten().unwrap_or(0.0), true),
+            None => (0.0, false),
+        })
+        .unzip();
+    Ok((
+        crate::volume::Volume::new(grid, data)?,
+        crate::volume::Mask { grid, data: inside },
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,235 @@
+//! The Export section: a PNG screenshot of the window, the current prediction as NIfTI at a
+//! chosen spacing, and a fine-tuned model's validation r map as NIfTI. Every file is written off
+//! the UI thread, atomically (temp + rename), into a folder the user picks; names follow the
+//! model and image shown.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use eframe::egui;
+
+use super::jobs::Job;
+use super::{ModelSlot, NrfApp};
+use crate::query::{GridPrediction, Region};
+use crate::space::Grid;
+use crate::volume::nifti::SpaceCode;
+
+/// Where a screenshot's outcome lands (it is written on a thread of its own).
+pub type ScreenshotSlot = Arc<Mutex<Option<Result<PathBuf, String>>>>;
+
+/// The section's state.
+pub struct ExportPanel {
+    /// The folder files go to (created when missing).
+    pub folder: String,
+    /// Spacing of the exported prediction, mm.
+    pub spacing_mm: f64,
+    pub(super) job: Option<Job<PathBuf>>,
+    screenshot: ScreenshotSlot,
+}
+
+impl Default for ExportPanel {
+    fn default() -> Self {
+        Self {
+            folder: "nrf-exports".into(),
+            spacing_mm: 2.0,
+            job: None,
+            screenshot: Arc::default(),
+        }
+    }
+}
+
+/// Asks eframe for a screenshot of the window and writes it to `path` as PNG on another thread;
+/// the outcome goes to `slot`. With `close`, the window closes once it is written.
+pub fn request_screenshot(ctx: &egui::Context, path: PathBuf, slot: ScreenshotSlot, close: bool) {
+    let context = ctx.clone();
+    ctx.send_viewport_cmd(egui::ViewportCommand::Screenshot(
+        egui::ScreenshotCallback::new(move |image| {
+            let context = context.clone();
+            let slot = Arc::clone(&slot);
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let [w, h] = image.size;
+                let raw: Vec<u8> = image.pixels.iter().flat_map(|c| c.to_array()).collect();
+                let saved = image::RgbaImage::from_raw(w as u32, h as u32, raw)
+                    .ok_or_else(|| "the screenshot has the wrong size".to_string())
+                    .and_then(|img| write_png(&path, &img))
+                    .map(|()| path);
+                if let Ok(mut outcome) = slot.lock() {
+                    *outcome = Some(saved);
+                }
+                if close {
+                    context.send_viewport_cmd(egui::ViewportCommand::Close);
+                }
+                context.request_repaint();
+            });
+        }),
+    ));
+    ctx.request_repaint();
+}
+
+/// Writes `picture` to `path` as PNG, atomically, creating the folder.
+fn write_png(path: &Path, picture: &image::RgbaImage) -> Result<(), String> {
+    create_parent(path)?;
+    crate::atomic::write_atomically(path, |file| {
+        picture
+            .write_to(file, image::ImageFormat::Png)
+            .map_err(std::io::Error::other)
+    })
+    .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn create_parent(path: &Path) -> Result<(), String> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir)
+            .map_err(|e| format!("{}: cannot create the folder ({e})", dir.display())),
+        _ => Ok(()),
+    }
+}
+
+/// A file-name-safe version of `text`: letters, digits, `-` and `_`; runs of anything else
+/// become one `-`.
+pub fn file_stem(text: &str) -> String {
+    let mut stem = String::new();
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            stem.push(c);
+        } else if !stem.ends_with('-') {
+            stem.push('-');
+        }
+    }
+    stem.trim_matches('-').to_string()
+}
+
+/// Writes `volume` as NIfTI (MNI152 space) at `path`.
+fn write_volume(path: &Path, volume: &crate::volume::Volume) -> Result<PathBuf, String> {
+    create_parent(path)?;
+    volume
+        .write_nifti(path, SpaceCode::Mni152)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(path.to_path_buf())
+}
+
+impl NrfApp {
+    /// The stem of exported files: model and image.
+    fn export_stem(&self) -> String {
+        let image = self.image.as_ref().map_or("no-image", |i| i.name.as_str());
+        file_stem(&format!("{}-{image}", self.model_name(self.model)))
+    }
+
+    /// Takes finished exports' outcomes.
+    pub(super) fn poll_exports(&mut self) {
+        if let Some(answer) = self.export.job.as_ref().and_then(Job::poll) {
+            self.export.job = None;
+            match answer {
+                Ok(path) => self.status = format!("wrote {}", path.display()),
+                Err(e) => self.error = Some(e),
+            }
+        }
+        let outcome = self
+            .export
+            .screenshot
+            .lock()
+            .ok()
+            .and_then(|mut slot| slot.take());
+        match outcome {
+            Some(Ok(path)) => self.status = format!("wrote {}", path.display()),
+            Some(Err(e)) => self.error = Some(e),
+            None => {}
+        }
+    }
+
+    /// The side panel's Export section.
+    pub(super) fn export_section(&mut self, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
+        ui.horizontal(|ui| {
+            ui.label("folder");
+            ui.add(egui::TextEdit::singleline(&mut self.export.folder).desired_width(170.0));
+        });
+        let folder = PathBuf::from(self.export.folder.trim());
+        let stem = self.export_stem();
+        let busy = self.export.job.is_some();
+        if ui
+            .button("Screenshot (PNG)")
+            .on_hover_text("The whole window as it is now")
+            .clicked()
+        {
+            let path = folder.join(format!("{stem}.png"));
+            request_screenshot(&ctx, path, Arc::clone(&self.export.screenshot), false);
+        }
+        ui.horizontal(|ui| {
+            let query = self.query.clone();
+            let spacing = self.export.spacing_mm;
+            let clicked = ui
+                .add_enabled(
+                    !busy && query.is_some(),
+                    egui::Button::new("Prediction (NIfTI)"),
+                )
+                .on_hover_text(
+                    "The prediction on an MNI grid of this spacing, 0 outside the domain",
+                )
+                .clicked();
+            egui::ComboBox::from_id_salt("export-spacing")
+                .selected_text(format!("{} mm", self.export.spacing_mm))
+                .width(60.0)
+                .show_ui(ui, |ui| {
+                    for spacing in [1.0, 1.5, 2.0, 3.0] {
+                        ui.selectable_value(
+                            &mut self.export.spacing_mm,
+                            spacing,
+                            format!("{spacing} mm"),
+                        );
+                    }
+                });
+            if clicked && let Some(query) = query {
+                let path = folder.join(format!("{stem}-{spacing}mm.nii.gz"));
+                let wake = ctx.clone();
+                self.export.job = Some(Job::spawn(
+                    move || {
+                        let grid = Grid::mni(spacing).map_err(|e| e.to_string())?;
+                        let GridPrediction { volume, .. } = query
+                            .query_grid(&grid, Region::Domain)
+                            .map_err(|e| e.to_string())?;
+                        write_volume(&path, &volume)
+                    },
+                    move || wake.request_repaint(),
+                ));
+            }
+        });
+        if let ModelSlot::Tuned(i) = self.model
+            && let Some(tuned) = self.tuned.get(i)
+            && ui
+                .add_enabled(!busy, egui::Button::new("r map (NIfTI)"))
+                .on_hover_text("Validation r per voxel of the fine-tuned model, 2 mm")
+                .clicked()
+        {
+            let path = folder.join(format!("{}-r-map.nii.gz", file_stem(&tuned.name)));
+            let map = Arc::clone(&tuned.r_map);
+            let wake = ctx.clone();
+            self.export.job = Some(Job::spawn(
+                move || write_volume(&path, &map.volume),
+                move || wake.request_repaint(),
+            ));
+        }
+        if busy {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label("writing…");
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::file_stem;
+
+    #[test]
+    fn file_stems_keep_only_safe_characters() {
+        assert_eq!(
+            file_stem("subj01 from virtual subj02 (20 images)-example: face"),
+            "subj01-from-virtual-subj02-20-images-example-face"
+        );
+        assert_eq!(file_stem("../../etc/passwd"), "etc-passwd");
+        assert_eq!(file_stem("élan.png"), "lan-png");
+    }
+}
