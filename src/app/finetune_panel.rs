@@ -276,7 +276,7 @@ fn summary(tuned: &FineTuned) -> String {
         )
     } else {
         format!(
-            "validation median r {:.3} → {:.3} (epoch {} of {}); {why}, {:.0} s",
+            "validation median r {:.3} to {:.3} (epoch {} of {}); {why}, {:.0} s",
             tuned.start_median_r,
             tuned.best_median_r,
             tuned.best_epoch,

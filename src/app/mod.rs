@@ -6,6 +6,7 @@
 //! [`crate::render::refine`]); the UI thread only polls their channels, so it never blocks.
 
 pub mod export;
+pub mod files;
 pub mod finetune;
 mod finetune_panel;
 pub mod jobs;
@@ -46,6 +47,29 @@ pub struct ViewOptions {
     /// Start a fine-tune at once: (source subject, training images); the target is `subject`.
     /// With `screenshot`, the picture is taken once it has finished and its model is shown.
     pub finetune: Option<(usize, usize)>,
+    /// A NIfTI volume to show over the template at once (as if dropped on the window).
+    pub overlay: Option<PathBuf>,
+    /// Repaint continuously and record frame times here (a benchmark of the UI's frame rate).
+    pub frame_stats: Option<Arc<std::sync::Mutex<FrameStats>>>,
+}
+
+/// Frame times of the window, recorded when [`ViewOptions::frame_stats`] is set.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct FrameStats {
+    /// Frames drawn while a fine-tune was training (after measuring its data), and their seconds.
+    pub training: (u64, f64),
+    /// Frames drawn with nothing running in the background (views complete), and their seconds.
+    pub idle: (u64, f64),
+    /// Frames drawn at any other time (loading, predicting, refining), and their seconds.
+    pub other: (u64, f64),
+}
+
+impl FrameStats {
+    /// Frames per second while training, idle, and otherwise.
+    pub fn rates(&self) -> [f64; 3] {
+        let rate = |(frames, seconds): (u64, f64)| frames as f64 / seconds.max(1e-9);
+        [rate(self.training), rate(self.idle), rate(self.other)]
+    }
 }
 
 /// Which model the views show.
@@ -145,6 +169,12 @@ pub struct NrfApp {
     show_truth: bool,
     /// Show the fine-tuned model's validation r map instead of the prediction.
     show_r_map: bool,
+    /// A NIfTI volume the user dropped: its name and overlay.
+    file_overlay: Option<(String, (u64, Arc<GridPrediction>))>,
+    /// Show it instead of the prediction.
+    show_file: bool,
+    /// Files being read (dropped together, or named on the command line).
+    file_jobs: Vec<Job<files::Opened>>,
     truth: Option<Arc<TruthSource>>,
     truth_overlay: Option<(u64, Arc<GridPrediction>)>,
     truth_job: Option<Job<(Arc<TruthSource>, GridPrediction)>>,
@@ -170,6 +200,84 @@ pub struct NrfApp {
     screenshot_outcome: export::ScreenshotSlot,
     export: export::ExportPanel,
     hover: Option<(DVec3, Option<f32>)>,
+    /// When the previous frame began (frame statistics only).
+    last_frame: Option<std::time::Instant>,
+    layout: Layout,
+    help_open: bool,
+}
+
+/// The keyboard and mouse, as the help window lists them.
+const SHORTCUTS: [(&str, &str); 10] = [
+    ("drag (3D)", "orbit the 3D view"),
+    ("scroll (3D)", "zoom"),
+    ("click (slice)", "move the crosshair there"),
+    ("B", "A/B: switch between a fine-tuned model and its source"),
+    ("M", "3D: shaded / maximum-intensity projection"),
+    ("A", "anatomy on / off"),
+    ("R", "reset the 3D camera"),
+    ("L", "next layout (2×2, row, 3D, sagittal, coronal, axial)"),
+    ("Esc", "dismiss an error"),
+    ("F1 or ?", "this help"),
+];
+
+/// How the four views share the central area.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Two by two: sagittal, coronal / axial, 3D.
+    Grid,
+    /// All four side by side.
+    Row,
+    /// One view filling the area: 0–2 the slices (sagittal, coronal, axial), 3 the 3D view.
+    Single(usize),
+}
+
+impl Layout {
+    /// Every layout, in the order `L` cycles through them, with its name.
+    pub const ALL: [(Layout, &'static str); 6] = [
+        (Layout::Grid, "2×2"),
+        (Layout::Row, "row"),
+        (Layout::Single(3), "3D"),
+        (Layout::Single(0), "sagittal"),
+        (Layout::Single(1), "coronal"),
+        (Layout::Single(2), "axial"),
+    ];
+
+    fn next(self) -> Self {
+        let at = Self::ALL.iter().position(|(l, _)| *l == self).unwrap_or(0);
+        Self::ALL[(at + 1) % Self::ALL.len()].0
+    }
+
+    /// Rectangles of the sagittal, coronal, axial and 3D views in `full` (`None`: not shown).
+    pub fn rects(self, full: egui::Rect) -> [Option<egui::Rect>; 4] {
+        const GAP: f32 = 4.0;
+        match self {
+            Layout::Grid => {
+                let size = egui::vec2((full.width() - GAP) / 2.0, (full.height() - GAP) / 2.0);
+                let cell = |col: f32, row: f32| {
+                    Some(egui::Rect::from_min_size(
+                        full.min + egui::vec2(col * (size.x + GAP), row * (size.y + GAP)),
+                        size,
+                    ))
+                };
+                [
+                    cell(0.0, 0.0),
+                    cell(1.0, 0.0),
+                    cell(0.0, 1.0),
+                    cell(1.0, 1.0),
+                ]
+            }
+            Layout::Row => {
+                let size = egui::vec2((full.width() - 3.0 * GAP) / 4.0, full.height());
+                std::array::from_fn(|k| {
+                    Some(egui::Rect::from_min_size(
+                        full.min + egui::vec2(k as f32 * (size.x + GAP), 0.0),
+                        size,
+                    ))
+                })
+            }
+            Layout::Single(view) => std::array::from_fn(|k| (k == view).then_some(full)),
+        }
+    }
 }
 
 impl NrfApp {
@@ -202,6 +310,9 @@ impl NrfApp {
             range_pending: true,
             show_truth: truth,
             show_r_map: false,
+            file_overlay: None,
+            show_file: false,
+            file_jobs: Vec::new(),
             truth: None,
             truth_overlay: None,
             truth_job: None,
@@ -226,14 +337,20 @@ impl NrfApp {
             screenshot_outcome: outcome,
             export: export::ExportPanel::default(),
             hover: None,
+            last_frame: None,
+            layout: Layout::Grid,
+            help_open: false,
         };
         if let Some((source, images)) = app.options.finetune {
             app.finetune.source = ModelSlot::Embedded(source.clamp(1, 8));
             app.finetune.set_images(images);
             app.start_finetune(ctx);
         }
+        if let Some(path) = app.options.overlay.clone() {
+            app.open_file(path, ctx);
+        }
         match app.options.image.clone() {
-            Some(path) => app.open_image_file(&path, ctx),
+            Some(path) => app.open_file(path, ctx),
             None => {
                 let (category, rgb) = stimuli::stimulus(7, 0);
                 app.show_image(format!("example: {}", category.name()), rgb, ctx);
@@ -281,17 +398,31 @@ impl NrfApp {
         style
     }
 
-    /// Reads an image file; a bad file shows a message and changes nothing.
-    fn open_image_file(&mut self, path: &std::path::Path, ctx: &egui::Context) {
-        match crate::features::preprocess::load_rgb8(path) {
-            Ok(rgb) => {
-                let name = path.file_name().map_or_else(
-                    || path.display().to_string(),
-                    |n| n.to_string_lossy().into(),
-                );
-                self.show_image(name, rgb, ctx);
+    /// Reads a picture or a NIfTI overlay in the background; a bad file shows a message and
+    /// changes nothing.
+    fn open_file(&mut self, path: std::path::PathBuf, ctx: &egui::Context) {
+        let wake = ctx.clone();
+        self.status = format!("reading {}…", path.display());
+        self.file_jobs.push(Job::spawn(
+            move || files::open(path),
+            move || wake.request_repaint(),
+        ));
+    }
+
+    /// Shows what a file turned out to be.
+    fn file_opened(&mut self, opened: files::Opened, ctx: &egui::Context) {
+        match opened {
+            files::Opened::Image { name, rgb } => self.show_image(name, rgb, ctx),
+            files::Opened::Overlay { name, volume } => {
+                self.overlay_version += 1;
+                self.status = format!("{name}: shown instead of the prediction");
+                self.file_overlay = Some((name, (self.overlay_version, Arc::from(volume))));
+                self.show_file = true;
+                if let Some((_, volume)) = self.shown_overlay() {
+                    self.auto_range(&volume);
+                }
+                self.slices_stale = true;
             }
-            Err(e) => self.error = Some(e.to_string()),
         }
     }
 
@@ -392,7 +523,7 @@ impl NrfApp {
             } else {
                 None
             },
-            volume: self.r_map_shown().map(|(_, map)| map),
+            volume: self.volume_shown().map(|(_, map)| map),
             t1: Arc::clone(&templates.t1),
             window: templates.window,
             at: self.at,
@@ -410,6 +541,18 @@ impl NrfApp {
 
     /// Takes whatever the background jobs have finished.
     fn poll_jobs(&mut self, ctx: &egui::Context) {
+        let mut pending = Vec::new();
+        for job in std::mem::take(&mut self.file_jobs) {
+            match job.poll() {
+                None => pending.push(job),
+                Some(Ok(opened)) => self.file_opened(opened, ctx),
+                Some(Err(e)) => {
+                    self.error = Some(e);
+                    self.status.clear();
+                }
+            }
+        }
+        self.file_jobs.extend(pending);
         self.poll_finetune(ctx);
         self.poll_exports();
         if let Some(answer) = self.templates_job.as_ref().and_then(Job::poll) {
@@ -537,7 +680,7 @@ impl NrfApp {
                 ui.label(&image.name);
             });
         }
-        ui.label("Drop an image file on the window, or pick an example:");
+        ui.label("Drop an image (or a NIfTI map to overlay) on the window, or pick an example:");
         ui.horizontal_wrapped(|ui| {
             for (k, category) in Category::ALL.iter().enumerate() {
                 if ui.button(category.name()).clicked() {
@@ -578,14 +721,18 @@ impl NrfApp {
             .on_hover_text(
                 "Virtual subjects are simulated: their noise-free response to the image is known",
             );
-        let r_map_before = self.show_r_map;
+        let r_map_before = (self.show_r_map, self.show_file);
+        if let Some((name, _)) = &self.file_overlay {
+            ui.checkbox(&mut self.show_file, format!("show {name} instead"))
+                .on_hover_text("The NIfTI volume you dropped, over the template");
+        }
         if matches!(self.model, ModelSlot::Tuned(_)) {
             ui.checkbox(&mut self.show_r_map, "show its validation r map")
                 .on_hover_text(
                     "Pearson r of the fine-tuned model on the target's validation images, per voxel",
                 );
         }
-        if self.show_truth != truth_before || self.show_r_map != r_map_before {
+        if self.show_truth != truth_before || (self.show_r_map, self.show_file) != r_map_before {
             self.slices_stale = true;
             if self.show_truth && self.truth.is_none() && self.truth_job.is_none() {
                 self.start_truth(&ctx);
@@ -596,8 +743,14 @@ impl NrfApp {
         }
     }
 
-    /// The fine-tuned model's r map, when it is to be shown.
-    fn r_map_shown(&self) -> Option<(u64, Arc<GridPrediction>)> {
+    /// A volume shown in place of the prediction: a dropped NIfTI file, or the fine-tuned
+    /// model's r map.
+    fn volume_shown(&self) -> Option<(u64, Arc<GridPrediction>)> {
+        if self.show_file
+            && let Some((_, overlay)) = &self.file_overlay
+        {
+            return Some(overlay.clone());
+        }
         match self.model {
             ModelSlot::Tuned(i) if self.show_r_map => self
                 .tuned
@@ -610,7 +763,7 @@ impl NrfApp {
 
     /// The overlay volume the 3D view shows: r map, truth or prediction.
     fn shown_overlay(&self) -> Option<(u64, Arc<GridPrediction>)> {
-        if let Some(map) = self.r_map_shown() {
+        if let Some(map) = self.volume_shown() {
             Some(map)
         } else if self.show_truth {
             self.truth_overlay.clone()
@@ -620,6 +773,12 @@ impl NrfApp {
     }
 
     fn display_section(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal_wrapped(|ui| {
+            ui.label("layout");
+            for (layout, name) in Layout::ALL {
+                ui.selectable_value(&mut self.layout, layout, name);
+            }
+        });
         let style_before = self.style();
         egui::ComboBox::from_id_salt("cmap")
             .selected_text(self.map.name())
@@ -663,9 +822,16 @@ impl NrfApp {
             .collect()
     }
 
-    fn status_bar(&self, ui: &mut egui::Ui, hover: Option<(DVec3, Option<f32>)>) {
+    fn status_bar(&mut self, ui: &mut egui::Ui, hover: Option<(DVec3, Option<f32>)>) {
         // The adapter first, from the right, so that a long status line is cut short, not overlapped.
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            if ui
+                .small_button("?")
+                .on_hover_text("Keyboard and mouse (F1)")
+                .clicked()
+            {
+                self.help_open = !self.help_open;
+            }
             ui.label(format!("GPU: {}", self.adapter))
                 .on_hover_text(&self.adapter_details);
             ui.separator();
@@ -797,6 +963,81 @@ impl NrfApp {
         Some((p, value))
     }
 
+    /// With [`ViewOptions::frame_stats`]: asks for the next frame at once and adds this frame's
+    /// interval to the statistics.
+    fn record_frame(&mut self, ctx: &egui::Context) {
+        let Some(stats) = &self.options.frame_stats else {
+            return;
+        };
+        ctx.request_repaint();
+        let now = std::time::Instant::now();
+        if let Some(last) = self.last_frame
+            && let Ok(mut stats) = stats.lock()
+        {
+            let seconds = (now - last).as_secs_f64();
+            let training = self.finetune.running() && self.finetune.progress.position.is_some();
+            let slot = if training {
+                &mut stats.training
+            } else if self.idle() {
+                &mut stats.idle
+            } else {
+                &mut stats.other
+            };
+            slot.0 += 1;
+            slot.1 += seconds;
+        }
+        self.last_frame = Some(now);
+    }
+
+    /// Keyboard shortcuts (see [`SHORTCUTS`]); ignored while a text field has the focus.
+    fn shortcuts(&mut self, ctx: &egui::Context) {
+        if ctx.memory(|m| m.focused().is_some()) {
+            return;
+        }
+        let pressed = |key| ctx.input(|i| i.key_pressed(key));
+        if let Some(partner) = self.ab_partner
+            && pressed(egui::Key::B)
+        {
+            self.ab_partner = Some(self.model);
+            self.select_model(partner, ctx);
+        }
+        if pressed(egui::Key::M) {
+            self.mode = match self.mode {
+                Mode3d::Shaded => Mode3d::Mip,
+                Mode3d::Mip => Mode3d::Shaded,
+            };
+        }
+        if pressed(egui::Key::A) {
+            self.anatomy_on = !self.anatomy_on;
+        }
+        if pressed(egui::Key::R) {
+            self.camera = Camera::default();
+        }
+        if pressed(egui::Key::L) {
+            self.layout = self.layout.next();
+        }
+        if pressed(egui::Key::F1)
+            || ctx.input(|i| i.events.contains(&egui::Event::Text("?".into())))
+        {
+            self.help_open = !self.help_open;
+        }
+        if pressed(egui::Key::Escape) {
+            self.error = None;
+        }
+    }
+
+    /// Nothing runs in the background and the views are complete.
+    fn idle(&self) -> bool {
+        self.templates.is_some()
+            && self.query_job.is_none()
+            && self.overlay_spacing == Some(DEFAULT_LEVELS[DEFAULT_LEVELS.len() - 1])
+            && self.slices_job.is_none()
+            && !self.slices_stale
+            && self.truth_job.is_none()
+            && self.file_jobs.is_empty()
+            && !self.finetune.running()
+    }
+
     fn maybe_screenshot(&mut self, ctx: &egui::Context) {
         let Some(path) = self.options.screenshot.clone() else {
             return;
@@ -807,10 +1048,15 @@ impl NrfApp {
             && self.slices_job.is_none()
             && !self.slices_stale
             && self.templates.is_some()
+            && self.file_jobs.is_empty()
             && (!self.show_truth || self.truth_overlay.is_some())
             && (self.options.finetune.is_none()
                 || (!self.finetune.running() && matches!(self.model, ModelSlot::Tuned(_))));
-        if !ready || self.screenshot_requested {
+        // Measuring frame rates: three seconds of idle frames first.
+        let measured = self.options.frame_stats.as_ref().is_none_or(|stats| {
+            stats.lock().is_ok_and(|s| s.idle.1 >= 3.0)
+        });
+        if !ready || !measured || self.screenshot_requested {
             return;
         }
         self.screenshot_requested = true;
@@ -833,18 +1079,13 @@ impl NrfApp {
     /// One frame of the whole window (without eframe's frame, so tests can drive it).
     fn show(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
+        self.record_frame(&ctx);
         self.poll_jobs(&ctx);
         let dropped = ctx.input(|i| i.raw.dropped_files.clone());
-        if let Some(path) = dropped.first().map(|file| file.path().to_path_buf()) {
-            self.open_image_file(&path, &ctx);
+        for file in dropped {
+            self.open_file(file.path().to_path_buf(), &ctx);
         }
-        if let Some(partner) = self.ab_partner
-            && ctx.memory(|m| m.focused().is_none())
-            && ctx.input(|i| i.key_pressed(egui::Key::B))
-        {
-            self.ab_partner = Some(self.model);
-            self.select_model(partner, &ctx);
-        }
+        self.shortcuts(&ctx);
         egui::Panel::left("controls")
             .resizable(false)
             .exact_size(260.0)
@@ -858,22 +1099,17 @@ impl NrfApp {
         egui::CentralPanel::default()
             .frame(egui::Frame::new().fill(egui::Color32::BLACK))
             .show(ui, |ui| {
-                let full = ui.max_rect();
-                let half = egui::vec2(full.width() / 2.0 - 2.0, full.height() / 2.0 - 2.0);
-                let cell = |col: f32, row: f32| {
-                    egui::Rect::from_min_size(
-                        full.min + egui::vec2(col * (half.x + 4.0), row * (half.y + 4.0)),
-                        half,
-                    )
-                };
-                for (index, (col, row)) in
-                    [(0.0, 0.0), (1.0, 0.0), (0.0, 1.0)].into_iter().enumerate()
-                {
-                    if let Some(h) = self.slice_view(ui, cell(col, row), index) {
+                let [sagittal, coronal, axial, three_d] = self.layout.rects(ui.max_rect());
+                for (index, rect) in [sagittal, coronal, axial].into_iter().enumerate() {
+                    if let Some(rect) = rect
+                        && let Some(h) = self.slice_view(ui, rect, index)
+                    {
                         hover = Some(h);
                     }
                 }
-                self.view_3d(ui, cell(1.0, 1.0));
+                if let Some(rect) = three_d {
+                    self.view_3d(ui, rect);
+                }
             });
         if hover != self.hover {
             self.hover = hover;
@@ -881,6 +1117,20 @@ impl NrfApp {
         }
         if self.slices_stale && self.slices_job.is_none() {
             self.start_slices(&ctx);
+        }
+        if self.help_open {
+            egui::Window::new("Keyboard and mouse")
+                .open(&mut self.help_open)
+                .collapsible(false)
+                .show(&ctx, |ui| {
+                    egui::Grid::new("shortcuts").striped(true).show(ui, |ui| {
+                        for (keys, what) in SHORTCUTS {
+                            ui.monospace(keys);
+                            ui.label(what);
+                            ui.end_row();
+                        }
+                    });
+                });
         }
         if let Some(error) = self.error.clone() {
             egui::Window::new("Error")

@@ -119,14 +119,12 @@ fn a_dropped_image_starts_a_prediction_and_the_views_update() {
     let before = app(&harness).overlay_version;
     let dir = tempfile::tempdir().expect("tempdir");
     drop_file(&mut harness, &write_face(dir.path()));
-    harness.step();
-    assert_eq!(
-        app(&harness).image.as_ref().map(|i| i.name.as_str()),
-        Some("face.png")
-    );
+    step_until(&mut harness, "the face to be read", |app| {
+        app.image.as_ref().is_some_and(|i| i.name == "face.png")
+    });
     assert!(
         app(&harness).query_job.is_some(),
-        "a prediction job starts at once"
+        "a prediction job starts as soon as the image is read"
     );
     step_until(&mut harness, "the face's prediction", |app| {
         prediction_shown(app) && app.overlay_version > before
@@ -151,7 +149,7 @@ fn a_bad_file_shows_an_error_and_changes_nothing() {
     let bad = dir.path().join("notes.png");
     std::fs::write(&bad, b"not a picture").expect("write");
     drop_file(&mut harness, &bad);
-    harness.step();
+    step_until(&mut harness, "the error", |app| app.error.is_some());
     harness.step();
     let error = app(&harness).error.clone().expect("an error message");
     assert!(error.contains("notes.png"), "{error}");
@@ -267,4 +265,116 @@ fn the_prediction_exports_as_nifti() {
         crate::volume::Volume::read_nifti(&path, 0).expect("the exported NIfTI reads back");
     assert_eq!(volume.grid, crate::space::Grid::mni(3.0).expect("grid"));
     assert!(volume.data.iter().any(|&v| v != 0.0));
+}
+
+#[test]
+fn a_dropped_nifti_map_is_shown_over_the_template_and_a_corrupt_one_is_refused() {
+    let mut harness = harness(ViewOptions {
+        subject: 1,
+        ..Default::default()
+    });
+    step_until(&mut harness, "the prediction", prediction_shown);
+    // A 4 mm map: +3 in a 20 mm ball around the crosshair, 0 elsewhere.
+    let grid = crate::space::Grid::mni(4.0).expect("grid");
+    let centre = app(&harness).at.as_vec3();
+    let data = grid
+        .points()
+        .iter()
+        .map(|p| if p.distance(centre) < 20.0 { 3.0 } else { 0.0 })
+        .collect();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let map = dir.path().join("zstat1.nii.gz");
+    crate::volume::Volume::new(grid, data)
+        .expect("volume")
+        .write_nifti(&map, crate::volume::nifti::SpaceCode::Mni152)
+        .expect("write");
+    drop_file(&mut harness, &map);
+    step_until(&mut harness, "the map in the slices", |app| {
+        app.show_file && app.slices_job.is_none() && !app.slices_stale && app.slices.len() == 3
+    });
+    let app_now = app(&harness);
+    assert_eq!(
+        app_now.shown_overlay().map(|(v, _)| v),
+        app_now.file_overlay.as_ref().map(|(_, (v, _))| *v)
+    );
+    // The slices through the crosshair show the map: 3 inside the ball, nothing far from it.
+    for view in &app_now.slices {
+        let inside: Vec<f32> = view
+            .slice
+            .values
+            .iter()
+            .zip(&view.slice.inside)
+            .filter_map(|(&v, &i)| i.then_some(v))
+            .collect();
+        assert!(!inside.is_empty());
+        assert!(inside.iter().any(|&v| (v - 3.0).abs() < 1e-3));
+        assert!(inside.iter().all(|&v| (0.0..=3.0 + 1e-3).contains(&v)));
+    }
+    // Unticking it shows the prediction again.
+    click(&mut harness, "show zstat1.nii.gz instead");
+    assert!(!app(&harness).show_file);
+    assert_eq!(
+        app(&harness).shown_overlay().map(|(v, _)| v),
+        app(&harness).overlay.as_ref().map(|(v, _)| *v)
+    );
+    // A corrupt NIfTI: a message naming it, the overlay kept.
+    let bad = dir.path().join("broken.nii.gz");
+    std::fs::write(&bad, b"not gzip at all").expect("write");
+    drop_file(&mut harness, &bad);
+    step_until(&mut harness, "the error", |app| app.error.is_some());
+    let error = app(&harness).error.clone().unwrap_or_default();
+    assert!(error.contains("broken.nii.gz"), "{error}");
+    assert!(
+        app(&harness)
+            .file_overlay
+            .as_ref()
+            .is_some_and(|(name, _)| name == "zstat1.nii.gz")
+    );
+}
+
+#[test]
+fn layouts_place_the_views_they_show_without_overlap() {
+    use super::Layout;
+    let full = egui::Rect::from_min_size(egui::pos2(10.0, 20.0), egui::vec2(1000.0, 800.0));
+    for (layout, name) in Layout::ALL {
+        let rects: Vec<egui::Rect> = layout.rects(full).into_iter().flatten().collect();
+        let expected = if matches!(layout, Layout::Single(_)) {
+            1
+        } else {
+            4
+        };
+        assert_eq!(rects.len(), expected, "{name}");
+        for (i, a) in rects.iter().enumerate() {
+            assert!(full.contains_rect(*a), "{name}: {a:?} outside {full:?}");
+            for b in &rects[i + 1..] {
+                assert!(!a.intersects(b.shrink(0.5)), "{name}: {a:?} overlaps {b:?}");
+            }
+        }
+    }
+    assert_eq!(Layout::Single(3).rects(full)[3], Some(full));
+}
+
+#[test]
+fn keyboard_shortcuts_switch_layout_mode_and_help() {
+    use super::Layout;
+    use crate::render::volume3d::Mode3d;
+    let mut harness = harness(ViewOptions {
+        subject: 1,
+        ..Default::default()
+    });
+    harness.key_press(egui::Key::L);
+    harness.step();
+    assert_eq!(app(&harness).layout, Layout::Row);
+    harness.key_press(egui::Key::M);
+    harness.step();
+    assert_eq!(app(&harness).mode, Mode3d::Mip);
+    harness.key_press(egui::Key::A);
+    harness.step();
+    assert!(!app(&harness).anatomy_on);
+    harness.key_press(egui::Key::F1);
+    harness.step();
+    harness.step();
+    assert!(app(&harness).help_open);
+    // The help window lists the shortcuts.
+    harness.get_by_label("orbit the 3D view");
 }

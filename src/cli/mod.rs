@@ -143,6 +143,8 @@ pub fn run(cli: Cli) -> Result<()> {
             truth: false,
             finetune_from: None,
             finetune_images: 20,
+            frame_rate: false,
+            overlay: None,
         }),
         Some(Command::Info { file, json }) => info::info(file, json),
         Some(Command::Gpu) => gpu::run(),
@@ -201,6 +203,13 @@ pub struct ViewArgs {
     /// Training images of that fine-tune.
     #[arg(long, default_value_t = 20, requires = "finetune_from")]
     pub finetune_images: usize,
+    /// A NIfTI volume (e.g. a stat map) to show over the template in place of the prediction.
+    #[arg(long, value_name = "FILE.nii[.gz]")]
+    pub overlay: Option<PathBuf>,
+    /// Repaint continuously and print the window's frames per second when it closes (while a
+    /// fine-tune trains, and otherwise): a benchmark of the UI.
+    #[arg(long)]
+    pub frame_rate: bool,
 }
 
 /// `nrf view`.
@@ -222,6 +231,11 @@ fn view(args: ViewArgs) -> Result<()> {
             args.finetune_images
         );
     }
+    let stats = args.frame_rate.then(std::sync::Arc::default);
+    if let Some(overlay) = &args.overlay {
+        // Fail here, with the file's name, rather than in a dialog.
+        nrf::app::files::open(overlay.clone()).map_err(anyhow::Error::msg)?;
+    }
     if let Some(image) = &args.image {
         // Fail here, with the file's name, rather than in a dialog.
         nrf::features::preprocess::load_rgb8(image)?;
@@ -233,6 +247,8 @@ fn view(args: ViewArgs) -> Result<()> {
         exit: args.exit,
         truth: args.truth,
         finetune: args.finetune_from.map(|k| (k, args.finetune_images)),
+        frame_stats: stats.clone(),
+        overlay: args.overlay.clone(),
     })
     .map_err(anyhow::Error::msg)
     .context(
@@ -244,6 +260,13 @@ fn view(args: ViewArgs) -> Result<()> {
             anyhow::bail!("{}: no screenshot was written", path.display());
         }
         println!("wrote {}", path.display());
+    }
+    if let Some(stats) = stats.and_then(|s| s.lock().ok().map(|s| *s)) {
+        let [training, idle, other] = stats.rates();
+        println!(
+            "UI frames: {training:.1} frames/s while a fine-tune trained ({} frames), {idle:.1} frames/s idle ({} frames), {other:.1} frames/s while loading and predicting ({} frames)",
+            stats.training.0, stats.idle.0, stats.other.0
+        );
     }
     Ok(())
 }

@@ -459,7 +459,7 @@ pub struct EvalArgs {
 pub fn eval_command(args: &EvalArgs) -> Result<()> {
     let device = compute_device(DeviceChoice::from(args.device))?;
     // A single model or an ensemble file: both predict the validation rows.
-    let scored = if is_ensemble_file(&args.model) {
+    let scored = if nrf::model::checkpoint::is_ensemble_file(&args.model) {
         Scored::Ensemble(Box::new(EnsembleModel::load(&args.model, &device.device)?))
     } else {
         Scored::Single(Box::new(load_model(
@@ -503,30 +503,6 @@ pub fn eval_command(args: &EvalArgs) -> Result<()> {
 enum Scored {
     Single(Box<Nrf>),
     Ensemble(Box<EnsembleModel>),
-}
-
-/// Whether `path` is an ensemble file (read only as far as its header).
-fn is_ensemble_file(path: &Path) -> bool {
-    use std::io::Read;
-    let Ok(mut file) = std::fs::File::open(path) else {
-        return false;
-    };
-    let mut len = [0u8; 8];
-    if path.is_dir() || file.read_exact(&mut len).is_err() {
-        return false;
-    }
-    let n = u64::from_le_bytes(len);
-    if n > 100_000_000 {
-        return false;
-    }
-    let mut header = vec![0u8; n as usize];
-    if file.read_exact(&mut header).is_err() {
-        return false;
-    }
-    serde_json::from_slice::<serde_json::Value>(&header)
-        .ok()
-        .and_then(|h| h["__metadata__"]["nrf"].as_str().map(str::to_owned))
-        .is_some_and(|json| nrf::model::checkpoint::is_ensemble_metadata(&json))
 }
 
 /// How to report scores of predictions on the validation rows.

@@ -59,6 +59,32 @@ pub fn is_ensemble_metadata(json: &str) -> bool {
         .is_some_and(|f| f == ENSEMBLE_FORMAT)
 }
 
+/// Whether `path` is an ensemble file (reads only its safetensors header; `false` for anything
+/// unreadable, which the model readers then report properly).
+pub fn is_ensemble_file(path: &Path) -> bool {
+    use std::io::Read;
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut len = [0u8; 8];
+    if path.is_dir() || file.read_exact(&mut len).is_err() {
+        return false;
+    }
+    // A header larger than 100 MB is not one of ours.
+    let n = u64::from_le_bytes(len);
+    if n > 100_000_000 {
+        return false;
+    }
+    let mut header = vec![0u8; n as usize];
+    if file.read_exact(&mut header).is_err() {
+        return false;
+    }
+    serde_json::from_slice::<serde_json::Value>(&header)
+        .ok()
+        .and_then(|h| h["__metadata__"][METADATA_KEY].as_str().map(str::to_owned))
+        .is_some_and(|json| is_ensemble_metadata(&json))
+}
+
 /// The `format` an ensemble file's metadata names.
 pub const ENSEMBLE_FORMAT: &str = "nrf-ensemble";
 
