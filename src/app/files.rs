@@ -1,8 +1,12 @@
 //! Files the user drops on the window (or names on the command line): a picture becomes the image
 //! the model sees; a NIfTI volume (`.nii`, `.nii.gz`) becomes an overlay shown over the template
-//! like any viewer shows a stat map, next to the prediction. Read on a background thread.
+//! like any viewer shows a stat map, next to the prediction — or, when a names file sits beside
+//! it, an atlas whose region under the cursor the status bar names. Read on a background thread.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+use glam::DVec3;
 
 use crate::features::preprocess::Rgb8;
 use crate::query::{GridPrediction, RegionUsed};
@@ -24,6 +28,86 @@ pub enum Opened {
         /// The values, with the voxels that carry one.
         volume: Box<GridPrediction>,
     },
+    /// A label volume with region names.
+    Atlas(Box<Atlas>),
+}
+
+/// A label volume (integer labels, 0 = none) and the name of each label.
+#[derive(Debug, Clone)]
+pub struct Atlas {
+    /// The label file's name.
+    pub name: String,
+    /// The labels.
+    pub labels: Volume,
+    /// Label → region name.
+    pub names: BTreeMap<u32, String>,
+}
+
+impl Atlas {
+    /// The region at MNI point `p` (nearest voxel), if it has a name.
+    pub fn region_at(&self, p: DVec3) -> Option<&str> {
+        let ijk = self.labels.grid.world_to_voxel().ok()?.transform_point3(p);
+        let [nx, ny, nz] = self.labels.grid.dims;
+        let index = |c: f64, n: usize| {
+            let c = c.round();
+            (c >= 0.0 && c < n as f64).then_some(c as usize)
+        };
+        let (i, j, k) = (index(ijk.x, nx)?, index(ijk.y, ny)?, index(ijk.z, nz)?);
+        let label = self.labels.get([i, j, k]);
+        if !(label.is_finite() && label >= 1.0) {
+            return None;
+        }
+        self.names.get(&(label.round() as u32)).map(String::as_str)
+    }
+}
+
+/// The names file beside a label NIfTI: same stem, `.txt`, `.tsv` or `.csv`.
+pub fn names_file(nifti: &Path) -> Option<PathBuf> {
+    let name = nifti.file_name()?.to_string_lossy().to_string();
+    let lower = name.to_ascii_lowercase();
+    let stem_len = if lower.ends_with(".nii.gz") {
+        name.len() - 7
+    } else if lower.ends_with(".nii") {
+        name.len() - 4
+    } else {
+        return None;
+    };
+    let stem = &name[..stem_len];
+    ["txt", "tsv", "csv"]
+        .iter()
+        .map(|ext| nifti.with_file_name(format!("{stem}.{ext}")))
+        .find(|p| p.is_file())
+}
+
+/// Reads `index name` lines (separated by a tab, comma or spaces); `#` comments, blank lines and
+/// a header line whose first field is not a number are skipped.
+pub fn read_names(path: &Path) -> Result<BTreeMap<u32, String>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut names = BTreeMap::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (index, name) = line
+            .split_once(['\t', ','])
+            .or_else(|| line.split_once(' '))
+            .unwrap_or((line, ""));
+        let Ok(index) = index.trim().parse::<u32>() else {
+            continue;
+        };
+        let name = name.trim().trim_matches('"');
+        if !name.is_empty() {
+            names.insert(index, name.to_string());
+        }
+    }
+    if names.is_empty() {
+        return Err(format!(
+            "{}: no `index name` lines (expected e.g. `1<TAB>Left amygdala`)",
+            path.display()
+        ));
+    }
+    Ok(names)
 }
 
 /// Whether `path` names a NIfTI file.
@@ -43,6 +127,13 @@ pub fn open(path: PathBuf) -> Result<Opened, String> {
     );
     if is_nifti(&path) {
         let volume = Volume::read_nifti(&path, 0).map_err(|e| e.to_string())?;
+        if let Some(names) = names_file(&path) {
+            return Ok(Opened::Atlas(Box::new(Atlas {
+                name,
+                labels: volume,
+                names: read_names(&names)?,
+            })));
+        }
         let inside = Mask {
             grid: volume.grid,
             data: volume
@@ -86,6 +177,49 @@ mod tests {
         assert!(is_nifti(Path::new("MAP.NII")));
         assert!(!is_nifti(Path::new("face.png")));
         assert!(!is_nifti(Path::new("nii.gz.png")));
+    }
+
+    #[test]
+    fn a_label_volume_with_a_names_file_beside_it_is_an_atlas() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("regions.nii.gz");
+        let grid = crate::space::Grid::mni(8.0).expect("grid");
+        // Label 2 left of the midline, 1 right of it.
+        let data = grid
+            .points()
+            .iter()
+            .map(|p| if p.x < 0.0 { 2.0 } else { 1.0 })
+            .collect();
+        Volume::new(grid, data)
+            .expect("volume")
+            .write_nifti(&path, crate::volume::nifti::SpaceCode::Mni152)
+            .expect("write");
+        std::fs::write(
+            dir.path().join("regions.txt"),
+            "# index name\nindex\tname\n1\tRight hemisphere\n2,\"Left hemisphere\"\n",
+        )
+        .expect("names");
+        let Ok(Opened::Atlas(atlas)) = open(path) else {
+            panic!("a label volume with names is an atlas");
+        };
+        assert_eq!(
+            atlas.region_at(DVec3::new(-40.0, -20.0, 10.0)),
+            Some("Left hemisphere")
+        );
+        assert_eq!(
+            atlas.region_at(DVec3::new(40.0, -20.0, 10.0)),
+            Some("Right hemisphere")
+        );
+        assert_eq!(atlas.region_at(DVec3::new(900.0, 0.0, 0.0)), None);
+    }
+
+    #[test]
+    fn a_names_file_without_names_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("labels.tsv");
+        std::fs::write(&path, "index\tname\n").expect("write");
+        let message = read_names(&path).expect_err("no names");
+        assert!(message.contains("labels.tsv"), "{message}");
     }
 
     #[test]

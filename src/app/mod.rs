@@ -128,7 +128,11 @@ pub fn run(options: ViewOptions) -> Result<(), String> {
     }
 }
 
+/// Thumbnails kept of earlier images.
+const RECENT_IMAGES: usize = 6;
+
 /// An image being shown.
+#[derive(Clone)]
 struct ShownImage {
     name: String,
     rgb: Rgb8,
@@ -155,6 +159,8 @@ pub struct NrfApp {
     tuned: Vec<finetune::FineTuned>,
     finetune: finetune_panel::FineTunePanel,
     image: Option<ShownImage>,
+    /// Earlier images, newest first (click to show again).
+    recent: Vec<ShownImage>,
     templates: Option<Templates>,
     templates_job: Option<Job<Templates>>,
     anatomy_version: u64,
@@ -173,6 +179,8 @@ pub struct NrfApp {
     file_overlay: Option<(String, (u64, Arc<GridPrediction>))>,
     /// Show it instead of the prediction.
     show_file: bool,
+    /// A label atlas: the status bar names its region under the cursor.
+    atlas: Option<Arc<files::Atlas>>,
     /// Files being read (dropped together, or named on the command line).
     file_jobs: Vec<Job<files::Opened>>,
     truth: Option<Arc<TruthSource>>,
@@ -299,6 +307,7 @@ impl NrfApp {
             adapter,
             adapter_details,
             image: None,
+            recent: Vec::new(),
             templates: None,
             templates_job,
             anatomy_version: 0,
@@ -313,6 +322,7 @@ impl NrfApp {
             file_overlay: None,
             show_file: false,
             file_jobs: Vec::new(),
+            atlas: None,
             truth: None,
             truth_overlay: None,
             truth_job: None,
@@ -413,6 +423,14 @@ impl NrfApp {
     fn file_opened(&mut self, opened: files::Opened, ctx: &egui::Context) {
         match opened {
             files::Opened::Image { name, rgb } => self.show_image(name, rgb, ctx),
+            files::Opened::Atlas(atlas) => {
+                self.status = format!(
+                    "atlas {}: {} regions named under the cursor",
+                    atlas.name,
+                    atlas.names.len()
+                );
+                self.atlas = Some(Arc::from(atlas));
+            }
             files::Opened::Overlay { name, volume } => {
                 self.overlay_version += 1;
                 self.status = format!("{name}: shown instead of the prediction");
@@ -440,6 +458,12 @@ impl NrfApp {
             ),
             egui::TextureOptions::LINEAR,
         );
+        if let Some(previous) = self.image.take() {
+            self.recent.retain(|r| r.name != previous.name);
+            self.recent.insert(0, previous);
+            self.recent.truncate(RECENT_IMAGES);
+        }
+        self.recent.retain(|r| r.name != name);
         self.image = Some(ShownImage {
             name,
             rgb,
@@ -680,7 +704,27 @@ impl NrfApp {
                 ui.label(&image.name);
             });
         }
-        ui.label("Drop an image (or a NIfTI map to overlay) on the window, or pick an example:");
+        if !self.recent.is_empty() {
+            let mut chosen = None;
+            ui.horizontal_wrapped(|ui| {
+                for (k, recent) in self.recent.iter().enumerate() {
+                    let button = egui::Button::image(
+                        egui::Image::new(&recent.thumbnail).max_size(egui::vec2(36.0, 36.0)),
+                    );
+                    if ui.add(button).on_hover_text(&recent.name).clicked() {
+                        chosen = Some(k);
+                    }
+                }
+            });
+            if let Some(k) = chosen {
+                let again = self.recent.remove(k);
+                self.show_image(again.name, again.rgb, &ctx);
+            }
+        }
+        ui.label(
+            "Drop an image (or a NIfTI map to overlay, or a label map with a names file) on \
+             the window, paste one (Ctrl+V), or pick an example:",
+        );
         ui.horizontal_wrapped(|ui| {
             for (k, category) in Category::ALL.iter().enumerate() {
                 if ui.button(category.name()).clicked() {
@@ -843,22 +887,25 @@ impl NrfApp {
 
     /// MNI position and value under the pointer, then the status line.
     fn status_left(&self, ui: &mut egui::Ui, hover: Option<(DVec3, Option<f32>)>) {
-        {
-            match hover {
-                Some((p, value)) => {
-                    ui.monospace(format!("MNI ({:6.1}, {:6.1}, {:6.1}) mm", p.x, p.y, p.z));
-                    ui.monospace(match value {
-                        Some(v) => format!("value {v:+.4}"),
-                        None => "outside the model's domain".into(),
-                    });
-                }
-                None => {
-                    ui.monospace("MNI –");
+        match hover {
+            Some((p, value)) => {
+                ui.monospace(format!("MNI ({:6.1}, {:6.1}, {:6.1}) mm", p.x, p.y, p.z));
+                ui.monospace(match value {
+                    Some(v) => format!("value {v:+.4}"),
+                    None => "outside the model's domain".into(),
+                });
+                if let Some(atlas) = &self.atlas {
+                    ui.separator();
+                    ui.label(atlas.region_at(p).unwrap_or("–"))
+                        .on_hover_text(format!("region in {}", atlas.name));
                 }
             }
-            ui.separator();
-            ui.add(egui::Label::new(&self.status).truncate());
+            None => {
+                ui.monospace("MNI –");
+            }
         }
+        ui.separator();
+        ui.add(egui::Label::new(&self.status).truncate());
     }
 
     /// The 3D view: drag to orbit, scroll to zoom.
@@ -1053,9 +1100,11 @@ impl NrfApp {
             && (self.options.finetune.is_none()
                 || (!self.finetune.running() && matches!(self.model, ModelSlot::Tuned(_))));
         // Measuring frame rates: three seconds of idle frames first.
-        let measured = self.options.frame_stats.as_ref().is_none_or(|stats| {
-            stats.lock().is_ok_and(|s| s.idle.1 >= 3.0)
-        });
+        let measured = self
+            .options
+            .frame_stats
+            .as_ref()
+            .is_none_or(|stats| stats.lock().is_ok_and(|s| s.idle.1 >= 3.0));
         if !ready || !measured || self.screenshot_requested {
             return;
         }
@@ -1084,6 +1133,24 @@ impl NrfApp {
         let dropped = ctx.input(|i| i.raw.dropped_files.clone());
         for file in dropped {
             self.open_file(file.path().to_path_buf(), &ctx);
+        }
+        let pasted = ctx.input(|i| {
+            i.events.iter().find_map(|event| match event {
+                egui::Event::PasteImage(image) => Some(Arc::clone(image)),
+                _ => None,
+            })
+        });
+        if let Some(image) = pasted {
+            let rgb = Rgb8 {
+                width: image.size[0] as u32,
+                height: image.size[1] as u32,
+                pixels: image
+                    .pixels
+                    .iter()
+                    .flat_map(|c| [c.r(), c.g(), c.b()])
+                    .collect(),
+            };
+            self.show_image("pasted image".into(), rgb, &ctx);
         }
         self.shortcuts(&ctx);
         egui::Panel::left("controls")

@@ -378,3 +378,79 @@ fn keyboard_shortcuts_switch_layout_mode_and_help() {
     // The help window lists the shortcuts.
     harness.get_by_label("orbit the 3D view");
 }
+
+#[test]
+fn a_pasted_image_is_shown_and_earlier_images_stay_a_click_away() {
+    let mut harness = harness(ViewOptions {
+        subject: 1,
+        ..Default::default()
+    });
+    let first = app(&harness).image.as_ref().map(|i| i.name.clone());
+    let red = egui::ColorImage::filled([40, 30], egui::Color32::from_rgb(200, 30, 20));
+    harness.event(egui::Event::PasteImage(Arc::new(red)));
+    harness.step();
+    let app_now = app(&harness);
+    let shown = app_now.image.as_ref().expect("image");
+    assert_eq!(shown.name, "pasted image");
+    assert_eq!((shown.rgb.width, shown.rgb.height), (40, 30));
+    assert_eq!(&shown.rgb.pixels[..3], &[200, 30, 20]);
+    assert!(app_now.query_job.is_some(), "the pasted image is predicted");
+    assert_eq!(
+        app_now.recent.iter().map(|r| Some(r.name.clone())).next(),
+        Some(first.clone())
+    );
+    // Showing the earlier image again swaps the two.
+    let earlier = app_now.recent[0].clone();
+    let ctx = harness.ctx.clone();
+    app_mut(&mut harness).show_image(earlier.name, earlier.rgb, &ctx);
+    assert_eq!(app(&harness).image.as_ref().map(|i| i.name.clone()), first);
+    assert_eq!(app(&harness).recent.len(), 1);
+    assert_eq!(app(&harness).recent[0].name, "pasted image");
+}
+
+#[test]
+fn a_dropped_atlas_names_the_region_under_the_cursor() {
+    let mut harness = harness(ViewOptions {
+        subject: 1,
+        ..Default::default()
+    });
+    step_until(&mut harness, "the prediction", prediction_shown);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("halves.nii.gz");
+    let grid = crate::space::Grid::mni(4.0).expect("grid");
+    let data = grid
+        .points()
+        .iter()
+        .map(|p| if p.x < 0.0 { 2.0 } else { 1.0 })
+        .collect();
+    crate::volume::Volume::new(grid, data)
+        .expect("volume")
+        .write_nifti(&path, crate::volume::nifti::SpaceCode::Mni152)
+        .expect("write");
+    std::fs::write(
+        dir.path().join("halves.tsv"),
+        "1\tright half\n2\tleft half\n",
+    )
+    .expect("names");
+    drop_file(&mut harness, &path);
+    step_until(&mut harness, "the atlas", |app| app.atlas.is_some());
+    // The overlay is untouched: an atlas names regions, it is not drawn.
+    assert!(!app(&harness).show_file);
+    // Point at the axial slice, a quarter of the way in from its left edge.
+    let rect = {
+        let central = harness.ctx.content_rect();
+        let area = egui::Rect::from_min_max(egui::pos2(260.0, central.min.y), central.max);
+        app(&harness).layout.rects(area)[2].expect("axial view")
+    };
+    harness.hover_at(rect.lerp_inside(egui::vec2(0.25, 0.5)));
+    harness.step();
+    harness.step();
+    let (p, _) = app(&harness).hover.expect("a hovered point");
+    let region = app(&harness)
+        .atlas
+        .as_ref()
+        .and_then(|a| a.region_at(p))
+        .expect("inside the atlas");
+    assert!(p.x < 0.0 && region == "left half", "{p:?}: {region}");
+    harness.get_by_label("left half");
+}
