@@ -1,7 +1,8 @@
 //! Files the user drops on the window (or names on the command line): a picture becomes the image
 //! the model sees; a NIfTI volume (`.nii`, `.nii.gz`) becomes an overlay shown over the template
 //! like any viewer shows a stat map, next to the prediction — or, when a names file sits beside
-//! it, an atlas whose region under the cursor the status bar names. Read on a background thread.
+//! it, an atlas whose region under the cursor the status bar names; a `.nrf` model joins the
+//! Subject list. Read on a background thread.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -30,6 +31,44 @@ pub enum Opened {
     },
     /// A label volume with region names.
     Atlas(Box<Atlas>),
+    /// A model (`.nrf`) on the CPU, trained on the built-in features.
+    Model {
+        /// The file's name.
+        name: String,
+        /// The model.
+        model: Box<crate::model::Nrf>,
+    },
+}
+
+/// Reads a `.nrf` model for the viewer, which computes the built-in features only: models of
+/// other features (CLIP) and ensembles are refused with what to use instead.
+fn open_model(path: &Path) -> Result<crate::model::Nrf, String> {
+    if path.is_dir() {
+        return Err(format!(
+            "{}: official run folders are trained on CLIP features, which the viewer cannot \
+             compute yet; use `nrf predict --model {} --clip CLIP_DIR`",
+            path.display(),
+            path.display()
+        ));
+    }
+    if crate::model::checkpoint::is_ensemble_file(path) {
+        return Err(format!(
+            "{}: an ensemble; the viewer shows single models (score it with `nrf eval`)",
+            path.display()
+        ));
+    }
+    let model =
+        crate::model::Nrf::load(path, &burn::tensor::Device::flex()).map_err(|e| e.to_string())?;
+    let builtin = crate::features::builtin::BUILTIN_ID;
+    match model.info.features.as_ref().map(|f| f.extractor.as_str()) {
+        Some(id) if id == builtin => Ok(model),
+        other => Err(format!(
+            "{}: trained on features {}; the viewer computes only `{builtin}` so far (use \
+             `nrf predict --model … --clip CLIP_DIR` for it)",
+            path.display(),
+            other.unwrap_or("that are not recorded")
+        )),
+    }
 }
 
 /// A label volume (integer labels, 0 = none) and the name of each label.
@@ -125,6 +164,17 @@ pub fn open(path: PathBuf) -> Result<Opened, String> {
         || path.display().to_string(),
         |n| n.to_string_lossy().into(),
     );
+    let is_model = path.is_dir()
+        || path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("nrf"));
+    if is_model {
+        let model = open_model(&path)?;
+        return Ok(Opened::Model {
+            name,
+            model: Box::new(model),
+        });
+    }
     if is_nifti(&path) {
         let volume = Volume::read_nifti(&path, 0).map_err(|e| e.to_string())?;
         if let Some(names) = names_file(&path) {

@@ -8,7 +8,7 @@ use eframe::egui;
 use egui_plot::{Line, Plot, PlotPoints, Points};
 
 use super::finetune::{FineTuneJob, FineTuneProgress, FineTuneRequest, FineTuned};
-use super::jobs::{Job, ModelSource};
+use super::jobs::Job;
 use super::{ModelSlot, NrfApp};
 use crate::train::trainer::StopReason;
 
@@ -75,12 +75,8 @@ impl FineTunePanel {
 impl NrfApp {
     /// Starts a fine-tune with the panel's choices (the source is read on the job's thread).
     pub(super) fn start_finetune(&mut self, ctx: &egui::Context) {
-        let source = match self.finetune.source {
-            ModelSlot::Embedded(k) => ModelSource::Embedded(k),
-            ModelSlot::Tuned(i) => match self.tuned.get(i) {
-                Some(tuned) => ModelSource::Given(Box::new(tuned.model.clone())),
-                None => return,
-            },
+        let Some(source) = self.model_source(self.finetune.source) else {
+            return;
         };
         let panel = &mut self.finetune;
         let config = FineTuneRequest::suggested_config(panel.images)

@@ -49,6 +49,8 @@ pub struct ViewOptions {
     pub finetune: Option<(usize, usize)>,
     /// A NIfTI volume to show over the template at once (as if dropped on the window).
     pub overlay: Option<PathBuf>,
+    /// A `.nrf` model to show at once instead of the embedded subject (as if dropped).
+    pub model: Option<PathBuf>,
     /// Repaint continuously and record frame times here (a benchmark of the UI's frame rate).
     pub frame_stats: Option<Arc<std::sync::Mutex<FrameStats>>>,
 }
@@ -79,6 +81,8 @@ pub enum ModelSlot {
     Embedded(usize),
     /// The k-th model fine-tuned in this session.
     Tuned(usize),
+    /// The k-th model file opened in this session.
+    Opened(usize),
 }
 
 /// Opens the viewer window; returns when it closes.
@@ -157,6 +161,8 @@ pub struct NrfApp {
     ab_partner: Option<ModelSlot>,
     /// Models fine-tuned in this session.
     tuned: Vec<finetune::FineTuned>,
+    /// Model files opened in this session: name and model.
+    opened: Vec<(String, crate::model::Nrf)>,
     finetune: finetune_panel::FineTunePanel,
     image: Option<ShownImage>,
     /// Earlier images, newest first (click to show again).
@@ -302,6 +308,7 @@ impl NrfApp {
             model: ModelSlot::Embedded(options.subject.clamp(1, 8)),
             ab_partner: None,
             tuned: Vec::new(),
+            opened: Vec::new(),
             finetune: finetune_panel::FineTunePanel::new(options.subject.clamp(1, 8)),
             options,
             adapter,
@@ -356,7 +363,10 @@ impl NrfApp {
             app.finetune.set_images(images);
             app.start_finetune(ctx);
         }
-        if let Some(path) = app.options.overlay.clone() {
+        for path in [app.options.model.clone(), app.options.overlay.clone()]
+            .into_iter()
+            .flatten()
+        {
             app.open_file(path, ctx);
         }
         match app.options.image.clone() {
@@ -377,14 +387,34 @@ impl NrfApp {
                 .tuned
                 .get(i)
                 .map_or_else(|| "(missing)".into(), |t| t.name.clone()),
+            ModelSlot::Opened(i) => self
+                .opened
+                .get(i)
+                .map_or_else(|| "(missing)".into(), |(name, _)| name.clone()),
         }
     }
 
-    /// The virtual subject whose truth matches the model shown.
-    fn truth_subject(&self) -> usize {
+    /// What predicts for a slot (`None`: a slot that does not exist).
+    fn model_source(&self, slot: ModelSlot) -> Option<ModelSource> {
+        match slot {
+            ModelSlot::Embedded(k) => Some(ModelSource::Embedded(k)),
+            ModelSlot::Tuned(i) => self
+                .tuned
+                .get(i)
+                .map(|t| ModelSource::Given(Box::new(t.model.clone()))),
+            ModelSlot::Opened(i) => self
+                .opened
+                .get(i)
+                .map(|(_, model)| ModelSource::Given(Box::new(model.clone()))),
+        }
+    }
+
+    /// The virtual subject whose truth matches the model shown (`None` for model files).
+    fn truth_subject(&self) -> Option<usize> {
         match self.model {
-            ModelSlot::Embedded(k) => k,
-            ModelSlot::Tuned(i) => self.tuned.get(i).map_or(1, |t| t.target),
+            ModelSlot::Embedded(k) => Some(k),
+            ModelSlot::Tuned(i) => self.tuned.get(i).map(|t| t.target),
+            ModelSlot::Opened(_) => None,
         }
     }
 
@@ -423,6 +453,10 @@ impl NrfApp {
     fn file_opened(&mut self, opened: files::Opened, ctx: &egui::Context) {
         match opened {
             files::Opened::Image { name, rgb } => self.show_image(name, rgb, ctx),
+            files::Opened::Model { name, model } => {
+                self.opened.push((name, *model));
+                self.select_model(ModelSlot::Opened(self.opened.len() - 1), ctx);
+            }
             files::Opened::Atlas(atlas) => {
                 self.status = format!(
                     "atlas {}: {} regions named under the cursor",
@@ -476,12 +510,8 @@ impl NrfApp {
     /// Starts (or restarts) the prediction for the current image and subject.
     fn start_prediction(&mut self, ctx: &egui::Context) {
         let Some(image) = &self.image else { return };
-        let model = match self.model {
-            ModelSlot::Embedded(k) => ModelSource::Embedded(k),
-            ModelSlot::Tuned(i) => match self.tuned.get(i) {
-                Some(tuned) => ModelSource::Given(Box::new(tuned.model.clone())),
-                None => return,
-            },
+        let Some(model) = self.model_source(self.model) else {
+            return;
         };
         let request = PredictionRequest {
             model,
@@ -497,6 +527,10 @@ impl NrfApp {
         self.truth = None;
         self.truth_overlay = None;
         self.truth_job = None;
+        if self.truth_subject().is_none() {
+            // A model file describes no virtual subject: there is no truth to show.
+            self.show_truth = false;
+        }
         if self.show_truth {
             self.start_truth(ctx);
         }
@@ -504,8 +538,10 @@ impl NrfApp {
 
     /// Computes the virtual subject's truth for the current image (2 mm volume; slices follow).
     fn start_truth(&mut self, ctx: &egui::Context) {
-        let Some(image) = &self.image else { return };
-        let (subject, rgb) = (self.truth_subject(), image.rgb.clone());
+        let (Some(image), Some(subject)) = (&self.image, self.truth_subject()) else {
+            return;
+        };
+        let rgb = image.rgb.clone();
         let wake = ctx.clone();
         self.truth_job = Some(Job::spawn(
             move || {
@@ -639,9 +675,9 @@ impl NrfApp {
                     self.auto_range(&volume);
                     self.overlay_version += 1;
                     self.truth_overlay = Some((self.overlay_version, Arc::new(volume)));
+                    self.status = format!("subj{:02}: ground truth, 2 mm", source.subject.number);
                     self.truth = Some(source);
                     self.slices_stale = true;
-                    self.status = format!("subj{:02}: ground truth, 2 mm", self.truth_subject());
                 }
                 Err(e) => self.error = Some(e),
             }
@@ -761,10 +797,12 @@ impl NrfApp {
             self.select_model(chosen, &ctx);
         }
         let truth_before = self.show_truth;
-        ui.checkbox(&mut self.show_truth, "show the ground truth instead")
-            .on_hover_text(
-                "Virtual subjects are simulated: their noise-free response to the image is known",
-            );
+        if self.truth_subject().is_some() {
+            ui.checkbox(&mut self.show_truth, "show the ground truth instead")
+                .on_hover_text(
+                    "Virtual subjects are simulated: their noise-free response to the image is known",
+                );
+        }
         let r_map_before = (self.show_r_map, self.show_file);
         if let Some((name, _)) = &self.file_overlay {
             ui.checkbox(&mut self.show_file, format!("show {name} instead"))
@@ -863,6 +901,7 @@ impl NrfApp {
         (1..=crate::defaults::SUBJECTS)
             .map(ModelSlot::Embedded)
             .chain((0..self.tuned.len()).map(ModelSlot::Tuned))
+            .chain((0..self.opened.len()).map(ModelSlot::Opened))
             .collect()
     }
 

@@ -454,3 +454,51 @@ fn a_dropped_atlas_names_the_region_under_the_cursor() {
     assert!(p.x < 0.0 && region == "left half", "{p:?}: {region}");
     harness.get_by_label("left half");
 }
+
+#[test]
+fn a_dropped_model_file_joins_the_subject_list_and_foreign_ones_are_refused() {
+    let mut harness = harness(ViewOptions {
+        subject: 1,
+        ..Default::default()
+    });
+    step_until(&mut harness, "the prediction", prediction_shown);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let device = burn::tensor::Device::flex();
+    let model = crate::defaults::default_model(3, &device).expect("model");
+    let path = dir.path().join("my-subject.nrf");
+    model.save(&path).expect("save");
+    drop_file(&mut harness, &path);
+    step_until(&mut harness, "the model file's prediction", |app| {
+        app.model == ModelSlot::Opened(0) && prediction_shown(app)
+    });
+    assert_eq!(
+        app(&harness).model_name(ModelSlot::Opened(0)),
+        "my-subject.nrf"
+    );
+    assert!(app(&harness).model_slots().contains(&ModelSlot::Opened(0)));
+    // A file describes no virtual subject: no ground truth to offer.
+    assert!(
+        harness
+            .query_by_label("show the ground truth instead")
+            .is_none()
+    );
+
+    // A model of CLIP features, an ensemble-less folder: clear messages, nothing changes.
+    let mut clip = model.clone();
+    clip.info.features = Some(crate::model::FeatureSpec {
+        extractor: "clip:openai/clip-vit-base-patch16:layers=3,6".into(),
+    });
+    let clip_path = dir.path().join("clip-model.nrf");
+    clip.save(&clip_path).expect("save");
+    for (bad, expected) in [
+        (clip_path, "builtin-v1"),
+        (dir.path().to_path_buf(), "official run folders"),
+    ] {
+        drop_file(&mut harness, &bad);
+        step_until(&mut harness, "the error", |app| app.error.is_some());
+        let error = app_mut(&mut harness).error.take().unwrap_or_default();
+        assert!(error.contains(expected), "{error}");
+        assert_eq!(app(&harness).opened.len(), 1);
+        assert_eq!(app(&harness).model, ModelSlot::Opened(0));
+    }
+}

@@ -145,6 +145,7 @@ pub fn run(cli: Cli) -> Result<()> {
             finetune_images: 20,
             frame_rate: false,
             overlay: None,
+            model: None,
         }),
         Some(Command::Info { file, json }) => info::info(file, json),
         Some(Command::Gpu) => gpu::run(),
@@ -187,6 +188,9 @@ pub struct ViewArgs {
     /// Embedded virtual subject (1–8).
     #[arg(long, default_value_t = 1)]
     pub subject: usize,
+    /// A model file (.nrf, trained on the built-in features) to show instead of --subject's.
+    #[arg(long, value_name = "M.nrf")]
+    pub model: Option<PathBuf>,
     /// Write a PNG of the window once the first full prediction is on screen.
     #[arg(long)]
     pub screenshot: Option<PathBuf>,
@@ -232,9 +236,9 @@ fn view(args: ViewArgs) -> Result<()> {
         );
     }
     let stats = args.frame_rate.then(std::sync::Arc::default);
-    if let Some(overlay) = &args.overlay {
+    for file in [&args.overlay, &args.model].into_iter().flatten() {
         // Fail here, with the file's name, rather than in a dialog.
-        nrf::app::files::open(overlay.clone()).map_err(anyhow::Error::msg)?;
+        nrf::app::files::open(file.clone()).map_err(anyhow::Error::msg)?;
     }
     if let Some(image) = &args.image {
         // Fail here, with the file's name, rather than in a dialog.
@@ -249,6 +253,7 @@ fn view(args: ViewArgs) -> Result<()> {
         finetune: args.finetune_from.map(|k| (k, args.finetune_images)),
         frame_stats: stats.clone(),
         overlay: args.overlay.clone(),
+        model: args.model.clone(),
     })
     .map_err(anyhow::Error::msg)
     .context(

@@ -126,6 +126,27 @@ fn the_viewer_fine_tunes_at_start_and_screenshots_the_result() {
 }
 
 #[test]
+fn the_viewer_refuses_a_bad_model_or_overlay_before_opening() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let model = dir.path().join("broken.nrf");
+    std::fs::write(&model, b"not safetensors").expect("write");
+    let overlay = dir.path().join("broken.nii.gz");
+    std::fs::write(&overlay, b"not gzip").expect("write");
+    for (flag, path) in [("--model", &model), ("--overlay", &overlay)] {
+        let output = Command::new(env!("CARGO_BIN_EXE_nrf"))
+            .arg("view")
+            .arg(flag)
+            .arg(path)
+            .output()
+            .expect("run");
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        assert!(stderr.contains(name.as_ref()), "{flag}: {stderr}");
+    }
+}
+
+#[test]
 fn the_viewer_refuses_bad_fine_tune_options_before_opening() {
     for (args, expected) in [
         (&["--finetune-from", "9"][..], "--finetune-from 9"),
