@@ -274,6 +274,7 @@ impl QueryEngine {
                 ImageQuery {
                     engine: Arc::clone(self),
                     layers,
+                    baseline: None,
                 }
             })
             .collect())
@@ -312,11 +313,14 @@ enum PreparedLayer {
     },
 }
 
-/// One image, ready to be queried anywhere.
+/// One image, ready to be queried anywhere; or a contrast of two images (see
+/// [`ImageQuery::minus`]).
 #[derive(Debug, Clone)]
 pub struct ImageQuery {
     engine: Arc<QueryEngine>,
     layers: Vec<PreparedLayer>,
+    /// Subtracted at every point: the contrast's B image (prepared layers of the same model).
+    baseline: Option<Vec<PreparedLayer>>,
 }
 
 /// A grid query's result.
@@ -342,6 +346,30 @@ pub struct PlanePrediction {
 }
 
 impl ImageQuery {
+    /// The contrast A − B: this image's prediction minus `baseline`'s at every point, for the
+    /// same model (both prepared by the same [`QueryEngine`]; otherwise an error). Grids,
+    /// slices and points of the result are all A − B.
+    pub fn minus(mut self, baseline: &ImageQuery) -> Result<ImageQuery, QueryError> {
+        if !Arc::ptr_eq(&self.engine, &baseline.engine) {
+            return Err(InputError::Contrast(
+                "A and B were prepared for different models (or engines)".into(),
+            )
+            .into());
+        }
+        if baseline.baseline.is_some() || self.baseline.is_some() {
+            return Err(
+                InputError::Contrast("a contrast of contrasts is not supported".into()).into(),
+            );
+        }
+        self.baseline = Some(baseline.layers.clone());
+        Ok(self)
+    }
+
+    /// Whether this is a contrast A − B.
+    pub fn is_contrast(&self) -> bool {
+        self.baseline.is_some()
+    }
+
     /// The device the query runs on.
     pub fn device(&self) -> Device {
         self.engine.fourier.b.device()
@@ -366,7 +394,10 @@ impl ImageQuery {
         let mut out = Vec::with_capacity(points_mm.len());
         for chunk in points_mm.chunks(self.engine.chunk_points) {
             let normalised = normalised_points(chunk, &device)?;
-            let values = self.evaluate(normalised); // [n, 1]
+            let mut values = evaluate(&self.engine, &self.layers, normalised.clone()); // [n, 1]
+            if let Some(baseline) = &self.baseline {
+                values = values - evaluate(&self.engine, baseline, normalised); // [n, 1]
+            }
             let values = values
                 .into_data()
                 .try_to_vec::<f32>()
@@ -377,36 +408,6 @@ impl ImageQuery {
             }
         }
         Ok(out)
-    }
-
-    /// The factorised MLP on one chunk.
-    ///
-    /// # Shapes
-    /// - `normalised`: `[n, 3]`
-    /// - output: `[n, 1]`
-    fn evaluate(&self, normalised: Tensor<2>) -> Tensor<2> {
-        let gamma = self.engine.fourier.forward(normalised); // [n, 2F]
-        let last = self.layers.len() - 1;
-        let mut x = gamma.clone();
-        for (index, layer) in self.layers.iter().enumerate() {
-            let h = match layer {
-                PreparedLayer::TakesInput {
-                    from_previous,
-                    from_encoding,
-                    share,
-                } => {
-                    // W_γ·γ + (W_latent·latent + b), the share broadcast over the chunk.
-                    let h = gamma.clone().matmul(from_encoding.clone()) + share.clone();
-                    match from_previous {
-                        Some(w) => h + x.matmul(w.clone()),
-                        None => h,
-                    }
-                }
-                PreparedLayer::Plain { weight, bias } => x.matmul(weight.clone()) + bias.clone(),
-            }; // [n, out]
-            x = if index < last { relu(h) } else { h };
-        }
-        x
     }
 
     fn region_mask_points(&self, region: Region) -> RegionUsed {
@@ -503,4 +504,34 @@ impl ImageQuery {
             region: used,
         })
     }
+}
+
+/// The factorised MLP of one image's prepared `layers` on one chunk.
+///
+/// # Shapes
+/// - `normalised`: `[n, 3]`
+/// - output: `[n, 1]`
+fn evaluate(engine: &QueryEngine, layers: &[PreparedLayer], normalised: Tensor<2>) -> Tensor<2> {
+    let gamma = engine.fourier.forward(normalised); // [n, 2F]
+    let last = layers.len() - 1;
+    let mut x = gamma.clone();
+    for (index, layer) in layers.iter().enumerate() {
+        let h = match layer {
+            PreparedLayer::TakesInput {
+                from_previous,
+                from_encoding,
+                share,
+            } => {
+                // W_γ·γ + (W_latent·latent + b), the share broadcast over the chunk.
+                let h = gamma.clone().matmul(from_encoding.clone()) + share.clone();
+                match from_previous {
+                    Some(w) => h + x.matmul(w.clone()),
+                    None => h,
+                }
+            }
+            PreparedLayer::Plain { weight, bias } => x.matmul(weight.clone()) + bias.clone(),
+        }; // [n, out]
+        x = if index < last { relu(h) } else { h };
+    }
+    x
 }

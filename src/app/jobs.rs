@@ -90,9 +90,11 @@ pub struct PredictionRequest {
     pub model: ModelSource,
     /// The image.
     pub image: Rgb8,
+    /// A baseline image B: the query is then the contrast image − baseline.
+    pub baseline: Option<Rgb8>,
 }
 
-/// The model queried for one image, ready for any points.
+/// The model queried for one image (or an A − B contrast), ready for any points.
 pub fn prepare_query(request: PredictionRequest) -> Result<ImageQuery, String> {
     let model = match request.model {
         ModelSource::Embedded(subject) => {
@@ -105,7 +107,21 @@ pub fn prepare_query(request: PredictionRequest) -> Result<ImageQuery, String> {
         .extract(&request.image)
         .map_err(|e| e.to_string())?;
     let engine = QueryEngine::new(&model);
-    engine.prepare(&model, &features).map_err(|e| e.to_string())
+    let query = engine
+        .prepare(&model, &features)
+        .map_err(|e| e.to_string())?;
+    match request.baseline {
+        None => Ok(query),
+        Some(baseline) => {
+            let features = BuiltinExtractor
+                .extract(&baseline)
+                .map_err(|e| e.to_string())?;
+            let baseline = engine
+                .prepare(&model, &features)
+                .map_err(|e| e.to_string())?;
+            query.minus(&baseline).map_err(|e| e.to_string())
+        }
+    }
 }
 
 /// The noise-free truth of an embedded virtual subject for one image.

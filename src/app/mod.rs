@@ -167,6 +167,10 @@ pub struct NrfApp {
     image: Option<ShownImage>,
     /// Earlier images, newest first (click to show again).
     recent: Vec<ShownImage>,
+    /// The baseline B of an A − B contrast (A is the image shown).
+    contrast_b: Option<ShownImage>,
+    /// Show A − B instead of A.
+    contrast_on: bool,
     templates: Option<Templates>,
     templates_job: Option<Job<Templates>>,
     anatomy_version: u64,
@@ -315,6 +319,8 @@ impl NrfApp {
             adapter_details,
             image: None,
             recent: Vec::new(),
+            contrast_b: None,
+            contrast_on: false,
             templates: None,
             templates_job,
             anatomy_version: 0,
@@ -392,6 +398,18 @@ impl NrfApp {
                 .get(i)
                 .map_or_else(|| "(missing)".into(), |(name, _)| name.clone()),
         }
+    }
+
+    /// The model shown, and `A − B` when a contrast is.
+    fn shown_name(&self) -> String {
+        let contrast = if self.query.as_ref().is_some_and(ImageQuery::is_contrast)
+            || (self.contrast_on && self.contrast_b.is_some())
+        {
+            ", A - B"
+        } else {
+            ""
+        };
+        format!("{}{contrast}", self.model_name(self.model))
     }
 
     /// What predicts for a slot (`None`: a slot that does not exist).
@@ -513,9 +531,14 @@ impl NrfApp {
         let Some(model) = self.model_source(self.model) else {
             return;
         };
+        let baseline = match (&self.contrast_b, self.contrast_on) {
+            (Some(b), true) => Some(b.rgb.clone()),
+            _ => None,
+        };
         let request = PredictionRequest {
             model,
             image: image.rgb.clone(),
+            baseline,
         };
         let wake = ctx.clone();
         self.query_job = Some(Job::spawn(
@@ -523,7 +546,7 @@ impl NrfApp {
             move || wake.request_repaint(),
         ));
         self.refinement = None;
-        self.status = format!("predicting with {}…", self.model_name(self.model));
+        self.status = format!("predicting with {}…", self.shown_name());
         self.truth = None;
         self.truth_overlay = None;
         self.truth_job = None;
@@ -659,7 +682,7 @@ impl NrfApp {
                     self.overlay_spacing = Some(level.spacing_mm);
                     self.status = format!(
                         "{}: {} mm volume in {:.2} s",
-                        self.model_name(self.model),
+                        self.shown_name(),
                         level.spacing_mm,
                         level.seconds
                     );
@@ -756,6 +779,34 @@ impl NrfApp {
                 let again = self.recent.remove(k);
                 self.show_image(again.name, again.rgb, &ctx);
             }
+        }
+        let contrast_before = (
+            self.contrast_on,
+            self.contrast_b.as_ref().map(|b| b.name.clone()),
+        );
+        ui.horizontal_wrapped(|ui| {
+            if ui
+                .button("Set as B")
+                .on_hover_text("Keep this image as the baseline B of an A - B contrast")
+                .clicked()
+            {
+                self.contrast_b = self.image.clone();
+            }
+            if let Some(b) = &self.contrast_b {
+                ui.checkbox(&mut self.contrast_on, format!("show A - B (B: {})", b.name))
+                    .on_hover_text(
+                        "The model's prediction for this image minus its prediction for B",
+                    );
+            }
+        });
+        if (
+            self.contrast_on,
+            self.contrast_b.as_ref().map(|b| b.name.clone()),
+        ) != contrast_before
+            && (self.contrast_on || contrast_before.0)
+        {
+            self.range_pending = true;
+            self.start_prediction(&ctx);
         }
         ui.label(
             "Drop an image (or a NIfTI map to overlay, or a label map with a names file) on \

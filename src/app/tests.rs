@@ -12,6 +12,7 @@ use egui_kittest::kittest::Queryable;
 
 use super::export::ScreenshotSlot;
 use super::{ModelSlot, NrfApp, ViewOptions};
+use crate::query::ImageQuery;
 
 type AppHarness = Harness<'static, Option<NrfApp>>;
 
@@ -500,5 +501,53 @@ fn a_dropped_model_file_joins_the_subject_list_and_foreign_ones_are_refused() {
         assert!(error.contains(expected), "{error}");
         assert_eq!(app(&harness).opened.len(), 1);
         assert_eq!(app(&harness).model, ModelSlot::Opened(0));
+    }
+}
+
+#[test]
+fn an_a_minus_b_contrast_shows_the_difference_of_two_images() {
+    let mut harness = harness(ViewOptions {
+        subject: 1,
+        ..Default::default()
+    });
+    step_until(&mut harness, "A's prediction", prediction_shown);
+    let a_only = app(&harness).overlay.clone().expect("A");
+    click(&mut harness, "Set as B");
+    assert!(app(&harness).contrast_b.is_some());
+    // A different image becomes A; then A − B is asked for.
+    harness.get_by_label("face").click();
+    step_until(&mut harness, "the face's prediction", |app| {
+        prediction_shown(app)
+            && app
+                .image
+                .as_ref()
+                .is_some_and(|i| i.name == "example: face")
+    });
+    let face = app(&harness).overlay.clone().expect("face");
+    let b_name = app(&harness)
+        .contrast_b
+        .as_ref()
+        .map(|b| b.name.clone())
+        .unwrap_or_default();
+    click(&mut harness, &format!("show A - B (B: {b_name})"));
+    step_until(&mut harness, "the contrast", |app| {
+        prediction_shown(app) && app.query.as_ref().is_some_and(ImageQuery::is_contrast)
+    });
+    let contrast = app(&harness).overlay.clone().expect("A − B");
+    assert!(
+        app(&harness).status.contains("A - B"),
+        "{}",
+        app(&harness).status
+    );
+    // The 1 mm contrast volume is the face's volume minus the first image's.
+    for ((c, a), b) in contrast
+        .1
+        .volume
+        .data
+        .iter()
+        .zip(&face.1.volume.data)
+        .zip(&a_only.1.volume.data)
+    {
+        assert!((c - (a - b)).abs() < 1e-4, "{c} vs {a} − {b}");
     }
 }

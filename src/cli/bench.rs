@@ -666,6 +666,7 @@ pub fn viewer(args: &ViewerBenchArgs) -> Result<()> {
         let query = prepare_query(PredictionRequest {
             model: ModelSource::Embedded(args.subject),
             image,
+            baseline: None,
         })
         .map_err(anyhow::Error::msg)?;
         times[0].push(started.elapsed().as_secs_f64());

@@ -168,6 +168,9 @@ pub enum InputError {
     /// The compute device failed to hand results back.
     #[error("reading results back from the compute device failed: {0}")]
     Readback(String),
+    /// Two images' queries that cannot be contrasted.
+    #[error("cannot contrast these images: {0}")]
+    Contrast(String),
 }
 
 impl Nrf {

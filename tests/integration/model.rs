@@ -486,3 +486,64 @@ fn nrf_file_with_a_missing_or_corrupt_tensor() {
         &["junk.nrf", "not an .nrf"],
     );
 }
+
+#[test]
+fn a_contrast_query_is_the_difference_of_its_two_images_everywhere() {
+    use nrf::features::FeatureExtractor;
+    use nrf::features::builtin::BuiltinExtractor;
+    let device = burn::tensor::Device::flex();
+    let model = nrf::defaults::default_model(1, &device).expect("model");
+    let features = |id| {
+        let (_, rgb) = nrf::data::simulate::stimulus_of(1, id);
+        BuiltinExtractor.extract(&rgb).expect("features")
+    };
+    let engine = nrf::query::QueryEngine::new(&model);
+    let a = engine.prepare(&model, &features(3)).expect("A");
+    let b = engine.prepare(&model, &features(8)).expect("B");
+    let points: Vec<glam::Vec3> = (0..50)
+        .map(|k| glam::Vec3::new(-60.0 + 2.5 * k as f32, -80.0 + k as f32, 10.0))
+        .collect();
+    let (va, vb) = (
+        a.query_points(&points).expect("A"),
+        b.query_points(&points).expect("B"),
+    );
+    let contrast = a.clone().minus(&b).expect("A − B");
+    assert!(contrast.is_contrast() && !a.is_contrast());
+    let vc = contrast.query_points(&points).expect("A − B");
+    for ((c, a), b) in vc.iter().zip(&va).zip(&vb) {
+        assert!((c - (a - b)).abs() < 1e-5, "{c} vs {a} − {b}");
+    }
+    assert!(
+        vc.iter().any(|v| v.abs() > 1e-3),
+        "two different images differ somewhere"
+    );
+    // A grid of the contrast is the difference of the grids.
+    let grid = nrf::space::Grid::mni(8.0).expect("grid");
+    let region = nrf::query::Region::Domain;
+    let (ga, gb, gc) = (
+        a.query_grid(&grid, region).expect("A"),
+        b.query_grid(&grid, region).expect("B"),
+        contrast.query_grid(&grid, region).expect("A − B"),
+    );
+    assert_eq!(gc.inside.data, ga.inside.data);
+    for ((c, a), b) in gc
+        .volume
+        .data
+        .iter()
+        .zip(&ga.volume.data)
+        .zip(&gb.volume.data)
+    {
+        assert!((c - (a - b)).abs() < 1e-5);
+    }
+    // Another engine (another model, even the same weights) cannot be subtracted, nor contrasts.
+    let other = nrf::query::QueryEngine::new(&model)
+        .prepare(&model, &features(8))
+        .expect("B elsewhere");
+    let error = a
+        .clone()
+        .minus(&other)
+        .expect_err("different engines")
+        .to_string();
+    assert!(error.contains("different models"), "{error}");
+    assert!(contrast.minus(&b).is_err());
+}
