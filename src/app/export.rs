@@ -24,6 +24,8 @@ pub struct ExportPanel {
     /// Spacing of the exported prediction, mm.
     pub spacing_mm: f64,
     pub(super) job: Option<Job<PathBuf>>,
+    /// The native folder dialog, on its own thread.
+    folder_dialog: Option<Job<Option<PathBuf>>>,
     screenshot: ScreenshotSlot,
 }
 
@@ -33,6 +35,7 @@ impl Default for ExportPanel {
             folder: "nrf-exports".into(),
             spacing_mm: 2.0,
             job: None,
+            folder_dialog: None,
             screenshot: Arc::default(),
         }
     }
@@ -118,6 +121,14 @@ impl NrfApp {
 
     /// Takes finished exports' outcomes.
     pub(super) fn poll_exports(&mut self) {
+        if let Some(answer) = self.export.folder_dialog.as_ref().and_then(Job::poll) {
+            self.export.folder_dialog = None;
+            match answer {
+                Ok(Some(folder)) => self.export.folder = folder.display().to_string(),
+                Ok(None) => {}
+                Err(e) => self.error = Some(e),
+            }
+        }
         if let Some(answer) = self.export.job.as_ref().and_then(Job::poll) {
             self.export.job = None;
             match answer {
@@ -143,7 +154,18 @@ impl NrfApp {
         let ctx = ui.ctx().clone();
         ui.horizontal(|ui| {
             ui.label("folder");
-            ui.add(egui::TextEdit::singleline(&mut self.export.folder).desired_width(170.0));
+            ui.add(egui::TextEdit::singleline(&mut self.export.folder).desired_width(130.0));
+            if ui
+                .add_enabled(self.export.folder_dialog.is_none(), egui::Button::new("…"))
+                .on_hover_text("Choose the folder")
+                .clicked()
+            {
+                let wake = ctx.clone();
+                self.export.folder_dialog = Some(Job::spawn(
+                    || Ok(rfd::FileDialog::new().pick_folder()),
+                    move || wake.request_repaint(),
+                ));
+            }
         });
         let folder = PathBuf::from(self.export.folder.trim());
         let stem = self.export_stem();

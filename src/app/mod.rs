@@ -191,6 +191,8 @@ pub struct NrfApp {
     show_file: bool,
     /// A label atlas: the status bar names its region under the cursor.
     atlas: Option<Arc<files::Atlas>>,
+    /// The native open dialog, on its own thread: the chosen file, or `None` when cancelled.
+    dialog_job: Option<Job<Option<PathBuf>>>,
     /// Files being read (dropped together, or named on the command line).
     file_jobs: Vec<Job<files::Opened>>,
     truth: Option<Arc<TruthSource>>,
@@ -335,6 +337,7 @@ impl NrfApp {
             file_overlay: None,
             show_file: false,
             file_jobs: Vec::new(),
+            dialog_job: None,
             atlas: None,
             truth: None,
             truth_overlay: None,
@@ -624,6 +627,14 @@ impl NrfApp {
 
     /// Takes whatever the background jobs have finished.
     fn poll_jobs(&mut self, ctx: &egui::Context) {
+        if let Some(answer) = self.dialog_job.as_ref().and_then(Job::poll) {
+            self.dialog_job = None;
+            match answer {
+                Ok(Some(path)) => self.open_file(path, ctx),
+                Ok(None) => {}
+                Err(e) => self.error = Some(e),
+            }
+        }
         let mut pending = Vec::new();
         for job in std::mem::take(&mut self.file_jobs) {
             match job.poll() {
@@ -779,6 +790,29 @@ impl NrfApp {
                 let again = self.recent.remove(k);
                 self.show_image(again.name, again.rgb, &ctx);
             }
+        }
+        if ui
+            .add_enabled(self.dialog_job.is_none(), egui::Button::new("Open…"))
+            .on_hover_text("An image, a NIfTI map or atlas, or a .nrf model")
+            .clicked()
+        {
+            let wake = ctx.clone();
+            self.dialog_job = Some(Job::spawn(
+                || {
+                    Ok(rfd::FileDialog::new()
+                        .set_title("Open an image, a NIfTI volume or a model")
+                        .add_filter(
+                            "images, NIfTI, models",
+                            &[
+                                "png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif", "nii",
+                                "gz", "nrf",
+                            ],
+                        )
+                        .add_filter("all files", &["*"])
+                        .pick_file())
+                },
+                move || wake.request_repaint(),
+            ));
         }
         let contrast_before = (
             self.contrast_on,
