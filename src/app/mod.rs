@@ -227,10 +227,14 @@ pub struct NrfApp {
 }
 
 /// The keyboard and mouse, as the help window lists them.
-const SHORTCUTS: [(&str, &str); 10] = [
+const SHORTCUTS: [(&str, &str); 11] = [
     ("drag (3D)", "orbit the 3D view"),
     ("scroll (3D)", "zoom"),
     ("click (slice)", "move the crosshair there"),
+    (
+        "click (3D)",
+        "move the crosshair to the surface under the pointer",
+    ),
     ("B", "A/B: switch between a fine-tuned model and its source"),
     ("M", "3D: shaded / maximum-intensity projection"),
     ("A", "anatomy on / off"),
@@ -1034,7 +1038,27 @@ impl NrfApp {
 
     /// The 3D view: drag to orbit, scroll to zoom.
     fn view_3d(&mut self, ui: &mut egui::Ui, rect: egui::Rect) {
-        let response = ui.interact(rect, ui.scope_id().with("3d"), egui::Sense::drag());
+        let response = ui.interact(
+            rect,
+            ui.scope_id().with("3d"),
+            egui::Sense::click_and_drag(),
+        );
+        if response.clicked()
+            && let (Some(pointer), Some(templates)) =
+                (response.interact_pointer_pos(), &self.templates)
+        {
+            // A click moves the crosshair to the first anatomy surface under the pointer.
+            let local = pointer - rect.min;
+            let ndc = glam::Vec2::new(
+                local.x / rect.width() * 2.0 - 1.0,
+                1.0 - local.y / rect.height() * 2.0,
+            );
+            let aspect = rect.width() / rect.height().max(1.0);
+            if let Some(hit) = self.camera.pick_surface(aspect, ndc, &templates.brain) {
+                self.at = hit.as_dvec3();
+                self.slices_stale = true;
+            }
+        }
         if response.dragged() {
             let delta = response.drag_delta();
             self.camera.azimuth_deg -= delta.x * 0.4;

@@ -40,10 +40,32 @@ fn harness(options: ViewOptions) -> AppHarness {
     harness
 }
 
+/// Subject 1 with its example image's full prediction on screen.
+fn predicting() -> AppHarness {
+    let mut harness = harness(ViewOptions {
+        subject: 1,
+        ..Default::default()
+    });
+    step_until(&mut harness, "the example's prediction", prediction_shown);
+    harness
+}
+
+/// Writes an MNI NIfTI of `spacing_mm` whose value at each point is `value(point)`.
+fn write_map(path: &Path, spacing_mm: f64, value: impl Fn(glam::Vec3) -> f32) {
+    let grid = crate::space::Grid::mni(spacing_mm).expect("grid");
+    let data = grid.points().into_iter().map(value).collect();
+    crate::volume::Volume::new(grid, data)
+        .expect("volume")
+        .write_nifti(path, crate::volume::nifti::SpaceCode::Mni152)
+        .expect("write");
+}
+
 /// Clicks the widget with this label, then lets two frames pass (a popup or window that opens
 /// measures itself in its first frame and is drawn in the next).
 fn click(harness: &mut AppHarness, label: &str) {
-    harness.get_by_label(label).click();
+    // Through AccessKit's click action, as a screen reader would: widgets below the fold of the
+    // scrolling side panel have no on-screen position to click.
+    harness.get_by_label(label).click_accesskit();
     harness.step();
     harness.step();
 }
@@ -59,13 +81,19 @@ fn app_mut(harness: &mut AppHarness) -> &mut NrfApp {
 /// Steps frames until `done` holds (background jobs answer between frames); panics with `what`
 /// after five minutes.
 fn step_until(harness: &mut AppHarness, what: &str, done: impl Fn(&NrfApp) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(300);
+    let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         harness.step();
         if done(app(harness)) {
             return;
         }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        let app = app(harness);
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what} (status: {:?}, error: {:?})",
+            app.status,
+            app.error
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -112,11 +140,7 @@ fn write_face(dir: &Path) -> PathBuf {
 
 #[test]
 fn a_dropped_image_starts_a_prediction_and_the_views_update() {
-    let mut harness = harness(ViewOptions {
-        subject: 1,
-        ..Default::default()
-    });
-    step_until(&mut harness, "the example's prediction", prediction_shown);
+    let mut harness = predicting();
     let before = app(&harness).overlay_version;
     let dir = tempfile::tempdir().expect("tempdir");
     drop_file(&mut harness, &write_face(dir.path()));
@@ -137,11 +161,7 @@ fn a_dropped_image_starts_a_prediction_and_the_views_update() {
 
 #[test]
 fn a_bad_file_shows_an_error_and_changes_nothing() {
-    let mut harness = harness(ViewOptions {
-        subject: 1,
-        ..Default::default()
-    });
-    step_until(&mut harness, "the example's prediction", prediction_shown);
+    let mut harness = predicting();
     let (name, version) = (
         app(&harness).image.as_ref().map(|i| i.name.clone()),
         app(&harness).overlay_version,
@@ -164,11 +184,7 @@ fn a_bad_file_shows_an_error_and_changes_nothing() {
 
 #[test]
 fn switching_subject_keeps_the_image_and_predicts_again() {
-    let mut harness = harness(ViewOptions {
-        subject: 1,
-        ..Default::default()
-    });
-    step_until(&mut harness, "subject 1's prediction", prediction_shown);
+    let mut harness = predicting();
     let image = app(&harness).image.as_ref().map(|i| i.name.clone());
     let before = app(&harness).overlay.clone().expect("overlay");
     // The Subject list is the first combo box showing subj01 (the Fine-tune target is the other).
@@ -244,11 +260,7 @@ fn a_fine_tune_runs_plots_cancels_and_leaves_a_usable_model() {
 
 #[test]
 fn the_prediction_exports_as_nifti() {
-    let mut harness = harness(ViewOptions {
-        subject: 1,
-        ..Default::default()
-    });
-    step_until(&mut harness, "the prediction", prediction_shown);
+    let mut harness = predicting();
     let dir = tempfile::tempdir().expect("tempdir");
     let folder = dir.path().join("out");
     {
@@ -270,25 +282,16 @@ fn the_prediction_exports_as_nifti() {
 
 #[test]
 fn a_dropped_nifti_map_is_shown_over_the_template_and_a_corrupt_one_is_refused() {
-    let mut harness = harness(ViewOptions {
-        subject: 1,
-        ..Default::default()
-    });
-    step_until(&mut harness, "the prediction", prediction_shown);
+    let mut harness = predicting();
     // A 4 mm map: +3 in a 20 mm ball around the crosshair, 0 elsewhere.
-    let grid = crate::space::Grid::mni(4.0).expect("grid");
     let centre = app(&harness).at.as_vec3();
-    let data = grid
-        .points()
-        .iter()
-        .map(|p| if p.distance(centre) < 20.0 { 3.0 } else { 0.0 })
-        .collect();
     let dir = tempfile::tempdir().expect("tempdir");
     let map = dir.path().join("zstat1.nii.gz");
-    crate::volume::Volume::new(grid, data)
-        .expect("volume")
-        .write_nifti(&map, crate::volume::nifti::SpaceCode::Mni152)
-        .expect("write");
+    write_map(
+        &map,
+        4.0,
+        |p| if p.distance(centre) < 20.0 { 3.0 } else { 0.0 },
+    );
     drop_file(&mut harness, &map);
     step_until(&mut harness, "the map in the slices", |app| {
         app.show_file && app.slices_job.is_none() && !app.slices_stale && app.slices.len() == 3
@@ -411,23 +414,10 @@ fn a_pasted_image_is_shown_and_earlier_images_stay_a_click_away() {
 
 #[test]
 fn a_dropped_atlas_names_the_region_under_the_cursor() {
-    let mut harness = harness(ViewOptions {
-        subject: 1,
-        ..Default::default()
-    });
-    step_until(&mut harness, "the prediction", prediction_shown);
+    let mut harness = predicting();
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("halves.nii.gz");
-    let grid = crate::space::Grid::mni(4.0).expect("grid");
-    let data = grid
-        .points()
-        .iter()
-        .map(|p| if p.x < 0.0 { 2.0 } else { 1.0 })
-        .collect();
-    crate::volume::Volume::new(grid, data)
-        .expect("volume")
-        .write_nifti(&path, crate::volume::nifti::SpaceCode::Mni152)
-        .expect("write");
+    write_map(&path, 4.0, |p| if p.x < 0.0 { 2.0 } else { 1.0 });
     std::fs::write(
         dir.path().join("halves.tsv"),
         "1\tright half\n2\tleft half\n",
@@ -458,11 +448,7 @@ fn a_dropped_atlas_names_the_region_under_the_cursor() {
 
 #[test]
 fn a_dropped_model_file_joins_the_subject_list_and_foreign_ones_are_refused() {
-    let mut harness = harness(ViewOptions {
-        subject: 1,
-        ..Default::default()
-    });
-    step_until(&mut harness, "the prediction", prediction_shown);
+    let mut harness = predicting();
     let dir = tempfile::tempdir().expect("tempdir");
     let device = burn::tensor::Device::flex();
     let model = crate::defaults::default_model(3, &device).expect("model");
@@ -506,11 +492,7 @@ fn a_dropped_model_file_joins_the_subject_list_and_foreign_ones_are_refused() {
 
 #[test]
 fn an_a_minus_b_contrast_shows_the_difference_of_two_images() {
-    let mut harness = harness(ViewOptions {
-        subject: 1,
-        ..Default::default()
-    });
-    step_until(&mut harness, "A's prediction", prediction_shown);
+    let mut harness = predicting();
     let a_only = app(&harness).overlay.clone().expect("A");
     click(&mut harness, "Set as B");
     assert!(app(&harness).contrast_b.is_some());
@@ -550,4 +532,46 @@ fn an_a_minus_b_contrast_shows_the_difference_of_two_images() {
     {
         assert!((c - (a - b)).abs() < 1e-4, "{c} vs {a} − {b}");
     }
+}
+
+#[test]
+fn a_click_on_the_3d_view_moves_the_crosshair_to_the_surface() {
+    let mut harness = predicting();
+    let before = app(&harness).at;
+    let rect = {
+        let central = harness.ctx.content_rect();
+        let area = egui::Rect::from_min_max(egui::pos2(260.0, central.min.y), central.max);
+        app(&harness).layout.rects(area)[3].expect("3D view")
+    };
+    let pos = rect.lerp_inside(egui::vec2(0.5, 0.45));
+    for pressed in [true, false] {
+        harness.event(egui::Event::PointerMoved(pos));
+        harness.event(egui::Event::PointerButton {
+            pos,
+            button: egui::PointerButton::Primary,
+            pressed,
+            modifiers: egui::Modifiers::NONE,
+        });
+        harness.step();
+    }
+    let after = app(&harness).at;
+    assert_ne!(after, before, "the crosshair moved");
+    // It sits on the brain's surface: inside the template's brain, near its edge.
+    let brain = app(&harness)
+        .templates
+        .as_ref()
+        .expect("templates")
+        .brain
+        .clone();
+    let v = brain
+        .grid
+        .world_to_voxel()
+        .expect("affine")
+        .transform_point3(after);
+    assert!(
+        brain
+            .sample_voxel(v)
+            .is_some_and(|g| g >= crate::render::volume3d::SURFACE_GREY)
+    );
+    assert!(app(&harness).slices_stale || app(&harness).slices_job.is_some());
 }

@@ -68,6 +68,34 @@ impl Camera {
     }
 }
 
+/// Grey level (0..1) above which the 3D view shows the anatomy as opaque enough to count as its
+/// surface when picking (the marcher's opacity ramp starts at 0.08).
+pub const SURFACE_GREY: f32 = 0.1;
+
+impl Camera {
+    /// The first point along the ray through `ndc` (−1..1, y up) of an image of `aspect` where
+    /// `anatomy` (grey levels 0..1 in MNI mm) reaches [`SURFACE_GREY`]: what a click on the 3D
+    /// view points at. Marched on the CPU in half-millimetre steps; `None` when the ray misses.
+    pub fn pick_surface(&self, aspect: f32, ndc: glam::Vec2, anatomy: &Volume) -> Option<Vec3> {
+        let inverse = self.view_projection(aspect).inverse();
+        let unproject = |z: f32| {
+            let p = inverse * Vec4::new(ndc.x, ndc.y, z, 1.0);
+            p.truncate() / p.w
+        };
+        let (near, far) = (unproject(0.0), unproject(1.0));
+        let dir = (far - near).normalize_or_zero();
+        let to_voxel = anatomy.grid.world_to_voxel().ok()?;
+        let length = near.distance(far);
+        const STEP_MM: f32 = 0.5;
+        (0..(length / STEP_MM) as usize)
+            .map(|k| near + dir * (k as f32 * STEP_MM))
+            .find(|p| {
+                let v = to_voxel.transform_point3(p.as_dvec3());
+                anatomy.sample_voxel(v).is_some_and(|g| g >= SURFACE_GREY)
+            })
+    }
+}
+
 /// 3D rendering mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode3d {
@@ -306,36 +334,8 @@ impl VolumeRenderer {
                 texture_entry(5, wgpu::TextureViewDimension::D3),
             ],
         });
-        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("raymarch"),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
-        });
-        let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-            label: Some("raymarch"),
-            layout: Some(&pipeline_layout),
-            vertex: wgpu::VertexState {
-                module: &module,
-                entry_point: Some("vs_main"),
-                buffers: &[],
-                compilation_options: Default::default(),
-            },
-            fragment: Some(wgpu::FragmentState {
-                module: &module,
-                entry_point: Some("fs_main"),
-                targets: &[Some(wgpu::ColorTargetState {
-                    format,
-                    blend: None,
-                    write_mask: wgpu::ColorWrites::ALL,
-                })],
-                compilation_options: Default::default(),
-            }),
-            primitive: wgpu::PrimitiveState::default(),
-            depth_stencil: None,
-            multisample: wgpu::MultisampleState::default(),
-            multiview_mask: None,
-            cache: None,
-        });
+        let pipeline =
+            crate::render::fullscreen_pipeline(device, "raymarch", &module, &layout, format);
         let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
             label: Some("volume"),
             address_mode_u: wgpu::AddressMode::ClampToEdge,
@@ -834,5 +834,37 @@ impl VolumeRenderer {
         readback.unmap();
         RgbaImage::from_raw(width, height, pixels)
             .ok_or_else(|| RenderError::Gpu("read back a short image".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pick_lands_on_the_near_surface_of_a_ball() {
+        // A ball of radius 50 mm at the origin, grey 1 inside.
+        let grid = Grid::mni(2.0).expect("grid");
+        let data = grid
+            .points()
+            .iter()
+            .map(|p| if p.length() < 50.0 { 1.0 } else { 0.0 })
+            .collect();
+        let ball = Volume::new(grid, data).expect("volume");
+        let camera = Camera {
+            target: Vec3::ZERO,
+            ..Camera::default()
+        };
+        let hit = camera
+            .pick_surface(4.0 / 3.0, glam::Vec2::ZERO, &ball)
+            .expect("the centre ray hits the ball");
+        assert!((hit.length() - 50.0).abs() < 2.5, "{hit:?}");
+        // On the camera's side of the ball.
+        assert!(hit.dot(camera.eye()) > 0.0);
+        // A ray far off to the side misses.
+        assert_eq!(
+            camera.pick_surface(4.0 / 3.0, glam::Vec2::new(0.95, 0.95), &ball),
+            None
+        );
     }
 }
