@@ -234,26 +234,7 @@ impl CallbackTrait for View3dFrame {
             state.error = Some(e.to_string());
             return Vec::new();
         }
-        {
-            let view = texture.create_view(&Default::default());
-            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-                label: Some("3d view"),
-                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                    view: &view,
-                    depth_slice: None,
-                    resolve_target: None,
-                    ops: wgpu::Operations {
-                        load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
-                        store: wgpu::StoreOp::Store,
-                    },
-                })],
-                depth_stencil_attachment: None,
-                timestamp_writes: None,
-                occlusion_query_set: None,
-                multiview_mask: None,
-            });
-            state.renderer.paint(&mut pass);
-        }
+        state.renderer.paint_into(encoder, &texture);
         state.frames_marched += 1;
         state.cache = Some(CachedFrame {
             key,

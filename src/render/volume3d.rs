@@ -735,6 +735,29 @@ impl VolumeRenderer {
         }
     }
 
+    /// Records the prepared frame into the whole of `target` (cleared to black first): a
+    /// texture of the renderer's format, for read-back or for the viewer's cached frame.
+    pub fn paint_into(&self, encoder: &mut wgpu::CommandEncoder, target: &wgpu::Texture) {
+        let view = target.create_view(&Default::default());
+        let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+            label: Some("3d view"),
+            color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                view: &view,
+                depth_slice: None,
+                resolve_target: None,
+                ops: wgpu::Operations {
+                    load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
+                    store: wgpu::StoreOp::Store,
+                },
+            })],
+            depth_stencil_attachment: None,
+            timestamp_writes: None,
+            occlusion_query_set: None,
+            multiview_mask: None,
+        });
+        self.paint(&mut pass);
+    }
+
     /// Renders one frame of `size` offscreen and reads it back (the renderer's format must be
     /// `Rgba8Unorm`).
     pub fn render_offscreen(
@@ -765,27 +788,8 @@ impl VolumeRenderer {
             usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC,
             view_formats: &[],
         });
-        let view = target.create_view(&Default::default());
         let mut encoder = device.create_command_encoder(&Default::default());
-        {
-            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-                label: Some("3d view"),
-                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                    view: &view,
-                    depth_slice: None,
-                    resolve_target: None,
-                    ops: wgpu::Operations {
-                        load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
-                        store: wgpu::StoreOp::Store,
-                    },
-                })],
-                depth_stencil_attachment: None,
-                timestamp_writes: None,
-                occlusion_query_set: None,
-                multiview_mask: None,
-            });
-            self.paint(&mut pass);
-        }
+        self.paint_into(&mut encoder, &target);
         let padded = (width * 4).div_ceil(256) * 256;
         let readback = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("3d readback"),
