@@ -334,6 +334,17 @@ pub struct GridPrediction {
     pub region: RegionUsed,
 }
 
+impl GridPrediction {
+    /// The values of the evaluated voxels, in grid order.
+    pub fn inside_values(&self) -> impl Iterator<Item = f32> + '_ {
+        self.volume
+            .data
+            .iter()
+            .zip(&self.inside.data)
+            .filter_map(|(&v, &i)| i.then_some(v))
+    }
+}
+
 /// A slice query's result.
 #[derive(Debug, Clone)]
 pub struct PlanePrediction {

@@ -195,6 +195,17 @@ impl Grid {
         Ok(self.affine.inverse())
     }
 
+    /// The voxel nearest to fractional voxel position `v` (from [`Self::world_to_voxel`]), or
+    /// `None` when it lies outside the grid.
+    pub fn nearest_voxel(&self, v: DVec3) -> Option<[usize; 3]> {
+        let index = |c: f64, n: usize| {
+            let c = c.round();
+            (c >= 0.0 && c < n as f64).then_some(c as usize)
+        };
+        let [nx, ny, nz] = self.dims;
+        Some([index(v.x, nx)?, index(v.y, ny)?, index(v.z, nz)?])
+    }
+
     /// World position (mm) of voxel centre `[i, j, k]`.
     pub fn point(&self, [i, j, k]: [usize; 3]) -> DVec3 {
         self.voxel_to_world(DVec3::new(i as f64, j as f64, k as f64))

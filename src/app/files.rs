@@ -85,14 +85,9 @@ pub struct Atlas {
 impl Atlas {
     /// The region at MNI point `p` (nearest voxel), if it has a name.
     pub fn region_at(&self, p: DVec3) -> Option<&str> {
-        let ijk = self.labels.grid.world_to_voxel().ok()?.transform_point3(p);
-        let [nx, ny, nz] = self.labels.grid.dims;
-        let index = |c: f64, n: usize| {
-            let c = c.round();
-            (c >= 0.0 && c < n as f64).then_some(c as usize)
-        };
-        let (i, j, k) = (index(ijk.x, nx)?, index(ijk.y, ny)?, index(ijk.z, nz)?);
-        let label = self.labels.get([i, j, k]);
+        let grid = self.labels.grid;
+        let ijk = grid.nearest_voxel(grid.world_to_voxel().ok()?.transform_point3(p))?;
+        let label = self.labels.get(ijk);
         if !(label.is_finite() && label >= 1.0) {
             return None;
         }

@@ -17,8 +17,8 @@ use crate::model::Nrf;
 use crate::model::domain::{Domain, VoxelDomain};
 use crate::train::TrainError;
 use crate::train::data::TrainingSet;
-use crate::train::metrics::{pearson_per_voxel, score_map};
-use crate::train::trainer::{StopReason, TrainConfig, TrainEvent, predict_rows, train};
+use crate::train::metrics::score_map;
+use crate::train::trainer::{StopReason, TrainConfig, TrainEvent, train, voxel_scores};
 
 /// Validation images measured for a fine-tune (of the 100 shared ones): enough for a stable
 /// median r, few enough that validating stays quick.
@@ -281,13 +281,7 @@ fn run(
         last_step = Instant::now();
         !cancel.load(Ordering::Relaxed)
     })?;
-    let predicted = predict_rows(&outcome.model, &set, &set.validation_rows)?;
-    let measured: Vec<f32> = set
-        .validation_rows
-        .iter()
-        .flat_map(|&r| set.row(r).iter().copied())
-        .collect();
-    let scores = pearson_per_voxel(&predicted, &measured, set.voxels());
+    let scores = voxel_scores(&outcome.model, &set, &set.validation_rows)?;
     let (volume, inside) =
         score_map(&domain, &scores, 2.0).map_err(|e| TrainError::Invalid(e.to_string()))?;
     Ok(FineTuned {

@@ -31,8 +31,8 @@ pub struct FineTunePanel {
     pub validation_images: usize,
     /// The running job.
     pub job: Option<FineTuneJob>,
-    /// The curves of the running or last run.
-    pub progress: FineTuneProgress,
+    /// The curves of the last finished run (a running job holds its own).
+    finished_progress: FineTuneProgress,
     /// A line about the last run's result.
     pub summary: Option<String>,
     /// Where Save writes the model shown.
@@ -51,7 +51,7 @@ impl FineTunePanel {
             max_epochs: 0,
             validation_images: super::finetune::VALIDATION_IMAGES,
             job: None,
-            progress: FineTuneProgress::default(),
+            finished_progress: FineTuneProgress::default(),
             summary: None,
             save_path: String::new(),
             save_job: None,
@@ -69,6 +69,13 @@ impl FineTunePanel {
     /// Whether a fine-tune is running.
     pub fn running(&self) -> bool {
         self.job.is_some()
+    }
+
+    /// The curves of the running job, or of the last run.
+    pub fn progress(&self) -> &FineTuneProgress {
+        self.job
+            .as_ref()
+            .map_or(&self.finished_progress, |job| &job.progress)
     }
 }
 
@@ -92,7 +99,6 @@ impl NrfApp {
         };
         let wake = ctx.clone();
         self.finetune.job = Some(FineTuneJob::start(request, move || wake.request_repaint()));
-        self.finetune.progress = FineTuneProgress::default();
         self.finetune.summary = None;
     }
 
@@ -108,9 +114,8 @@ impl NrfApp {
         let Some(job) = self.finetune.job.as_mut() else {
             return;
         };
-        let answer = job.poll();
-        self.finetune.progress = job.progress.clone();
-        let Some(answer) = answer else { return };
+        let Some(answer) = job.poll() else { return };
+        self.finetune.finished_progress = std::mem::take(&mut job.progress);
         self.finetune.job = None;
         match answer {
             Ok(tuned) => {
@@ -210,11 +215,10 @@ impl NrfApp {
                 self.start_finetune(&ctx);
             }
         });
-        progress_lines(ui, &self.finetune.progress, running);
-        if !self.finetune.progress.loss.is_empty()
-            || !self.finetune.progress.validation_r.is_empty()
-        {
-            curves(ui, &self.finetune.progress);
+        let progress = self.finetune.progress();
+        progress_lines(ui, progress, running);
+        if !progress.loss.is_empty() || !progress.validation_r.is_empty() {
+            curves(ui, progress);
         }
         if let Some(summary) = &self.finetune.summary {
             ui.label(summary);

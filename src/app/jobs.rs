@@ -180,21 +180,14 @@ fn volume_on_plane(
 ) -> Result<(Vec<f32>, Vec<bool>), String> {
     let grid = volume.volume.grid;
     let to_voxel = grid.world_to_voxel().map_err(|e| e.to_string())?;
-    let [nx, ny, nz] = grid.dims;
     Ok(plane
         .points()
         .iter()
         .map(|p| {
             let v = to_voxel.transform_point3(p.as_dvec3());
-            let nearest = [v.x, v.y, v.z]
-                .iter()
-                .zip([nx, ny, nz])
-                .map(|(&c, n)| {
-                    (c.round() >= 0.0 && c.round() < n as f64).then_some(c.round() as usize)
-                })
-                .collect::<Option<Vec<usize>>>();
-            let inside =
-                nearest.is_some_and(|ijk| volume.inside.data[grid.index([ijk[0], ijk[1], ijk[2]])]);
+            let inside = grid
+                .nearest_voxel(v)
+                .is_some_and(|ijk| volume.inside.data[grid.index(ijk)]);
             match volume.volume.sample_voxel(v) {
                 Some(value) if inside => (value, true),
                 _ => (0.0, false),

@@ -586,13 +586,7 @@ impl NrfApp {
 
     /// Sets the colour range from a volume's values (99th percentile of |value|).
     fn auto_range(&mut self, prediction: &GridPrediction) {
-        let values = prediction
-            .volume
-            .data
-            .iter()
-            .zip(&prediction.inside.data)
-            .filter_map(|(&v, &i)| i.then_some(v));
-        if let Some(max) = quantile_abs(values, 0.99) {
+        if let Some(max) = quantile_abs(prediction.inside_values(), 0.99) {
             self.range = max.max(1e-3);
             self.threshold = self.range / 5.0;
             self.slices_stale = true;
@@ -1170,7 +1164,7 @@ impl NrfApp {
             && let Ok(mut stats) = stats.lock()
         {
             let seconds = (now - last).as_secs_f64();
-            let training = self.finetune.running() && self.finetune.progress.position.is_some();
+            let training = self.finetune.running() && self.finetune.progress().position.is_some();
             let slot = if training {
                 &mut stats.training
             } else if self.idle() {
@@ -1237,16 +1231,10 @@ impl NrfApp {
         let Some(path) = self.options.screenshot.clone() else {
             return;
         };
-        let ready = self.query_job.is_none()
-            && self.overlay_spacing == Some(DEFAULT_LEVELS[DEFAULT_LEVELS.len() - 1])
+        let ready = self.idle()
             && self.slices.len() == 3
-            && self.slices_job.is_none()
-            && !self.slices_stale
-            && self.templates.is_some()
-            && self.file_jobs.is_empty()
             && (!self.show_truth || self.truth_overlay.is_some())
-            && (self.options.finetune.is_none()
-                || (!self.finetune.running() && matches!(self.model, ModelSlot::Tuned(_))));
+            && (self.options.finetune.is_none() || matches!(self.model, ModelSlot::Tuned(_)));
         // Measuring frame rates: three seconds of idle frames first.
         let measured = self
             .options

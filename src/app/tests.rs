@@ -224,7 +224,7 @@ fn a_fine_tune_runs_plots_cancels_and_leaves_a_usable_model() {
     click(&mut harness, "Start");
     assert!(app(&harness).finetune.running());
     step_until(&mut harness, "a few training steps", |app| {
-        app.finetune.progress.loss.len() >= 3 && app.finetune.progress.validation_r.len() >= 2
+        app.finetune.progress().loss.len() >= 3 && app.finetune.progress().validation_r.len() >= 2
     });
     click(&mut harness, "Cancel");
     step_until(&mut harness, "the cancelled fine-tune", |app| {
@@ -242,7 +242,7 @@ fn a_fine_tune_runs_plots_cancels_and_leaves_a_usable_model() {
             .is_some_and(|s| s.contains("cancelled"))
     );
     // The curves stay for the finished run.
-    assert!(app_now.finetune.progress.loss.len() >= 3);
+    assert!(app_now.finetune.progress().loss.len() >= 3);
     // The new model predicts in the views.
     step_until(
         &mut harness,

@@ -207,12 +207,7 @@ pub fn render(args: &RenderArgs) -> Result<()> {
 
     // The overview volume at 2 mm gives the default range, threshold and crosshair.
     let overview = query.query_grid(&Grid::mni(2.0)?, region)?;
-    let inside_values = overview
-        .volume
-        .data
-        .iter()
-        .zip(&overview.inside.data)
-        .filter_map(|(&v, &i)| i.then_some(v));
+    let inside_values = overview.inside_values();
     let range = match args.range {
         Some(r) if r > 0.0 && r.is_finite() => r,
         Some(r) => bail!("--range {r}: expected a positive number"),

@@ -520,10 +520,7 @@ impl Report<'_> {
     /// noise-ceiling-normalised summary for simulated subjects, and optionally an r map.
     fn print(&self, dataset: &Dataset, set: &TrainingSet, predicted: &[f32]) -> Result<()> {
         let rows = &set.validation_rows;
-        let measured: Vec<f32> = rows
-            .iter()
-            .flat_map(|&r| set.row(r).iter().copied())
-            .collect();
+        let measured = set.rows_of(rows);
         let scores = pearson_per_voxel(predicted, &measured, set.voxels());
         let summary = summarise(&scores).context("no voxel has a defined r")?;
         let ceiling = noise_ceiling(self.data, dataset, set.voxels())?;
@@ -815,11 +812,7 @@ pub fn finetune_command(args: &FinetuneArgs) -> Result<()> {
     let started = Instant::now();
     let mut ensemble = EnsembleModel::fit(members, &set, args.ensemble_ridge)?;
     let predicted = ensemble.predict_rows(&set, &set.validation_rows)?;
-    let measured: Vec<f32> = set
-        .validation_rows
-        .iter()
-        .flat_map(|&r| set.row(r).iter().copied())
-        .collect();
+    let measured = set.rows_of(&set.validation_rows);
     let summary = summarise(&pearson_per_voxel(&predicted, &measured, set.voxels()))
         .context("no voxel has a defined r")?;
     ensemble.info.provenance = format!(

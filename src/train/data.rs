@@ -191,6 +191,14 @@ impl TrainingSet {
         self.train_rows = rows;
     }
 
+    /// The responses of `rows`, `[rows, voxels]` row-major (the measurements a prediction of
+    /// those rows is scored against).
+    pub fn rows_of(&self, rows: &[usize]) -> Vec<f32> {
+        rows.iter()
+            .flat_map(|&r| self.row(r).iter().copied())
+            .collect()
+    }
+
     /// The responses of one row, `[voxels]`.
     pub fn row(&self, row: usize) -> &[f32] {
         let n = self.voxels();

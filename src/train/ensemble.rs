@@ -192,11 +192,7 @@ impl EnsembleModel {
             .iter()
             .map(|m| predict_rows(m, set, &set.train_rows))
             .collect::<Result<Vec<_>, _>>()?;
-        let measured: Vec<f32> = set
-            .train_rows
-            .iter()
-            .flat_map(|&r| set.row(r).iter().copied())
-            .collect();
+        let measured = set.rows_of(&set.train_rows);
         let combination = Ensemble::fit(&predictions, &measured, set.voxels(), ridge)?;
         let voxels = VoxelDomain::new(set.coordinates.clone(), Vec::new(), None)
             .map_err(|e| TrainError::Invalid(e.to_string()))?;

@@ -150,10 +150,7 @@ impl RidgeModel {
         let k_values = to_vec(k_full.clone())?;
         let trace = (0..n).map(|i| f64::from(k_values[i * n + i])).sum::<f64>() / n as f64;
         let alphas: Vec<f32> = config.alphas.iter().map(|a| (a * trace) as f32).collect();
-        let y: Vec<f32> = rows
-            .iter()
-            .flat_map(|&r| data.row(r).iter().copied())
-            .collect();
+        let y = data.rows_of(rows);
 
         // Cross-validation: mean r per (α, voxel) over folds.
         let mut order: Vec<usize> = (0..n).collect();

@@ -123,18 +123,27 @@ pub struct TrainOutcome {
     pub stopped: StopReason,
 }
 
+/// Pearson r of `model` per voxel over `data`'s `rows` (`None` where r is undefined).
+pub fn voxel_scores(
+    model: &Nrf,
+    data: &TrainingSet,
+    rows: &[usize],
+) -> Result<Vec<Option<f32>>, TrainError> {
+    let predicted = predict_rows(model, data, rows)?;
+    Ok(pearson_per_voxel(
+        &predicted,
+        &data.rows_of(rows),
+        data.voxels(),
+    ))
+}
+
 /// Validation scores of `model` on `data`'s validation rows (all voxels).
 pub fn validate(
     model: &Nrf,
     data: &TrainingSet,
     rows: &[usize],
 ) -> Result<ScoreSummary, TrainError> {
-    let predicted = predict_rows(model, data, rows)?;
-    let measured: Vec<f32> = rows
-        .iter()
-        .flat_map(|&r| data.row(r).iter().copied())
-        .collect();
-    let scores = pearson_per_voxel(&predicted, &measured, data.voxels());
+    let scores = voxel_scores(model, data, rows)?;
     summarise(&scores).ok_or_else(|| {
         TrainError::Invalid(
             "no voxel has a defined validation r (constant responses or predictions)".into(),
