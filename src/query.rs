@@ -273,8 +273,7 @@ impl QueryEngine {
                     .collect();
                 ImageQuery {
                     engine: Arc::clone(self),
-                    layers,
-                    baseline: None,
+                    terms: vec![(1.0, layers)],
                 }
             })
             .collect())
@@ -313,14 +312,15 @@ enum PreparedLayer {
     },
 }
 
-/// One image, ready to be queried anywhere; or a contrast of two images (see
-/// [`ImageQuery::minus`]).
+/// One image, ready to be queried anywhere; or the mean of a set of images
+/// ([`ImageQuery::mean`]), or a contrast A − B of two of those ([`ImageQuery::minus`]).
 #[derive(Debug, Clone)]
 pub struct ImageQuery {
     engine: Arc<QueryEngine>,
-    layers: Vec<PreparedLayer>,
-    /// Subtracted at every point: the contrast's B image (prepared layers of the same model).
-    baseline: Option<Vec<PreparedLayer>>,
+    /// Weighted images: the value at a point is Σ weight · f(image, point), each image's
+    /// prepared layers for the same model. One image has weight 1; a mean of n, 1/n each; a
+    /// contrast's B side, negative weights.
+    terms: Vec<(f32, Vec<PreparedLayer>)>,
 }
 
 /// A grid query's result.
@@ -357,9 +357,10 @@ pub struct PlanePrediction {
 }
 
 impl ImageQuery {
-    /// The contrast A − B: this image's prediction minus `baseline`'s at every point, for the
-    /// same model (both prepared by the same [`QueryEngine`]; otherwise an error). Grids,
-    /// slices and points of the result are all A − B.
+    /// The contrast A − B: this query's prediction minus `baseline`'s at every point (either
+    /// may be an image or the mean of a set), for the same model (both prepared by the same
+    /// [`QueryEngine`]; otherwise an error). Grids, slices and points of the result are all
+    /// A − B.
     pub fn minus(mut self, baseline: &ImageQuery) -> Result<ImageQuery, QueryError> {
         if !Arc::ptr_eq(&self.engine, &baseline.engine) {
             return Err(InputError::Contrast(
@@ -367,18 +368,44 @@ impl ImageQuery {
             )
             .into());
         }
-        if baseline.baseline.is_some() || self.baseline.is_some() {
-            return Err(
-                InputError::Contrast("a contrast of contrasts is not supported".into()).into(),
-            );
-        }
-        self.baseline = Some(baseline.layers.clone());
+        self.terms.extend(
+            baseline
+                .terms
+                .iter()
+                .map(|(weight, layers)| (-weight, layers.clone())),
+        );
         Ok(self)
     }
 
-    /// Whether this is a contrast A − B.
+    /// The mean of several queries' predictions (a set of images as one query, e.g. one side of
+    /// a contrast), for the same model; an error when `queries` is empty or mixes models.
+    pub fn mean(queries: &[ImageQuery]) -> Result<ImageQuery, QueryError> {
+        let first = queries
+            .first()
+            .ok_or_else(|| InputError::Contrast("the mean of no images".into()))?;
+        if queries
+            .iter()
+            .any(|q| !Arc::ptr_eq(&q.engine, &first.engine))
+        {
+            return Err(InputError::Contrast(
+                "the images were prepared for different models (or engines)".into(),
+            )
+            .into());
+        }
+        let share = 1.0 / queries.len() as f32;
+        Ok(ImageQuery {
+            engine: Arc::clone(&first.engine),
+            terms: queries
+                .iter()
+                .flat_map(|q| q.terms.iter())
+                .map(|(weight, layers)| (weight * share, layers.clone()))
+                .collect(),
+        })
+    }
+
+    /// Whether this is a contrast (some images are subtracted).
     pub fn is_contrast(&self) -> bool {
-        self.baseline.is_some()
+        self.terms.iter().any(|(weight, _)| *weight < 0.0)
     }
 
     /// The device the query runs on.
@@ -404,12 +431,22 @@ impl ImageQuery {
         let device = self.device();
         let mut out = Vec::with_capacity(points_mm.len());
         for chunk in points_mm.chunks(self.engine.chunk_points) {
-            let normalised = normalised_points(chunk, &device)?;
-            let mut values = evaluate(&self.engine, &self.layers, normalised.clone()); // [n, 1]
-            if let Some(baseline) = &self.baseline {
-                values = values - evaluate(&self.engine, baseline, normalised); // [n, 1]
+            let normalised = normalised_points(chunk, &device)?; // [n, 3]
+            let mut sum: Option<Tensor<2>> = None; // [n, 1]
+            for (weight, layers) in &self.terms {
+                let values = evaluate(&self.engine, layers, normalised.clone()); // [n, 1]
+                let values = if *weight == 1.0 {
+                    values
+                } else {
+                    values.mul_scalar(*weight)
+                };
+                sum = Some(match sum {
+                    Some(sum) => sum + values,
+                    None => values,
+                });
             }
-            let values = values
+            let values = sum
+                .ok_or_else(|| InputError::Contrast("a query of no images".into()))?
                 .into_data()
                 .try_to_vec::<f32>()
                 .map_err(|e| InputError::Readback(format!("{e:?}")))?;

@@ -1,4 +1,5 @@
-//! The Export section: a PNG screenshot of the window, the current prediction as NIfTI at a
+//! The Export section: a PNG screenshot of the window, the views redrawn at 2× (`figure`), the
+//! current prediction as NIfTI at a
 //! chosen spacing, and a fine-tuned model's validation r map as NIfTI. Every file is written off
 //! the UI thread, atomically (temp + rename), into a folder the user picks; names follow the
 //! model and image shown.
@@ -8,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use eframe::egui;
 
+use super::figure;
 use super::jobs::Job;
 use super::{ModelSlot, NrfApp};
 use crate::query::{GridPrediction, Region};
@@ -113,6 +115,39 @@ fn write_volume(path: &Path, volume: &crate::volume::Volume) -> Result<PathBuf, 
 }
 
 impl NrfApp {
+    /// The views as they are laid out now, `scale` figure pixels per point (`None` before the
+    /// first frame or the template).
+    pub(super) fn figure_request(&self, scale: f32) -> Option<figure::FigureRequest> {
+        let area = self.views_area?;
+        let to_pixels = |rect: egui::Rect| -> figure::PixelRect {
+            let min = (rect.min - area.min) * scale;
+            let size = rect.size() * scale;
+            (
+                min.x.round().max(0.0) as u32,
+                min.y.round().max(0.0) as u32,
+                size.x.round().max(16.0) as u32,
+                size.y.round().max(16.0) as u32,
+            )
+        };
+        let rects = self.layout.rects(area).map(|r| r.map(to_pixels));
+        let sizes: [(u32, u32); 3] =
+            std::array::from_fn(|k| rects[k].map_or((16, 16), |(_, _, w, h)| (w, h)));
+        let three_d = self.templates.as_ref().map(|t| figure::ThreeDRequest {
+            anatomy: Arc::clone(&t.brain),
+            overlay: self.shown_overlay().map(|(_, volume)| volume),
+            options: self.frame_options(),
+        });
+        Some(figure::FigureRequest {
+            size: (
+                (area.width() * scale).round() as u32,
+                (area.height() * scale).round() as u32,
+            ),
+            rects,
+            slices: self.slice_request(sizes)?,
+            three_d,
+        })
+    }
+
     /// The stem of exported files: model and image.
     fn export_stem(&self) -> String {
         let image = self.image.as_ref().map_or("no-image", |i| i.name.as_str());
@@ -178,6 +213,33 @@ impl NrfApp {
             let path = folder.join(format!("{stem}.png"));
             request_screenshot(&ctx, path, Arc::clone(&self.export.screenshot), false);
         }
+        if ui
+            .add_enabled(
+                !busy && self.views_area.is_some() && self.templates.is_some(),
+                egui::Button::new("Views at 2x (PNG)"),
+            )
+            .on_hover_text(
+                "The views drawn again at twice their size on screen, with a colour bar: \
+                 slices are queried at the finer pixels",
+            )
+            .clicked()
+            && let Some(request) = self.figure_request(2.0 * ctx.pixels_per_point())
+        {
+            let path = folder.join(format!("{stem}-views-2x.png"));
+            let wake = ctx.clone();
+            self.export.job = Some(Job::spawn(
+                move || {
+                    let (picture, note) = figure::render_figure(request)?;
+                    write_png(&path, &picture)?;
+                    match note {
+                        // Written, but say what is missing.
+                        Some(note) => Err(format!("wrote {}, but {note}", path.display())),
+                        None => Ok(path),
+                    }
+                },
+                move || wake.request_repaint(),
+            ));
+        }
         ui.horizontal(|ui| {
             let query = self.query.clone();
             let spacing = self.export.spacing_mm;
@@ -190,7 +252,7 @@ impl NrfApp {
                     "The prediction on an MNI grid of this spacing, 0 outside the domain",
                 )
                 .clicked();
-            egui::ComboBox::from_id_salt("export-spacing")
+            let combo = egui::ComboBox::from_id_salt("export-spacing")
                 .selected_text(format!("{} mm", self.export.spacing_mm))
                 .width(60.0)
                 .show_ui(ui, |ui| {
@@ -202,6 +264,7 @@ impl NrfApp {
                         );
                     }
                 });
+            super::name_widget(&combo.response, "export spacing");
             if clicked && let Some(query) = query {
                 let path = folder.join(format!("{stem}-{spacing}mm.nii.gz"));
                 let wake = ctx.clone();

@@ -1,15 +1,22 @@
 //! Files the user drops on the window (or names on the command line): a picture becomes the image
 //! the model sees; a NIfTI volume (`.nii`, `.nii.gz`) becomes an overlay shown over the template
 //! like any viewer shows a stat map, next to the prediction — or, when a names file sits beside
-//! it, an atlas whose region under the cursor the status bar names; a `.nrf` model joins the
-//! Subject list. Read on a background thread.
+//! it, an atlas whose region under the cursor the status bar names; a `.nrf` model or an official
+//! run folder joins the Subject list — with a CLIP folder (dropped, chosen or given with `--clip`)
+//! when it takes CLIP features. Read on a background thread.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use glam::DVec3;
 
+use crate::features::builtin::{BUILTIN_ID, BuiltinExtractor};
+use crate::features::clip::ClipVisionConfig;
 use crate::features::preprocess::Rgb8;
+use crate::features::{FeatureExtractor, extractor_for};
+use crate::model::Nrf;
+use crate::model::official::DomainSource;
 use crate::query::{GridPrediction, RegionUsed};
 use crate::volume::{Mask, Volume};
 
@@ -31,25 +38,61 @@ pub enum Opened {
     },
     /// A label volume with region names.
     Atlas(Box<Atlas>),
-    /// A model (`.nrf`) on the CPU, trained on the built-in features.
-    Model {
-        /// The file's name.
+    /// A model (`.nrf` or official run folder) on the CPU, ready with its feature extractor.
+    Model(Box<ViewerModel>),
+    /// A model trained on CLIP features, waiting for the user to choose a CLIP folder.
+    NeedsClip {
+        /// The file's or folder's name.
         name: String,
         /// The model.
-        model: Box<crate::model::Nrf>,
+        model: Box<Nrf>,
     },
+    /// A CLIP folder (dropped or chosen): models that take CLIP features use it.
+    ClipFolder(PathBuf),
 }
 
-/// Reads a `.nrf` model for the viewer, which computes the built-in features only: models of
-/// other features (CLIP) and ensembles are refused with what to use instead.
-fn open_model(path: &Path) -> Result<crate::model::Nrf, String> {
+/// A model the viewer can predict with: the model and the extractor of the features it takes.
+#[derive(Clone)]
+pub struct ViewerModel {
+    /// The file's or folder's name, as the Subject list shows it.
+    pub name: String,
+    /// The model, on the CPU.
+    pub model: Nrf,
+    /// Its features: the built-in extractor, or CLIP from a local folder.
+    pub extractor: Arc<dyn FeatureExtractor>,
+    /// The CLIP folder the extractor reads, for CLIP models.
+    pub clip_folder: Option<PathBuf>,
+}
+
+impl ViewerModel {
+    /// A model on the built-in features.
+    pub fn builtin(name: String, model: Nrf) -> Self {
+        Self {
+            name,
+            model,
+            extractor: Arc::new(BuiltinExtractor),
+            clip_folder: None,
+        }
+    }
+
+    /// Whether it takes the built-in features (the viewer fine-tunes only those).
+    pub fn is_builtin(&self) -> bool {
+        self.clip_folder.is_none()
+    }
+}
+
+/// Whether `dir` looks like a local Hugging Face CLIP folder rather than a run folder.
+pub fn is_clip_folder(dir: &Path) -> bool {
+    dir.join("config.json").is_file() && !dir.join("experiment_config.yaml").exists()
+}
+
+/// Reads a `.nrf` model or an official run folder (whose domain is then unknown: the views use
+/// the brain mask). Ensembles are refused with what to use instead.
+pub fn read_model(path: &Path) -> Result<Nrf, String> {
+    let device = burn::tensor::Device::flex();
     if path.is_dir() {
-        return Err(format!(
-            "{}: official run folders are trained on CLIP features, which the viewer cannot \
-             compute yet; use `nrf predict --model {} --clip CLIP_DIR`",
-            path.display(),
-            path.display()
-        ));
+        return Nrf::from_official_dir(path, &DomainSource::Unknown, &device)
+            .map_err(|e| e.to_string());
     }
     if crate::model::checkpoint::is_ensemble_file(path) {
         return Err(format!(
@@ -57,17 +100,75 @@ fn open_model(path: &Path) -> Result<crate::model::Nrf, String> {
             path.display()
         ));
     }
-    let model =
-        crate::model::Nrf::load(path, &burn::tensor::Device::flex()).map_err(|e| e.to_string())?;
-    let builtin = crate::features::builtin::BUILTIN_ID;
-    match model.info.features.as_ref().map(|f| f.extractor.as_str()) {
-        Some(id) if id == builtin => Ok(model),
-        other => Err(format!(
-            "{}: trained on features {}; the viewer computes only `{builtin}` so far (use \
-             `nrf predict --model … --clip CLIP_DIR` for it)",
-            path.display(),
-            other.unwrap_or("that are not recorded")
-        )),
+    Nrf::load(path, &device).map_err(|e| e.to_string())
+}
+
+/// Whether a model takes the built-in features (otherwise CLIP's).
+pub fn takes_builtin_features(model: &Nrf) -> bool {
+    model.info.features.as_ref().map(|f| f.extractor.as_str()) == Some(BUILTIN_ID)
+}
+
+/// Checks, from its `config.json` alone (no weights read), that the CLIP folder gives the
+/// feature sizes `model` takes.
+pub fn check_clip_config(model: &Nrf, folder: &Path) -> Result<(), String> {
+    if !folder.is_dir() {
+        return Err(format!(
+            "{}: not a CLIP folder (expected a folder with config.json, model.safetensors and \
+             preprocessor_config.json)",
+            folder.display()
+        ));
+    }
+    let config =
+        ClipVisionConfig::from_file(&folder.join("config.json")).map_err(|e| e.to_string())?;
+    model
+        .check_feature_sizes(
+            config.patches_per_side().pow(2),
+            config.hidden_size,
+            config.projection_dim,
+        )
+        .map_err(|e| {
+            format!(
+                "{}: this CLIP model does not fit the NRF model ({e}); choose the CLIP model it \
+                 was trained with",
+                folder.display()
+            )
+        })
+}
+
+/// Opens the CLIP folder `folder` for a model that takes CLIP features: its sizes are checked
+/// first (from `config.json`), then the weights are read (seconds for ViT-B/16).
+pub fn with_clip(name: String, model: Nrf, folder: &Path) -> Result<ViewerModel, String> {
+    check_clip_config(&model, folder)?;
+    let id = model.info.features.as_ref().map(|f| f.extractor.as_str());
+    let extractor = extractor_for(id, Some(folder), &burn::tensor::Device::flex())
+        .map_err(|e| e.to_string())?;
+    model.check_extractor(extractor.as_ref()).map_err(|e| {
+        format!(
+            "{}: this CLIP model does not fit the NRF model ({e})",
+            folder.display()
+        )
+    })?;
+    Ok(ViewerModel {
+        name,
+        model,
+        extractor: Arc::from(extractor),
+        clip_folder: Some(folder.to_path_buf()),
+    })
+}
+
+/// Reads a model for the viewer: on the built-in features it is ready; on CLIP features it
+/// takes `clip` (the session's CLIP folder) or waits for one.
+fn open_model(path: &Path, name: String, clip: Option<&Path>) -> Result<Opened, String> {
+    let model = read_model(path)?;
+    if takes_builtin_features(&model) {
+        return Ok(Opened::Model(Box::new(ViewerModel::builtin(name, model))));
+    }
+    match clip {
+        Some(folder) => Ok(Opened::Model(Box::new(with_clip(name, model, folder)?))),
+        None => Ok(Opened::NeedsClip {
+            name,
+            model: Box::new(model),
+        }),
     }
 }
 
@@ -153,22 +254,25 @@ pub fn is_nifti(path: &Path) -> bool {
     name.ends_with(".nii") || name.ends_with(".nii.gz")
 }
 
-/// Reads `path` as a NIfTI overlay or a picture, by its name; errors name the file.
-pub fn open(path: PathBuf) -> Result<Opened, String> {
+/// Reads `path` by what it is: a model (`.nrf` or run folder), a CLIP folder, a NIfTI overlay
+/// or atlas, or a picture. `clip` is the CLIP folder chosen earlier in the session, for models
+/// that take CLIP features. Errors name the file.
+pub fn open(path: PathBuf, clip: Option<&Path>) -> Result<Opened, String> {
     let name = path.file_name().map_or_else(
         || path.display().to_string(),
         |n| n.to_string_lossy().into(),
     );
+    if path.is_dir() && is_clip_folder(&path) {
+        // Read the config now: a folder that is not CLIP fails here, with its name.
+        ClipVisionConfig::from_file(&path.join("config.json")).map_err(|e| e.to_string())?;
+        return Ok(Opened::ClipFolder(path));
+    }
     let is_model = path.is_dir()
         || path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("nrf"));
     if is_model {
-        let model = open_model(&path)?;
-        return Ok(Opened::Model {
-            name,
-            model: Box::new(model),
-        });
+        return open_model(&path, name, clip);
     }
     if is_nifti(&path) {
         let volume = Volume::read_nifti(&path, 0).map_err(|e| e.to_string())?;
@@ -244,7 +348,7 @@ mod tests {
             "# index name\nindex\tname\n1\tRight hemisphere\n2,\"Left hemisphere\"\n",
         )
         .expect("names");
-        let Ok(Opened::Atlas(atlas)) = open(path) else {
+        let Ok(Opened::Atlas(atlas)) = open(path, None) else {
             panic!("a label volume with names is an atlas");
         };
         assert_eq!(
@@ -275,7 +379,7 @@ mod tests {
         Volume::filled(grid, 0.0)
             .write_nifti(&path, crate::volume::nifti::SpaceCode::Mni152)
             .expect("write");
-        let Err(message) = open(path) else {
+        let Err(message) = open(path, None) else {
             panic!("an empty overlay must be refused");
         };
         assert!(message.contains("empty.nii.gz"), "{message}");

@@ -224,6 +224,21 @@ fn run(
 ) -> Result<FineTuned, TrainError> {
     let started = Instant::now();
     let layout = crate::defaults::SIMULATION;
+    // The source first: a model the viewer cannot train fails before the data are measured.
+    let mut model = match request.source {
+        ModelSource::Embedded(k) => {
+            crate::defaults::default_model(k, &burn::tensor::Device::flex())
+                .map_err(|e| TrainError::Invalid(e.to_string()))?
+        }
+        ModelSource::Given(given) if given.is_builtin() => given.model,
+        ModelSource::Given(given) => {
+            return Err(TrainError::Invalid(format!(
+                "{} takes CLIP features; the viewer fine-tunes models on the built-in features \
+                 (fine-tune it with `nrf finetune --clip …`)",
+                given.name
+            )));
+        }
+    };
     let set = TrainingSet::simulated(
         &layout,
         request.target,
@@ -235,13 +250,6 @@ fn run(
             !cancel.load(Ordering::Relaxed)
         },
     )?;
-    let mut model = match request.source {
-        ModelSource::Embedded(k) => {
-            crate::defaults::default_model(k, &burn::tensor::Device::flex())
-                .map_err(|e| TrainError::Invalid(e.to_string()))?
-        }
-        ModelSource::Given(model) => *model,
-    };
     let name = format!(
         "subj{:02} from {} ({} images)",
         request.target, request.source_name, request.train_images

@@ -142,7 +142,7 @@ impl NrfApp {
             egui::Grid::new("finetune-choices")
                 .num_columns(2)
                 .show(ui, |ui| {
-                    ui.label("target");
+                    let label = ui.label("target");
                     egui::ComboBox::from_id_salt("finetune-target")
                         .selected_text(format!("virtual subj{:02}", self.finetune.target))
                         .show_ui(ui, |ui| {
@@ -153,18 +153,25 @@ impl NrfApp {
                                     format!("virtual subj{k:02}"),
                                 );
                             }
-                        });
+                        })
+                        .response
+                        .labelled_by(label.id);
                     ui.end_row();
-                    ui.label("from");
+                    let label = ui.label("from");
                     let mut source = self.finetune.source;
                     egui::ComboBox::from_id_salt("finetune-source")
                         .selected_text(self.model_name(source))
                         .width(150.0)
                         .show_ui(ui, |ui| {
+                            // Models on CLIP features cannot train on the virtual subjects here.
                             for slot in self.model_slots() {
-                                ui.selectable_value(&mut source, slot, self.model_name(slot));
+                                if self.trainable(slot) {
+                                    ui.selectable_value(&mut source, slot, self.model_name(slot));
+                                }
                             }
-                        });
+                        })
+                        .response
+                        .labelled_by(label.id);
                     self.finetune.source = source;
                     ui.end_row();
                     ui.label("images");
@@ -179,8 +186,9 @@ impl NrfApp {
                         }
                     });
                     ui.end_row();
-                    ui.label("epochs ≤");
-                    ui.add(egui::DragValue::new(&mut self.finetune.max_epochs).range(1..=2000));
+                    let label = ui.label("epochs ≤");
+                    ui.add(egui::DragValue::new(&mut self.finetune.max_epochs).range(1..=2000))
+                        .labelled_by(label.id);
                     ui.end_row();
                 });
             ui.checkbox(

@@ -9,6 +9,7 @@ use std::sync::mpsc::{self, Receiver, TryRecvError};
 use glam::DVec3;
 use image::RgbaImage;
 
+use super::files::ViewerModel;
 use crate::data::virtual_subjects::VirtualSubject;
 use crate::features::FeatureExtractor;
 use crate::features::builtin::BuiltinExtractor;
@@ -80,48 +81,56 @@ pub fn templates() -> Result<Templates, String> {
 pub enum ModelSource {
     /// The embedded model of virtual subject k (1–8).
     Embedded(usize),
-    /// A model in memory (fine-tuned in the viewer), on the CPU device.
-    Given(Box<crate::model::Nrf>),
+    /// A model in memory (opened, or fine-tuned in the viewer), with its feature extractor.
+    Given(Box<ViewerModel>),
 }
 
-/// What a prediction needs: the model and the image.
+/// What a prediction needs: the model and the images.
 pub struct PredictionRequest {
     /// The model.
     pub model: ModelSource,
-    /// The image.
-    pub image: Rgb8,
-    /// A baseline image B: the query is then the contrast image − baseline.
-    pub baseline: Option<Rgb8>,
+    /// The image, or the set A whose mean prediction is shown.
+    pub images: Vec<Rgb8>,
+    /// The baseline B (an image or a set): the query is then mean(A) − mean(B); empty for none.
+    pub baseline: Vec<Rgb8>,
 }
 
-/// The model queried for one image (or an A − B contrast), ready for any points.
+/// The model queried for the images (one, the mean of a set, or a contrast A − B), ready for any
+/// points.
 pub fn prepare_query(request: PredictionRequest) -> Result<ImageQuery, String> {
-    let model = match request.model {
-        ModelSource::Embedded(subject) => {
+    let (model, extractor): (_, Arc<dyn FeatureExtractor>) = match request.model {
+        ModelSource::Embedded(subject) => (
             crate::defaults::default_model(subject, &burn::tensor::Device::flex())
-                .map_err(|e| e.to_string())?
-        }
-        ModelSource::Given(model) => *model,
+                .map_err(|e| e.to_string())?,
+            Arc::new(BuiltinExtractor),
+        ),
+        ModelSource::Given(given) => (given.model, given.extractor),
     };
-    let features = BuiltinExtractor
-        .extract(&request.image)
-        .map_err(|e| e.to_string())?;
     let engine = QueryEngine::new(&model);
-    let query = engine
-        .prepare(&model, &features)
-        .map_err(|e| e.to_string())?;
-    match request.baseline {
-        None => Ok(query),
-        Some(baseline) => {
-            let features = BuiltinExtractor
-                .extract(&baseline)
-                .map_err(|e| e.to_string())?;
-            let baseline = engine
-                .prepare(&model, &features)
-                .map_err(|e| e.to_string())?;
-            query.minus(&baseline).map_err(|e| e.to_string())
+    let mean_of = |images: &[Rgb8]| {
+        let features = images
+            .iter()
+            .map(|image| extractor.extract(image))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
+        let queries = engine
+            .prepare_batch(&model, &features)
+            .map_err(|e| e.to_string())?;
+        match queries.len() {
+            1 => queries
+                .into_iter()
+                .next()
+                .ok_or_else(|| "no image".to_string()),
+            _ => ImageQuery::mean(&queries).map_err(|e| e.to_string()),
         }
+    };
+    let query = mean_of(&request.images)?;
+    if request.baseline.is_empty() {
+        return Ok(query);
     }
+    query
+        .minus(&mean_of(&request.baseline)?)
+        .map_err(|e| e.to_string())
 }
 
 /// The noise-free truth of an embedded virtual subject for one image.

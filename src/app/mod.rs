@@ -5,7 +5,9 @@
 //! volume (8 → 4 → 2 → 1 mm), the slices — runs on background threads ([`jobs`],
 //! [`crate::render::refine`]); the UI thread only polls their channels, so it never blocks.
 
+mod contrast;
 pub mod export;
+pub mod figure;
 pub mod files;
 pub mod finetune;
 mod finetune_panel;
@@ -26,7 +28,7 @@ use crate::query::{GridPrediction, ImageQuery, Region};
 use crate::render::colormap::{BelowThreshold, ColorMap, OverlayStyle, quantile_abs};
 use crate::render::refine::{DEFAULT_LEVELS, RefineMessage, RefinementJob};
 use crate::render::slice::Convention;
-use crate::render::volume3d::{Camera, FrameOptions, Mode3d};
+use crate::render::volume3d::{Camera, ClipPlane, FrameOptions, Mode3d};
 use jobs::{
     Job, ModelSource, PredictionRequest, RenderedSlice, SliceRequest, Templates, TruthSource,
 };
@@ -49,8 +51,11 @@ pub struct ViewOptions {
     pub finetune: Option<(usize, usize)>,
     /// A NIfTI volume to show over the template at once (as if dropped on the window).
     pub overlay: Option<PathBuf>,
-    /// A `.nrf` model to show at once instead of the embedded subject (as if dropped).
+    /// A `.nrf` model or official run folder to show at once instead of the embedded subject
+    /// (as if dropped).
     pub model: Option<PathBuf>,
+    /// The local CLIP folder for models that take CLIP features.
+    pub clip: Option<PathBuf>,
     /// Repaint continuously and record frame times here (a benchmark of the UI's frame rate).
     pub frame_stats: Option<Arc<std::sync::Mutex<FrameStats>>>,
 }
@@ -83,6 +88,37 @@ pub enum ModelSlot {
     Tuned(usize),
     /// The k-th model file opened in this session.
     Opened(usize),
+}
+
+/// A cut-away of the 3D view along one MNI axis.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Cut {
+    on: bool,
+    /// Remove the side above `at_mm` (else the side below).
+    above: bool,
+    /// Where the cut is along its axis, MNI mm.
+    at_mm: f32,
+}
+
+impl Cut {
+    /// The clip plane of this cut along `axis` (0 = x, 1 = y, 2 = z).
+    fn plane(self, axis: usize) -> ClipPlane {
+        let sign = if self.above { 1.0 } else { -1.0 };
+        let mut normal = glam::Vec3::ZERO;
+        normal[axis] = sign;
+        ClipPlane {
+            normal,
+            offset: sign * self.at_mm,
+        }
+    }
+}
+
+/// Gives a widget without a visible label of its own an accessible name (for screen readers;
+/// the kittest tests find widgets by it too).
+fn name_widget(response: &egui::Response, name: &str) {
+    response
+        .ctx
+        .accesskit_node_builder(response.id, |node| node.set_label(name));
 }
 
 /// Opens the viewer window; returns when it closes.
@@ -161,16 +197,19 @@ pub struct NrfApp {
     ab_partner: Option<ModelSlot>,
     /// Models fine-tuned in this session.
     tuned: Vec<finetune::FineTuned>,
-    /// Model files opened in this session: name and model.
-    opened: Vec<(String, crate::model::Nrf)>,
+    /// Models opened in this session (files and run folders), with their feature extractors.
+    opened: Vec<files::ViewerModel>,
+    /// A model that takes CLIP features, waiting for the user to choose a CLIP folder.
+    pending_clip: Option<(String, Box<crate::model::Nrf>)>,
+    /// The CLIP folder of this session (from `--clip`, dropped or chosen), used for every model
+    /// that takes CLIP features.
+    clip_folder: Option<PathBuf>,
     finetune: finetune_panel::FineTunePanel,
     image: Option<ShownImage>,
     /// Earlier images, newest first (click to show again).
     recent: Vec<ShownImage>,
-    /// The baseline B of an A − B contrast (A is the image shown).
-    contrast_b: Option<ShownImage>,
-    /// Show A − B instead of A.
-    contrast_on: bool,
+    /// An A − B contrast of images or sets of images.
+    contrast: contrast::Contrast,
     templates: Option<Templates>,
     templates_job: Option<Job<Templates>>,
     anatomy_version: u64,
@@ -206,6 +245,12 @@ pub struct NrfApp {
     at: DVec3,
     camera: Camera,
     mode: Mode3d,
+    /// Cut-aways of the 3D view along x, y and z.
+    cuts: [Cut; 3],
+    /// The finest spacing (mm) the 3D volume is refined to.
+    finest_spacing: f64,
+    /// Where the views were drawn in the last frame (points): the 2× figure repeats it.
+    views_area: Option<egui::Rect>,
     map: ColorMap,
     range: f32,
     threshold: f32,
@@ -227,8 +272,9 @@ pub struct NrfApp {
 }
 
 /// The keyboard and mouse, as the help window lists them.
-const SHORTCUTS: [(&str, &str); 11] = [
+const SHORTCUTS: [(&str, &str); 12] = [
     ("drag (3D)", "orbit the 3D view"),
+    ("right-drag or Shift+drag (3D)", "pan the 3D view"),
     ("scroll (3D)", "zoom"),
     ("click (slice)", "move the crosshair there"),
     (
@@ -319,14 +365,15 @@ impl NrfApp {
             ab_partner: None,
             tuned: Vec::new(),
             opened: Vec::new(),
+            pending_clip: None,
+            clip_folder: options.clip.clone(),
             finetune: finetune_panel::FineTunePanel::new(options.subject.clamp(1, 8)),
             options,
             adapter,
             adapter_details,
             image: None,
             recent: Vec::new(),
-            contrast_b: None,
-            contrast_on: false,
+            contrast: contrast::Contrast::default(),
             templates: None,
             templates_job,
             anatomy_version: 0,
@@ -354,6 +401,13 @@ impl NrfApp {
             at: DVec3::new(0.0, -80.0, 5.0),
             camera: Camera::default(),
             mode: Mode3d::Shaded,
+            cuts: [0.0, -20.0, 20.0].map(|at_mm| Cut {
+                on: false,
+                above: true,
+                at_mm,
+            }),
+            finest_spacing: DEFAULT_LEVELS[DEFAULT_LEVELS.len() - 1],
+            views_area: None,
             map: ColorMap::RdBuR,
             range: 1.0,
             threshold: 0.2,
@@ -403,19 +457,18 @@ impl NrfApp {
             ModelSlot::Opened(i) => self
                 .opened
                 .get(i)
-                .map_or_else(|| "(missing)".into(), |(name, _)| name.clone()),
+                .map_or_else(|| "(missing)".into(), |m| m.name.clone()),
         }
     }
 
     /// The model shown, and `A − B` when a contrast is.
     fn shown_name(&self) -> String {
-        let contrast = if self.query.as_ref().is_some_and(ImageQuery::is_contrast)
-            || (self.contrast_on && self.contrast_b.is_some())
-        {
-            ", A - B"
-        } else {
-            ""
-        };
+        let contrast =
+            if self.query.as_ref().is_some_and(ImageQuery::is_contrast) || self.contrast.active() {
+                ", A - B"
+            } else {
+                ""
+            };
         format!("{}{contrast}", self.model_name(self.model))
     }
 
@@ -423,14 +476,16 @@ impl NrfApp {
     fn model_source(&self, slot: ModelSlot) -> Option<ModelSource> {
         match slot {
             ModelSlot::Embedded(k) => Some(ModelSource::Embedded(k)),
-            ModelSlot::Tuned(i) => self
-                .tuned
-                .get(i)
-                .map(|t| ModelSource::Given(Box::new(t.model.clone()))),
+            ModelSlot::Tuned(i) => self.tuned.get(i).map(|t| {
+                ModelSource::Given(Box::new(files::ViewerModel::builtin(
+                    t.name.clone(),
+                    t.model.clone(),
+                )))
+            }),
             ModelSlot::Opened(i) => self
                 .opened
                 .get(i)
-                .map(|(_, model)| ModelSource::Given(Box::new(model.clone()))),
+                .map(|m| ModelSource::Given(Box::new(m.clone()))),
         }
     }
 
@@ -463,13 +518,44 @@ impl NrfApp {
         style
     }
 
-    /// Reads a picture or a NIfTI overlay in the background; a bad file shows a message and
-    /// changes nothing.
+    /// Reads a picture, NIfTI volume, model or CLIP folder in the background; a bad file shows
+    /// a message and changes nothing.
     fn open_file(&mut self, path: std::path::PathBuf, ctx: &egui::Context) {
         let wake = ctx.clone();
+        let clip = self.clip_folder.clone();
         self.status = format!("reading {}…", path.display());
         self.file_jobs.push(Job::spawn(
-            move || files::open(path),
+            move || files::open(path, clip.as_deref()),
+            move || wake.request_repaint(),
+        ));
+    }
+
+    /// Opens `folder`'s CLIP model for the model waiting for one (seconds: the weights are
+    /// read and checked against the model in the background). The model keeps waiting until a
+    /// folder fits it.
+    fn fit_pending_clip(&mut self, folder: PathBuf, ctx: &egui::Context) {
+        let Some((name, model)) = self.pending_clip.clone() else {
+            return;
+        };
+        let wake = ctx.clone();
+        self.status = format!("reading CLIP from {} for {name}…", folder.display());
+        self.file_jobs.push(Job::spawn(
+            move || {
+                files::with_clip(name, *model, &folder).map(|m| files::Opened::Model(Box::new(m)))
+            },
+            move || wake.request_repaint(),
+        ));
+    }
+
+    /// Runs a native open dialog on its own thread; the chosen path is opened like a dropped file.
+    fn open_dialog(
+        &mut self,
+        ctx: &egui::Context,
+        pick: impl FnOnce() -> Option<PathBuf> + Send + 'static,
+    ) {
+        let wake = ctx.clone();
+        self.dialog_job = Some(Job::spawn(
+            move || Ok(pick()),
             move || wake.request_repaint(),
         ));
     }
@@ -478,9 +564,41 @@ impl NrfApp {
     fn file_opened(&mut self, opened: files::Opened, ctx: &egui::Context) {
         match opened {
             files::Opened::Image { name, rgb } => self.show_image(name, rgb, ctx),
-            files::Opened::Model { name, model } => {
-                self.opened.push((name, *model));
+            files::Opened::Model(model) => {
+                if let Some(folder) = &model.clip_folder {
+                    // A folder that worked serves the next CLIP models too.
+                    self.clip_folder = Some(folder.clone());
+                    if self
+                        .pending_clip
+                        .as_ref()
+                        .is_some_and(|(n, _)| *n == model.name)
+                    {
+                        self.pending_clip = None;
+                    }
+                }
+                self.status = match &model.clip_folder {
+                    Some(folder) => {
+                        format!("{}: CLIP features from {}", model.name, folder.display())
+                    }
+                    None => format!("{}: opened", model.name),
+                };
+                self.opened.push(*model);
                 self.select_model(ModelSlot::Opened(self.opened.len() - 1), ctx);
+            }
+            files::Opened::NeedsClip { name, model } => {
+                self.status = format!("{name} takes CLIP features: choose a CLIP folder");
+                self.pending_clip = Some((name, model));
+            }
+            files::Opened::ClipFolder(folder) => {
+                if self.pending_clip.is_some() {
+                    self.fit_pending_clip(folder, ctx);
+                } else {
+                    self.status = format!(
+                        "CLIP folder {}: used for models that take CLIP features",
+                        folder.display()
+                    );
+                    self.clip_folder = Some(folder);
+                }
             }
             files::Opened::Atlas(atlas) => {
                 self.status = format!(
@@ -538,13 +656,10 @@ impl NrfApp {
         let Some(model) = self.model_source(self.model) else {
             return;
         };
-        let baseline = match (&self.contrast_b, self.contrast_on) {
-            (Some(b), true) => Some(b.rgb.clone()),
-            _ => None,
-        };
+        let (images, baseline) = self.contrast.sides(&image.rgb);
         let request = PredictionRequest {
             model,
-            image: image.rgb.clone(),
+            images,
             baseline,
         };
         let wake = ctx.clone();
@@ -594,13 +709,25 @@ impl NrfApp {
     }
 
     fn start_slices(&mut self, ctx: &egui::Context) {
-        let Some(templates) = &self.templates else {
-            return;
-        };
         if self.slice_sizes.iter().any(|&(w, h)| w < 16 || h < 16) {
             return;
         }
-        let request = SliceRequest {
+        let Some(request) = self.slice_request(self.slice_sizes) else {
+            return;
+        };
+        let wake = ctx.clone();
+        self.slices_job = Some(Job::spawn(
+            move || jobs::render_slices(request),
+            move || wake.request_repaint(),
+        ));
+        self.slices_stale = false;
+    }
+
+    /// What the slices shown now need to be drawn at `sizes` (`None` before the template is
+    /// ready).
+    fn slice_request(&self, sizes: [(u32, u32); 3]) -> Option<SliceRequest> {
+        let templates = self.templates.as_ref()?;
+        Some(SliceRequest {
             query: self.query.clone(),
             truth: if self.show_truth {
                 self.truth.clone()
@@ -611,16 +738,10 @@ impl NrfApp {
             t1: Arc::clone(&templates.t1),
             window: templates.window,
             at: self.at,
-            sizes: self.slice_sizes,
+            sizes,
             style: self.style(),
             convention: self.convention,
-        };
-        let wake = ctx.clone();
-        self.slices_job = Some(Job::spawn(
-            move || jobs::render_slices(request),
-            move || wake.request_repaint(),
-        ));
-        self.slices_stale = false;
+        })
     }
 
     /// Takes whatever the background jobs have finished.
@@ -664,7 +785,7 @@ impl NrfApp {
                 Ok(query) => {
                     self.refinement = Some(RefinementJob::start(
                         query.clone(),
-                        DEFAULT_LEVELS.to_vec(),
+                        self.refine_levels(),
                         Region::Domain,
                     ));
                     self.query = Some(query);
@@ -794,52 +915,21 @@ impl NrfApp {
             .on_hover_text("An image, a NIfTI map or atlas, or a .nrf model")
             .clicked()
         {
-            let wake = ctx.clone();
-            self.dialog_job = Some(Job::spawn(
-                || {
-                    Ok(rfd::FileDialog::new()
-                        .set_title("Open an image, a NIfTI volume or a model")
-                        .add_filter(
-                            "images, NIfTI, models",
-                            &[
-                                "png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif", "nii",
-                                "gz", "nrf",
-                            ],
-                        )
-                        .add_filter("all files", &["*"])
-                        .pick_file())
-                },
-                move || wake.request_repaint(),
-            ));
+            self.open_dialog(&ctx, || {
+                rfd::FileDialog::new()
+                    .set_title("Open an image, a NIfTI volume or a model")
+                    .add_filter(
+                        "images, NIfTI, models",
+                        &[
+                            "png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff", "gif", "nii", "gz",
+                            "nrf",
+                        ],
+                    )
+                    .add_filter("all files", &["*"])
+                    .pick_file()
+            });
         }
-        let contrast_before = (
-            self.contrast_on,
-            self.contrast_b.as_ref().map(|b| b.name.clone()),
-        );
-        ui.horizontal_wrapped(|ui| {
-            if ui
-                .button("Set as B")
-                .on_hover_text("Keep this image as the baseline B of an A - B contrast")
-                .clicked()
-            {
-                self.contrast_b = self.image.clone();
-            }
-            if let Some(b) = &self.contrast_b {
-                ui.checkbox(&mut self.contrast_on, format!("show A - B (B: {})", b.name))
-                    .on_hover_text(
-                        "The model's prediction for this image minus its prediction for B",
-                    );
-            }
-        });
-        if (
-            self.contrast_on,
-            self.contrast_b.as_ref().map(|b| b.name.clone()),
-        ) != contrast_before
-            && (self.contrast_on || contrast_before.0)
-        {
-            self.range_pending = true;
-            self.start_prediction(&ctx);
-        }
+        self.contrast_rows(ui);
         ui.label(
             "Drop an image (or a NIfTI map to overlay, or a label map with a names file) on \
              the window, paste one (Ctrl+V), or pick an example:",
@@ -857,7 +947,7 @@ impl NrfApp {
     fn subject_section(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
         let mut chosen = self.model;
-        egui::ComboBox::from_id_salt("subject")
+        let combo = egui::ComboBox::from_id_salt("subject")
             .selected_text(self.model_name(self.model))
             .width(230.0)
             .show_ui(ui, |ui| {
@@ -865,6 +955,62 @@ impl NrfApp {
                     ui.selectable_value(&mut chosen, slot, self.model_name(slot));
                 }
             });
+        name_widget(&combo.response, "model shown");
+        ui.horizontal_wrapped(|ui| {
+            let idle = self.dialog_job.is_none();
+            if ui
+                .add_enabled(idle, egui::Button::new("Open model…"))
+                .on_hover_text("A .nrf model file")
+                .clicked()
+            {
+                self.open_dialog(&ctx, || {
+                    rfd::FileDialog::new()
+                        .set_title("Open a model")
+                        .add_filter("nrf models", &["nrf"])
+                        .pick_file()
+                });
+            }
+            if ui
+                .add_enabled(idle, egui::Button::new("Open run folder…"))
+                .on_hover_text(
+                    "An official NRF run folder (experiment_config.yaml, B.npy, best_model/); \
+                     its models take CLIP features",
+                )
+                .clicked()
+            {
+                self.open_dialog(&ctx, || {
+                    rfd::FileDialog::new()
+                        .set_title("Open an official NRF run folder")
+                        .pick_folder()
+                });
+            }
+        });
+        if let Some((name, _)) = &self.pending_clip {
+            ui.label(format!(
+                "{name} takes CLIP features: choose the local CLIP folder it was trained with \
+                 (a Hugging Face folder with config.json, model.safetensors and \
+                 preprocessor_config.json)."
+            ));
+            ui.horizontal(|ui| {
+                if ui
+                    .add_enabled(
+                        self.dialog_job.is_none(),
+                        egui::Button::new("Choose CLIP folder…"),
+                    )
+                    .clicked()
+                {
+                    self.open_dialog(&ctx, || {
+                        rfd::FileDialog::new()
+                            .set_title("Choose a CLIP folder")
+                            .pick_folder()
+                    });
+                }
+                if ui.button("Cancel").clicked() {
+                    self.pending_clip = None;
+                    self.status.clear();
+                }
+            });
+        }
         if let Some(partner) = self.ab_partner
             && ui
                 .button(format!("A/B: switch to {}", self.model_name(partner)))
@@ -945,17 +1091,19 @@ impl NrfApp {
             }
         });
         let style_before = self.style();
-        egui::ComboBox::from_id_salt("cmap")
+        let combo = egui::ComboBox::from_id_salt("cmap")
             .selected_text(self.map.name())
             .show_ui(ui, |ui| {
                 for map in ColorMap::ALL {
                     ui.selectable_value(&mut self.map, map, map.name());
                 }
             });
+        name_widget(&combo.response, "colour map");
         ui.add(egui::Slider::new(&mut self.range, 0.01..=5.0).text("range ±"));
         ui.add(egui::Slider::new(&mut self.threshold, 0.0..=self.range).text("threshold"));
         ui.checkbox(&mut self.translucent, "show below threshold, translucent");
-        ui.add(egui::Slider::new(&mut self.opacity, 0.0..=1.0).text("overlay opacity"));
+        ui.add(egui::Slider::new(&mut self.opacity, 0.0..=1.0).text("opacity"))
+            .on_hover_text("Opacity of the overlay over the anatomy");
         ui.horizontal(|ui| {
             ui.selectable_value(&mut self.mode, Mode3d::Shaded, "shaded");
             ui.selectable_value(&mut self.mode, Mode3d::Mip, "MIP");
@@ -974,12 +1122,133 @@ impl NrfApp {
                 "radiological",
             );
         });
-        if self.style() != style_before || self.convention != convention_before {
+        let at_before = self.at;
+        ui.horizontal(|ui| {
+            ui.label("crosshair");
+            for (axis, name) in ["x ", "y ", "z "].into_iter().enumerate() {
+                let value = ui
+                    .add(
+                        egui::DragValue::new(&mut self.at[axis])
+                            .prefix(name)
+                            .speed(0.5)
+                            .range(-100.0..=100.0)
+                            .max_decimals(1),
+                    )
+                    .on_hover_text("MNI mm of the slices' crosshair (or click a slice)");
+                name_widget(&value, &format!("crosshair {name}(mm)"));
+            }
+        });
+        if self.style() != style_before
+            || self.convention != convention_before
+            || self.at != at_before
+        {
             self.slices_stale = true;
+        }
+        self.detail_row(ui);
+        self.cuts_grid(ui);
+    }
+
+    /// The finest spacing of the 3D volume: coarser is quicker for large or slow views.
+    fn detail_row(&mut self, ui: &mut egui::Ui) {
+        let before = self.finest_spacing;
+        ui.horizontal(|ui| {
+            ui.label("3D detail");
+            for spacing in [1.0, 2.0, 4.0] {
+                ui.selectable_value(&mut self.finest_spacing, spacing, format!("{spacing} mm"))
+                    .on_hover_text(
+                        "The 3D volume is refined 8 mm, 4 mm, ... down to this spacing; slices \
+                         are always queried at their pixel size",
+                    );
+            }
+        });
+        if self.finest_spacing != before
+            && let Some(query) = &self.query
+        {
+            self.refinement = Some(RefinementJob::start(
+                query.clone(),
+                self.refine_levels(),
+                Region::Domain,
+            ));
         }
     }
 
-    /// Every model the Subject list offers: the embedded subjects, then this session's fine-tunes.
+    /// Cut-aways of the 3D view, one per axis.
+    fn cuts_grid(&mut self, ui: &mut egui::Ui) {
+        ui.label("3D cut-away")
+            .on_hover_text("Each cut removes one side of a plane across the 3D view");
+        egui::Grid::new("cuts").num_columns(3).show(ui, |ui| {
+            for (axis, name) in ["x (L-R)", "y (P-A)", "z (I-S)"].into_iter().enumerate() {
+                let cut = &mut self.cuts[axis];
+                ui.checkbox(&mut cut.on, name);
+                ui.horizontal(|ui| {
+                    ui.selectable_value(&mut cut.above, true, ">")
+                        .on_hover_text("remove the side above");
+                    ui.selectable_value(&mut cut.above, false, "<")
+                        .on_hover_text("remove the side below");
+                });
+                let value = ui.add(
+                    egui::DragValue::new(&mut cut.at_mm)
+                        .speed(0.5)
+                        .range(-100.0..=100.0)
+                        .suffix(" mm"),
+                );
+                name_widget(&value, &format!("{name} cut position"));
+                ui.end_row();
+            }
+        });
+        if ui
+            .button("cuts at the crosshair")
+            .on_hover_text("Move the three cut planes to the crosshair")
+            .clicked()
+        {
+            for axis in 0..3 {
+                self.cuts[axis].at_mm = self.at[axis] as f32;
+            }
+        }
+    }
+
+    /// How the 3D view is drawn: camera, mode, anatomy, cut-aways.
+    fn frame_options(&self) -> FrameOptions {
+        FrameOptions {
+            camera: self.camera,
+            mode: self.mode,
+            anatomy: self.anatomy_on,
+            clip_planes: self.clip_planes(),
+            jitter_seed: 0.0,
+            ..FrameOptions::default()
+        }
+    }
+
+    /// The 3D view's clip planes: the cuts switched on.
+    fn clip_planes(&self) -> Vec<ClipPlane> {
+        (0..3)
+            .filter(|&axis| self.cuts[axis].on)
+            .map(|axis| self.cuts[axis].plane(axis))
+            .collect()
+    }
+
+    /// Levels of the 3D volume's refinement, coarse to fine, down to the chosen detail.
+    fn refine_levels(&self) -> Vec<f64> {
+        DEFAULT_LEVELS
+            .iter()
+            .copied()
+            .filter(|&spacing| spacing >= self.finest_spacing)
+            .collect()
+    }
+
+    /// Whether the viewer can fine-tune from this model (built-in features only).
+    fn trainable(&self, slot: ModelSlot) -> bool {
+        match slot {
+            ModelSlot::Embedded(_) | ModelSlot::Tuned(_) => true,
+            ModelSlot::Opened(i) => self
+                .opened
+                .get(i)
+                .is_some_and(files::ViewerModel::is_builtin),
+        }
+    }
+
+    /// Every model the Subject list offers: the embedded subjects, this session's fine-tunes,
+    /// then the models opened.
     fn model_slots(&self) -> Vec<ModelSlot> {
         (1..=crate::defaults::SUBJECTS)
             .map(ModelSlot::Embedded)
@@ -1053,7 +1322,15 @@ impl NrfApp {
                 self.slices_stale = true;
             }
         }
-        if response.dragged() {
+        let panning = response.dragged_by(egui::PointerButton::Secondary)
+            || response.dragged_by(egui::PointerButton::Middle)
+            || (response.dragged_by(egui::PointerButton::Primary)
+                && ui.input(|i| i.modifiers.shift));
+        if panning {
+            let delta = response.drag_delta();
+            self.camera
+                .pan(delta.x, delta.y, (rect.width(), rect.height()));
+        } else if response.dragged() {
             let delta = response.drag_delta();
             self.camera.azimuth_deg -= delta.x * 0.4;
             self.camera.elevation_deg =
@@ -1068,13 +1345,7 @@ impl NrfApp {
         }
         let ppp = ui.ctx().pixels_per_point();
         let frame = view3d::View3dFrame {
-            options: FrameOptions {
-                camera: self.camera,
-                mode: self.mode,
-                anatomy: self.anatomy_on,
-                jitter_seed: 0.0,
-                ..FrameOptions::default()
-            },
+            options: self.frame_options(),
             style: self.style(),
             anatomy: self
                 .templates
@@ -1219,7 +1490,7 @@ impl NrfApp {
     fn idle(&self) -> bool {
         self.templates.is_some()
             && self.query_job.is_none()
-            && self.overlay_spacing == Some(DEFAULT_LEVELS[DEFAULT_LEVELS.len() - 1])
+            && self.overlay_spacing == Some(self.finest_spacing)
             && self.slices_job.is_none()
             && !self.slices_stale
             && self.truth_job.is_none()
@@ -1302,6 +1573,7 @@ impl NrfApp {
         egui::CentralPanel::default()
             .frame(egui::Frame::new().fill(egui::Color32::BLACK))
             .show(ui, |ui| {
+                self.views_area = Some(ui.max_rect());
                 let [sagittal, coronal, axial, three_d] = self.layout.rects(ui.max_rect());
                 for (index, rect) in [sagittal, coronal, axial].into_iter().enumerate() {
                     if let Some(rect) = rect

@@ -18,20 +18,37 @@ type AppHarness = Harness<'static, Option<NrfApp>>;
 
 /// The app in a 1280×820 harness (the window's default size).
 fn harness(options: ViewOptions) -> AppHarness {
-    let mut harness = Harness::builder()
+    build_harness(options, None)
+}
+
+/// The app in a 1280×820 harness; with a render state, frames are rendered with wgpu (the 3D
+/// view's renderer installed on it, as in the window) and snapshots can be taken.
+fn build_harness(
+    options: ViewOptions,
+    render_state: Option<eframe::egui_wgpu::RenderState>,
+) -> AppHarness {
+    let mut builder = Harness::builder()
         .with_size(egui::vec2(1280.0, 820.0))
-        .build_ui_state(
-            |ui, app: &mut Option<NrfApp>| {
-                if let Some(app) = app {
-                    app.show(ui);
-                }
-            },
-            None,
-        );
+        .with_pixels_per_point(1.0);
+    if let Some(render_state) = render_state {
+        super::view3d::install(&render_state);
+        builder = builder.renderer(egui_kittest::wgpu::WgpuTestRenderer::from_render_state(
+            render_state,
+        ));
+    }
+    let mut harness = builder.build_ui_state(
+        |ui, app: &mut Option<NrfApp>| {
+            if let Some(app) = app {
+                app.show(ui);
+            }
+        },
+        None,
+    );
     let ctx = harness.ctx.clone();
     *harness.state_mut() = Some(NrfApp::new(
         options,
-        ("test".into(), "no adapter: kittest".into()),
+        // A fixed name: snapshots must not depend on the machine's adapter.
+        ("test adapter".into(), "kittest".into()),
         &ctx,
         ScreenshotSlot::default(),
     ));
@@ -281,6 +298,45 @@ fn the_prediction_exports_as_nifti() {
 }
 
 #[test]
+fn the_views_export_at_twice_their_size() {
+    let mut harness = predicting();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let folder = dir.path().join("out");
+    app_mut(&mut harness).export.folder = folder.display().to_string();
+    click(&mut harness, "Export");
+    click(&mut harness, "Views at 2x (PNG)");
+    step_until(&mut harness, "the figure", |app| {
+        app.export.job.is_none() && (app.status.starts_with("wrote") || app.error.is_some())
+    });
+    // Without an adapter the 3D tile stays black and the message says so (CI has lavapipe).
+    let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    if let Some(error) = app_mut(&mut harness).error.take() {
+        assert!(!in_ci && error.contains("3D view is missing"), "{error}");
+    }
+    let picture = image::open(folder.join("virtual-subj01-example-object-views-2x.png"))
+        .expect("the figure reads back")
+        .to_rgba8();
+    let area = app(&harness).views_area.expect("views drawn");
+    assert_eq!(picture.height(), (area.height() * 2.0).round() as u32);
+    // Twice the views' width, and a colour bar on the right.
+    assert!(picture.width() > (area.width() * 2.0).round() as u32);
+    // Each slice was queried at twice the pixels it has on screen.
+    let request = app(&harness).figure_request(2.0).expect("request");
+    for (twice, once) in request.slices.sizes.iter().zip(app(&harness).slice_sizes) {
+        assert!(twice.0.abs_diff(2 * once.0) <= 2 && twice.1.abs_diff(2 * once.1) <= 2);
+    }
+    // The overlay's colours are there (a blue or red pixel: one channel well above the others).
+    let coloured = picture
+        .pixels()
+        .filter(|p| {
+            let [r, g, b, _] = p.0.map(i32::from);
+            (b - r > 60 && b - g > 20) || (r - b > 60 && r - g > 20)
+        })
+        .count();
+    assert!(coloured > 5_000, "{coloured} coloured pixels");
+}
+
+#[test]
 fn a_dropped_nifti_map_is_shown_over_the_template_and_a_corrupt_one_is_refused() {
     let mut harness = predicting();
     // A 4 mm map: +3 in a 20 mm ball around the crosshair, 0 elsewhere.
@@ -447,7 +503,7 @@ fn a_dropped_atlas_names_the_region_under_the_cursor() {
 }
 
 #[test]
-fn a_dropped_model_file_joins_the_subject_list_and_foreign_ones_are_refused() {
+fn a_dropped_model_file_joins_the_subject_list_and_other_folders_are_refused() {
     let mut harness = predicting();
     let dir = tempfile::tempdir().expect("tempdir");
     let device = burn::tensor::Device::flex();
@@ -470,24 +526,114 @@ fn a_dropped_model_file_joins_the_subject_list_and_foreign_ones_are_refused() {
             .is_none()
     );
 
-    // A model of CLIP features, an ensemble-less folder: clear messages, nothing changes.
-    let mut clip = model.clone();
-    clip.info.features = Some(crate::model::FeatureSpec {
-        extractor: "clip:openai/clip-vit-base-patch16:layers=3,6".into(),
-    });
-    let clip_path = dir.path().join("clip-model.nrf");
-    clip.save(&clip_path).expect("save");
-    for (bad, expected) in [
-        (clip_path, "builtin-v1"),
-        (dir.path().to_path_buf(), "official run folders"),
-    ] {
-        drop_file(&mut harness, &bad);
-        step_until(&mut harness, "the error", |app| app.error.is_some());
-        let error = app_mut(&mut harness).error.take().unwrap_or_default();
-        assert!(error.contains(expected), "{error}");
-        assert_eq!(app(&harness).opened.len(), 1);
-        assert_eq!(app(&harness).model, ModelSlot::Opened(0));
+    // A folder that is not a run folder: a clear message, nothing changes.
+    drop_file(&mut harness, dir.path());
+    step_until(&mut harness, "the error", |app| app.error.is_some());
+    let error = app_mut(&mut harness).error.take().unwrap_or_default();
+    assert!(error.contains("experiment_config.yaml"), "{error}");
+    assert_eq!(app(&harness).opened.len(), 1);
+    assert_eq!(app(&harness).model, ModelSlot::Opened(0));
+}
+
+/// A file of the test data that a fresh clone carries (`tests/data`).
+fn test_data(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(relative)
+}
+
+/// Copies a folder (one level of subfolders) into `to`.
+fn copy_folder(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_folder(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy");
+        }
     }
+}
+
+#[test]
+fn models_on_clip_features_wait_for_a_clip_folder_that_fits_them() {
+    let mut harness = predicting();
+    // The official run folder of the reference fixture takes ViT-B/16 features; the tiny CLIP
+    // folder does not give those: a clear message, the model keeps waiting, nothing else changes.
+    drop_file(&mut harness, &test_data("nrf-official"));
+    step_until(&mut harness, "the run folder read", |app| {
+        app.pending_clip.is_some() || app.error.is_some()
+    });
+    assert_eq!(app(&harness).error, None);
+    harness.get_by_label("Choose CLIP folder…");
+    drop_file(&mut harness, &test_data("clip-tiny"));
+    step_until(&mut harness, "the misfit refused", |app| {
+        app.error.is_some()
+    });
+    let error = app_mut(&mut harness).error.take().unwrap_or_default();
+    assert!(
+        error.contains("clip-tiny") && error.contains("does not fit"),
+        "{error}"
+    );
+    assert!(app(&harness).pending_clip.is_some());
+    assert!(app(&harness).opened.is_empty());
+    assert_eq!(app(&harness).model, ModelSlot::Embedded(1));
+    click(&mut harness, "Cancel");
+    assert!(app(&harness).pending_clip.is_none());
+
+    // A run folder missing its network's weights names the file.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broken = dir.path().join("run");
+    copy_folder(&test_data("nrf-official"), &broken);
+    std::fs::remove_file(broken.join("best_model/best_NRF_model.pth.tar")).expect("remove");
+    drop_file(&mut harness, &broken);
+    step_until(&mut harness, "the broken folder refused", |app| {
+        app.error.is_some()
+    });
+    let error = app_mut(&mut harness).error.take().unwrap_or_default();
+    assert!(error.contains("best_NRF_model.pth.tar"), "{error}");
+    assert!(app(&harness).pending_clip.is_none());
+
+    // The end-to-end fixture's model (converted from its run folder) with the CLIP folder it was
+    // made with: the viewer's prediction is PyTorch's.
+    drop_file(&mut harness, &test_data("nrf-e2e/model.nrf"));
+    step_until(&mut harness, "the model waiting", |app| {
+        app.pending_clip.is_some()
+    });
+    drop_file(&mut harness, &test_data("clip-tiny"));
+    step_until(&mut harness, "the CLIP model's prediction", |app| {
+        app.model == ModelSlot::Opened(0) && prediction_shown(app)
+    });
+    assert!(app(&harness).pending_clip.is_none());
+    assert!(!app(&harness).trainable(ModelSlot::Opened(0)));
+    drop_file(&mut harness, &test_data("clip-tiny/images/noise_227.png"));
+    step_until(&mut harness, "the new image's prediction", |app| {
+        app.image
+            .as_ref()
+            .is_some_and(|i| i.name == "noise_227.png")
+            && prediction_shown(app)
+    });
+    let points = crate::npy::read_f32(test_data("nrf-e2e/coords_mni_mm.npy")).expect("points");
+    let points: Vec<glam::Vec3> = points
+        .data
+        .chunks_exact(3)
+        .map(|p| glam::Vec3::new(p[0], p[1], p[2]))
+        .collect();
+    let expected =
+        crate::npy::read_f32(test_data("nrf-e2e/noise_227.expected_prediction.npy")).expect("npy");
+    let got = app(&harness)
+        .query
+        .as_ref()
+        .expect("query")
+        .query_points(&points)
+        .expect("values");
+    let worst = got
+        .iter()
+        .zip(&expected.data)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(worst <= 1e-3, "largest difference from PyTorch {worst}");
 }
 
 #[test]
@@ -495,7 +641,8 @@ fn an_a_minus_b_contrast_shows_the_difference_of_two_images() {
     let mut harness = predicting();
     let a_only = app(&harness).overlay.clone().expect("A");
     click(&mut harness, "Set as B");
-    assert!(app(&harness).contrast_b.is_some());
+    assert_eq!(app(&harness).contrast.b.len(), 1);
+    let first = app(&harness).image.clone().expect("image");
     // A different image becomes A; then A − B is asked for.
     harness.get_by_label("face").click();
     step_until(&mut harness, "the face's prediction", |app| {
@@ -506,12 +653,7 @@ fn an_a_minus_b_contrast_shows_the_difference_of_two_images() {
                 .is_some_and(|i| i.name == "example: face")
     });
     let face = app(&harness).overlay.clone().expect("face");
-    let b_name = app(&harness)
-        .contrast_b
-        .as_ref()
-        .map(|b| b.name.clone())
-        .unwrap_or_default();
-    click(&mut harness, &format!("show A - B (B: {b_name})"));
+    click(&mut harness, "show A - B");
     step_until(&mut harness, "the contrast", |app| {
         prediction_shown(app) && app.query.as_ref().is_some_and(ImageQuery::is_contrast)
     });
@@ -532,6 +674,42 @@ fn an_a_minus_b_contrast_shows_the_difference_of_two_images() {
     {
         assert!((c - (a - b)).abs() < 1e-4, "{c} vs {a} − {b}");
     }
+
+    // Sets: the face joins B, so A − B = face − mean(first, face) = (face − first) / 2.
+    click(&mut harness, "Add to B");
+    assert_eq!(app(&harness).contrast.b.len(), 2);
+    step_until(&mut harness, "the contrast of sets", |app| {
+        prediction_shown(app)
+            && app
+                .overlay
+                .as_ref()
+                .is_some_and(|(version, _)| *version > contrast.0)
+    });
+    let half = app(&harness).overlay.clone().expect("A - mean(B)");
+    for ((h, a), b) in half
+        .1
+        .volume
+        .data
+        .iter()
+        .zip(&face.1.volume.data)
+        .zip(&a_only.1.volume.data)
+    {
+        assert!((h - (a - b) / 2.0).abs() < 1e-4, "{h} vs ({a} − {b}) / 2");
+    }
+    // Adding an image twice is refused with a message; nothing changes.
+    click(&mut harness, "Add to B");
+    assert!(
+        app_mut(&mut harness)
+            .error
+            .take()
+            .is_some_and(|e| e.contains("already"))
+    );
+    assert_eq!(app(&harness).contrast.b.len(), 2);
+    assert_eq!(first.name, app(&harness).contrast.b[0].name);
+    click(&mut harness, "Clear A and B");
+    step_until(&mut harness, "the face alone again", |app| {
+        prediction_shown(app) && app.query.as_ref().is_some_and(|q| !q.is_contrast())
+    });
 }
 
 #[test]
@@ -574,4 +752,70 @@ fn a_click_on_the_3d_view_moves_the_crosshair_to_the_surface() {
             .is_some_and(|g| g >= crate::render::volume3d::SURFACE_GREY)
     );
     assert!(app(&harness).slices_stale || app(&harness).slices_job.is_some());
+}
+
+/// A wgpu render state on a software adapter (lavapipe) for snapshot images; `None` (the test
+/// skips, saying why) when there is none on a developer's machine — under `CI=true` it fails.
+fn software_render_state(test: &str) -> Option<eframe::egui_wgpu::RenderState> {
+    use eframe::egui_wgpu;
+    let setup = egui_kittest::wgpu::default_wgpu_setup();
+    let state = pollster::block_on(async {
+        let instance = setup.new_instance().await;
+        egui_wgpu::RenderState::create(
+            &egui_wgpu::WgpuConfiguration {
+                wgpu_setup: setup,
+                ..Default::default()
+            },
+            &instance,
+            None,
+            egui_wgpu::RendererOptions::PREDICTABLE,
+        )
+        .await
+    });
+    match state {
+        Ok(state) => Some(state),
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("{test}: needs a wgpu adapter under CI=true (mesa-vulkan-drivers), but {e}")
+        }
+        Err(e) => {
+            eprintln!("SKIPPED {test}: no wgpu adapter ({e}); install mesa-vulkan-drivers");
+            None
+        }
+    }
+}
+
+/// Steps until the views are complete again after a change of layout or size (the slices are
+/// queried again at their new pixel size).
+fn settle(harness: &mut AppHarness) {
+    harness.step();
+    harness.step();
+    step_until(harness, "the views redrawn", prediction_shown);
+    // The status line carries the query's seconds, which vary from run to run.
+    app_mut(harness).status = "virtual subj01: 1 mm volume".into();
+    harness.step();
+    harness.step();
+}
+
+#[test]
+fn the_main_layouts_match_their_snapshots() {
+    // Tolerance (kittest.toml): a pixel fails when its colour differs by more than kittest's
+    // default distance, and up to 0.1 % of the window's pixels may fail (antialiasing and the
+    // last bit of parallel sums).
+    let test = "the_main_layouts_match_their_snapshots";
+    let Some(render_state) = software_render_state(test) else {
+        return;
+    };
+    let mut harness = build_harness(
+        ViewOptions {
+            subject: 1,
+            ..Default::default()
+        },
+        Some(render_state),
+    );
+    step_until(&mut harness, "the example's prediction", prediction_shown);
+    settle(&mut harness);
+    harness.snapshot("viewer_2x2");
+    app_mut(&mut harness).layout = super::Layout::Row;
+    settle(&mut harness);
+    harness.snapshot("viewer_row");
 }

@@ -665,8 +665,8 @@ pub fn viewer(args: &ViewerBenchArgs) -> Result<()> {
         let image = nrf::features::preprocess::load_rgb8(&path)?;
         let query = prepare_query(PredictionRequest {
             model: ModelSource::Embedded(args.subject),
-            image,
-            baseline: None,
+            images: vec![image],
+            baseline: Vec::new(),
         })
         .map_err(anyhow::Error::msg)?;
         times[0].push(started.elapsed().as_secs_f64());

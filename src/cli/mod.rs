@@ -146,6 +146,7 @@ pub fn run(cli: Cli) -> Result<()> {
             frame_rate: false,
             overlay: None,
             model: None,
+            clip: None,
         }),
         Some(Command::Info { file, json }) => info::info(file, json),
         Some(Command::Gpu) => gpu::run(),
@@ -188,9 +189,14 @@ pub struct ViewArgs {
     /// Embedded virtual subject (1–8).
     #[arg(long, default_value_t = 1)]
     pub subject: usize,
-    /// A model file (.nrf, trained on the built-in features) to show instead of --subject's.
-    #[arg(long, value_name = "M.nrf")]
+    /// A model to show instead of --subject's: a .nrf file or an official run folder (models
+    /// on CLIP features need --clip).
+    #[arg(long, value_name = "M.nrf|RUN_DIR")]
     pub model: Option<PathBuf>,
+    /// Local Hugging Face CLIP folder (config.json, model.safetensors, preprocessor_config.json)
+    /// for models that take CLIP features; it can also be chosen in the window.
+    #[arg(long, value_name = "DIR")]
+    pub clip: Option<PathBuf>,
     /// Write a PNG of the window once the first full prediction is on screen.
     #[arg(long)]
     pub screenshot: Option<PathBuf>,
@@ -236,9 +242,23 @@ fn view(args: ViewArgs) -> Result<()> {
         );
     }
     let stats = args.frame_rate.then(std::sync::Arc::default);
-    for file in [&args.overlay, &args.model].into_iter().flatten() {
-        // Fail here, with the file's name, rather than in a dialog.
-        nrf::app::files::open(file.clone()).map_err(anyhow::Error::msg)?;
+    // Fail here, with the file's name, rather than in a dialog.
+    if let Some(overlay) = &args.overlay {
+        nrf::app::files::open(overlay.clone(), None).map_err(anyhow::Error::msg)?;
+    }
+    if let Some(path) = &args.model {
+        let model = nrf::app::files::read_model(path).map_err(anyhow::Error::msg)?;
+        if !nrf::app::files::takes_builtin_features(&model) {
+            let Some(clip) = &args.clip else {
+                anyhow::bail!(
+                    "{}: the model takes CLIP features; pass --clip DIR (a local Hugging Face \
+                     CLIP folder)",
+                    path.display()
+                );
+            };
+            // The sizes only (config.json): the window reads the weights.
+            nrf::app::files::check_clip_config(&model, clip).map_err(anyhow::Error::msg)?;
+        }
     }
     if let Some(image) = &args.image {
         // Fail here, with the file's name, rather than in a dialog.
@@ -254,6 +274,7 @@ fn view(args: ViewArgs) -> Result<()> {
         frame_stats: stats.clone(),
         overlay: args.overlay.clone(),
         model: args.model.clone(),
+        clip: args.clip.clone(),
     })
     .map_err(anyhow::Error::msg)
     .context(

@@ -176,17 +176,35 @@ pub enum InputError {
 impl Nrf {
     /// Checks features against the model's sizes.
     pub fn check_features(&self, features: &ImageFeatures) -> Result<(), InputError> {
+        self.check_feature_sizes(features.patches, features.token_dim, features.global_dim())
+    }
+
+    /// Checks an extractor's output sizes against the model's, before any image is read (a CLIP
+    /// folder of another size than the model was trained with).
+    pub fn check_extractor(
+        &self,
+        extractor: &dyn crate::features::FeatureExtractor,
+    ) -> Result<(), InputError> {
+        self.check_feature_sizes(
+            extractor.patches(),
+            extractor.token_dim(),
+            extractor.global_dim(),
+        )
+    }
+
+    /// Checks feature sizes (tokens per map, values per token, length of the global vector)
+    /// against the model's.
+    pub fn check_feature_sizes(
+        &self,
+        patches: usize,
+        token_dim: usize,
+        global_dim: usize,
+    ) -> Result<(), InputError> {
         let c = &self.config;
-        if features.patches != c.patches()
-            || features.token_dim != c.token_dim
-            || features.global_dim() != c.global_dim
-        {
+        if patches != c.patches() || token_dim != c.token_dim || global_dim != c.global_dim {
             return Err(InputError::Features {
                 got: format!(
-                    "2 × {} tokens × {} and a global vector of {}",
-                    features.patches,
-                    features.token_dim,
-                    features.global_dim()
+                    "2 × {patches} tokens × {token_dim} and a global vector of {global_dim}"
                 ),
                 expected: format!(
                     "2 × {} tokens × {} and a global vector of {}",

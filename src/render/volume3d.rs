@@ -52,6 +52,17 @@ impl Camera {
             + self.distance_mm * Vec3::new(az.sin() * el.cos(), -az.cos() * el.cos(), el.sin())
     }
 
+    /// The vertical field of view (radians) of an image of `aspect` = width / height: `fov_deg`
+    /// spans the image's shorter side, so that a tall, narrow view still shows the whole brain.
+    pub fn vertical_fov(&self, aspect: f32) -> f32 {
+        let fov = self.fov_deg.to_radians();
+        if aspect >= 1.0 {
+            fov
+        } else {
+            2.0 * ((fov / 2.0).tan() / aspect.max(1e-3)).atan()
+        }
+    }
+
     /// World → clip matrix for an image of `aspect` = width / height.
     pub fn view_projection(&self, aspect: f32) -> Mat4 {
         let view = glam::camera::rh::view::look_at_mat4(self.eye(), self.target, Vec3::Z);
@@ -59,12 +70,28 @@ impl Camera {
         let projection =
         // WebGPU's clip space: depth 0..1, y up (as Direct3D's).
             glam::camera::rh::proj::directx::perspective(
-                self.fov_deg.to_radians(),
+                self.vertical_fov(aspect),
                 aspect.max(1e-3),
                 near,
                 self.distance_mm + 200.0,
             );
         projection * view
+    }
+}
+
+impl Camera {
+    /// Moves the camera and what it looks at together across the view, as a drag of
+    /// (`dx`, `dy`) pixels (y down) on a view of `size` pixels would: the point under the
+    /// pointer at the target's depth stays under it.
+    pub fn pan(&mut self, dx: f32, dy: f32, size: (f32, f32)) {
+        let (width, height) = (size.0.max(1.0), size.1.max(1.0));
+        let forward = (self.target - self.eye()).normalize_or_zero();
+        let right = forward.cross(Vec3::Z).normalize_or(Vec3::X);
+        let up = right.cross(forward);
+        // Millimetres per pixel in the plane through the target.
+        let half_height = (self.vertical_fov(width / height) / 2.0).tan();
+        let mm_per_px = 2.0 * self.distance_mm * half_height / height;
+        self.target += (-dx * right + dy * up) * mm_per_px;
     }
 }
 
@@ -844,6 +871,53 @@ impl VolumeRenderer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn panning_keeps_the_point_under_the_pointer() {
+        // A wide view and a tall, narrow one (whose field of view spans its width).
+        for (width, height) in [(800.0, 600.0), (250.0, 780.0)] {
+            pan_check(width, height);
+        }
+    }
+
+    fn pan_check(width: f32, height: f32) {
+        let mut camera = Camera::default();
+        let aspect = width / height;
+        // A point at the target's depth, 100 px right of the centre.
+        let before = camera.view_projection(aspect);
+        let ndc_x = 100.0 / (height * aspect / 2.0);
+        let ray_point = before
+            .inverse()
+            .project_point3(glam::Vec3::new(ndc_x, 0.0, 0.5));
+        let eye = camera.eye();
+        let direction = (ray_point - eye).normalize();
+        let forward = (camera.target - eye).normalize();
+        let point = eye + direction * (camera.distance_mm / direction.dot(forward));
+        let (distance, azimuth) = (camera.distance_mm, camera.azimuth_deg);
+        camera.pan(-100.0, 0.0, (width, height));
+        // Dragged 100 px left, the point is now at the centre; the view only moved sideways.
+        let after = camera.view_projection(aspect).project_point3(point);
+        assert!(after.x.abs() < 1e-3 && after.y.abs() < 1e-3, "{after:?}");
+        assert_eq!(
+            (camera.distance_mm, camera.azimuth_deg),
+            (distance, azimuth)
+        );
+        assert!((camera.eye() - eye).dot(forward).abs() < 1e-3);
+    }
+
+    #[test]
+    fn a_narrow_view_keeps_the_field_of_view_across_its_width() {
+        let camera = Camera::default();
+        // A point on the edge of a square view's field stays on the edge of a narrow view's.
+        let square = camera.view_projection(1.0);
+        let narrow = camera.view_projection(0.25);
+        let edge = square
+            .inverse()
+            .project_point3(glam::Vec3::new(1.0, 0.0, 0.5));
+        let seen = narrow.project_point3(edge);
+        assert!((seen.x - 1.0).abs() < 1e-3, "{seen:?}");
+        assert!((camera.vertical_fov(2.0) - camera.fov_deg.to_radians()).abs() < 1e-6);
+    }
 
     #[test]
     fn a_pick_lands_on_the_near_surface_of_a_ball() {

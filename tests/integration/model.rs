@@ -488,7 +488,7 @@ fn nrf_file_with_a_missing_or_corrupt_tensor() {
 }
 
 #[test]
-fn a_contrast_query_is_the_difference_of_its_two_images_everywhere() {
+fn contrasts_and_means_of_images_combine_their_predictions_everywhere() {
     use nrf::features::FeatureExtractor;
     use nrf::features::builtin::BuiltinExtractor;
     let device = burn::tensor::Device::flex();
@@ -535,7 +535,25 @@ fn a_contrast_query_is_the_difference_of_its_two_images_everywhere() {
     {
         assert!((c - (a - b)).abs() < 1e-5);
     }
-    // Another engine (another model, even the same weights) cannot be subtracted, nor contrasts.
+    // Sets: the mean of A and B is their average; mean(A, B) − mean(B) is (A − B) / 2.
+    let both = nrf::query::ImageQuery::mean(&[a.clone(), b.clone()]).expect("mean");
+    assert!(!both.is_contrast());
+    let half = both
+        .minus(&nrf::query::ImageQuery::mean(std::slice::from_ref(&b)).expect("mean"))
+        .expect("contrast of sets");
+    let (vm, vh) = (
+        nrf::query::ImageQuery::mean(&[a.clone(), b.clone()])
+            .expect("mean")
+            .query_points(&points)
+            .expect("mean"),
+        half.query_points(&points).expect("half"),
+    );
+    for (((m, h), a), b) in vm.iter().zip(&vh).zip(&va).zip(&vb) {
+        assert!((m - (a + b) / 2.0).abs() < 1e-5, "{m} vs mean of {a}, {b}");
+        assert!((h - (a - b) / 2.0).abs() < 1e-5, "{h} vs ({a} − {b}) / 2");
+    }
+    assert!(nrf::query::ImageQuery::mean(&[]).is_err());
+    // Another engine (another model, even the same weights) cannot be subtracted or averaged.
     let other = nrf::query::QueryEngine::new(&model)
         .prepare(&model, &features(8))
         .expect("B elsewhere");
@@ -545,5 +563,5 @@ fn a_contrast_query_is_the_difference_of_its_two_images_everywhere() {
         .expect_err("different engines")
         .to_string();
     assert!(error.contains("different models"), "{error}");
-    assert!(contrast.minus(&b).is_err());
+    assert!(nrf::query::ImageQuery::mean(&[a.clone(), other]).is_err());
 }

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use crate::support::require;
+use crate::support::{data, require};
 
 /// How to run a windowed command here: on the session's display, or under `xvfb-run`.
 fn windowed() -> Result<Command, String> {
@@ -144,6 +144,38 @@ fn the_viewer_refuses_a_bad_model_or_overlay_before_opening() {
         let name = path.file_name().unwrap_or_default().to_string_lossy();
         assert!(stderr.contains(name.as_ref()), "{flag}: {stderr}");
     }
+}
+
+#[test]
+fn the_viewer_asks_for_a_clip_folder_that_fits_before_opening() {
+    let run = |args: &[&std::path::Path]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_nrf"));
+        command.arg("view");
+        for pair in args.chunks(2) {
+            command.arg(pair[0]).arg(pair[1]);
+        }
+        let output = command.output().expect("run");
+        assert!(!output.status.success());
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let flag = |f: &'static str| std::path::Path::new(f);
+    // A model on CLIP features without --clip.
+    let stderr = run(&[flag("--model"), &data("nrf-e2e/model.nrf")]);
+    assert!(
+        stderr.contains("model.nrf") && stderr.contains("--clip"),
+        "{stderr}"
+    );
+    // The official run folder (ViT-B/16 sizes) with the tiny CLIP folder: both sizes named.
+    let stderr = run(&[
+        flag("--model"),
+        &data("nrf-official"),
+        flag("--clip"),
+        &data("clip-tiny"),
+    ]);
+    assert!(
+        stderr.contains("clip-tiny") && stderr.contains("does not fit"),
+        "{stderr}"
+    );
 }
 
 #[test]
