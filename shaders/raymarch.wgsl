@@ -6,7 +6,9 @@
 // - jittered ray starts (a per-pixel hash) against banding;
 // - early termination once the accumulated alpha passes 0.97;
 // - empty-space skipping: a coarse occupancy texture (blocks of 4 voxels, marked where anything
-//   visible lies within one voxel of the block) lets a ray leave an empty block in one step;
+//   visible lies within one voxel of the block) holds each empty block's Chebyshev distance to
+//   the nearest marked one, so a ray crosses a run of empty blocks in one step; its second
+//   channel marks the blocks the overlay reaches, and only there is the overlay sampled;
 // - gradient (Lambert + a little specular) lighting of the anatomy, from normals precomputed per
 //   voxel and packed with the grey level in one RGBA texel (one fetch per sample);
 // - the overlay fades with depth below the first surface hit (overlay_depth_mm), so deep blobs
@@ -96,27 +98,35 @@ fn clipped(p: vec3<f32>) -> bool {
     return false;
 }
 
-// Distance (mm) along the ray from `world` to where it leaves its occupancy block, or 0 when the
-// block holds something to see.
-fn empty_run(world: vec3<f32>, dir: vec3<f32>) -> f32 {
+// The occupancy block at `world`: x is the distance (mm) along the ray to where it leaves the
+// empty blocks around it, or 0 when its block holds something to see; y > 0 when the overlay
+// reaches into the block. The texture's r is the block's Chebyshev distance (in blocks, /255) to
+// the nearest block with something to see: a ray may cross the cube of blocks within d − 1 of
+// its own in one step.
+fn block_at(world: vec3<f32>, dir: vec3<f32>) -> vec2<f32> {
     let dims = vec3<f32>(textureDimensions(anatomy));
     let u = (params.world_to_anatomy * vec4<f32>(world, 1.0)).xyz * dims; // voxel units
     let block = params.occupancy.x;
     let j = floor(u / block);
     let blocks = vec3<f32>(textureDimensions(occupancy));
+    var d = 1.0;
     if all(j >= vec3<f32>(0.0)) && all(j < blocks) {
-        if textureLoad(occupancy, vec3<i32>(j), 0).r > 0.0 {
-            return 0.0;
+        let texel = textureLoad(occupancy, vec3<i32>(j), 0);
+        d = round(texel.r * 255.0);
+        if d < 0.5 {
+            return vec2<f32>(0.0, texel.g);
         }
     }
-    // Leave the block: per axis, the distance to the face the ray heads for.
+    // Leave the cube: per axis, the distance to the face the ray heads for.
     let du = dir / params.occupancy.y; // voxels per mm along the ray
-    let face = (j + select(vec3<f32>(0.0), vec3<f32>(1.0), du > vec3<f32>(0.0))) * block;
+    let upper = j + vec3<f32>(d);
+    let lower = j - vec3<f32>(d - 1.0);
+    let face = select(lower, upper, du > vec3<f32>(0.0)) * block;
     let moving = abs(du) >= vec3<f32>(1e-6);
     // Axes the ray does not move along never end the run.
     let run = select(vec3<f32>(1e9), (face - u) / select(vec3<f32>(1.0), du, moving), moving);
     let exit = min(min(run.x, run.y), run.z);
-    return max(exit, 0.0) + 0.01;
+    return vec2<f32>(max(exit, 0.0) + 0.01, 0.0);
 }
 
 @fragment
@@ -163,9 +173,9 @@ fn fs_main(@builtin(position) frag: vec4<f32>) -> @location(0) vec4<f32> {
             break;
         }
         let p = origin + dir * t;
-        let run = empty_run(p, dir);
-        if run > 0.0 {
-            t += run;
+        let block = block_at(p, dir);
+        if block.x > 0.0 {
+            t += block.x;
             continue;
         }
         if clipped(p) {
@@ -186,14 +196,17 @@ fn fs_main(@builtin(position) frag: vec4<f32>) -> @location(0) vec4<f32> {
                 let n = select(vec3<f32>(0.0), normalize(packed), dot(packed, packed) > 1e-6);
                 let diffuse = max(dot(n, light), 0.0);
                 let half_vector = normalize(light + view);
-                let specular = pow(max(dot(n, half_vector), 0.0), 24.0) * 0.25;
+                // pow(x, 24) by squaring (cheaper than exp2 · log2 on a software rasteriser).
+                let x2 = max(dot(n, half_vector), 0.0) * max(dot(n, half_vector), 0.0);
+                let x8 = x2 * x2 * x2 * x2;
+                let specular = x8 * x8 * x8 * 0.25;
                 let grey = 0.35 + 0.6 * a;
                 sample_colour = vec3<f32>(grey) * (params.light.w + (1.0 - params.light.w) * diffuse)
                     + vec3<f32>(specular);
                 sample_alpha = 1.0 - pow(1.0 - min(opacity, 0.999), step / reference_step);
             }
         }
-        if has_overlay {
+        if has_overlay && block.y > 0.0 {
             let o = overlay_at(p);
             if o.y > 0.5 {
                 if mip {

@@ -199,6 +199,49 @@ struct Params {
 
 /// Edge of an occupancy block, in anatomy voxels.
 const BLOCK: usize = 4;
+
+/// The largest Chebyshev distance (in blocks) the occupancy texture records.
+const MAX_SKIP_BLOCKS: u8 = 32;
+
+/// Each block's Chebyshev distance (in blocks, at most `cap`) to the nearest `filled` block, 0
+/// for filled ones: a ray anywhere in a block at distance d meets nothing before it leaves the
+/// cube of blocks within d − 1 of it. A breadth-first search over the 26 neighbours.
+fn chebyshev_distance(filled: &[bool], dims: [usize; 3], cap: u8) -> Vec<u8> {
+    let [nx, ny, nz] = dims;
+    let mut distance: Vec<u8> = filled.iter().map(|&f| if f { 0 } else { cap }).collect();
+    let mut frontier: Vec<usize> = (0..filled.len()).filter(|&n| filled[n]).collect();
+    let mut next = Vec::new();
+    for d in 1..cap {
+        for &n in &frontier {
+            let (i, j, k) = (n % nx, (n / nx) % ny, n / (nx * ny));
+            for dk in -1i64..=1 {
+                for dj in -1i64..=1 {
+                    for di in -1i64..=1 {
+                        let (a, b, c) = (i as i64 + di, j as i64 + dj, k as i64 + dk);
+                        if a < 0 || b < 0 || c < 0 {
+                            continue;
+                        }
+                        let (a, b, c) = (a as usize, b as usize, c as usize);
+                        if a >= nx || b >= ny || c >= nz {
+                            continue;
+                        }
+                        let m = a + nx * (b + ny * c);
+                        if distance[m] > d {
+                            distance[m] = d;
+                            next.push(m);
+                        }
+                    }
+                }
+            }
+        }
+        if next.is_empty() {
+            break;
+        }
+        std::mem::swap(&mut frontier, &mut next);
+        next.clear();
+    }
+    distance
+}
 /// Grey level below which the anatomy is fully transparent (the shader's smoothstep start).
 const ANATOMY_VISIBLE: f32 = 0.08;
 /// Entries in the colour lookup table.
@@ -561,8 +604,9 @@ impl VolumeRenderer {
         self.bind_group = None;
     }
 
-    /// Marks blocks of the anatomy grid that hold visible anatomy or overlay voxels, dilated by
-    /// one block, as an R8 texture the shader uses to skip empty space.
+    /// Marks blocks of the anatomy grid that hold visible anatomy or overlay voxels (and those
+    /// the overlay reaches), with each empty block's Chebyshev distance to the nearest marked
+    /// one, as the texture the shader uses to skip empty space.
     fn rebuild_occupancy(
         &mut self,
         device: &wgpu::Device,
@@ -630,15 +674,26 @@ impl VolumeRenderer {
         for (f, &o) in filled.iter_mut().zip(&self.overlay_blocks) {
             *f |= o;
         }
-        let dilated: Vec<u8> = filled.iter().map(|&f| if f { 255 } else { 0 }).collect();
+        // r: 0 where there is something to see (the march samples the block), else the number
+        // of blocks to the nearest such block (the march leaves that many blocks behind in one
+        // step); g: the overlay reaches the block (only there is it sampled).
+        let distance = chebyshev_distance(&filled, blocks, MAX_SKIP_BLOCKS);
+        let texels: Vec<u8> = distance
+            .iter()
+            .enumerate()
+            .flat_map(|(n, &d)| {
+                let overlay = self.overlay_blocks.get(n).copied().unwrap_or(false);
+                [d, if overlay { 255 } else { 0 }]
+            })
+            .collect();
         self.occupancy = texture_3d(
             device,
             queue,
             "occupancy",
             blocks,
-            wgpu::TextureFormat::R8Unorm,
-            &dilated,
-            1,
+            wgpu::TextureFormat::Rg8Unorm,
+            &texels,
+            2,
         );
     }
 
@@ -871,6 +926,37 @@ impl VolumeRenderer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn empty_blocks_know_their_chebyshev_distance_to_the_nearest_filled_one() {
+        let dims = [9, 7, 5];
+        let index = |i: usize, j: usize, k: usize| i + 9 * (j + 7 * k);
+        let mut filled = vec![false; 9 * 7 * 5];
+        filled[index(2, 3, 1)] = true;
+        filled[index(8, 0, 4)] = true;
+        let distance = chebyshev_distance(&filled, dims, 5);
+        for k in 0..5usize {
+            for j in 0..7usize {
+                for i in 0..9usize {
+                    let to = |(a, b, c): (usize, usize, usize)| {
+                        i.abs_diff(a).max(j.abs_diff(b)).max(k.abs_diff(c))
+                    };
+                    let nearest = to((2, 3, 1)).min(to((8, 0, 4))).min(5);
+                    assert_eq!(
+                        usize::from(distance[index(i, j, k)]),
+                        nearest,
+                        "{i} {j} {k}"
+                    );
+                }
+            }
+        }
+        // Nothing filled: every block is at the cap (nothing to meet within it).
+        assert!(
+            chebyshev_distance(&[false; 8], [2, 2, 2], 3)
+                .iter()
+                .all(|&d| d == 3)
+        );
+    }
 
     #[test]
     fn panning_keeps_the_point_under_the_pointer() {
