@@ -128,6 +128,9 @@ pub fn run(options: ViewOptions) -> Result<(), String> {
             .with_inner_size([1280.0, 820.0])
             .with_title("nrf — Neural Response Functions"),
         renderer: eframe::Renderer::Wgpu,
+        // Dithering costs every pixel of every frame a noise computation; on a software
+        // rasteriser that is frame rate, and the views are not gradients that band.
+        dithering: false,
         ..Default::default()
     };
     let result = export::ScreenshotSlot::default();
@@ -315,6 +318,37 @@ impl Layout {
     fn next(self) -> Self {
         let at = Self::ALL.iter().position(|(l, _)| *l == self).unwrap_or(0);
         Self::ALL[(at + 1) % Self::ALL.len()].0
+    }
+
+    /// The strips of `full` between the views (the views cover the rest).
+    pub fn gaps(self, full: egui::Rect) -> Vec<egui::Rect> {
+        let views: Vec<egui::Rect> = self.rects(full).into_iter().flatten().collect();
+        let mut gaps = Vec::new();
+        // Between horizontally adjacent views, full height; between rows, full width.
+        for a in &views {
+            if let Some(b) = views
+                .iter()
+                .filter(|b| b.min.x > a.max.x)
+                .min_by(|p, q| p.min.x.total_cmp(&q.min.x))
+            {
+                gaps.push(egui::Rect::from_x_y_ranges(
+                    a.max.x..=b.min.x,
+                    full.y_range(),
+                ));
+            }
+            if let Some(b) = views
+                .iter()
+                .filter(|b| b.min.y > a.max.y)
+                .min_by(|p, q| p.min.y.total_cmp(&q.min.y))
+            {
+                gaps.push(egui::Rect::from_x_y_ranges(
+                    full.x_range(),
+                    a.max.y..=b.min.y,
+                ));
+            }
+        }
+        gaps.dedup();
+        gaps
     }
 
     /// Rectangles of the sagittal, coronal, axial and 3D views in `full` (`None`: not shown).
@@ -1529,6 +1563,12 @@ impl eframe::App for NrfApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         self.show(ui);
     }
+
+    /// Black, as behind the views: the central panel then needs no fill of its own (one layer
+    /// less for a software rasteriser to shade under the views).
+    fn clear_color(&self, _visuals: &egui::Visuals) -> [f32; 4] {
+        [0.0, 0.0, 0.0, 1.0]
+    }
 }
 
 impl NrfApp {
@@ -1571,9 +1611,14 @@ impl NrfApp {
         let last_hover = self.hover;
         egui::Panel::bottom("status").show(ui, |ui| self.status_bar(ui, last_hover));
         egui::CentralPanel::default()
-            .frame(egui::Frame::new().fill(egui::Color32::BLACK))
+            .frame(egui::Frame::NONE)
             .show(ui, |ui| {
                 self.views_area = Some(ui.max_rect());
+                // The panel has no fill (the window clears to black): only the strips between
+                // the views are painted, not a layer under them all.
+                for gap in self.layout.gaps(ui.max_rect()) {
+                    ui.painter().rect_filled(gap, 0.0, egui::Color32::BLACK);
+                }
                 let [sagittal, coronal, axial, three_d] = self.layout.rects(ui.max_rect());
                 for (index, rect) in [sagittal, coronal, axial].into_iter().enumerate() {
                     if let Some(rect) = rect

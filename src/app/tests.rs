@@ -410,6 +410,28 @@ fn layouts_place_the_views_they_show_without_overlap() {
                 assert!(!a.intersects(b.shrink(0.5)), "{name}: {a:?} overlaps {b:?}");
             }
         }
+        // The views and the strips between them cover the area (the panel has no fill), and
+        // the strips lie between the views, not over them.
+        let gaps = layout.gaps(full);
+        for gap in &gaps {
+            assert!(
+                rects
+                    .iter()
+                    .all(|r| !r.shrink(0.5).intersects(gap.shrink(0.5)))
+            );
+        }
+        for k in 0..=40 {
+            for m in 0..=40 {
+                let p = full.min + full.size() * egui::vec2(k as f32 / 40.0, m as f32 / 40.0);
+                assert!(
+                    rects
+                        .iter()
+                        .chain(&gaps)
+                        .any(|r| r.expand(0.01).contains(p)),
+                    "{name}: {p:?} neither in a view nor between views"
+                );
+            }
+        }
     }
     assert_eq!(Layout::Single(3).rects(full)[3], Some(full));
 }

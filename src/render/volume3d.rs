@@ -327,7 +327,9 @@ pub struct VolumeRenderer {
     lut: wgpu::Texture,
     limit: f32,
     anatomy_mask: Vec<bool>,
-    overlay_blocks: Vec<bool>,
+    /// The overlay's voxels that carry a value: the occupancy is rebuilt from it whenever the
+    /// anatomy or the overlay changes, in either order.
+    overlay_inside: Option<Mask>,
     bind_group: Option<wgpu::BindGroup>,
 }
 
@@ -448,7 +450,7 @@ impl VolumeRenderer {
             lut,
             limit: 1.0,
             anatomy_mask: Vec::new(),
-            overlay_blocks: Vec::new(),
+            overlay_inside: None,
             bind_group: None,
         }
     }
@@ -512,8 +514,7 @@ impl VolumeRenderer {
         );
         self.anatomy_grid = Some(volume.grid);
         self.anatomy_mask = volume.data.iter().map(|&v| v > ANATOMY_VISIBLE).collect();
-        self.overlay_blocks.clear();
-        self.rebuild_occupancy(device, queue, None);
+        self.rebuild_occupancy(device, queue);
     }
 
     /// Uploads a prediction volume; only `inside` voxels show.
@@ -582,7 +583,8 @@ impl VolumeRenderer {
             texture,
             world_to_texture: world_to_texture(&inside.grid)?,
         });
-        self.rebuild_occupancy(device, queue, Some(inside));
+        self.overlay_inside = Some(inside.clone());
+        self.rebuild_occupancy(device, queue);
         self.bind_group = None;
         Ok(())
     }
@@ -590,7 +592,8 @@ impl VolumeRenderer {
     /// Removes the overlay.
     pub fn clear_overlay(&mut self, device: &wgpu::Device, queue: &wgpu::Queue) {
         self.overlay = None;
-        self.rebuild_occupancy(device, queue, None);
+        self.overlay_inside = None;
+        self.rebuild_occupancy(device, queue);
     }
 
     /// Sets the overlay's colours.
@@ -607,12 +610,7 @@ impl VolumeRenderer {
     /// Marks blocks of the anatomy grid that hold visible anatomy or overlay voxels (and those
     /// the overlay reaches), with each empty block's Chebyshev distance to the nearest marked
     /// one, as the texture the shader uses to skip empty space.
-    fn rebuild_occupancy(
-        &mut self,
-        device: &wgpu::Device,
-        queue: &wgpu::Queue,
-        overlay: Option<&Mask>,
-    ) {
+    fn rebuild_occupancy(&mut self, device: &wgpu::Device, queue: &wgpu::Queue) {
         self.bind_group = None;
         let Some(grid) = self.anatomy_grid else {
             return;
@@ -641,12 +639,12 @@ impl VolumeRenderer {
                 mark(&mut filled, grid.ijk(n));
             }
         }
-        if let Some(mask) = overlay
+        let mut overlay_blocks = vec![false; filled.len()];
+        if let Some(mask) = &self.overlay_inside
             && let Ok(to_voxel) = grid.world_to_voxel()
         {
             // An overlay voxel reaches one overlay spacing around its centre.
             let reach = mask.grid.spacing_mm() / grid.spacing_mm();
-            let mut marks = vec![false; filled.len()];
             for (n, &inside) in mask.data.iter().enumerate() {
                 if !inside {
                     continue;
@@ -661,17 +659,14 @@ impl VolumeRenderer {
                     for bj in range(lo.y, hi.y, ny) {
                         for bi in range(lo.x, hi.x, nx) {
                             if bi < blocks[0] && bj < blocks[1] && bk < blocks[2] {
-                                marks[block_index([bi, bj, bk])] = true;
+                                overlay_blocks[block_index([bi, bj, bk])] = true;
                             }
                         }
                     }
                 }
             }
-            self.overlay_blocks = marks;
-        } else if overlay.is_none() && self.overlay.is_none() {
-            self.overlay_blocks.clear();
         }
-        for (f, &o) in filled.iter_mut().zip(&self.overlay_blocks) {
+        for (f, &o) in filled.iter_mut().zip(&overlay_blocks) {
             *f |= o;
         }
         // r: 0 where there is something to see (the march samples the block), else the number
@@ -681,10 +676,7 @@ impl VolumeRenderer {
         let texels: Vec<u8> = distance
             .iter()
             .enumerate()
-            .flat_map(|(n, &d)| {
-                let overlay = self.overlay_blocks.get(n).copied().unwrap_or(false);
-                [d, if overlay { 255 } else { 0 }]
-            })
+            .flat_map(|(n, &d)| [d, if overlay_blocks[n] { 255 } else { 0 }])
             .collect();
         self.occupancy = texture_3d(
             device,

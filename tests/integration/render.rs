@@ -531,3 +531,61 @@ fn the_fused_kernel_fills_the_overlay_texture_on_the_gpu() {
         .expect("render");
     assert_ne!(plain.as_raw(), got.as_raw());
 }
+
+#[test]
+fn the_overlay_shows_whether_it_arrives_before_or_after_the_anatomy() {
+    // The viewer's prediction usually arrives before its template: the empty-space skipping
+    // must still let the rays see the overlay.
+    let test = "the_overlay_shows_whether_it_arrives_before_or_after_the_anatomy";
+    let Some(gpu) = gpu_or_skip(test) else {
+        return;
+    };
+    use nrf::render::volume3d::{FrameOptions, VolumeRenderer, brain_anatomy};
+    let grid = nrf::space::Grid::mni(4.0).expect("grid");
+    let anatomy = brain_anatomy(&grid).expect("anatomy");
+    // A blob of +1 in the occipital lobe, where the default camera looks.
+    let inside = nrf::volume::Mask {
+        grid,
+        data: grid
+            .points()
+            .iter()
+            .map(|p| (*p - glam::Vec3::new(-30.0, -85.0, 10.0)).length() < 25.0)
+            .collect(),
+    };
+    let values = nrf::volume::Volume::new(
+        grid,
+        inside
+            .data
+            .iter()
+            .map(|&i| if i { 1.0 } else { 0.0 })
+            .collect(),
+    )
+    .expect("volume");
+    let style = OverlayStyle::symmetric(ColorMap::RdBuR, 1.0, 0.1);
+    let options = FrameOptions::default();
+    let size = (160, 120);
+    let mut usual =
+        VolumeRenderer::offscreen(&gpu, &anatomy, Some((&values, &inside)), &style).expect("usual");
+    let want = usual
+        .render_offscreen(&gpu.device, &gpu.queue, &options, size)
+        .expect("render");
+    let (device, queue) = (&gpu.device, &gpu.queue);
+    let mut late = VolumeRenderer::new(device, queue, wgpu::TextureFormat::Rgba8Unorm);
+    late.set_overlay(device, queue, &values, &inside)
+        .expect("overlay");
+    late.set_anatomy(device, queue, &anatomy);
+    late.set_style(device, queue, &style);
+    let got = late
+        .render_offscreen(device, queue, &options, size)
+        .expect("render");
+    assert_eq!(got.as_raw(), want.as_raw());
+    // And the blob is there: dark red pixels (value +1, the top of RdBu_r).
+    let red = got
+        .pixels()
+        .filter(|p| {
+            let [r, g, b, _] = p.0.map(i32::from);
+            r > 80 && r > g + 50 && r > b + 30
+        })
+        .count();
+    assert!(red > 100, "{red} red pixels");
+}
