@@ -1,17 +1,21 @@
-//! Fine-tuning inside the viewer: a source model trained further on a virtual subject's images,
-//! on a background thread, reporting its curves as it goes.
+//! Fine-tuning inside the viewer: a source model trained further on a virtual subject's images or
+//! on a dataset folder, on a background thread, reporting its curves as it goes.
 //!
-//! The target's data are measured on the spot ([`TrainingSet::simulated`]: the images that
-//! subject saw in the embedded models' simulation, with fresh measurement noise), so a fresh
-//! install fine-tunes without any dataset on disk. Cancel stops at the next step and keeps the
-//! best model so far, as `nrf finetune` does.
+//! A virtual subject's data are measured on the spot ([`TrainingSet::simulated`]: the images
+//! that subject saw in the embedded models' simulation, with fresh measurement noise), so a fresh
+//! install fine-tunes without any dataset on disk. A dataset folder is read as `nrf finetune
+//! --data` reads it (the NSD-processed layout's subj01 and nsdgeneral, or a plain folder), its
+//! features computed with the built-in extractor. Cancel stops at the next step and keeps the best
+//! model so far, as `nrf finetune` does.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::time::Instant;
 
 use super::jobs::ModelSource;
+use crate::data::dataset::Dataset;
 use crate::features::builtin::BuiltinExtractor;
 use crate::model::Nrf;
 use crate::model::domain::{Domain, VoxelDomain};
@@ -24,13 +28,47 @@ use crate::train::trainer::{StopReason, TrainConfig, TrainEvent, train, voxel_sc
 /// median r, few enough that validating stays quick.
 pub const VALIDATION_IMAGES: usize = 50;
 
+/// Whose data a fine-tune fits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// An embedded virtual subject (1–8), measured in memory.
+    Virtual(usize),
+    /// A dataset folder: the NSD-processed layout (its subj01, nsdgeneral ROI) or a plain folder
+    /// (responses.nii.gz, mask.nii.gz, images.tsv).
+    Folder(PathBuf),
+}
+
+impl Target {
+    /// How the panel and the result's name call it.
+    pub fn name(&self) -> String {
+        match self {
+            Target::Virtual(k) => format!("virtual subj{k:02}"),
+            Target::Folder(dir) => dir.file_name().map_or_else(
+                || dir.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            ),
+        }
+    }
+}
+
+/// Opens a dataset folder in either layout (as `nrf finetune --data` does, with its defaults).
+pub fn open_dataset(dir: &std::path::Path) -> Result<Dataset, TrainError> {
+    if dir.join("roi_response_average").is_dir() {
+        Ok(Dataset::open_nsd(dir, "1", "nsdgeneral")?)
+    } else {
+        Ok(Dataset::open_plain(dir)?)
+    }
+}
+
 /// What to fine-tune.
 pub struct FineTuneRequest {
-    /// Target: embedded virtual subject (1–8).
-    pub target: usize,
-    /// Target training images (a seeded choice of the subject's own images).
+    /// Whose data.
+    pub target: Target,
+    /// Training images: a seeded choice of a virtual subject's own images, or of a folder's
+    /// training images (all of them when it has fewer).
     pub train_images: usize,
-    /// Validation images (the first of the shared ones; [`VALIDATION_IMAGES`] in the viewer).
+    /// Validation images of a virtual subject (the first of the shared ones;
+    /// [`VALIDATION_IMAGES`] in the viewer); a folder's are its own validation rows.
     pub validation_images: usize,
     /// The model to start from (trained on another subject).
     pub source: ModelSource,
@@ -66,8 +104,8 @@ pub struct FineTuned {
     pub model: Nrf,
     /// Display name, e.g. `subj01 from virtual subj02 (20 images)`.
     pub name: String,
-    /// Target virtual subject.
-    pub target: usize,
+    /// The virtual subject it now describes (`None` for a dataset folder's subject).
+    pub target: Option<usize>,
     /// The source's validation median r on the target (what training had to beat).
     pub start_median_r: f32,
     /// The best validation median r.
@@ -223,7 +261,6 @@ fn run(
     send: &(dyn Fn(Message) + Sync),
 ) -> Result<FineTuned, TrainError> {
     let started = Instant::now();
-    let layout = crate::defaults::SIMULATION;
     // The source first: a model the viewer cannot train fails before the data are measured.
     let mut model = match request.source {
         ModelSource::Embedded(k) => {
@@ -239,28 +276,54 @@ fn run(
             )));
         }
     };
-    let set = TrainingSet::simulated(
-        &layout,
-        request.target,
-        request.train_images,
-        request.validation_images,
-        &BuiltinExtractor,
-        &|done, total| {
-            send(Message::Preparing(done, total));
-            !cancel.load(Ordering::Relaxed)
-        },
-    )?;
+    let progress = |done, total| {
+        send(Message::Preparing(done, total));
+        !cancel.load(Ordering::Relaxed)
+    };
+    let (set, described) = match &request.target {
+        Target::Virtual(k) => {
+            let set = TrainingSet::simulated(
+                &crate::defaults::SIMULATION,
+                *k,
+                request.train_images,
+                request.validation_images,
+                &BuiltinExtractor,
+                &progress,
+            )?;
+            let described = format!(
+                "virtual subj{k:02} ({} training images of the embedded simulation, {} voxels)",
+                set.train_rows.len(),
+                set.voxels()
+            );
+            (set, described)
+        }
+        Target::Folder(dir) => {
+            let dataset = open_dataset(dir)?;
+            let mut set =
+                TrainingSet::from_dataset(&dataset, &BuiltinExtractor, None, false, &progress)?;
+            if request.train_images < set.train_rows.len() {
+                set.limit_training_images(request.train_images, request.config.seed);
+            }
+            let described = format!(
+                "{} ({}, {} training images, {} voxels)",
+                dir.display(),
+                dataset.subject,
+                set.train_rows.len(),
+                set.voxels()
+            );
+            (set, described)
+        }
+    };
     let name = format!(
-        "subj{:02} from {} ({} images)",
-        request.target, request.source_name, request.train_images
+        "{} from {} ({} images)",
+        set.subject,
+        request.source_name,
+        set.train_rows.len()
     );
     model.info.subject = Some(set.subject.clone());
     model.info.provenance = format!(
-        "fine-tuned in the nrf {} viewer on virtual subj{:02} ({} training images of the embedded simulation, {} voxels), from {}",
+        "fine-tuned in the nrf {} viewer on {described}, from {}",
         env!("CARGO_PKG_VERSION"),
-        request.target,
-        set.train_rows.len(),
-        set.voxels(),
         request.source_name
     );
     model.info.training = None;
@@ -295,7 +358,10 @@ fn run(
     Ok(FineTuned {
         model: outcome.model,
         name,
-        target: request.target,
+        target: match request.target {
+            Target::Virtual(k) => Some(k),
+            Target::Folder(_) => None,
+        },
         start_median_r,
         best_median_r: outcome.best.median,
         best_epoch: outcome.best_epoch,

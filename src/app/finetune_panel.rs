@@ -7,18 +7,22 @@ use std::path::PathBuf;
 use eframe::egui;
 use egui_plot::{Line, Plot, PlotPoints, Points};
 
-use super::finetune::{FineTuneJob, FineTuneProgress, FineTuneRequest, FineTuned};
+use super::finetune::{FineTuneJob, FineTuneProgress, FineTuneRequest, FineTuned, Target};
 use super::jobs::Job;
 use super::{ModelSlot, NrfApp};
 use crate::train::trainer::StopReason;
 
-/// Training-set sizes offered: few, some, all of a virtual subject's 900 own images.
-const IMAGE_CHOICES: [(usize, &str); 3] = [(20, "20"), (200, "200"), (900, "all (900)")];
+/// Training-set sizes offered: few, some, or all (a virtual subject has 900 own images; a
+/// dataset folder as many as it holds).
+const IMAGE_CHOICES: [(usize, &str); 3] = [(20, "20"), (200, "200"), (usize::MAX, "all")];
+
+/// A virtual subject's own images (the rest of its 1000 are shared).
+const VIRTUAL_OWN_IMAGES: usize = 900;
 
 /// The section's state.
 pub struct FineTunePanel {
-    /// Target virtual subject.
-    pub target: usize,
+    /// Whose data: a virtual subject or a dataset folder.
+    pub target: Target,
     /// Model to start from.
     pub source: ModelSlot,
     /// Training images.
@@ -38,13 +42,15 @@ pub struct FineTunePanel {
     /// Where Save writes the model shown.
     pub save_path: String,
     save_job: Option<Job<PathBuf>>,
+    /// The native dialog choosing a dataset folder, on its own thread.
+    folder_dialog: Option<Job<Option<PathBuf>>>,
 }
 
 impl FineTunePanel {
     /// Suggests fine-tuning `target` from the next embedded subject, on 20 images.
     pub fn new(target: usize) -> Self {
         let mut panel = Self {
-            target,
+            target: Target::Virtual(target),
             source: ModelSlot::Embedded(target % crate::defaults::SUBJECTS + 1),
             images: 20,
             train_merger: true,
@@ -55,6 +61,7 @@ impl FineTunePanel {
             summary: None,
             save_path: String::new(),
             save_job: None,
+            folder_dialog: None,
         };
         panel.set_images(20);
         panel
@@ -62,7 +69,7 @@ impl FineTunePanel {
 
     /// Chooses the training-set size and the epochs suggested for it.
     pub fn set_images(&mut self, images: usize) {
-        self.images = images.clamp(1, 900);
+        self.images = images.max(1);
         self.max_epochs = FineTuneRequest::suggested_config(self.images).max_epochs;
     }
 
@@ -90,8 +97,11 @@ impl NrfApp {
             .with_max_epochs(panel.max_epochs.max(1))
             .with_train_merger(panel.train_merger);
         let request = FineTuneRequest {
-            target: panel.target,
-            train_images: panel.images,
+            target: panel.target.clone(),
+            train_images: match panel.target {
+                Target::Virtual(_) => panel.images.min(VIRTUAL_OWN_IMAGES),
+                Target::Folder(_) => panel.images,
+            },
             validation_images: panel.validation_images,
             source,
             source_name: self.model_name(self.finetune.source),
@@ -104,6 +114,14 @@ impl NrfApp {
 
     /// Takes the fine-tune's news; a finished model joins the Subject list and is shown.
     pub(super) fn poll_finetune(&mut self, ctx: &egui::Context) {
+        if let Some(answer) = self.finetune.folder_dialog.as_ref().and_then(Job::poll) {
+            self.finetune.folder_dialog = None;
+            match answer {
+                Ok(Some(folder)) => self.finetune.target = Target::Folder(folder),
+                Ok(None) => {}
+                Err(e) => self.error = Some(e),
+            }
+        }
         if let Some(answer) = self.finetune.save_job.as_ref().and_then(Job::poll) {
             self.finetune.save_job = None;
             match answer {
@@ -120,10 +138,8 @@ impl NrfApp {
         match answer {
             Ok(tuned) => {
                 self.finetune.summary = Some(summary(&tuned));
-                self.finetune.save_path = format!(
-                    "subj{:02}-finetuned-{}.nrf",
-                    tuned.target, self.finetune.images
-                );
+                // e.g. `subj01-from-virtual-subj02-20-images.nrf`.
+                self.finetune.save_path = format!("{}.nrf", super::export::file_stem(&tuned.name));
                 let source = self.finetune.source;
                 self.tuned.push(tuned);
                 let slot = ModelSlot::Tuned(self.tuned.len() - 1);
@@ -143,19 +159,36 @@ impl NrfApp {
                 .num_columns(2)
                 .show(ui, |ui| {
                     let label = ui.label("target");
+                    let mut choose_folder = false;
                     egui::ComboBox::from_id_salt("finetune-target")
-                        .selected_text(format!("virtual subj{:02}", self.finetune.target))
+                        .selected_text(self.finetune.target.name())
                         .show_ui(ui, |ui| {
                             for k in 1..=crate::defaults::SUBJECTS {
-                                ui.selectable_value(
-                                    &mut self.finetune.target,
-                                    k,
-                                    format!("virtual subj{k:02}"),
-                                );
+                                let target = Target::Virtual(k);
+                                let name = target.name();
+                                ui.selectable_value(&mut self.finetune.target, target, name);
                             }
+                            choose_folder = ui
+                                .selectable_label(false, "dataset folder…")
+                                .on_hover_text(
+                                    "An NSD-processed folder (its subj01, nsdgeneral) or a plain \
+                                     one (responses.nii.gz, mask.nii.gz, images.tsv)",
+                                )
+                                .clicked();
                         })
                         .response
                         .labelled_by(label.id);
+                    if choose_folder && self.finetune.folder_dialog.is_none() {
+                        let wake = ctx.clone();
+                        self.finetune.folder_dialog = Some(Job::spawn(
+                            || {
+                                Ok(rfd::FileDialog::new()
+                                    .set_title("Choose a dataset folder to fine-tune on")
+                                    .pick_folder())
+                            },
+                            move || wake.request_repaint(),
+                        ));
+                    }
                     ui.end_row();
                     let label = ui.label("from");
                     let mut source = self.finetune.source;
@@ -197,7 +230,9 @@ impl NrfApp {
             )
             .on_hover_text("Off: only the MLP trains, the merger stays as the source had it");
         });
-        if self.finetune.source == ModelSlot::Embedded(self.finetune.target) {
+        if let Target::Virtual(k) = self.finetune.target
+            && self.finetune.source == ModelSlot::Embedded(k)
+        {
             ui.colored_label(
                 ui.visuals().warn_fg_color,
                 "the source is the target's own model",

@@ -527,7 +527,7 @@ impl NrfApp {
     fn truth_subject(&self) -> Option<usize> {
         match self.model {
             ModelSlot::Embedded(k) => Some(k),
-            ModelSlot::Tuned(i) => self.tuned.get(i).map(|t| t.target),
+            ModelSlot::Tuned(i) => self.tuned.get(i).and_then(|t| t.target),
             ModelSlot::Opened(_) => None,
         }
     }

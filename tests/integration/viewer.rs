@@ -203,13 +203,13 @@ mod finetune {
 
     use std::time::{Duration, Instant};
 
-    use nrf::app::finetune::{FineTuneJob, FineTuneRequest, FineTuned};
+    use nrf::app::finetune::{FineTuneJob, FineTuneRequest, FineTuned, Target};
     use nrf::app::jobs::ModelSource;
     use nrf::train::trainer::StopReason;
 
     fn request(max_epochs: usize) -> FineTuneRequest {
         FineTuneRequest {
-            target: 1,
+            target: Target::Virtual(1),
             train_images: 6,
             validation_images: 4,
             source: ModelSource::Embedded(2),
@@ -260,7 +260,7 @@ mod finetune {
         let progress = &job.progress;
         assert_eq!(tuned.epochs, 3);
         assert_eq!(tuned.stopped, StopReason::MaxEpochs);
-        assert_eq!(tuned.target, 1);
+        assert_eq!(tuned.target, Some(1));
         // One step per epoch (6 images in batches of 32), validated after each, plus the source.
         assert_eq!(progress.loss.len(), 3);
         assert_eq!(progress.validation_r.len(), 4);
@@ -272,6 +272,38 @@ mod finetune {
         assert_eq!(tuned.model.info.subject.as_deref(), Some("subj01"));
         assert!(tuned.name.contains("subj01") && tuned.name.contains("subj02"));
         predicts(&tuned);
+    }
+
+    #[test]
+    fn a_fine_tune_on_a_dataset_folder_reads_it_and_describes_its_subject() {
+        let data = crate::support::data("nsd-processed");
+        let mut on_folder = request(2);
+        on_folder.target = Target::Folder(data.clone());
+        let tuned = finish(&mut FineTuneJob::start(on_folder, || {}), |_| {}).expect("fine-tune");
+        assert_eq!(tuned.epochs, 2);
+        // No virtual subject: nothing to show as ground truth.
+        assert_eq!(tuned.target, None);
+        assert_eq!(tuned.model.info.subject.as_deref(), Some("subj01"));
+        assert!(tuned.model.info.provenance.contains("nsd-processed"));
+        // Its domain is the folder's voxels.
+        let dataset =
+            nrf::data::dataset::Dataset::open_nsd(&data, "1", "nsdgeneral").expect("data");
+        match &tuned.model.domain {
+            nrf::model::Domain::Voxels(domain) => {
+                assert_eq!(domain.coords_mm().len(), dataset.coordinates.len());
+            }
+            nrf::model::Domain::Unknown => panic!("the fine-tuned model has no domain"),
+        }
+        predicts(&tuned);
+        // A folder that is no dataset: its name and what was expected.
+        let empty = tempfile::tempdir().expect("tempdir");
+        let mut bad = request(1);
+        bad.target = Target::Folder(empty.path().to_path_buf());
+        let Err(message) = finish(&mut FineTuneJob::start(bad, || {}), |_| {}) else {
+            panic!("an empty folder is no dataset");
+        };
+        let folder = empty.path().display().to_string();
+        assert!(message.contains(&folder), "{message}");
     }
 
     #[test]
@@ -307,7 +339,7 @@ mod finetune {
         };
         assert!(message.contains("5000 training images"), "{message}");
         let mut bad = request(3);
-        bad.target = 9;
+        bad.target = Target::Virtual(9);
         let Err(message) = finish(&mut FineTuneJob::start(bad, || {}), |_| {}) else {
             panic!("there is no subject 9");
         };
