@@ -49,6 +49,8 @@ pub struct ViewOptions {
     /// Start a fine-tune at once: (source subject, training images); the target is `subject`.
     /// With `screenshot`, the picture is taken once it has finished and its model is shown.
     pub finetune: Option<(usize, usize)>,
+    /// The most epochs of that fine-tune (`None`: the panel's suggestion for its images).
+    pub finetune_epochs: Option<usize>,
     /// A NIfTI volume to show over the template at once (as if dropped on the window).
     pub overlay: Option<PathBuf>,
     /// A `.nrf` model or official run folder to show at once instead of the embedded subject
@@ -462,6 +464,9 @@ impl NrfApp {
         if let Some((source, images)) = app.options.finetune {
             app.finetune.source = ModelSlot::Embedded(source.clamp(1, 8));
             app.finetune.set_images(images);
+            if let Some(epochs) = app.options.finetune_epochs {
+                app.finetune.max_epochs = epochs;
+            }
             app.start_finetune(ctx);
         }
         for path in [app.options.model.clone(), app.options.overlay.clone()]

@@ -143,6 +143,7 @@ pub fn run(cli: Cli) -> Result<()> {
             truth: false,
             finetune_from: None,
             finetune_images: 20,
+            finetune_epochs: None,
             frame_rate: false,
             overlay: None,
             model: None,
@@ -213,6 +214,10 @@ pub struct ViewArgs {
     /// Training images of that fine-tune.
     #[arg(long, default_value_t = 20, requires = "finetune_from")]
     pub finetune_images: usize,
+    /// The most epochs of that fine-tune (default: what the Fine-tune panel suggests for the
+    /// number of images, e.g. 400 for 20; it stops earlier when validation stops improving).
+    #[arg(long, value_name = "N", requires = "finetune_from")]
+    pub finetune_epochs: Option<usize>,
     /// A NIfTI volume (e.g. a stat map) to show over the template in place of the prediction.
     #[arg(long, value_name = "FILE.nii[.gz]")]
     pub overlay: Option<PathBuf>,
@@ -240,6 +245,11 @@ fn view(args: ViewArgs) -> Result<()> {
             "--finetune-images {}: a virtual subject has 1 to 900 training images",
             args.finetune_images
         );
+    }
+    if let Some(epochs) = args.finetune_epochs
+        && !(1..=10_000).contains(&epochs)
+    {
+        anyhow::bail!("--finetune-epochs {epochs}: expected 1 to 10000");
     }
     let stats = args.frame_rate.then(std::sync::Arc::default);
     // Fail here, with the file's name, rather than in a dialog.
@@ -271,6 +281,7 @@ fn view(args: ViewArgs) -> Result<()> {
         exit: args.exit,
         truth: args.truth,
         finetune: args.finetune_from.map(|k| (k, args.finetune_images)),
+        finetune_epochs: args.finetune_epochs,
         frame_stats: stats.clone(),
         overlay: args.overlay.clone(),
         model: args.model.clone(),

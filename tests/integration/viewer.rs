@@ -36,7 +36,9 @@ fn screenshot(test: &str, extra: &[&str]) -> Option<image::RgbaImage> {
         .save(&image)
         .expect("save");
     let shot = dir.path().join("view.png");
-    let output = command
+    let log_path = dir.path().join("log.txt");
+    let log_file = std::fs::File::create(&log_path).expect("log");
+    let mut child = command
         .arg("view")
         .arg("--image")
         .arg(&image)
@@ -44,14 +46,27 @@ fn screenshot(test: &str, extra: &[&str]) -> Option<image::RgbaImage> {
         .arg("--screenshot")
         .arg(&shot)
         .arg("--exit")
-        .output()
+        .stdout(log_file.try_clone().expect("log"))
+        .stderr(log_file)
+        .spawn()
         .expect("run nrf view");
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "{log}");
+    // A window that never becomes ready must fail the test, not hang the suite.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(900);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!(
+                "{test}: nrf view did not write its screenshot and exit within 15 minutes:\n{}",
+                std::fs::read_to_string(&log_path).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    assert!(status.success(), "{log}");
     Some(image::open(&shot).expect("screenshot").to_rgba8())
 }
 
@@ -116,7 +131,15 @@ fn the_viewer_refuses_a_bad_image_before_opening() {
 fn the_viewer_fine_tunes_at_start_and_screenshots_the_result() {
     let Some(picture) = screenshot(
         "the_viewer_fine_tunes_at_start_and_screenshots_the_result",
-        &["--finetune-from", "2", "--finetune-images", "20"],
+        // Few epochs: the test is about the flow, not the fit (a debug build trains slowly).
+        &[
+            "--finetune-from",
+            "2",
+            "--finetune-images",
+            "20",
+            "--finetune-epochs",
+            "30",
+        ],
     ) else {
         return;
     };
@@ -185,6 +208,10 @@ fn the_viewer_refuses_bad_fine_tune_options_before_opening() {
         (
             &["--finetune-from", "2", "--finetune-images", "0"][..],
             "--finetune-images 0",
+        ),
+        (
+            &["--finetune-from", "2", "--finetune-epochs", "0"][..],
+            "--finetune-epochs 0",
         ),
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_nrf"))
