@@ -403,6 +403,11 @@ impl ImageQuery {
         })
     }
 
+    /// The model's domain (its training voxels and their ROI labels, when known).
+    pub fn domain(&self) -> &Domain {
+        &self.engine.domain
+    }
+
     /// Whether this is a contrast (some images are subtracted).
     pub fn is_contrast(&self) -> bool {
         self.terms.iter().any(|(weight, _)| *weight < 0.0)

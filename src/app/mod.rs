@@ -1324,6 +1324,20 @@ impl NrfApp {
                     Some(v) => format!("value {v:+.4}"),
                     None => "outside the model's domain".into(),
                 });
+                // The ROIs the model's training voxels carry there (e.g. from NSD's ROI files).
+                if let Some(query) = &self.query
+                    && let crate::model::Domain::Voxels(domain) = query.domain()
+                    && !domain.rois().is_empty()
+                {
+                    let names = domain.roi_names_at(p.as_vec3());
+                    ui.separator();
+                    ui.label(if names.is_empty() {
+                        "no ROI".to_string()
+                    } else {
+                        names.join(", ")
+                    })
+                    .on_hover_text("ROIs of the model's training voxels here");
+                }
                 if let Some(atlas) = &self.atlas {
                     ui.separator();
                     ui.label(atlas.region_at(p).unwrap_or("–"))
@@ -1667,6 +1681,16 @@ impl NrfApp {
                     }
                 });
         }
+        // The refinement's levels arrive without waking the UI: look again shortly until the
+        // finest is in (otherwise an idle window would show a coarse level until the pointer
+        // moved, and `--screenshot` could wait for ever).
+        if self.refinement.is_some() && self.overlay_spacing != Some(self.finest_spacing) {
+            ctx.request_repaint_after(std::time::Duration::from_millis(40));
+        }
         self.maybe_screenshot(&ctx);
+        if self.options.screenshot.is_some() && !self.screenshot_requested {
+            // Readiness is judged once per frame: keep frames coming until it holds.
+            ctx.request_repaint_after(std::time::Duration::from_millis(100));
+        }
     }
 }

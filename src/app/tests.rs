@@ -491,6 +491,61 @@ fn a_pasted_image_is_shown_and_earlier_images_stay_a_click_away() {
 }
 
 #[test]
+fn the_status_bar_names_the_model_domains_roi_under_the_cursor() {
+    let mut harness = predicting();
+    // Subject 3's model with its domain labelled: voxels left of the midline are "left ROI".
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut model =
+        crate::defaults::default_model(3, &burn::tensor::Device::flex()).expect("model");
+    let crate::model::Domain::Voxels(domain) = &model.domain else {
+        panic!("the embedded models know their voxels");
+    };
+    let coords = domain.coords_mm().to_vec();
+    let members = coords.iter().map(|p| p.x < 0.0).collect();
+    model.domain = crate::model::Domain::Voxels(
+        crate::model::domain::VoxelDomain::new(
+            coords,
+            vec![crate::model::domain::Roi {
+                name: "left ROI".into(),
+                members,
+            }],
+            Some(domain.reach_mm()),
+        )
+        .expect("domain"),
+    );
+    let path = dir.path().join("labelled.nrf");
+    model.save(&path).expect("save");
+    drop_file(&mut harness, &path);
+    step_until(&mut harness, "the labelled model's prediction", |app| {
+        app.model == ModelSlot::Opened(0) && prediction_shown(app)
+    });
+    // Point into the model's domain on the left of the axial slice (the crosshair's row).
+    let rect = {
+        let central = harness.ctx.content_rect();
+        let area = egui::Rect::from_min_max(egui::pos2(260.0, central.min.y), central.max);
+        app(&harness).layout.rects(area)[2].expect("axial view")
+    };
+    // Scan the left half of the axial view for a point inside the model's domain.
+    let mut found = None;
+    'scan: for fy in (6..19).map(|k| k as f32 / 20.0) {
+        for fx in (2..10).map(|k| k as f32 / 20.0) {
+            harness.hover_at(rect.lerp_inside(egui::vec2(fx, fy)));
+            harness.step();
+            harness.step();
+            if let Some((p, Some(_))) = app(&harness).hover
+                && p.x < -5.0
+            {
+                found = Some(p);
+                break 'scan;
+            }
+        }
+    }
+    let p = found.expect("a point left of the midline inside the domain");
+    assert!(p.x < 0.0);
+    harness.get_by_label("left ROI");
+}
+
+#[test]
 fn a_dropped_atlas_names_the_region_under_the_cursor() {
     let mut harness = predicting();
     let dir = tempfile::tempdir().expect("tempdir");
@@ -658,6 +713,25 @@ fn models_on_clip_features_wait_for_a_clip_folder_that_fits_them() {
     assert!(worst <= 1e-3, "largest difference from PyTorch {worst}");
 }
 
+/// Asserts that each voxel of `got` is `expected(a, b)` of the same voxel of `a` and `b`.
+fn assert_voxelwise(
+    got: &crate::query::GridPrediction,
+    a: &crate::query::GridPrediction,
+    b: &crate::query::GridPrediction,
+    expected: impl Fn(f32, f32) -> f32,
+) {
+    for ((g, a), b) in got
+        .volume
+        .data
+        .iter()
+        .zip(&a.volume.data)
+        .zip(&b.volume.data)
+    {
+        let want = expected(*a, *b);
+        assert!((g - want).abs() < 1e-4, "{g} vs {want} from {a} and {b}");
+    }
+}
+
 #[test]
 fn an_a_minus_b_contrast_shows_the_difference_of_two_images() {
     let mut harness = predicting();
@@ -686,16 +760,7 @@ fn an_a_minus_b_contrast_shows_the_difference_of_two_images() {
         app(&harness).status
     );
     // The 1 mm contrast volume is the face's volume minus the first image's.
-    for ((c, a), b) in contrast
-        .1
-        .volume
-        .data
-        .iter()
-        .zip(&face.1.volume.data)
-        .zip(&a_only.1.volume.data)
-    {
-        assert!((c - (a - b)).abs() < 1e-4, "{c} vs {a} − {b}");
-    }
+    assert_voxelwise(&contrast.1, &face.1, &a_only.1, |a, b| a - b);
 
     // Sets: the face joins B, so A − B = face − mean(first, face) = (face − first) / 2.
     click(&mut harness, "Add to B");
@@ -708,16 +773,7 @@ fn an_a_minus_b_contrast_shows_the_difference_of_two_images() {
                 .is_some_and(|(version, _)| *version > contrast.0)
     });
     let half = app(&harness).overlay.clone().expect("A - mean(B)");
-    for ((h, a), b) in half
-        .1
-        .volume
-        .data
-        .iter()
-        .zip(&face.1.volume.data)
-        .zip(&a_only.1.volume.data)
-    {
-        assert!((h - (a - b) / 2.0).abs() < 1e-4, "{h} vs ({a} − {b}) / 2");
-    }
+    assert_voxelwise(&half.1, &face.1, &a_only.1, |a, b| (a - b) / 2.0);
     // Adding an image twice is refused with a message; nothing changes.
     click(&mut harness, "Add to B");
     assert!(
