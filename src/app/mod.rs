@@ -822,11 +822,7 @@ impl NrfApp {
             self.query_job = None;
             match answer {
                 Ok(query) => {
-                    self.refinement = Some(RefinementJob::start(
-                        query.clone(),
-                        self.refine_levels(),
-                        Region::Domain,
-                    ));
+                    self.start_refinement(query.clone(), ctx);
                     self.query = Some(query);
                     self.overlay_spacing = None;
                     self.slices_stale = true;
@@ -1201,13 +1197,9 @@ impl NrfApp {
             }
         });
         if self.finest_spacing != before
-            && let Some(query) = &self.query
+            && let Some(query) = self.query.clone()
         {
-            self.refinement = Some(RefinementJob::start(
-                query.clone(),
-                self.refine_levels(),
-                Region::Domain,
-            ));
+            self.start_refinement(query, ui.ctx());
         }
     }
 
@@ -1264,6 +1256,18 @@ impl NrfApp {
             .filter(|&axis| self.cuts[axis].on)
             .map(|axis| self.cuts[axis].plane(axis))
             .collect()
+    }
+
+    /// Fills the 3D volume of `query` coarse to fine, down to the chosen detail, in the
+    /// background; each level wakes the UI.
+    fn start_refinement(&mut self, query: ImageQuery, ctx: &egui::Context) {
+        let wake = ctx.clone();
+        self.refinement = Some(RefinementJob::start(
+            query,
+            self.refine_levels(),
+            Region::Domain,
+            move || wake.request_repaint(),
+        ));
     }
 
     /// Levels of the 3D volume's refinement, coarse to fine, down to the chosen detail.
@@ -1680,12 +1684,6 @@ impl NrfApp {
                         self.error = None;
                     }
                 });
-        }
-        // The refinement's levels arrive without waking the UI: look again shortly until the
-        // finest is in (otherwise an idle window would show a coarse level until the pointer
-        // moved, and `--screenshot` could wait for ever).
-        if self.refinement.is_some() && self.overlay_spacing != Some(self.finest_spacing) {
-            ctx.request_repaint_after(std::time::Duration::from_millis(40));
         }
         self.maybe_screenshot(&ctx);
         if self.options.screenshot.is_some() && !self.screenshot_requested {

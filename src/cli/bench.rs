@@ -670,7 +670,12 @@ pub fn viewer(args: &ViewerBenchArgs) -> Result<()> {
         })
         .map_err(anyhow::Error::msg)?;
         times[0].push(started.elapsed().as_secs_f64());
-        let job = RefinementJob::start(query, DEFAULT_LEVELS.to_vec(), nrf::query::Region::Domain);
+        let job = RefinementJob::start(
+            query,
+            DEFAULT_LEVELS.to_vec(),
+            nrf::query::Region::Domain,
+            || {},
+        );
         while let Some(message) = job.wait() {
             let level = match message {
                 RefineMessage::Level(level) => level,

@@ -43,8 +43,14 @@ pub struct RefinementJob {
 }
 
 impl RefinementJob {
-    /// Starts computing `levels` (coarse first) of `query` in `region` on a background thread.
-    pub fn start(query: ImageQuery, levels: Vec<f64>, region: Region) -> Self {
+    /// Starts computing `levels` (coarse first) of `query` in `region` on a background thread;
+    /// `wake` is called after each message is sent (a UI repaint, so that no level waits unseen).
+    pub fn start(
+        query: ImageQuery,
+        levels: Vec<f64>,
+        region: Region,
+        wake: impl Fn() + Send + 'static,
+    ) -> Self {
         let (sender, receiver) = mpsc::channel();
         let cancel = Arc::new(AtomicBool::new(false));
         let stop = Arc::clone(&cancel);
@@ -77,7 +83,11 @@ impl RefinementJob {
                 };
                 let failed = matches!(message, RefineMessage::Failed(_));
                 // A closed channel means nobody listens any more: stop.
-                if sender.send(message).is_err() || failed {
+                if sender.send(message).is_err() {
+                    return;
+                }
+                wake();
+                if failed {
                     return;
                 }
             }

@@ -449,7 +449,7 @@ fn refinement_sends_levels_coarse_to_fine_and_stops_when_cancelled() {
     let query = QueryEngine::new(&model)
         .prepare(&model, &image)
         .expect("prepare");
-    let job = RefinementJob::start(query.clone(), vec![8.0, 6.0, 4.0], Region::Domain);
+    let job = RefinementJob::start(query.clone(), vec![8.0, 6.0, 4.0], Region::Domain, || {});
     let mut spacings = Vec::new();
     while let Some(message) = job.wait() {
         match message {
@@ -465,7 +465,7 @@ fn refinement_sends_levels_coarse_to_fine_and_stops_when_cancelled() {
     }
     assert_eq!(spacings, vec![8.0, 6.0, 4.0]);
     // Cancelled before it starts a 1 mm whole-brain level: it ends without sending everything.
-    let job = RefinementJob::start(query, vec![8.0, 1.0, 1.0, 1.0], Region::Everywhere);
+    let job = RefinementJob::start(query, vec![8.0, 1.0, 1.0, 1.0], Region::Everywhere, || {});
     let first = job.wait();
     assert!(matches!(first, Some(RefineMessage::Level(_))));
     job.cancel();
