@@ -1,35 +1,49 @@
-// The fused NRF query: one invocation evaluates the whole MLP for one point — Fourier features,
-// every layer, ReLU — with the image's share of the first layer (W_latent · latent + b)
-// precomputed on the host, weights in one storage buffer (each layer transposed to [out][in] so
-// an output's weights are contiguous), and the activations kept in the invocation's private
-// memory (registers or on-chip scratch) instead of round trips through global memory.
+// The fused NRF query: one invocation evaluates the whole MLP — Fourier features, every layer,
+// ReLU — for a tile of POINTS points, with the image's share of the first layer
+// (W_latent · latent + b) precomputed on the host and folded into the bias.
 //
-// Inner products run 32 values per loop iteration (eight vec4 products; rows and activations
-// are zero-padded to multiples of 32). Besides being faster, this keeps every loop far below
-// 65 535 iterations per invocation, the limit at which Mesa's software rasteriser (lavapipe)
-// silently ends a loop — it counts a loop's iterations over the whole invocation, and a 256 × 256
-// layer of scalar steps crossed it. (`FusedQuery::new` refuses models that would cross it there.)
+// Register tiling. Each step of the inner loop reads the weights of 4 outputs at 8 inputs
+// (8 texels) and the 8 inputs of each of the tile's points, then does 4 × 8 × POINTS
+// multiply-adds: every weight read serves POINTS points and every input read serves 4 outputs,
+// where a point-per-invocation kernel reads one weight per multiply-add. The accumulators
+// (POINTS vec4s, one output quad per point) stay in registers; the activations live in the
+// invocation's private arrays.
+//
+// Weights come from a texture, not a storage buffer: a software rasteriser (Mesa's llvmpipe /
+// lavapipe) runs a storage-buffer read whose address it cannot prove uniform as a loop over the
+// SIMD lanes, but fetches texels as one vector gather. Texel (k, row) holds
+// the weights from input k to four consecutive outputs; each layer's block of inputs takes
+// out/4 rows (see `fused_query.rs` for the table), its bias a row of its own.
+//
+// The inner loops are unrolled by 8 inputs, which also keeps them far below 65 535 iterations
+// per invocation, the limit at which lavapipe silently ends a loop (it counts a loop's
+// iterations over the whole invocation; `FusedQuery::new` refuses models that would cross it).
 //
 // Points come either from a list (`mode` 0: normalised xyz in `points`) or from a grid (`mode` 1:
 // voxel → world affine in `grid_*`, a per-voxel inside mask in `points`' x components). Grid mode
 // also writes (value × inside, inside) packed as two f16 for the 3D view's overlay texture.
 
-const MAX_WIDTH: u32 = 512u;
+// Points per invocation (the tile); the host dispatches count / POINTS invocations.
+const POINTS: u32 = 4u;
+// Widest layer or encoding of the model, in vec4s (a multiple of 2). The host rewrites this
+// line for each model (`fused_query::specialised_source`): the arrays below are sized from it,
+// and lavapipe's compile time grows steeply with their size — a kernel sized for 512-wide layers
+// takes minutes to compile there, one sized for the embedded 128-wide models seconds.
 const MAX_VEC4: u32 = 128u;
 
 struct Layer {
-    // Offsets in vec4s into `weights`: the previous output's block (rows of `previous_stride`
-    // floats) and the encoding's block (rows of `encoding_stride` floats); the bias/share vector's
-    // offset in floats.
-    previous_offset: u32,
-    encoding_offset: u32,
-    bias_offset: u32,
-    // Padded row lengths (multiples of 32 floats; 0 when the block does not apply).
-    previous_stride: u32,
-    encoding_stride: u32,
+    // First texture row of the encoding block and of the previous-output block (rows of 4
+    // outputs), and the bias row.
+    encoding_row: u32,
+    previous_row: u32,
+    bias_row: u32,
+    // Inputs of each block, padded to a multiple of 8 (0 when the block does not apply).
+    encoding_inputs: u32,
+    previous_inputs: u32,
     // Outputs.
     out: u32,
-    _pad: u32,
+    _pad0: u32,
+    _pad1: u32,
 }
 
 struct Params {
@@ -46,114 +60,176 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> layers: array<Layer>;
-@group(0) @binding(2) var<storage, read> weights: array<vec4<f32>>;
+@group(0) @binding(2) var weights: texture_2d<f32>;
 // [3, F] row-major
 @group(0) @binding(3) var<storage, read> fourier_b: array<f32>;
 @group(0) @binding(4) var<storage, read> points: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read_write> values: array<f32>;
 @group(0) @binding(6) var<storage, read_write> packed: array<u32>;
 
-var<private> gamma: array<vec4<f32>, MAX_VEC4>;
-var<private> x: array<vec4<f32>, MAX_VEC4>;
-var<private> h: array<vec4<f32>, MAX_VEC4>;
+// [POINTS][MAX_VEC4] each: the Fourier encoding, the previous layer's outputs, this layer's.
+var<private> encoding: array<vec4<f32>, POINTS * MAX_VEC4>;
+var<private> inputs: array<vec4<f32>, POINTS * MAX_VEC4>;
+var<private> outputs: array<vec4<f32>, POINTS * MAX_VEC4>;
 
 fn normalise(mm: vec3<f32>) -> vec3<f32> {
     return (mm + vec3<f32>(92.0, 126.0, 72.0)) / vec3<f32>(182.0, 218.0, 182.0);
 }
 
-// Σ input[k]·weights[row + k] over `stride` floats (a multiple of 32), `row` in vec4s. One
-// function per input array on purpose: lavapipe's iteration limit counts per loop, so two loops
-// allow twice the work of one shared loop.
-fn dot_gamma(row: u32, stride: u32) -> f32 {
-    var acc = vec4<f32>(0.0);
-    for (var k = 0u; k < stride / 4u; k += 8u) {
-        acc += gamma[k] * weights[row + k] + gamma[k + 1u] * weights[row + k + 1u]
-            + gamma[k + 2u] * weights[row + k + 2u] + gamma[k + 3u] * weights[row + k + 3u]
-            + gamma[k + 4u] * weights[row + k + 4u] + gamma[k + 5u] * weights[row + k + 5u]
-            + gamma[k + 6u] * weights[row + k + 6u] + gamma[k + 7u] * weights[row + k + 7u];
-    }
-    return acc.x + acc.y + acc.z + acc.w;
+// One point's 8 inputs (two vec4s `a`, `b`) times the 8 weight texels `w*` of an output quad.
+fn step8(
+    a: vec4<f32>, b: vec4<f32>,
+    w0: vec4<f32>, w1: vec4<f32>, w2: vec4<f32>, w3: vec4<f32>,
+    w4: vec4<f32>, w5: vec4<f32>, w6: vec4<f32>, w7: vec4<f32>,
+) -> vec4<f32> {
+    return w0 * a.x + w1 * a.y + w2 * a.z + w3 * a.w + w4 * b.x + w5 * b.y + w6 * b.z + w7 * b.w;
 }
 
-fn dot_x(row: u32, stride: u32) -> f32 {
-    var acc = vec4<f32>(0.0);
-    for (var k = 0u; k < stride / 4u; k += 8u) {
-        acc += x[k] * weights[row + k] + x[k + 1u] * weights[row + k + 1u]
-            + x[k + 2u] * weights[row + k + 2u] + x[k + 3u] * weights[row + k + 3u]
-            + x[k + 4u] * weights[row + k + 4u] + x[k + 5u] * weights[row + k + 5u]
-            + x[k + 6u] * weights[row + k + 6u] + x[k + 7u] * weights[row + k + 7u];
+struct Tile {
+    acc0: vec4<f32>,
+    acc1: vec4<f32>,
+    acc2: vec4<f32>,
+    acc3: vec4<f32>,
+}
+
+// tile += Σ_k W[k][quad] · encoding[p][k] over `count` inputs (a multiple of 8), weights from
+// texture row `row`. One function per input array on purpose: lavapipe's iteration limit counts
+// per loop, so two loops allow twice the work of one shared loop.
+fn add_encoding(tile: Tile, row: u32, count: u32) -> Tile {
+    var t = tile;
+    for (var k = 0u; k < count; k += 8u) {
+        let w0 = textureLoad(weights, vec2<u32>(k, row), 0);
+        let w1 = textureLoad(weights, vec2<u32>(k + 1u, row), 0);
+        let w2 = textureLoad(weights, vec2<u32>(k + 2u, row), 0);
+        let w3 = textureLoad(weights, vec2<u32>(k + 3u, row), 0);
+        let w4 = textureLoad(weights, vec2<u32>(k + 4u, row), 0);
+        let w5 = textureLoad(weights, vec2<u32>(k + 5u, row), 0);
+        let w6 = textureLoad(weights, vec2<u32>(k + 6u, row), 0);
+        let w7 = textureLoad(weights, vec2<u32>(k + 7u, row), 0);
+        let v = k / 4u;
+        t.acc0 += step8(encoding[v], encoding[v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
+        t.acc1 += step8(encoding[MAX_VEC4 + v], encoding[MAX_VEC4 + v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
+        t.acc2 += step8(encoding[2u * MAX_VEC4 + v], encoding[2u * MAX_VEC4 + v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
+        t.acc3 += step8(encoding[3u * MAX_VEC4 + v], encoding[3u * MAX_VEC4 + v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
     }
-    return acc.x + acc.y + acc.z + acc.w;
+    return t;
+}
+
+// As `add_encoding`, over the previous layer's outputs.
+fn add_inputs(tile: Tile, row: u32, count: u32) -> Tile {
+    var t = tile;
+    for (var k = 0u; k < count; k += 8u) {
+        let w0 = textureLoad(weights, vec2<u32>(k, row), 0);
+        let w1 = textureLoad(weights, vec2<u32>(k + 1u, row), 0);
+        let w2 = textureLoad(weights, vec2<u32>(k + 2u, row), 0);
+        let w3 = textureLoad(weights, vec2<u32>(k + 3u, row), 0);
+        let w4 = textureLoad(weights, vec2<u32>(k + 4u, row), 0);
+        let w5 = textureLoad(weights, vec2<u32>(k + 5u, row), 0);
+        let w6 = textureLoad(weights, vec2<u32>(k + 6u, row), 0);
+        let w7 = textureLoad(weights, vec2<u32>(k + 7u, row), 0);
+        let v = k / 4u;
+        t.acc0 += step8(inputs[v], inputs[v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
+        t.acc1 += step8(inputs[MAX_VEC4 + v], inputs[MAX_VEC4 + v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
+        t.acc2 += step8(inputs[2u * MAX_VEC4 + v], inputs[2u * MAX_VEC4 + v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
+        t.acc3 += step8(inputs[3u * MAX_VEC4 + v], inputs[3u * MAX_VEC4 + v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
+    }
+    return t;
+}
+
+// Voxel (i, j, k) of the grid for a flat index.
+fn grid_voxel(index: u32) -> vec3<u32> {
+    let dims = params.grid_dims.xyz;
+    return vec3<u32>(index % dims.x, (index / dims.x) % dims.y, index / (dims.x * dims.y));
 }
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) id: vec3<u32>) {
-    let index = id.x + id.y * 65535u * 64u;
-    if index >= params.counts.x {
+    let first = (id.x + id.y * 65535u * 64u) * POINTS;
+    let count = params.counts.x;
+    if first >= count {
         return;
     }
-    var p: vec3<f32>;
-    var inside = 1.0;
-    if params.counts.w == 1u {
-        let dims = params.grid_dims.xyz;
-        let i = index % dims.x;
-        let j = (index / dims.x) % dims.y;
-        let k = index / (dims.x * dims.y);
-        let world = params.grid_origin.xyz + f32(i) * params.grid_col0.xyz
-            + f32(j) * params.grid_col1.xyz + f32(k) * params.grid_col2.xyz;
-        p = normalise(world);
-        inside = points[index / 4u][index % 4u];
-    } else {
-        p = points[index].xyz;
-    }
-
     let f = params.counts.y;
-    // Zero the encoding's padding up to the next 32 values (the inner step).
-    for (var k = 0u; k < (2u * f + 31u) / 32u * 8u; k++) {
-        gamma[k] = vec4<f32>(0.0);
-    }
-    for (var k = 0u; k < f; k++) {
-        let projected = p.x * fourier_b[k] + p.y * fourier_b[f + k] + p.z * fourier_b[2u * f + k];
-        gamma[k / 4u][k % 4u] = sin(projected);
-        gamma[(f + k) / 4u][(f + k) % 4u] = cos(projected);
-    }
+    let grid = params.counts.w == 1u;
 
-    var result = 0.0;
-    if inside > 0.5 {
-        let count = params.counts.z;
-        for (var l = 0u; l < count; l++) {
-            let layer = layers[l];
-            for (var o = 0u; o < layer.out; o++) {
-                var acc = weights[(layer.bias_offset + o) / 4u][(layer.bias_offset + o) % 4u];
-                if layer.encoding_stride > 0u {
-                    acc += dot_gamma(layer.encoding_offset + o * layer.encoding_stride / 4u, layer.encoding_stride);
-                }
-                if layer.previous_stride > 0u {
-                    acc += dot_x(layer.previous_offset + o * layer.previous_stride / 4u, layer.previous_stride);
-                }
-                h[o / 4u][o % 4u] = select(acc, max(acc, 0.0), l + 1u < count);
-            }
-            // The next layer reads x up to its padded stride (a multiple of 32): copy the outputs
-            // and zero the rest of that span.
-            let span = (layer.out + 31u) / 32u * 8u;
-            for (var k = 0u; k < span; k++) {
-                x[k] = select(vec4<f32>(0.0), h[k], k * 4u < layer.out);
-            }
-            for (var o = layer.out; o < (layer.out + 3u) / 4u * 4u; o++) {
-                x[o / 4u][o % 4u] = 0.0;
+    // The tile's points (normalised) and whether each is to be computed.
+    var inside = vec4<f32>(0.0);
+    for (var p = 0u; p < POINTS; p++) {
+        let index = first + p;
+        var xyz = vec3<f32>(0.0);
+        if index < count {
+            if grid {
+                let voxel = vec3<f32>(grid_voxel(index));
+                let world = params.grid_origin.xyz + voxel.x * params.grid_col0.xyz
+                    + voxel.y * params.grid_col1.xyz + voxel.z * params.grid_col2.xyz;
+                xyz = normalise(world);
+                inside[p] = points[index / 4u][index % 4u];
+            } else {
+                xyz = points[index].xyz;
+                inside[p] = 1.0;
             }
         }
-        result = x[0].x;
+        // γ(p) = [sin(pB), cos(pB)] (no 2π, as in the official code), zero-padded to 8 values.
+        let base = p * MAX_VEC4;
+        for (var k = 0u; k < (2u * f + 7u) / 8u * 2u; k++) {
+            encoding[base + k] = vec4<f32>(0.0);
+        }
+        for (var k = 0u; k < f; k++) {
+            let projected = xyz.x * fourier_b[k] + xyz.y * fourier_b[f + k] + xyz.z * fourier_b[2u * f + k];
+            encoding[base + k / 4u][k % 4u] = sin(projected);
+            encoding[base + (f + k) / 4u][(f + k) % 4u] = cos(projected);
+        }
     }
-    if params.counts.w == 1u {
-        // Rows may be padded (grid_dims.w values per row) so the buffer copies into a texture.
-        let dims = params.grid_dims.xyz;
-        let row = select(dims.x, params.grid_dims.w, params.grid_dims.w > 0u);
-        let i = index % dims.x;
-        let j = (index / dims.x) % dims.y;
-        let k = index / (dims.x * dims.y);
-        packed[(k * dims.y + j) * row + i] = pack2x16float(vec2<f32>(result * inside, inside));
-    } else {
-        values[index] = result;
+
+    if any(inside > vec4<f32>(0.5)) {
+        let layer_count = params.counts.z;
+        for (var l = 0u; l < layer_count; l++) {
+            let layer = layers[l];
+            let quads = (layer.out + 3u) / 4u;
+            for (var q = 0u; q < quads; q++) {
+                let bias = textureLoad(weights, vec2<u32>(q, layer.bias_row), 0);
+                var tile = Tile(bias, bias, bias, bias);
+                if layer.encoding_inputs > 0u {
+                    tile = add_encoding(tile, layer.encoding_row + q, layer.encoding_inputs);
+                }
+                if layer.previous_inputs > 0u {
+                    tile = add_inputs(tile, layer.previous_row + q, layer.previous_inputs);
+                }
+                if l + 1u < layer_count {
+                    tile = Tile(max(tile.acc0, vec4<f32>(0.0)), max(tile.acc1, vec4<f32>(0.0)),
+                        max(tile.acc2, vec4<f32>(0.0)), max(tile.acc3, vec4<f32>(0.0)));
+                }
+                outputs[q] = tile.acc0;
+                outputs[MAX_VEC4 + q] = tile.acc1;
+                outputs[2u * MAX_VEC4 + q] = tile.acc2;
+                outputs[3u * MAX_VEC4 + q] = tile.acc3;
+            }
+            // The next layer reads its inputs up to a multiple of 8: copy the outputs and zero
+            // the padding (the outputs' own padding within the last quad is already zero: its
+            // weights and bias are).
+            let span = (layer.out + 7u) / 8u * 2u;
+            for (var p = 0u; p < POINTS; p++) {
+                for (var v = 0u; v < span; v++) {
+                    inputs[p * MAX_VEC4 + v] = select(vec4<f32>(0.0), outputs[p * MAX_VEC4 + v], v < quads);
+                }
+            }
+        }
+    }
+
+    let row = select(params.grid_dims.x, params.grid_dims.w, params.grid_dims.w > 0u);
+    for (var p = 0u; p < POINTS; p++) {
+        let index = first + p;
+        if index >= count {
+            break;
+        }
+        let result = select(0.0, inputs[p * MAX_VEC4].x, inside[p] > 0.5);
+        if grid {
+            // Rows may be padded (grid_dims.w values per row) so the buffer copies into a texture.
+            let v = grid_voxel(index);
+            let dims = params.grid_dims.xyz;
+            packed[(v.z * dims.y + v.y) * row + v.x] = pack2x16float(vec2<f32>(result * inside[p], inside[p]));
+        } else {
+            values[index] = result;
+        }
     }
 }

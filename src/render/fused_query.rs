@@ -24,17 +24,26 @@ const SOFTWARE_LOOP_LIMIT: usize = 65_535;
 /// The widest layer or encoding the kernel's private arrays hold.
 pub const MAX_WIDTH: usize = 512;
 
+/// Points each invocation evaluates together (`POINTS` in the shader).
+const POINTS_PER_INVOCATION: usize = 4;
+
+/// Invocations per workgroup (`@workgroup_size` in the shader).
+const WORKGROUP_SIZE: usize = 64;
+
+/// Inputs per step of the kernel's inner loop; each block's inputs are padded to a multiple.
+const INPUT_STEP: usize = 8;
+
 /// One layer's entry in the kernel's layer table (matches `Layer` in the shader).
 #[repr(C)]
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+#[derive(Debug, Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
 struct LayerEntry {
-    previous_offset: u32,
-    encoding_offset: u32,
-    bias_offset: u32,
-    previous_stride: u32,
-    encoding_stride: u32,
+    encoding_row: u32,
+    previous_row: u32,
+    bias_row: u32,
+    encoding_inputs: u32,
+    previous_inputs: u32,
     out: u32,
-    _pad: u32,
+    _pad: [u32; 2],
 }
 
 /// The kernel's uniform block (matches `Params` in the shader).
@@ -53,40 +62,55 @@ struct Params {
 pub struct FusedQuery {
     pipeline: wgpu::ComputePipeline,
     layers: wgpu::Buffer,
-    weights: wgpu::Buffer,
+    weights: wgpu::TextureView,
     fourier: wgpu::Buffer,
     layer_count: u32,
     frequencies: u32,
 }
 
-/// Pads to a multiple of 4 floats (the kernel reads vec4s).
-fn padded_to_vec4(mut data: Vec<f32>) -> Vec<f32> {
-    data.resize(data.len().div_ceil(4) * 4, 0.0);
-    data
+/// The weights as the kernel reads them: texel `(k, row)` holds the weights from input `k` to
+/// four consecutive outputs. Each block of a layer's inputs takes `out/4` rows of `width`
+/// texels (inputs past the block's end are zero), each bias one row.
+struct WeightTexels {
+    /// `[rows][width][4]`.
+    texels: Vec<[f32; 4]>,
+    width: usize,
 }
 
-/// Rows are padded to a multiple of this many floats (the kernel's inner step).
-const ROW_ALIGN: usize = 32;
-
-/// `[rows, cols]` row-major → `[cols, rows]` row-major with each row zero-padded to
-/// `ROW_ALIGN` floats; returns the rows and their padded length.
-fn transposed_padded(data: &[f32], rows: usize, cols: usize) -> (Vec<f32>, usize) {
-    let stride = rows.div_ceil(ROW_ALIGN) * ROW_ALIGN;
-    let mut out = vec![0.0; cols * stride];
-    for r in 0..rows {
-        for c in 0..cols {
-            out[c * stride + r] = data[r * cols + c];
-        }
+impl WeightTexels {
+    fn rows(&self) -> usize {
+        self.texels.len() / self.width
     }
-    (out, stride)
-}
 
-/// Appends `block` at a vec4 boundary; returns its offset in vec4s.
-fn push_aligned(weights: &mut Vec<f32>, block: &[f32]) -> u32 {
-    weights.resize(weights.len().div_ceil(4) * 4, 0.0);
-    let offset = weights.len() / 4;
-    weights.extend_from_slice(block);
-    offset as u32
+    /// Appends the block `w` (`[inputs, out]` row-major, as burn stores a linear layer) as
+    /// `out/4` rows; returns its first row.
+    fn push_block(&mut self, w: &[f32], inputs: usize, out: usize) -> u32 {
+        let first = self.rows() as u32;
+        for quad in 0..out.div_ceil(4) {
+            let mut row = vec![[0.0; 4]; self.width];
+            for (k, texel) in row.iter_mut().enumerate().take(inputs) {
+                for (lane, value) in texel.iter_mut().enumerate() {
+                    let o = quad * 4 + lane;
+                    if o < out {
+                        *value = w[k * out + o];
+                    }
+                }
+            }
+            self.texels.extend(row);
+        }
+        first
+    }
+
+    /// Appends `bias` (length out) as one row; returns it.
+    fn push_bias(&mut self, bias: &[f32]) -> u32 {
+        let first = self.rows() as u32;
+        let mut row = vec![[0.0; 4]; self.width];
+        for (o, &value) in bias.iter().enumerate() {
+            row[o / 4][o % 4] = value;
+        }
+        self.texels.extend(row);
+        first
+    }
 }
 
 fn readback_error(e: impl std::fmt::Display) -> RenderError {
@@ -124,13 +148,18 @@ impl FusedQuery {
                 .latents(std::slice::from_ref(image))
                 .map_err(|e| RenderError::Invalid(e.to_string()))?,
         )?; // [1, L]
-        let mut weights: Vec<f32> = Vec::new();
+        // Every block's inputs are a previous layer's outputs or the encoding.
+        let width = widest.max(encoding).max(1).next_multiple_of(INPUT_STEP);
+        let mut texels = WeightTexels {
+            texels: Vec::new(),
+            width,
+        };
         let mut table = Vec::new();
-        // Iterations of the kernel's inner-product loop per point.
+        // Iterations of the kernel's inner loop per invocation.
         let mut inner_steps = 0usize;
         for (index, linear) in model.net.mlp.layers.iter().enumerate() {
-            let w = read(linear.weight.val())?; // [in, out]
             let [inp, out] = linear.weight.val().dims();
+            let w = read(linear.weight.val())?; // [in, out]
             let bias = match &linear.bias {
                 Some(b) => read(b.val().reshape([1, out]))?,
                 None => vec![0.0; out],
@@ -142,18 +171,12 @@ impl FusedQuery {
                 inp
             };
             let mut entry = LayerEntry {
-                previous_offset: 0,
-                encoding_offset: 0,
-                bias_offset: 0,
-                previous_stride: 0,
-                encoding_stride: 0,
                 out: out as u32,
-                _pad: 0,
+                ..Default::default()
             };
             if previous > 0 {
-                let (block, stride) = transposed_padded(&w[..previous * out], previous, out);
-                entry.previous_offset = push_aligned(&mut weights, &block);
-                entry.previous_stride = stride as u32;
+                entry.previous_row = texels.push_block(&w[..previous * out], previous, out);
+                entry.previous_inputs = previous.next_multiple_of(INPUT_STEP) as u32;
             }
             let mut share = bias;
             if takes_input {
@@ -165,14 +188,12 @@ impl FusedQuery {
                     }
                 }
                 let start = (previous + latent_dim) * out;
-                let (block, stride) = transposed_padded(&w[start..], encoding, out);
-                entry.encoding_offset = push_aligned(&mut weights, &block);
-                entry.encoding_stride = stride as u32;
+                entry.encoding_row = texels.push_block(&w[start..], encoding, out);
+                entry.encoding_inputs = encoding.next_multiple_of(INPUT_STEP) as u32;
             }
-            inner_steps +=
-                (entry.previous_stride + entry.encoding_stride) as usize / ROW_ALIGN * out;
-            entry.bias_offset = weights.len() as u32;
-            weights.extend(share);
+            inner_steps += (entry.previous_inputs + entry.encoding_inputs) as usize / INPUT_STEP
+                * out.div_ceil(4);
+            entry.bias_row = texels.push_bias(&share);
             table.push(entry);
         }
         if gpu.is_software() && inner_steps >= SOFTWARE_LOOP_LIMIT {
@@ -180,6 +201,14 @@ impl FusedQuery {
                 "this model needs {inner_steps} inner-loop steps per point, beyond the {} a \
                  software GPU (lavapipe) runs in one loop; use the burn query",
                 SOFTWARE_LOOP_LIMIT - 1
+            )));
+        }
+        let limit = gpu.device.limits().max_texture_dimension_2d as usize;
+        if texels.rows() > limit {
+            return Err(RenderError::Invalid(format!(
+                "this model's weights take {} texture rows, beyond this adapter's {limit}; use \
+                 the burn query",
+                texels.rows()
             )));
         }
         let (_, _, b) = model
@@ -194,13 +223,37 @@ impl FusedQuery {
                 usage: wgpu::BufferUsages::STORAGE,
             })
         };
+        let weights = device.create_texture_with_data(
+            &gpu.queue,
+            &wgpu::TextureDescriptor {
+                label: Some("fused weights"),
+                size: wgpu::Extent3d {
+                    width: width as u32,
+                    height: texels.rows() as u32,
+                    depth_or_array_layers: 1,
+                },
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format: wgpu::TextureFormat::Rgba32Float,
+                usage: wgpu::TextureUsages::TEXTURE_BINDING,
+                view_formats: &[],
+            },
+            wgpu::util::TextureDataOrder::LayerMajor,
+            bytemuck::cast_slice(&texels.texels),
+        );
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("nrf_query.wgsl"),
-            source: wgpu::ShaderSource::Wgsl(include_str!("../../shaders/nrf_query.wgsl").into()),
+            source: wgpu::ShaderSource::Wgsl(specialised_source(width).into()),
+        });
+        let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("fused nrf query"),
+            bind_group_layouts: &[Some(&bind_group_layout(device))],
+            immediate_size: 0,
         });
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some("fused nrf query"),
-            layout: None,
+            layout: Some(&layout),
             module: &module,
             entry_point: Some("main"),
             compilation_options: Default::default(),
@@ -209,7 +262,7 @@ impl FusedQuery {
         Ok(Self {
             pipeline,
             layers: storage("layers", bytemuck::cast_slice(&table)),
-            weights: storage("weights", bytemuck::cast_slice(&padded_to_vec4(weights))),
+            weights: weights.create_view(&Default::default()),
             fourier: storage("fourier B", bytemuck::cast_slice(&b.data)),
             layer_count: table.len() as u32,
             frequencies: (b.data.len() / 3) as u32,
@@ -293,29 +346,35 @@ impl FusedQuery {
             })
         };
         let (values, packed) = (output("values"), output("packed"));
+        fn buffer(binding: u32, buffer: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
+            wgpu::BindGroupEntry {
+                binding,
+                resource: buffer.as_entire_binding(),
+            }
+        }
         let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("fused nrf query"),
             layout: &self.pipeline.get_bind_group_layout(0),
             entries: &[
-                (0, &uniform),
-                (1, &self.layers),
-                (2, &self.weights),
-                (3, &self.fourier),
-                (4, &points_buffer),
-                (5, &values),
-                (6, &packed),
-            ]
-            .map(|(binding, buffer)| wgpu::BindGroupEntry {
-                binding,
-                resource: buffer.as_entire_binding(),
-            }),
+                buffer(0, &uniform),
+                buffer(1, &self.layers),
+                wgpu::BindGroupEntry {
+                    binding: 2,
+                    resource: wgpu::BindingResource::TextureView(&self.weights),
+                },
+                buffer(3, &self.fourier),
+                buffer(4, &points_buffer),
+                buffer(5, &values),
+                buffer(6, &packed),
+            ],
         });
         let mut encoder = device.create_command_encoder(&Default::default());
         {
             let mut pass = encoder.begin_compute_pass(&Default::default());
             pass.set_pipeline(&self.pipeline);
             pass.set_bind_group(0, &bind_group, &[]);
-            let groups = (count as u32).div_ceil(64).max(1);
+            let invocations = count.div_ceil(POINTS_PER_INVOCATION);
+            let groups = (invocations.div_ceil(WORKGROUP_SIZE) as u32).max(1);
             let (x, y) = if groups > 65_535 {
                 (65_535, groups.div_ceil(65_535))
             } else {
@@ -452,6 +511,64 @@ impl FusedQuery {
     }
 }
 
+/// The kernel's WGSL as written, sized for [`MAX_WIDTH`].
+const SOURCE: &str = include_str!("../../shaders/nrf_query.wgsl");
+
+/// The line of [`SOURCE`] that sizes its activation arrays.
+const SIZE_LINE: &str = "const MAX_VEC4: u32 = 128u;";
+
+/// The kernel's source with its activation arrays sized for layers and encodings up to `width`
+/// values (a multiple of [`INPUT_STEP`]), rather than for [`MAX_WIDTH`]: on a software adapter the
+/// compile time grows steeply with those arrays.
+fn specialised_source(width: usize) -> String {
+    SOURCE.replace(
+        SIZE_LINE,
+        &format!("const MAX_VEC4: u32 = {}u;", width.div_ceil(4)),
+    )
+}
+
+/// The kernel's bindings, stated rather than derived from the shader: the weights texture is
+/// `Rgba32Float`, which is not filterable.
+fn bind_group_layout(device: &wgpu::Device) -> wgpu::BindGroupLayout {
+    let entry = |binding, ty| wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty,
+        count: None,
+    };
+    let storage = |read_only| wgpu::BindingType::Buffer {
+        ty: wgpu::BufferBindingType::Storage { read_only },
+        has_dynamic_offset: false,
+        min_binding_size: None,
+    };
+    device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some("fused nrf query"),
+        entries: &[
+            entry(
+                0,
+                wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Uniform,
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+            ),
+            entry(1, storage(true)),
+            entry(
+                2,
+                wgpu::BindingType::Texture {
+                    sample_type: wgpu::TextureSampleType::Float { filterable: false },
+                    view_dimension: wgpu::TextureViewDimension::D2,
+                    multisampled: false,
+                },
+            ),
+            entry(3, storage(true)),
+            entry(4, storage(true)),
+            entry(5, storage(false)),
+            entry(6, storage(false)),
+        ],
+    })
+}
+
 /// Unpacks one grid voxel of [`FusedQuery::query_grid_packed`] into (value, inside).
 pub fn unpack(word: u32) -> (f32, bool) {
     let weighted = half::f16::from_bits((word & 0xFFFF) as u16).to_f32();
@@ -460,5 +577,19 @@ pub fn unpack(word: u32) -> (f32, bool) {
         (weighted / inside, true)
     } else {
         (0.0, false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kernel_is_sized_for_the_model() {
+        assert!(SOURCE.contains(SIZE_LINE), "the shader's size line changed");
+        assert_eq!(MAX_WIDTH / 4, 128, "SIZE_LINE states MAX_WIDTH / 4");
+        let source = specialised_source(136);
+        assert!(source.contains("const MAX_VEC4: u32 = 34u;"));
+        assert!(!source.contains(SIZE_LINE));
     }
 }
