@@ -15,9 +15,9 @@
 // the weights from input k to four consecutive outputs; each layer's block of inputs takes
 // out/4 rows (see `fused_query.rs` for the table), its bias a row of its own.
 //
-// The inner loops are unrolled by 8 inputs, which also keeps them far below 65 535 iterations
-// per invocation, the limit at which lavapipe silently ends a loop (it counts a loop's
-// iterations over the whole invocation; `FusedQuery::new` refuses models that would cross it).
+// The inner loop is unrolled by 8 inputs, which also keeps it far below 65 535 iterations per
+// invocation, the limit at which lavapipe silently ends a loop (it counts a loop's iterations over
+// the whole invocation; `FusedQuery::new` refuses models that would cross it).
 //
 // Points come either from a list (`mode` 0: normalised xyz in `points`) or from a grid (`mode` 1:
 // voxel → world affine in `grid_*`, a per-voxel inside mask in `points`' x components). Grid mode
@@ -92,10 +92,9 @@ struct Tile {
     acc3: vec4<f32>,
 }
 
-// tile += Σ_k W[k][quad] · encoding[p][k] over `count` inputs (a multiple of 8), weights from
-// texture row `row`. One function per input array on purpose: lavapipe's iteration limit counts
-// per loop, so two loops allow twice the work of one shared loop.
-fn add_encoding(tile: Tile, row: u32, count: u32) -> Tile {
+// tile += Σ_k W[k][quad] · x[p][k] over `count` inputs (a multiple of 8) of `x` (the encoding or
+// the previous layer's outputs), weights from texture row `row`.
+fn accumulate(tile: Tile, x: ptr<private, array<vec4<f32>, POINTS * MAX_VEC4>>, row: u32, count: u32) -> Tile {
     var t = tile;
     for (var k = 0u; k < count; k += 8u) {
         let w0 = textureLoad(weights, vec2<u32>(k, row), 0);
@@ -107,31 +106,10 @@ fn add_encoding(tile: Tile, row: u32, count: u32) -> Tile {
         let w6 = textureLoad(weights, vec2<u32>(k + 6u, row), 0);
         let w7 = textureLoad(weights, vec2<u32>(k + 7u, row), 0);
         let v = k / 4u;
-        t.acc0 += step8(encoding[v], encoding[v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
-        t.acc1 += step8(encoding[MAX_VEC4 + v], encoding[MAX_VEC4 + v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
-        t.acc2 += step8(encoding[2u * MAX_VEC4 + v], encoding[2u * MAX_VEC4 + v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
-        t.acc3 += step8(encoding[3u * MAX_VEC4 + v], encoding[3u * MAX_VEC4 + v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
-    }
-    return t;
-}
-
-// As `add_encoding`, over the previous layer's outputs.
-fn add_inputs(tile: Tile, row: u32, count: u32) -> Tile {
-    var t = tile;
-    for (var k = 0u; k < count; k += 8u) {
-        let w0 = textureLoad(weights, vec2<u32>(k, row), 0);
-        let w1 = textureLoad(weights, vec2<u32>(k + 1u, row), 0);
-        let w2 = textureLoad(weights, vec2<u32>(k + 2u, row), 0);
-        let w3 = textureLoad(weights, vec2<u32>(k + 3u, row), 0);
-        let w4 = textureLoad(weights, vec2<u32>(k + 4u, row), 0);
-        let w5 = textureLoad(weights, vec2<u32>(k + 5u, row), 0);
-        let w6 = textureLoad(weights, vec2<u32>(k + 6u, row), 0);
-        let w7 = textureLoad(weights, vec2<u32>(k + 7u, row), 0);
-        let v = k / 4u;
-        t.acc0 += step8(inputs[v], inputs[v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
-        t.acc1 += step8(inputs[MAX_VEC4 + v], inputs[MAX_VEC4 + v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
-        t.acc2 += step8(inputs[2u * MAX_VEC4 + v], inputs[2u * MAX_VEC4 + v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
-        t.acc3 += step8(inputs[3u * MAX_VEC4 + v], inputs[3u * MAX_VEC4 + v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
+        t.acc0 += step8((*x)[v], (*x)[v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
+        t.acc1 += step8((*x)[MAX_VEC4 + v], (*x)[MAX_VEC4 + v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
+        t.acc2 += step8((*x)[2u * MAX_VEC4 + v], (*x)[2u * MAX_VEC4 + v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
+        t.acc3 += step8((*x)[3u * MAX_VEC4 + v], (*x)[3u * MAX_VEC4 + v + 1u], w0, w1, w2, w3, w4, w5, w6, w7);
     }
     return t;
 }
@@ -190,10 +168,10 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
                 let bias = textureLoad(weights, vec2<u32>(q, layer.bias_row), 0);
                 var tile = Tile(bias, bias, bias, bias);
                 if layer.encoding_inputs > 0u {
-                    tile = add_encoding(tile, layer.encoding_row + q, layer.encoding_inputs);
+                    tile = accumulate(tile, &encoding, layer.encoding_row + q, layer.encoding_inputs);
                 }
                 if layer.previous_inputs > 0u {
-                    tile = add_inputs(tile, layer.previous_row + q, layer.previous_inputs);
+                    tile = accumulate(tile, &inputs, layer.previous_row + q, layer.previous_inputs);
                 }
                 if l + 1u < layer_count {
                     tile = Tile(max(tile.acc0, vec4<f32>(0.0)), max(tile.acc1, vec4<f32>(0.0)),
