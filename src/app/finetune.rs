@@ -51,15 +51,6 @@ impl Target {
     }
 }
 
-/// Opens a dataset folder in either layout (as `nrf finetune --data` does, with its defaults).
-pub fn open_dataset(dir: &std::path::Path) -> Result<Dataset, TrainError> {
-    if dir.join("roi_response_average").is_dir() {
-        Ok(Dataset::open_nsd(dir, "1", "nsdgeneral")?)
-    } else {
-        Ok(Dataset::open_plain(dir)?)
-    }
-}
-
 /// What to fine-tune.
 pub struct FineTuneRequest {
     /// Whose data.
@@ -298,7 +289,8 @@ fn run(
             (set, described)
         }
         Target::Folder(dir) => {
-            let dataset = open_dataset(dir)?;
+            // As `nrf finetune --data` opens it, with its defaults.
+            let dataset = Dataset::open(dir, "1", "nsdgeneral")?;
             let mut set =
                 TrainingSet::from_dataset(&dataset, &BuiltinExtractor, None, false, &progress)?;
             if request.train_images < set.train_rows.len() {

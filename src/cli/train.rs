@@ -45,11 +45,7 @@ pub struct DataArgs {
 impl DataArgs {
     /// Opens the dataset, whichever layout it has.
     pub fn open(&self) -> Result<Dataset> {
-        let dataset = if self.data.join("roi_response_average").is_dir() {
-            Dataset::open_nsd(&self.data, &self.subject, &self.roi)?
-        } else {
-            Dataset::open_plain(&self.data)?
-        };
+        let dataset = Dataset::open(&self.data, &self.subject, &self.roi)?;
         for warning in &dataset.warnings {
             eprintln!("warning: {warning}");
         }

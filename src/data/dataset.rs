@@ -133,6 +133,18 @@ impl Dataset {
             .collect();
     }
 
+    /// Reads a dataset folder in whichever layout it has: the NSD-processed one (when it holds
+    /// `roi_response_average/`; `subject` and `roi` as in [`Dataset::open_nsd`]) or a plain one
+    /// ([`Dataset::open_plain`], which has one subject and no ROI to choose).
+    pub fn open(dir: impl AsRef<Path>, subject: &str, roi: &str) -> Result<Self, DataError> {
+        let dir = dir.as_ref();
+        if dir.join("roi_response_average").is_dir() {
+            Self::open_nsd(dir, subject, roi)
+        } else {
+            Self::open_plain(dir)
+        }
+    }
+
     /// Reads subject `subject` (`subj01` or `1`) of the NSD-processed layout under `root`, for
     /// one ROI (`nsdgeneral` by default):
     /// `roi_response_average/<subj>/{<roi>.npy, image_order.npy}`,
