@@ -45,6 +45,8 @@ pub enum GpuError {
 
 /// An adapter with its opened device and queue.
 pub struct GpuContext {
+    /// The instance the adapter came from (burn needs it to share the device).
+    pub instance: wgpu::Instance,
     /// The adapter (physical or software GPU).
     pub adapter: wgpu::Adapter,
     /// The logical device.
@@ -55,7 +57,8 @@ pub struct GpuContext {
 
 impl GpuContext {
     /// Finds the best adapter (honouring `WGPU_BACKEND`/`WGPU_ADAPTER_NAME`) and opens a device
-    /// with the adapter's own limits.
+    /// with the adapter's own features and limits, so that burn can compute on it too
+    /// ([`crate::device::compute_device`]).
     pub fn request() -> Result<Self, GpuError> {
         pollster::block_on(Self::request_async())
     }
@@ -79,11 +82,12 @@ impl GpuContext {
             })
             .await
             .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
+        let (required_features, required_limits) = crate::device::device_requirements(&adapter);
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("nrf"),
-                required_features: wgpu::Features::empty(),
-                required_limits: adapter.limits(),
+                required_features,
+                required_limits,
                 ..Default::default()
             })
             .await
@@ -92,6 +96,7 @@ impl GpuContext {
                 message: e.to_string(),
             })?;
         Ok(Self {
+            instance,
             adapter,
             device,
             queue,

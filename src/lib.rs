@@ -9,6 +9,7 @@ pub mod app;
 pub mod atomic;
 pub mod data;
 pub mod defaults;
+pub mod device;
 pub mod error;
 pub mod features;
 pub mod gpu;

@@ -6,7 +6,7 @@
 //! The factorisation: W·[latent; γ] + b = (W_latent·latent + b) + W_γ·γ, the first term once per
 //! image; `latent_in` layers factorise the same way.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
@@ -17,95 +17,6 @@ use crate::model::{Domain, FourierFeatures, InputError, Nrf, NrfConfig, normalis
 use crate::space::{Grid, Plane};
 use crate::template;
 use crate::volume::{Mask, Volume, VolumeError};
-
-/// Where queries run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum DeviceChoice {
-    /// A GPU when an adapter exists (software adapters count), else the CPU.
-    #[default]
-    Auto,
-    /// The CPU (burn's flex backend, all cores).
-    Cpu,
-    /// A GPU through wgpu; an error when there is none.
-    Gpu,
-}
-
-impl std::str::FromStr for DeviceChoice {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "auto" => Ok(Self::Auto),
-            "cpu" => Ok(Self::Cpu),
-            "gpu" => Ok(Self::Gpu),
-            other => Err(format!(
-                "unknown device {other:?}: expected auto, cpu or gpu"
-            )),
-        }
-    }
-}
-
-/// A burn device with a human description of it.
-#[derive(Debug, Clone)]
-pub struct ComputeDevice {
-    /// The device to put tensors on.
-    pub device: Device,
-    /// E.g. "CPU (flex, 2 threads)" or "GPU (wgpu)".
-    pub description: String,
-    /// Whether it is a GPU.
-    pub is_gpu: bool,
-}
-
-/// No GPU could be initialised for burn.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error(
-    "no GPU is available for computing ({0}); use --device cpu, or install mesa-vulkan-drivers for a software GPU"
-)]
-pub struct NoGpu(pub String);
-
-/// burn's wgpu device, the adapter's name and whether it is a software rasteriser.
-fn gpu_device() -> Result<(Device, String, bool), NoGpu> {
-    // burn's wgpu runtime initialises once per process; later calls reuse it.
-    static GPU: OnceLock<Result<(Device, String, bool), String>> = OnceLock::new();
-    GPU.get_or_init(|| {
-        // Probe first: burn's own initialisation panics deep inside when no adapter exists.
-        let probe = crate::gpu::GpuContext::request().map_err(|e| e.to_string())?;
-        let options = Device::wgpu_options();
-        // Vulkan on Linux: probing OpenGL there only prints EGL warnings on headless machines.
-        #[cfg(target_os = "linux")]
-        let options = options.graphics_api(burn::tensor::wgpu::WgpuBackend::Vulkan);
-        let device = options.init().map_err(|e| e.to_string())?;
-        Ok((device, probe.describe(), probe.is_software()))
-    })
-    .clone()
-    .map_err(NoGpu)
-}
-
-/// Picks the device for a choice: `Auto` is a hardware GPU when one initialises, else the CPU
-/// (a software Vulkan adapter such as lavapipe is slower than the CPU backend, so `Auto` skips
-/// it; `Gpu` takes it).
-pub fn compute_device(choice: DeviceChoice) -> Result<ComputeDevice, NoGpu> {
-    let cpu = || {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        ComputeDevice {
-            device: Device::flex(),
-            description: format!("CPU (burn flex, {threads} threads)"),
-            is_gpu: false,
-        }
-    };
-    let gpu = |(device, name, _): (Device, String, bool)| ComputeDevice {
-        device,
-        description: format!("GPU (burn-wgpu on {name})"),
-        is_gpu: true,
-    };
-    match choice {
-        DeviceChoice::Cpu => Ok(cpu()),
-        DeviceChoice::Gpu => gpu_device().map(gpu),
-        DeviceChoice::Auto => Ok(match gpu_device() {
-            Ok(found) if !found.2 => gpu(found),
-            _ => cpu(),
-        }),
-    }
-}
 
 /// Which points grid and slice queries evaluate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -471,6 +382,24 @@ impl ImageQuery {
         }
     }
 
+    /// The voxels of `grid` that a query of `region` evaluates, and which region that is.
+    pub fn region_mask(
+        &self,
+        grid: &Grid,
+        region: Region,
+    ) -> Result<(Mask, RegionUsed), QueryError> {
+        let used = self.region_mask_points(region);
+        let inside = match (used, &self.engine.domain) {
+            (RegionUsed::ModelDomain, Domain::Voxels(d)) => d.mask_grid(grid),
+            (RegionUsed::Everywhere, _) => Mask {
+                grid: *grid,
+                data: vec![true; grid.len()],
+            },
+            _ => template::brain_mask(grid)?,
+        };
+        Ok((inside, used))
+    }
+
     /// Values on a grid (any spacing, any affine) inside `region`; memory is the output volume
     /// plus one chunk.
     pub fn query_grid(&self, grid: &Grid, region: Region) -> Result<GridPrediction, QueryError> {
@@ -484,15 +413,7 @@ impl ImageQuery {
         region: Region,
         progress: &mut dyn FnMut(usize, usize) -> bool,
     ) -> Result<GridPrediction, QueryError> {
-        let used = self.region_mask_points(region);
-        let inside = match (used, &self.engine.domain) {
-            (RegionUsed::ModelDomain, Domain::Voxels(d)) => d.mask_grid(grid),
-            (RegionUsed::Everywhere, _) => Mask {
-                grid: *grid,
-                data: vec![true; grid.len()],
-            },
-            _ => template::brain_mask(grid)?,
-        };
+        let (inside, used) = self.region_mask(grid, region)?;
         let indices: Vec<usize> = inside
             .data
             .iter()
@@ -529,6 +450,15 @@ impl ImageQuery {
         plane: &Plane,
         region: Region,
     ) -> Result<PlanePrediction, QueryError> {
+        self.query_plane_with_progress(plane, region, &mut |_, _| true)
+    }
+
+    /// The pixels of `plane` inside `region` (row-major, plane order), and which region that is.
+    pub fn plane_mask(
+        &self,
+        plane: &Plane,
+        region: Region,
+    ) -> Result<(Vec<bool>, RegionUsed), QueryError> {
         let used = self.region_mask_points(region);
         let points = plane.points();
         let inside: Vec<bool> = match (used, &self.engine.domain) {
@@ -538,13 +468,25 @@ impl ImageQuery {
             (RegionUsed::Everywhere, _) => vec![true; points.len()],
             _ => template::brain_mask_at(&points)?,
         };
-        let selected: Vec<Vec3> = points
+        Ok((inside, used))
+    }
+
+    /// [`Self::query_plane`] with a progress callback (`(done, total)` points; `false` cancels).
+    pub fn query_plane_with_progress(
+        &self,
+        plane: &Plane,
+        region: Region,
+        progress: &mut dyn FnMut(usize, usize) -> bool,
+    ) -> Result<PlanePrediction, QueryError> {
+        let (inside, used) = self.plane_mask(plane, region)?;
+        let selected: Vec<Vec3> = plane
+            .points()
             .iter()
             .zip(&inside)
             .filter_map(|(&p, &i)| i.then_some(p))
             .collect();
-        let values = self.query_points(&selected)?;
-        let mut out = vec![0.0; points.len()];
+        let values = self.query_points_with_progress(&selected, progress)?;
+        let mut out = vec![0.0; inside.len()];
         let mut next = values.into_iter();
         for (slot, &i) in out.iter_mut().zip(&inside) {
             if i {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use image::{Rgba, RgbaImage};
 
-use super::jobs::{SliceRequest, render_slices};
+use super::jobs::{Cancel, SliceRequest, render_slices};
 use crate::gpu::GpuContext;
 use crate::query::GridPrediction;
 use crate::render::colorbar::with_colorbar;
@@ -53,7 +53,7 @@ pub fn render_figure(request: FigureRequest) -> Result<(RgbaImage, Option<String
     let style = request.slices.style;
     let shows_slices = request.rects[..3].iter().any(Option::is_some);
     if shows_slices {
-        let slices = render_slices(request.slices)?;
+        let slices = render_slices(&request.slices, 1, &Cancel::default())?;
         for (slice, rect) in slices.iter().zip(&request.rects[..3]) {
             if let Some(rect) = rect {
                 place(&mut out, &slice.image, *rect);

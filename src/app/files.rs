@@ -9,14 +9,15 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use burn::tensor::Device;
 use glam::DVec3;
 
 use crate::features::builtin::{BUILTIN_ID, BuiltinExtractor};
 use crate::features::clip::ClipVisionConfig;
 use crate::features::preprocess::Rgb8;
 use crate::features::{FeatureExtractor, extractor_for};
-use crate::model::Nrf;
 use crate::model::official::DomainSource;
+use crate::model::{Domain, Nrf};
 use crate::query::{GridPrediction, RegionUsed};
 use crate::volume::{Mask, Volume};
 
@@ -38,7 +39,8 @@ pub enum Opened {
     },
     /// A label volume with region names.
     Atlas(Box<Atlas>),
-    /// A model (`.nrf` or official run folder) on the CPU, ready with its feature extractor.
+    /// A model (`.nrf` or official run folder) on the viewer's device, ready with its feature
+    /// extractor.
     Model(Box<ViewerModel>),
     /// A model trained on CLIP features, waiting for the user to choose a CLIP folder.
     NeedsClip {
@@ -49,6 +51,9 @@ pub enum Opened {
     },
     /// A CLIP folder (dropped or chosen): models that take CLIP features use it.
     ClipFolder(PathBuf),
+    /// Where a model's answers mean something, for a model that came without (an official run
+    /// folder): an `(N, 3)` `.npy` of MNI coordinates, or an NSD-processed root.
+    DomainSource(PathBuf),
 }
 
 /// A model the viewer can predict with: the model and the extractor of the features it takes.
@@ -56,7 +61,7 @@ pub enum Opened {
 pub struct ViewerModel {
     /// The file's or folder's name, as the Subject list shows it.
     pub name: String,
-    /// The model, on the CPU.
+    /// The model, on the viewer's compute device (fine-tuned ones: on the CPU they trained on).
     pub model: Nrf,
     /// Its features: the built-in extractor, or CLIP from a local folder.
     pub extractor: Arc<dyn FeatureExtractor>,
@@ -81,17 +86,47 @@ impl ViewerModel {
     }
 }
 
+/// Whether `path` gives a model's domain: a `.npy` file (MNI coordinates) or an NSD-processed
+/// root (a folder with `MNI_coordinate/`).
+pub fn is_domain_source(path: &Path) -> bool {
+    if path.is_dir() {
+        return path.join("MNI_coordinate").is_dir();
+    }
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npy"))
+}
+
+/// Reads the domain `path` gives `model`: an `(N, 3)` `.npy` of MNI mm coordinates, or an
+/// NSD-processed root, whose `nsdgeneral` voxels of the model's subject (from its config, else
+/// `subj01`) are taken with every ROI label found there — as `nrf convert --domain` and
+/// `--nsd-root` read them.
+pub fn read_domain_for(model: &Nrf, path: &Path) -> Result<Domain, String> {
+    let source = if path.is_dir() {
+        DomainSource::NsdProcessed {
+            root: path.to_path_buf(),
+            subject: model
+                .info
+                .subject
+                .clone()
+                .unwrap_or_else(|| "subj01".into()),
+            rois: vec!["nsdgeneral".into()],
+        }
+    } else {
+        DomainSource::Coords(path.to_path_buf())
+    };
+    crate::model::official::read_domain(&source).map_err(|e| e.to_string())
+}
+
 /// Whether `dir` looks like a local Hugging Face CLIP folder rather than a run folder.
 pub fn is_clip_folder(dir: &Path) -> bool {
     dir.join("config.json").is_file() && !dir.join("experiment_config.yaml").exists()
 }
 
 /// Reads a `.nrf` model or an official run folder (whose domain is then unknown: the views use
-/// the brain mask). Ensembles are refused with what to use instead.
-pub fn read_model(path: &Path) -> Result<Nrf, String> {
-    let device = burn::tensor::Device::flex();
+/// the brain mask) onto `device`. Ensembles are refused with what to use instead.
+pub fn read_model(path: &Path, device: &Device) -> Result<Nrf, String> {
     if path.is_dir() {
-        return Nrf::from_official_dir(path, &DomainSource::Unknown, &device)
+        return Nrf::from_official_dir(path, &DomainSource::Unknown, device)
             .map_err(|e| e.to_string());
     }
     if crate::model::checkpoint::is_ensemble_file(path) {
@@ -100,7 +135,7 @@ pub fn read_model(path: &Path) -> Result<Nrf, String> {
             path.display()
         ));
     }
-    Nrf::load(path, &device).map_err(|e| e.to_string())
+    Nrf::load(path, device).map_err(|e| e.to_string())
 }
 
 /// Whether a model takes the built-in features (otherwise CLIP's).
@@ -136,12 +171,16 @@ pub fn check_clip_config(model: &Nrf, folder: &Path) -> Result<(), String> {
 }
 
 /// Opens the CLIP folder `folder` for a model that takes CLIP features: its sizes are checked
-/// first (from `config.json`), then the weights are read (seconds for ViT-B/16).
-pub fn with_clip(name: String, model: Nrf, folder: &Path) -> Result<ViewerModel, String> {
+/// first (from `config.json`), then the weights are read onto `device` (seconds for ViT-B/16).
+pub fn with_clip(
+    name: String,
+    model: Nrf,
+    folder: &Path,
+    device: &Device,
+) -> Result<ViewerModel, String> {
     check_clip_config(&model, folder)?;
     let id = model.info.features.as_ref().map(|f| f.extractor.as_str());
-    let extractor = extractor_for(id, Some(folder), &burn::tensor::Device::flex())
-        .map_err(|e| e.to_string())?;
+    let extractor = extractor_for(id, Some(folder), device).map_err(|e| e.to_string())?;
     model.check_extractor(extractor.as_ref()).map_err(|e| {
         format!(
             "{}: this CLIP model does not fit the NRF model ({e})",
@@ -158,13 +197,20 @@ pub fn with_clip(name: String, model: Nrf, folder: &Path) -> Result<ViewerModel,
 
 /// Reads a model for the viewer: on the built-in features it is ready; on CLIP features it
 /// takes `clip` (the session's CLIP folder) or waits for one.
-fn open_model(path: &Path, name: String, clip: Option<&Path>) -> Result<Opened, String> {
-    let model = read_model(path)?;
+fn open_model(
+    path: &Path,
+    name: String,
+    clip: Option<&Path>,
+    device: &Device,
+) -> Result<Opened, String> {
+    let model = read_model(path, device)?;
     if takes_builtin_features(&model) {
         return Ok(Opened::Model(Box::new(ViewerModel::builtin(name, model))));
     }
     match clip {
-        Some(folder) => Ok(Opened::Model(Box::new(with_clip(name, model, folder)?))),
+        Some(folder) => Ok(Opened::Model(Box::new(with_clip(
+            name, model, folder, device,
+        )?))),
         None => Ok(Opened::NeedsClip {
             name,
             model: Box::new(model),
@@ -257,7 +303,7 @@ pub fn is_nifti(path: &Path) -> bool {
 /// Reads `path` by what it is: a model (`.nrf` or run folder), a CLIP folder, a NIfTI overlay
 /// or atlas, or a picture. `clip` is the CLIP folder chosen earlier in the session, for models
 /// that take CLIP features. Errors name the file.
-pub fn open(path: PathBuf, clip: Option<&Path>) -> Result<Opened, String> {
+pub fn open(path: PathBuf, clip: Option<&Path>, device: &Device) -> Result<Opened, String> {
     let name = path.file_name().map_or_else(
         || path.display().to_string(),
         |n| n.to_string_lossy().into(),
@@ -267,12 +313,15 @@ pub fn open(path: PathBuf, clip: Option<&Path>) -> Result<Opened, String> {
         ClipVisionConfig::from_file(&path.join("config.json")).map_err(|e| e.to_string())?;
         return Ok(Opened::ClipFolder(path));
     }
+    if is_domain_source(&path) {
+        return Ok(Opened::DomainSource(path));
+    }
     let is_model = path.is_dir()
         || path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("nrf"));
     if is_model {
-        return open_model(&path, name, clip);
+        return open_model(&path, name, clip, device);
     }
     if is_nifti(&path) {
         let volume = Volume::read_nifti(&path, 0).map_err(|e| e.to_string())?;
@@ -348,7 +397,7 @@ mod tests {
             "# index name\nindex\tname\n1\tRight hemisphere\n2,\"Left hemisphere\"\n",
         )
         .expect("names");
-        let Ok(Opened::Atlas(atlas)) = open(path, None) else {
+        let Ok(Opened::Atlas(atlas)) = open(path, None, &burn::tensor::Device::flex()) else {
             panic!("a label volume with names is an atlas");
         };
         assert_eq!(
@@ -379,7 +428,7 @@ mod tests {
         Volume::filled(grid, 0.0)
             .write_nifti(&path, crate::volume::nifti::SpaceCode::Mni152)
             .expect("write");
-        let Err(message) = open(path, None) else {
+        let Err(message) = open(path, None, &burn::tensor::Device::flex()) else {
             panic!("an empty overlay must be refused");
         };
         assert!(message.contains("empty.nii.gz"), "{message}");

@@ -258,7 +258,10 @@ fn run(
             crate::defaults::default_model(k, &burn::tensor::Device::flex())
                 .map_err(|e| TrainError::Invalid(e.to_string()))?
         }
-        ModelSource::Given(given) if given.is_builtin() => given.model,
+        // Training runs on the CPU whatever device the viewer predicts on.
+        ModelSource::Given(given) if given.is_builtin() => {
+            given.model.on_device(&burn::tensor::Device::flex())
+        }
         ModelSource::Given(given) => {
             return Err(TrainError::Invalid(format!(
                 "{} takes CLIP features; the viewer fine-tunes models on the built-in features \

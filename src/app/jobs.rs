@@ -4,6 +4,7 @@
 //! answers stale: the UI drops a job (and with it, its answer) when it starts another.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, TryRecvError};
 
 use glam::DVec3;
@@ -14,15 +15,44 @@ use crate::data::virtual_subjects::VirtualSubject;
 use crate::features::FeatureExtractor;
 use crate::features::builtin::BuiltinExtractor;
 use crate::features::preprocess::Rgb8;
+use burn::tensor::Device;
+
 use crate::query::{GridPrediction, ImageQuery, QueryEngine, Region, RegionUsed};
 use crate::render::colormap::OverlayStyle;
+use crate::render::refine::measure_points_per_second;
 use crate::render::slice::{Anatomy, Convention, SliceDecorations, SliceLayout, render_slice};
 use crate::space::{BoundingBox, Grid, Orientation};
 use crate::volume::Volume;
 
-/// A job whose single answer arrives later.
+/// Set when the work's answer is no longer wanted (its job was dropped): long work checks it
+/// between steps and stops.
+#[derive(Clone, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    /// Whether the answer is no longer wanted.
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn set(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// `Err` (an empty message, never shown) once cancelled: for `?` between steps.
+    pub fn check(&self) -> Result<(), String> {
+        if self.is_set() {
+            Err(String::new())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// A job whose single answer arrives later; dropping it cancels the work.
 pub struct Job<T> {
     receiver: Receiver<Result<T, String>>,
+    cancel: Cancel,
 }
 
 impl<T: Send + 'static> Job<T> {
@@ -31,13 +61,27 @@ impl<T: Send + 'static> Job<T> {
         work: impl FnOnce() -> Result<T, String> + Send + 'static,
         wake: impl Fn() + Send + 'static,
     ) -> Self {
+        Self::spawn_cancellable(move |_| work(), wake)
+    }
+
+    /// Runs `work` on a new thread, handing it the token that is set when the job is dropped.
+    pub fn spawn_cancellable(
+        work: impl FnOnce(&Cancel) -> Result<T, String> + Send + 'static,
+        wake: impl Fn() + Send + 'static,
+    ) -> Self {
         let (sender, receiver) = mpsc::channel();
+        let cancel = Cancel::default();
+        let token = cancel.clone();
         std::thread::spawn(move || {
+            let answer = work(&token);
+            if token.is_set() {
+                return;
+            }
             // A closed channel only means the UI no longer wants this answer.
-            let _ = sender.send(work());
+            let _ = sender.send(answer);
             wake();
         });
-        Self { receiver }
+        Self { receiver, cancel }
     }
 
     /// The answer, if it has arrived (never blocks).
@@ -49,6 +93,75 @@ impl<T: Send + 'static> Job<T> {
                 Some(Err("the job stopped without answering".into()))
             }
         }
+    }
+}
+
+impl<T> Drop for Job<T> {
+    fn drop(&mut self) {
+        self.cancel.set();
+    }
+}
+
+/// What a job that answers in several steps has to say.
+pub enum Step<T> {
+    /// A result, better than the one before.
+    Level(T),
+    /// What it is doing now, for the status bar.
+    Progress(String),
+    /// It failed; nothing follows.
+    Failed(String),
+}
+
+/// A job that answers in several steps (coarse, then finer); dropping it cancels the work.
+pub struct SteppedJob<T> {
+    receiver: Receiver<Step<T>>,
+    cancel: Cancel,
+}
+
+/// What [`SteppedJob::poll`] found.
+pub enum Polled<T> {
+    /// A step.
+    Step(Step<T>),
+    /// Nothing new yet.
+    Waiting,
+    /// The job has finished: no more steps.
+    Finished,
+}
+
+impl<T: Send + 'static> SteppedJob<T> {
+    /// Runs `work` on a new thread; it sends its steps through the function it is given (which
+    /// returns `false` once nobody listens) and checks the token. `wake` follows each step.
+    pub fn spawn(
+        work: impl FnOnce(&Cancel, &dyn Fn(Step<T>) -> bool) + Send + 'static,
+        wake: impl Fn() + Send + 'static,
+    ) -> Self {
+        let (sender, receiver) = mpsc::channel();
+        let cancel = Cancel::default();
+        let token = cancel.clone();
+        std::thread::spawn(move || {
+            let send = |step| {
+                let listening = !token.is_set() && sender.send(step).is_ok();
+                wake();
+                listening
+            };
+            work(&token, &send);
+        });
+        Self { receiver, cancel }
+    }
+
+    /// The next step, if one has arrived (never blocks).
+    pub fn poll(&self) -> Polled<T> {
+        match self.receiver.try_recv() {
+            Ok(step) => Polled::Step(step),
+            Err(TryRecvError::Empty) => Polled::Waiting,
+            Err(TryRecvError::Disconnected) => Polled::Finished,
+        }
+    }
+}
+
+impl<T> Drop for SteppedJob<T> {
+    fn drop(&mut self) {
+        self.cancel.set();
     }
 }
 
@@ -85,7 +198,7 @@ pub enum ModelSource {
     Given(Box<ViewerModel>),
 }
 
-/// What a prediction needs: the model and the images.
+/// What a prediction needs: the model, the images and the device to compute on.
 pub struct PredictionRequest {
     /// The model.
     pub model: ModelSource,
@@ -93,26 +206,44 @@ pub struct PredictionRequest {
     pub images: Vec<Rgb8>,
     /// The baseline B (an image or a set): the query is then mean(A) − mean(B); empty for none.
     pub baseline: Vec<Rgb8>,
+    /// Where the model runs (the viewer's compute device).
+    pub device: Device,
 }
 
-/// The model queried for the images (one, the mean of a set, or a contrast A − B), ready for any
-/// points.
-pub fn prepare_query(request: PredictionRequest) -> Result<ImageQuery, String> {
+/// A prediction ready to be queried anywhere, with what it costs.
+pub struct PreparedPrediction {
+    /// The query (one image, a mean of a set, or a contrast).
+    pub query: ImageQuery,
+    /// Points per second it runs at on its device, measured once prepared: the refinement of
+    /// the volume and the slices plan their levels from it.
+    pub points_per_second: f64,
+}
+
+/// The model queried for the images (one, the mean of a set, or a contrast A − B) on the
+/// request's device, ready for any points, and its measured cost. Stops early once `cancel` is
+/// set (a newer image or model).
+pub fn prepare_query(
+    request: PredictionRequest,
+    cancel: &Cancel,
+) -> Result<PreparedPrediction, String> {
+    let device = request.device;
     let (model, extractor): (_, Arc<dyn FeatureExtractor>) = match request.model {
         ModelSource::Embedded(subject) => (
-            crate::defaults::default_model(subject, &burn::tensor::Device::flex())
-                .map_err(|e| e.to_string())?,
+            crate::defaults::default_model(subject, &device).map_err(|e| e.to_string())?,
             Arc::new(BuiltinExtractor),
         ),
-        ModelSource::Given(given) => (given.model, given.extractor),
+        // Models opened in the viewer are read onto its device already; fine-tuned ones come
+        // from training on the CPU (small: copied in milliseconds).
+        ModelSource::Given(given) => (given.model.on_device(&device), given.extractor),
     };
     let engine = QueryEngine::new(&model);
     let mean_of = |images: &[Rgb8]| {
-        let features = images
-            .iter()
-            .map(|image| extractor.extract(image))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| e.to_string())?;
+        let mut features = Vec::with_capacity(images.len());
+        for image in images {
+            cancel.check()?;
+            features.push(extractor.extract(image).map_err(|e| e.to_string())?);
+        }
+        cancel.check()?;
         let queries = engine
             .prepare_batch(&model, &features)
             .map_err(|e| e.to_string())?;
@@ -124,13 +255,18 @@ pub fn prepare_query(request: PredictionRequest) -> Result<ImageQuery, String> {
             _ => ImageQuery::mean(&queries).map_err(|e| e.to_string()),
         }
     };
-    let query = mean_of(&request.images)?;
-    if request.baseline.is_empty() {
-        return Ok(query);
+    let mut query = mean_of(&request.images)?;
+    if !request.baseline.is_empty() {
+        query = query
+            .minus(&mean_of(&request.baseline)?)
+            .map_err(|e| e.to_string())?;
     }
-    query
-        .minus(&mean_of(&request.baseline)?)
-        .map_err(|e| e.to_string())
+    cancel.check()?;
+    let points_per_second = measure_points_per_second(&query).map_err(|e| e.to_string())?;
+    Ok(PreparedPrediction {
+        query,
+        points_per_second,
+    })
 }
 
 /// The noise-free truth of an embedded virtual subject for one image.
@@ -218,6 +354,8 @@ pub struct RenderedSlice {
     pub values: Vec<f32>,
     /// Pixels inside the model's domain.
     pub inside: Vec<bool>,
+    /// Display pixels a side per queried point (1: every pixel queried).
+    pub factor: usize,
 }
 
 /// What a slice rendering needs.
@@ -242,12 +380,136 @@ pub struct SliceRequest {
     pub convention: Convention,
 }
 
-/// The slice views at exactly their on-screen pixel sizes: the NRF is queried at every pixel.
-pub fn render_slices(request: SliceRequest) -> Result<Vec<RenderedSlice>, String> {
-    let anatomy = Anatomy {
-        volume: &request.t1,
-        window: request.window,
+/// Coarseness factors of the slices' steps: pixels per side of a coarse pixel.
+const SLICE_FACTORS: [usize; 4] = [8, 4, 2, 1];
+
+/// The slices' steps for a query at `points_per_second`: the first factor whose points take at
+/// most `budget_s` (the coarsest when none does), then each finer one down to the display's own
+/// pixels (factor 1). `points_at_full` is the evaluated pixels of all three slices at factor 1.
+pub fn plan_slice_factors(
+    points_per_second: f64,
+    points_at_full: usize,
+    budget_s: f64,
+) -> Vec<usize> {
+    let seconds = |k: usize| points_at_full as f64 / (k * k) as f64 / points_per_second.max(1e-9);
+    let first = SLICE_FACTORS
+        .iter()
+        .rposition(|&k| seconds(k) <= budget_s)
+        .unwrap_or(0);
+    SLICE_FACTORS[first..].to_vec()
+}
+
+/// The slice views step by step: for a prediction whose full-resolution slices would take
+/// longer than [`crate::render::refine::FIRST_LEVEL_SECONDS`] at `points_per_second`, first
+/// with the NRF queried at coarse pixels (8 or 4 display pixels a side), then finer, then at
+/// every display pixel; each step is sent as it is ready. Stops once `cancel` is set.
+pub fn slice_steps(
+    request: &SliceRequest,
+    points_per_second: Option<f64>,
+    cancel: &Cancel,
+    send: &dyn Fn(Step<Vec<RenderedSlice>>) -> bool,
+) {
+    let factors = match (&request.query, points_per_second) {
+        (Some(query), Some(rate)) if request.truth.is_none() && request.volume.is_none() => {
+            // The evaluated pixels, counted on the coarsest planes and scaled.
+            let coarsest = SLICE_FACTORS[0];
+            let inside: usize = layouts(request)
+                .map(|layouts| {
+                    layouts
+                        .iter()
+                        .filter_map(|(_, l)| {
+                            query
+                                .plane_mask(&coarser(&l.plane, coarsest), Region::Domain)
+                                .ok()
+                        })
+                        .map(|(mask, _)| mask.iter().filter(|&&b| b).count())
+                        .sum()
+                })
+                .unwrap_or(0);
+            plan_slice_factors(
+                rate,
+                inside * coarsest * coarsest,
+                crate::render::refine::FIRST_LEVEL_SECONDS,
+            )
+        }
+        _ => vec![1],
     };
+    for factor in factors {
+        if factor > 1 {
+            send(Step::Progress(format!(
+                "slices at {factor}×{factor} pixels a point"
+            )));
+        }
+        match render_slices(request, factor, cancel) {
+            Ok(slices) => {
+                if !send(Step::Level(slices)) {
+                    return;
+                }
+            }
+            Err(e) if e.is_empty() => return,
+            Err(e) => {
+                send(Step::Failed(e));
+                return;
+            }
+        }
+    }
+}
+
+/// `plane` with pixels `factor` times larger (the same centre and extent, rounded up).
+fn coarser(plane: &crate::space::Plane, factor: usize) -> crate::space::Plane {
+    crate::space::Plane {
+        pixel_mm: plane.pixel_mm * factor as f64,
+        width: plane.width.div_ceil(factor),
+        height: plane.height.div_ceil(factor),
+        ..*plane
+    }
+}
+
+/// The prediction at `plane`'s pixels, the NRF queried at pixels `factor` times coarser and each
+/// display pixel given its nearest coarse pixel's value (factor 1: every pixel queried).
+fn query_on_plane(
+    query: &ImageQuery,
+    plane: &crate::space::Plane,
+    factor: usize,
+    cancel: &Cancel,
+) -> Result<(Vec<f32>, Vec<bool>), String> {
+    let mut go_on = |_, _| !cancel.is_set();
+    let cancelled = |e: crate::query::QueryError| match e {
+        crate::query::QueryError::Cancelled => String::new(),
+        other => other.to_string(),
+    };
+    if factor <= 1 {
+        let prediction = query
+            .query_plane_with_progress(plane, Region::Domain, &mut go_on)
+            .map_err(cancelled)?;
+        return Ok((prediction.values, prediction.inside));
+    }
+    let coarse_plane = coarser(plane, factor);
+    let coarse = query
+        .query_plane_with_progress(&coarse_plane, Region::Domain, &mut go_on)
+        .map_err(cancelled)?;
+    let (inside, _) = query
+        .plane_mask(plane, Region::Domain)
+        .map_err(|e| e.to_string())?;
+    let values = (0..plane.height)
+        .flat_map(|row| (0..plane.width).map(move |col| (col, row)))
+        .map(|(col, row)| {
+            let (c, r) = coarse_plane.pixel_of(plane.point(col, row));
+            let c = (c.round().max(0.0) as usize).min(coarse_plane.width - 1);
+            let r = (r.round().max(0.0) as usize).min(coarse_plane.height - 1);
+            let k = r * coarse_plane.width + c;
+            if coarse.inside[k] {
+                coarse.values[k]
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    Ok((values, inside))
+}
+
+/// The three slice layouts at the request's sizes.
+fn layouts(request: &SliceRequest) -> Result<Vec<(Orientation, SliceLayout)>, String> {
     [
         Orientation::Sagittal,
         Orientation::Coronal,
@@ -256,50 +518,126 @@ pub fn render_slices(request: SliceRequest) -> Result<Vec<RenderedSlice>, String
     .into_iter()
     .zip(request.sizes)
     .map(|(orientation, size)| {
-        let layout = SliceLayout::fitted(
+        SliceLayout::fitted(
             orientation,
             request.at,
             &BoundingBox::MNI_TEMPLATE,
             (size.0.max(16), size.1.max(16)),
             request.convention,
         )
-        .map_err(|e| e.to_string())?;
-        let (values, inside) = match (&request.truth, &request.query) {
-            _ if request.volume.is_some() => {
-                let volume = request.volume.as_deref().ok_or("no volume")?;
-                volume_on_plane(volume, &layout.plane)?
-            }
-            (Some(truth), _) => truth_on_plane(truth, &layout.plane)?,
-            (None, Some(query)) => {
-                let plane = query
-                    .query_plane(&layout.plane, Region::Domain)
-                    .map_err(|e| e.to_string())?;
-                (plane.values, plane.inside)
-            }
-            (None, None) => {
-                let n = layout.plane.width * layout.plane.height;
-                (vec![0.0; n], vec![false; n])
-            }
-        };
-        let image = render_slice(
-            &layout,
-            Some(&anatomy),
-            Some((&values, &inside)),
-            &request.style,
-            &SliceDecorations {
-                crosshair: Some(request.at),
-                labels: true,
-                extrapolated: false,
-            },
-        )
-        .map_err(|e| e.to_string())?;
-        Ok(RenderedSlice {
-            orientation,
-            layout,
-            image,
-            values,
-            inside,
-        })
+        .map(|layout| (orientation, layout))
+        .map_err(|e| e.to_string())
     })
     .collect()
+}
+
+/// The slice views at exactly their on-screen pixel sizes, the NRF queried at every pixel
+/// (`factor` 1) or at pixels `factor` times coarser; an empty error once `cancel` is set.
+pub fn render_slices(
+    request: &SliceRequest,
+    factor: usize,
+    cancel: &Cancel,
+) -> Result<Vec<RenderedSlice>, String> {
+    let anatomy = Anatomy {
+        volume: &request.t1,
+        window: request.window,
+    };
+    layouts(request)?
+        .into_iter()
+        .map(|(orientation, layout)| {
+            let (values, inside) = match (&request.truth, &request.query) {
+                _ if request.volume.is_some() => {
+                    let volume = request.volume.as_deref().ok_or("no volume")?;
+                    volume_on_plane(volume, &layout.plane)?
+                }
+                (Some(truth), _) => truth_on_plane(truth, &layout.plane)?,
+                (None, Some(query)) => query_on_plane(query, &layout.plane, factor, cancel)?,
+                (None, None) => {
+                    let n = layout.plane.width * layout.plane.height;
+                    (vec![0.0; n], vec![false; n])
+                }
+            };
+            cancel.check()?;
+            let image = render_slice(
+                &layout,
+                Some(&anatomy),
+                Some((&values, &inside)),
+                &request.style,
+                &SliceDecorations {
+                    crosshair: Some(request.at),
+                    labels: true,
+                    extrapolated: false,
+                },
+            )
+            .map_err(|e| e.to_string())?;
+            Ok(RenderedSlice {
+                orientation,
+                layout,
+                image,
+                values,
+                inside,
+                factor,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dropping_a_job_cancels_its_work_and_its_answer_never_arrives() {
+        let (stopped, stopped_rx) = mpsc::channel();
+        let job = Job::spawn_cancellable(
+            move |cancel| {
+                let started = std::time::Instant::now();
+                while !cancel.is_set() {
+                    assert!(started.elapsed().as_secs() < 60, "never cancelled");
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                stopped.send(()).expect("send");
+                Ok(1)
+            },
+            || {},
+        );
+        assert!(job.poll().is_none());
+        drop(job);
+        stopped_rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the work stops once its job is dropped");
+    }
+
+    #[test]
+    fn a_stepped_job_sends_its_steps_and_finishes() {
+        let job = SteppedJob::spawn(
+            |_, send| {
+                send(Step::Progress("coarse".into()));
+                send(Step::Level(1));
+                send(Step::Level(2));
+            },
+            || {},
+        );
+        let mut levels = Vec::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match job.poll() {
+                Polled::Step(Step::Level(n)) => levels.push(n),
+                Polled::Step(Step::Failed(e)) => panic!("{e}"),
+                Polled::Step(Step::Progress(_)) | Polled::Waiting => {}
+                Polled::Finished => break,
+            }
+            assert!(std::time::Instant::now() < deadline);
+        }
+        assert_eq!(levels, vec![1, 2]);
+    }
+
+    #[test]
+    fn slices_start_coarse_when_every_pixel_would_take_too_long() {
+        // 100 000 pixels: at 10⁷ points/s every pixel at once; at 10⁵ one point per 2×2
+        // pixels would still take 0.25 s, so 4×4 first; at 10 points/s the coarsest.
+        assert_eq!(plan_slice_factors(1e7, 100_000, 0.15), vec![1]);
+        assert_eq!(plan_slice_factors(1e5, 100_000, 0.15), vec![4, 2, 1]);
+        assert_eq!(plan_slice_factors(10.0, 100_000, 0.15), vec![8, 4, 2, 1]);
+    }
 }

@@ -23,14 +23,16 @@ use eframe::egui;
 use glam::DVec3;
 
 use crate::data::stimuli::{self, Category};
+use crate::device::{ComputeDevice, DeviceChoice, SharedGpu};
 use crate::features::preprocess::Rgb8;
 use crate::query::{GridPrediction, ImageQuery, Region};
 use crate::render::colormap::{BelowThreshold, ColorMap, OverlayStyle, quantile_abs};
-use crate::render::refine::{DEFAULT_LEVELS, RefineMessage, RefinementJob};
+use crate::render::refine::{FIRST_LEVEL_SECONDS, Levels, RefineMessage, RefinementJob};
 use crate::render::slice::Convention;
 use crate::render::volume3d::{Camera, ClipPlane, FrameOptions, Mode3d};
 use jobs::{
-    Job, ModelSource, PredictionRequest, RenderedSlice, SliceRequest, Templates, TruthSource,
+    Job, ModelSource, Polled, PredictionRequest, PreparedPrediction, RenderedSlice, SliceRequest,
+    Step, SteppedJob, Templates, TruthSource,
 };
 
 /// How the viewer starts.
@@ -60,6 +62,11 @@ pub struct ViewOptions {
     pub clip: Option<PathBuf>,
     /// Repaint continuously and record frame times here (a benchmark of the UI's frame rate).
     pub frame_stats: Option<Arc<std::sync::Mutex<FrameStats>>>,
+    /// Where the model runs: a hardware GPU (the window's own device) under `Auto`, the CPU
+    /// otherwise; `Gpu` takes a software adapter too.
+    pub device: DeviceChoice,
+    /// Told, once the window is open, where the model runs ([`ComputeDevice::report`]).
+    pub device_report: Option<std::sync::mpsc::Sender<String>>,
 }
 
 /// Frame times of the window, recorded when [`ViewOptions::frame_stats`] is set.
@@ -133,6 +140,7 @@ pub fn run(options: ViewOptions) -> Result<(), String> {
         // Dithering costs every pixel of every frame a noise computation; on a software
         // rasteriser that is frame rate, and the views are not gradients that band.
         dithering: false,
+        wgpu_options: window_gpu_configuration(),
         ..Default::default()
     };
     let result = export::ScreenshotSlot::default();
@@ -158,9 +166,24 @@ pub fn run(options: ViewOptions) -> Result<(), String> {
             // The status bar shows the name up to its first bracket, e.g. `llvmpipe`.
             let short = adapter.name.split(" (").next().unwrap_or_default();
             let adapter = (format!("{short} ({:?})", adapter.device_type), details);
+            // The model computes on the window's own device when it runs on the GPU.
+            let compute = crate::device::compute_device_on(
+                options.device,
+                SharedGpu {
+                    instance: render_state.instance.clone(),
+                    adapter: render_state.adapter.clone(),
+                    device: render_state.device.clone(),
+                    queue: render_state.queue.clone(),
+                },
+            )?;
+            if let Some(report) = &options.device_report {
+                // The receiver may have gone: the report is only for the terminal.
+                let _ = report.send(compute.report());
+            }
             Ok(Box::new(NrfApp::new(
                 options,
                 adapter,
+                compute,
                 &cc.egui_ctx,
                 outcome,
             )))
@@ -170,6 +193,36 @@ pub fn run(options: ViewOptions) -> Result<(), String> {
     match result.lock().map(|mut r| r.take()) {
         Ok(Some(Err(error))) => Err(error),
         _ => Ok(()),
+    }
+}
+
+/// The window's wgpu device opened with its adapter's features and limits, so that burn can
+/// compute on it too ([`crate::device::compute_device_on`]).
+fn window_gpu_configuration() -> eframe::egui_wgpu::WgpuConfiguration {
+    let mut configuration = eframe::egui_wgpu::WgpuConfiguration::default();
+    if let eframe::egui_wgpu::WgpuSetup::CreateNew(create) = &mut configuration.wgpu_setup {
+        create.device_descriptor = Arc::new(|adapter| {
+            let (required_features, required_limits) = crate::device::device_requirements(adapter);
+            wgpu::DeviceDescriptor {
+                label: Some("nrf window"),
+                required_features,
+                required_limits,
+                ..Default::default()
+            }
+        });
+    }
+    configuration
+}
+
+/// A duration for the status bar: `0.4 s`, `12 s`, `3 min 20 s`.
+fn seconds_text(seconds: f64) -> String {
+    if seconds < 10.0 {
+        format!("{seconds:.1} s")
+    } else if seconds < 60.0 {
+        format!("{seconds:.0} s")
+    } else {
+        let whole = seconds.round() as u64;
+        format!("{} min {} s", whole / 60, whole % 60)
     }
 }
 
@@ -196,6 +249,8 @@ pub struct NrfApp {
     /// The adapter, short (status bar) and in full (its tooltip).
     adapter: String,
     adapter_details: String,
+    /// Where the model runs.
+    compute: ComputeDevice,
     /// The model shown.
     model: ModelSlot,
     /// The other side of the A/B toggle.
@@ -219,11 +274,18 @@ pub struct NrfApp {
     templates_job: Option<Job<Templates>>,
     anatomy_version: u64,
     query: Option<ImageQuery>,
-    query_job: Option<Job<ImageQuery>>,
+    query_job: Option<Job<PreparedPrediction>>,
+    /// The shown query's points per second on the compute device, measured once prepared.
+    points_per_second: Option<f64>,
     refinement: Option<RefinementJob>,
+    /// What the refinement is computing now, for the status bar.
+    refinement_status: Option<String>,
     overlay: Option<(u64, Arc<GridPrediction>)>,
     overlay_spacing: Option<f64>,
-    /// The next prediction level sets the colour range (a new image arrived).
+    /// The device that computed the overlay shown (its levels say so).
+    overlay_device: Option<burn::tensor::Device>,
+    /// The prediction's levels set the colour range (a new image or model arrived): the first
+    /// and the finest; cleared when the user sets it.
     range_pending: bool,
     /// Show the virtual subject's noise-free truth instead of the prediction.
     show_truth: bool,
@@ -239,12 +301,18 @@ pub struct NrfApp {
     dialog_job: Option<Job<Option<PathBuf>>>,
     /// Files being read (dropped together, or named on the command line).
     file_jobs: Vec<Job<files::Opened>>,
+    /// A domain being read for the opened model of this index.
+    domain_job: Option<Job<(usize, crate::model::Domain)>>,
     truth: Option<Arc<TruthSource>>,
     truth_overlay: Option<(u64, Arc<GridPrediction>)>,
     truth_job: Option<Job<(Arc<TruthSource>, GridPrediction)>>,
     overlay_version: u64,
     slices: Vec<SliceView>,
-    slices_job: Option<Job<Vec<RenderedSlice>>>,
+    slices_job: Option<SteppedJob<Vec<RenderedSlice>>>,
+    /// The running slices job has shown a step (so a newer request may replace it).
+    slices_job_shown: bool,
+    /// What the slices job is computing now, for the status bar.
+    slices_status: Option<String>,
     slice_sizes: [(u32, u32); 3],
     slices_stale: bool,
     at: DVec3,
@@ -390,6 +458,7 @@ impl NrfApp {
     fn new(
         options: ViewOptions,
         (adapter, adapter_details): (String, String),
+        compute: ComputeDevice,
         ctx: &egui::Context,
         outcome: export::ScreenshotSlot,
     ) -> Self {
@@ -407,6 +476,7 @@ impl NrfApp {
             options,
             adapter,
             adapter_details,
+            compute,
             image: None,
             recent: Vec::new(),
             contrast: contrast::Contrast::default(),
@@ -415,15 +485,19 @@ impl NrfApp {
             anatomy_version: 0,
             query: None,
             query_job: None,
+            points_per_second: None,
             refinement: None,
+            refinement_status: None,
             overlay: None,
             overlay_spacing: None,
+            overlay_device: None,
             range_pending: true,
             show_truth: truth,
             show_r_map: false,
             file_overlay: None,
             show_file: false,
             file_jobs: Vec::new(),
+            domain_job: None,
             dialog_job: None,
             atlas: None,
             truth: None,
@@ -432,6 +506,8 @@ impl NrfApp {
             overlay_version: 0,
             slices: Vec::new(),
             slices_job: None,
+            slices_job_shown: false,
+            slices_status: None,
             slice_sizes: [(0, 0); 3],
             slices_stale: true,
             at: DVec3::new(0.0, -80.0, 5.0),
@@ -442,7 +518,7 @@ impl NrfApp {
                 above: true,
                 at_mm,
             }),
-            finest_spacing: DEFAULT_LEVELS[DEFAULT_LEVELS.len() - 1],
+            finest_spacing: 1.0,
             views_area: None,
             map: ColorMap::RdBuR,
             range: 1.0,
@@ -540,6 +616,10 @@ impl NrfApp {
     /// Shows another model, keeping the image and the view.
     fn select_model(&mut self, slot: ModelSlot, ctx: &egui::Context) {
         if slot != self.model {
+            // A and B of a fine-tune compare in one colour range; any other model has its own.
+            if self.ab_partner != Some(slot) {
+                self.range_pending = true;
+            }
             self.model = slot;
             self.start_prediction(ctx);
         }
@@ -562,9 +642,10 @@ impl NrfApp {
     fn open_file(&mut self, path: std::path::PathBuf, ctx: &egui::Context) {
         let wake = ctx.clone();
         let clip = self.clip_folder.clone();
+        let device = self.compute.device.clone();
         self.status = format!("reading {}…", path.display());
         self.file_jobs.push(Job::spawn(
-            move || files::open(path, clip.as_deref()),
+            move || files::open(path, clip.as_deref(), &device),
             move || wake.request_repaint(),
         ));
     }
@@ -577,11 +658,34 @@ impl NrfApp {
             return;
         };
         let wake = ctx.clone();
+        let device = self.compute.device.clone();
         self.status = format!("reading CLIP from {} for {name}…", folder.display());
         self.file_jobs.push(Job::spawn(
             move || {
-                files::with_clip(name, *model, &folder).map(|m| files::Opened::Model(Box::new(m)))
+                files::with_clip(name, *model, &folder, &device)
+                    .map(|m| files::Opened::Model(Box::new(m)))
             },
+            move || wake.request_repaint(),
+        ));
+    }
+
+    /// Reads the domain `path` gives (coordinates or an NSD-processed root) for the model shown,
+    /// when it came without one; the views then stay within it.
+    fn set_domain(&mut self, path: PathBuf, ctx: &egui::Context) {
+        let ModelSlot::Opened(index) = self.model else {
+            self.error = Some(format!(
+                "{}: a domain is for a model that came without one (an official run folder);                  the model shown has its own",
+                path.display()
+            ));
+            return;
+        };
+        let Some(model) = self.opened.get(index).map(|m| m.model.clone()) else {
+            return;
+        };
+        let wake = ctx.clone();
+        self.status = format!("reading the domain from {}…", path.display());
+        self.domain_job = Some(Job::spawn(
+            move || files::read_domain_for(&model, &path).map(|domain| (index, domain)),
             move || wake.request_repaint(),
         ));
     }
@@ -639,6 +743,7 @@ impl NrfApp {
                     self.clip_folder = Some(folder);
                 }
             }
+            files::Opened::DomainSource(path) => self.set_domain(path, ctx),
             files::Opened::Atlas(atlas) => {
                 self.status = format!(
                     "atlas {}: {} regions named under the cursor",
@@ -700,13 +805,27 @@ impl NrfApp {
             model,
             images,
             baseline,
+            device: self.compute.device.clone(),
         };
         let wake = ctx.clone();
-        self.query_job = Some(Job::spawn(
-            move || jobs::prepare_query(request),
+        // The jobs of the prediction shown so far are dropped, which cancels them, and nothing
+        // of it stays on screen: until the new one's first level arrives, the views show the
+        // anatomy and say what is being computed.
+        self.query_job = Some(Job::spawn_cancellable(
+            move |cancel| jobs::prepare_query(request, cancel),
             move || wake.request_repaint(),
         ));
         self.refinement = None;
+        self.refinement_status = None;
+        self.query = None;
+        self.points_per_second = None;
+        self.overlay = None;
+        self.overlay_spacing = None;
+        self.overlay_device = None;
+        self.slices_job = None;
+        self.slices_status = None;
+        self.slices.clear();
+        self.slices_stale = true;
         self.status = format!("predicting with {}…", self.shown_name());
         self.truth = None;
         self.truth_overlay = None;
@@ -755,10 +874,13 @@ impl NrfApp {
             return;
         };
         let wake = ctx.clone();
-        self.slices_job = Some(Job::spawn(
-            move || jobs::render_slices(request),
+        let rate = self.points_per_second;
+        self.slices_job = Some(SteppedJob::spawn(
+            move |cancel, send| jobs::slice_steps(&request, rate, cancel, send),
             move || wake.request_repaint(),
         ));
+        self.slices_job_shown = false;
+        self.slices_status = None;
         self.slices_stale = false;
     }
 
@@ -805,6 +927,25 @@ impl NrfApp {
             }
         }
         self.file_jobs.extend(pending);
+        if let Some(answer) = self.domain_job.as_ref().and_then(Job::poll) {
+            self.domain_job = None;
+            match answer {
+                Ok((index, domain)) => {
+                    if let Some(opened) = self.opened.get_mut(index) {
+                        opened.model.domain = domain;
+                        self.status = format!("{}: domain set", opened.name);
+                        if self.model == ModelSlot::Opened(index) {
+                            self.range_pending = true;
+                            self.start_prediction(ctx);
+                        }
+                    }
+                }
+                Err(e) => {
+                    self.error = Some(e);
+                    self.status.clear();
+                }
+            }
+        }
         self.poll_finetune(ctx);
         self.poll_exports();
         if let Some(answer) = self.templates_job.as_ref().and_then(Job::poll) {
@@ -821,11 +962,17 @@ impl NrfApp {
         if let Some(answer) = self.query_job.as_ref().and_then(Job::poll) {
             self.query_job = None;
             match answer {
-                Ok(query) => {
+                Ok(PreparedPrediction {
+                    query,
+                    points_per_second,
+                }) => {
+                    self.points_per_second = Some(points_per_second);
                     self.start_refinement(query.clone(), ctx);
                     self.query = Some(query);
                     self.overlay_spacing = None;
                     self.slices_stale = true;
+                    // Slices of the anatomy alone may still be drawing: they give way at once.
+                    self.slices_job = None;
                 }
                 Err(e) => {
                     self.error = Some(e);
@@ -835,16 +982,53 @@ impl NrfApp {
         }
         while let Some(message) = self.refinement.as_ref().and_then(RefinementJob::poll) {
             match message {
+                RefineMessage::Plan(plan) => {
+                    self.refinement_status = plan.first().map(|level| {
+                        let later: Vec<String> = plan[1..]
+                            .iter()
+                            .map(|l| format!("{}", l.spacing_mm))
+                            .collect();
+                        format!(
+                            "3D {} mm: {} points, ~{}{}",
+                            level.spacing_mm,
+                            level.points,
+                            seconds_text(level.seconds),
+                            if later.is_empty() {
+                                String::new()
+                            } else {
+                                format!(" (then {} mm)", later.join(", "))
+                            }
+                        )
+                    });
+                }
+                RefineMessage::Progress {
+                    spacing_mm,
+                    done,
+                    total,
+                    eta_seconds,
+                } => {
+                    self.refinement_status = Some(format!(
+                        "3D {spacing_mm} mm: {done}/{total} points, ~{} left",
+                        seconds_text(eta_seconds)
+                    ));
+                }
                 RefineMessage::Level(level) => {
-                    if self.range_pending && !self.show_truth {
-                        // The first level for a new image sets the colour range; another
-                        // model for the same image keeps it, so that A and B compare.
+                    let finest = level.spacing_mm == self.finest_spacing;
+                    if self.range_pending && !self.show_truth && (self.overlay.is_none() || finest)
+                    {
+                        // A new image's first level sets the colour range and its finest sets it
+                        // again (so the range does not depend on which levels the plan chose);
+                        // the other side of an A/B switch keeps it, so that A and B compare.
                         self.auto_range(&level.prediction);
-                        self.range_pending = false;
+                        self.range_pending = !finest;
                     }
                     self.overlay_version += 1;
                     self.overlay = Some((self.overlay_version, Arc::new(level.prediction)));
                     self.overlay_spacing = Some(level.spacing_mm);
+                    self.overlay_device = Some(level.computed_on);
+                    if level.spacing_mm == self.finest_spacing {
+                        self.refinement_status = None;
+                    }
                     self.status = format!(
                         "{}: {} mm volume in {:.2} s",
                         self.shown_name(),
@@ -870,10 +1054,24 @@ impl NrfApp {
                 Err(e) => self.error = Some(e),
             }
         }
-        if let Some(answer) = self.slices_job.as_ref().and_then(Job::poll) {
-            self.slices_job = None;
-            match answer {
-                Ok(rendered) => {
+        while let Some(polled) = self.slices_job.as_ref().map(SteppedJob::poll) {
+            match polled {
+                Polled::Waiting => break,
+                Polled::Finished => {
+                    self.slices_job = None;
+                    self.slices_status = None;
+                }
+                Polled::Step(Step::Progress(what)) => self.slices_status = Some(what),
+                Polled::Step(Step::Failed(e)) => {
+                    self.slices_job = None;
+                    self.slices_status = None;
+                    self.error = Some(e);
+                }
+                Polled::Step(Step::Level(rendered)) => {
+                    self.slices_job_shown = true;
+                    let coarse = rendered.iter().map(|s| s.factor).max().unwrap_or(1);
+                    self.slices_status = (coarse > 1)
+                        .then(|| format!("slices at {coarse}×{coarse} pixels a point, refining"));
                     self.slices = rendered
                         .into_iter()
                         .map(|slice| {
@@ -892,7 +1090,6 @@ impl NrfApp {
                         })
                         .collect();
                 }
-                Err(e) => self.error = Some(e),
             }
         }
     }
@@ -1020,6 +1217,7 @@ impl NrfApp {
                 });
             }
         });
+        self.domain_rows(ui);
         if let Some((name, _)) = &self.pending_clip {
             ui.label(format!(
                 "{name} takes CLIP features: choose the local CLIP folder it was trained with \
@@ -1089,6 +1287,51 @@ impl NrfApp {
         }
     }
 
+    /// For an opened model without a domain (an official run folder): says so, and offers to
+    /// read one.
+    fn domain_rows(&mut self, ui: &mut egui::Ui) {
+        let ModelSlot::Opened(index) = self.model else {
+            return;
+        };
+        if !self
+            .opened
+            .get(index)
+            .is_some_and(|m| matches!(m.model.domain, crate::model::Domain::Unknown))
+        {
+            return;
+        }
+        ui.label(
+            "No domain: the views use the brain mask. Give the model's training voxels (an \
+             (N, 3) .npy of MNI coordinates, or an NSD-processed root) to stay within them; \
+             that also shrinks the work.",
+        );
+        let ctx = ui.ctx().clone();
+        let idle = self.dialog_job.is_none() && self.domain_job.is_none();
+        ui.horizontal(|ui| {
+            if ui
+                .add_enabled(idle, egui::Button::new("Domain coordinates…"))
+                .clicked()
+            {
+                self.open_dialog(&ctx, || {
+                    rfd::FileDialog::new()
+                        .set_title("MNI coordinates of the model's voxels")
+                        .add_filter("numpy (N, 3)", &["npy"])
+                        .pick_file()
+                });
+            }
+            if ui
+                .add_enabled(idle, egui::Button::new("NSD-processed root…"))
+                .clicked()
+            {
+                self.open_dialog(&ctx, || {
+                    rfd::FileDialog::new()
+                        .set_title("The NSD-processed root (with MNI_coordinate/)")
+                        .pick_folder()
+                });
+            }
+        });
+    }
+
     /// A volume shown in place of the prediction: a dropped NIfTI file, or the fine-tuned
     /// model's r map.
     fn volume_shown(&self) -> Option<(u64, Arc<GridPrediction>)> {
@@ -1134,8 +1377,13 @@ impl NrfApp {
                 }
             });
         name_widget(&combo.response, "colour map");
-        ui.add(egui::Slider::new(&mut self.range, 0.01..=5.0).text("range ±"));
-        ui.add(egui::Slider::new(&mut self.threshold, 0.0..=self.range).text("threshold"));
+        let range = ui.add(egui::Slider::new(&mut self.range, 0.01..=5.0).text("range ±"));
+        let threshold =
+            ui.add(egui::Slider::new(&mut self.threshold, 0.0..=self.range).text("threshold"));
+        if range.changed() || threshold.changed() {
+            // The user's choice: the levels still to come no longer set it.
+            self.range_pending = false;
+        }
         ui.checkbox(&mut self.translucent, "show below threshold, translucent");
         ui.add(egui::Slider::new(&mut self.opacity, 0.0..=1.0).text("opacity"))
             .on_hover_text("Opacity of the overlay over the anatomy");
@@ -1259,24 +1507,22 @@ impl NrfApp {
     }
 
     /// Fills the 3D volume of `query` coarse to fine, down to the chosen detail, in the
-    /// background; each level wakes the UI.
+    /// background, with levels planned from the query's measured cost; each level wakes the UI.
     fn start_refinement(&mut self, query: ImageQuery, ctx: &egui::Context) {
         let wake = ctx.clone();
+        let Some(points_per_second) = self.points_per_second else {
+            return;
+        };
         self.refinement = Some(RefinementJob::start(
             query,
-            self.refine_levels(),
+            Levels::Planned {
+                points_per_second,
+                finest_mm: self.finest_spacing,
+                first_budget_s: FIRST_LEVEL_SECONDS,
+            },
             Region::Domain,
             move || wake.request_repaint(),
         ));
-    }
-
-    /// Levels of the 3D volume's refinement, coarse to fine, down to the chosen detail.
-    fn refine_levels(&self) -> Vec<f64> {
-        DEFAULT_LEVELS
-            .iter()
-            .copied()
-            .filter(|&spacing| spacing >= self.finest_spacing)
-            .collect()
     }
 
     /// Whether the viewer can fine-tune from this model (built-in features only).
@@ -1311,7 +1557,10 @@ impl NrfApp {
                 self.help_open = !self.help_open;
             }
             ui.label(format!("GPU: {}", self.adapter))
-                .on_hover_text(&self.adapter_details);
+                .on_hover_text(format!("The views are drawn on {}", self.adapter_details));
+            ui.separator();
+            ui.label(self.compute.place())
+                .on_hover_text(self.compute.report());
             ui.separator();
             ui.with_layout(egui::Layout::left_to_right(egui::Align::Center), |ui| {
                 self.status_left(ui, hover);
@@ -1353,7 +1602,49 @@ impl NrfApp {
             }
         }
         ui.separator();
-        ui.add(egui::Label::new(&self.status).truncate());
+        ui.add(egui::Label::new(self.status_line()).truncate());
+    }
+
+    /// The status, then what the background work computes now and how long it has left.
+    fn status_line(&self) -> String {
+        let no_domain = self
+            .query
+            .as_ref()
+            .is_some_and(|q| matches!(q.domain(), crate::model::Domain::Unknown))
+            .then(|| "no domain: the brain mask (give one in Subject)".to_string());
+        [
+            Some(&self.status).filter(|s| !s.is_empty()),
+            no_domain.as_ref(),
+            self.refinement_status.as_ref(),
+            self.slices_status.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(" · ")
+    }
+
+    /// While a new prediction has nothing on screen yet: what is being computed (the views show
+    /// the anatomy alone until then, never the previous model's or image's prediction).
+    fn pending_prediction(&self) -> Option<String> {
+        let waiting = (self.query_job.is_some() || self.refinement.is_some())
+            && self.overlay.is_none()
+            && !self.show_truth
+            && self.volume_shown().is_none();
+        let image = self.image.as_ref()?;
+        waiting.then(|| format!("computing {} for {}…", self.shown_name(), image.name))
+    }
+
+    /// Writes `text` across the bottom of a view.
+    fn caption(ui: &egui::Ui, rect: egui::Rect, text: &str) {
+        ui.painter().text(
+            rect.center_bottom() - egui::vec2(0.0, 12.0),
+            egui::Align2::CENTER_BOTTOM,
+            text,
+            egui::FontId::proportional(14.0),
+            egui::Color32::LIGHT_GRAY,
+        );
     }
 
     /// The 3D view: drag to orbit, scroll to zoom.
@@ -1417,6 +1708,9 @@ impl NrfApp {
         };
         ui.painter()
             .add(eframe::egui_wgpu::Callback::new_paint_callback(rect, frame));
+        if let Some(pending) = self.pending_prediction() {
+            Self::caption(ui, rect, &pending);
+        }
         if self.templates.is_none() {
             ui.painter().text(
                 rect.center(),
@@ -1456,6 +1750,9 @@ impl NrfApp {
             egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
             egui::Color32::WHITE,
         );
+        if let Some(pending) = self.pending_prediction() {
+            Self::caption(ui, rect, &pending);
+        }
         let pointer = response.hover_pos()?;
         let (w, h) = view.slice.layout.size();
         let x =
@@ -1658,7 +1955,9 @@ impl NrfApp {
             self.hover = hover;
             ctx.request_repaint();
         }
-        if self.slices_stale && self.slices_job.is_none() {
+        // A newer request replaces a slices job once it has shown something (at most one
+        // job waits for its first step, so dragging the crosshair cannot pile work up).
+        if self.slices_stale && (self.slices_job.is_none() || self.slices_job_shown) {
             self.start_slices(&ctx);
         }
         if self.help_open {

@@ -30,6 +30,12 @@ fn build_harness(
     let mut builder = Harness::builder()
         .with_size(egui::vec2(1280.0, 820.0))
         .with_pixels_per_point(1.0);
+    let shared = render_state.as_ref().map(|r| SharedHandles {
+        instance: r.instance.clone(),
+        adapter: r.adapter.clone(),
+        device: r.device.clone(),
+        queue: r.queue.clone(),
+    });
     if let Some(render_state) = render_state {
         super::view3d::install(&render_state);
         builder = builder.renderer(egui_kittest::wgpu::WgpuTestRenderer::from_render_state(
@@ -45,16 +51,45 @@ fn build_harness(
         None,
     );
     let ctx = harness.ctx.clone();
+    // As the window does: the model on the render state's own device when asked for the GPU
+    // (and one is there), else on the CPU.
+    let compute = match (&shared, options.device) {
+        (Some(shared), crate::device::DeviceChoice::Gpu) => {
+            crate::device::compute_device_on(options.device, shared.clone_handles())
+                .expect("the model on the render state's GPU")
+        }
+        _ => crate::device::ComputeDevice::cpu(None),
+    };
     *harness.state_mut() = Some(NrfApp::new(
         options,
         // A fixed name: snapshots must not depend on the machine's adapter.
         ("test adapter".into(), "kittest".into()),
+        compute,
         &ctx,
         ScreenshotSlot::default(),
     ));
     // The first frame builds the widget tree the queries read.
     harness.step();
     harness
+}
+
+/// A render state's wgpu handles, to share with burn as the window does.
+struct SharedHandles {
+    instance: wgpu::Instance,
+    adapter: wgpu::Adapter,
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+}
+
+impl SharedHandles {
+    fn clone_handles(&self) -> crate::device::SharedGpu {
+        crate::device::SharedGpu {
+            instance: self.instance.clone(),
+            adapter: self.adapter.clone(),
+            device: self.device.clone(),
+            queue: self.queue.clone(),
+        }
+    }
 }
 
 /// Subject 1 with its example image's full prediction on screen.
@@ -118,8 +153,9 @@ fn step_until(harness: &mut AppHarness, what: &str, done: impl Fn(&NrfApp) -> bo
 /// The full (1 mm) prediction and the three slices of it are on screen.
 fn prediction_shown(app: &NrfApp) -> bool {
     app.query_job.is_none()
-        && app.overlay_spacing == Some(1.0)
+        && app.overlay_spacing == Some(app.finest_spacing)
         && app.slices.len() == 3
+        && app.slices.iter().all(|s| s.slice.factor == 1)
         && app.slices_job.is_none()
         && !app.slices_stale
 }
@@ -171,8 +207,8 @@ fn a_dropped_image_starts_a_prediction_and_the_views_update() {
     step_until(&mut harness, "the face's prediction", |app| {
         prediction_shown(app) && app.overlay_version > before
     });
-    // Every level arrived (8, 4, 2, 1 mm) as a new overlay.
-    assert!(app(&harness).overlay_version >= before + 4);
+    // The planned levels arrived as new overlays, the finest last.
+    assert!(app(&harness).overlay_version > before);
     assert!(app(&harness).error.is_none());
 }
 
@@ -836,7 +872,19 @@ fn a_click_on_the_3d_view_moves_the_crosshair_to_the_surface() {
 /// skips, saying why) when there is none on a developer's machine — under `CI=true` it fails.
 fn software_render_state(test: &str) -> Option<eframe::egui_wgpu::RenderState> {
     use eframe::egui_wgpu;
-    let setup = egui_kittest::wgpu::default_wgpu_setup();
+    let mut setup = egui_kittest::wgpu::default_wgpu_setup();
+    // As the window opens its device: with the adapter's features, for burn to share it.
+    if let egui_wgpu::WgpuSetup::CreateNew(create) = &mut setup {
+        create.device_descriptor = Arc::new(|adapter| {
+            let (required_features, required_limits) = crate::device::device_requirements(adapter);
+            wgpu::DeviceDescriptor {
+                label: Some("kittest"),
+                required_features,
+                required_limits,
+                ..Default::default()
+            }
+        });
+    }
     let state = pollster::block_on(async {
         let instance = setup.new_instance().await;
         egui_wgpu::RenderState::create(
@@ -896,4 +944,182 @@ fn the_main_layouts_match_their_snapshots() {
     app_mut(&mut harness).layout = super::Layout::Row;
     settle(&mut harness);
     harness.snapshot("viewer_row");
+}
+
+#[test]
+fn a_new_image_or_model_clears_the_previous_prediction_at_once() {
+    let mut harness = predicting();
+    let dir = tempfile::tempdir().expect("tempdir");
+    drop_file(&mut harness, &write_face(dir.path()));
+    step_until(&mut harness, "the face to be read", |app| {
+        app.image.as_ref().is_some_and(|i| i.name == "face.png")
+    });
+    // Nothing of the example's prediction stays on screen under the face's name: the views
+    // show the anatomy and say what is being computed until the face's first level arrives.
+    let now = app(&harness);
+    assert!(now.overlay.is_none() && now.query.is_none() && now.overlay_spacing.is_none());
+    assert!(
+        now.slices
+            .iter()
+            .all(|s| !s.slice.inside.iter().any(|&i| i)),
+        "slices of the anatomy alone"
+    );
+    let pending = now.pending_prediction().expect("a caption");
+    assert!(
+        pending.contains("virtual subj01") && pending.contains("face.png"),
+        "{pending}"
+    );
+    step_until(&mut harness, "the face's prediction", prediction_shown);
+    assert!(app(&harness).pending_prediction().is_none());
+    // Another model: its own colour range, and the previous model's volume gone at once.
+    app_mut(&mut harness).range = 123.0;
+    let ctx = harness.ctx.clone();
+    app_mut(&mut harness).select_model(ModelSlot::Embedded(2), &ctx);
+    let now = app(&harness);
+    assert!(now.overlay.is_none() && now.query.is_none() && now.slices.is_empty());
+    assert!(now.range_pending);
+    assert!(
+        now.pending_prediction()
+            .is_some_and(|p| p.contains("subj02"))
+    );
+    step_until(&mut harness, "subject 2's prediction", prediction_shown);
+    assert_ne!(
+        app(&harness).range,
+        123.0,
+        "the range is set from subject 2's prediction"
+    );
+}
+
+#[test]
+fn slow_models_show_coarse_slices_first_then_every_pixel() {
+    let mut harness = predicting();
+    // As if the model ran at 2 000 points/s: the slices' first step is coarse.
+    app_mut(&mut harness).points_per_second = Some(2_000.0);
+    app_mut(&mut harness).slices_stale = true;
+    app_mut(&mut harness).slices.clear();
+    let mut factors = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while factors.last() != Some(&1) {
+        harness.step();
+        let app = app(&harness);
+        if let Some(factor) = app.slices.iter().map(|s| s.slice.factor).max()
+            && factors.last() != Some(&factor)
+            && !app.slices_stale
+        {
+            factors.push(factor);
+        }
+        assert!(Instant::now() < deadline, "slices stuck at {factors:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(factors[0] > 1, "coarse first: {factors:?}");
+    assert!(factors.windows(2).all(|w| w[0] > w[1]), "{factors:?}");
+}
+
+#[test]
+fn on_the_gpu_the_prediction_shown_comes_from_the_windows_device() {
+    let test = "on_the_gpu_the_prediction_shown_comes_from_the_windows_device";
+    let Some(render_state) = software_render_state(test) else {
+        return;
+    };
+    let adapter = render_state.adapter.get_info().name;
+    let mut harness = build_harness(
+        ViewOptions {
+            subject: 1,
+            device: crate::device::DeviceChoice::Gpu,
+            ..Default::default()
+        },
+        Some(render_state),
+    );
+    {
+        let app = app_mut(&mut harness);
+        // A coarse finest level: lavapipe compiles each new kernel slowly.
+        app.finest_spacing = 4.0;
+        assert!(app.compute.is_gpu, "{}", app.compute.report());
+        assert!(
+            app.compute.note.is_none(),
+            "burn shares the window's device: {}",
+            app.compute.report()
+        );
+        assert!(app.compute.place().starts_with("model on GPU: "));
+        assert!(
+            app.compute.place().contains(&adapter),
+            "{}",
+            app.compute.place()
+        );
+    }
+    step_until(&mut harness, "the prediction on the GPU", prediction_shown);
+    let now = app(&harness);
+    // Asserted from the level itself, not inferred: the device that computed it.
+    assert_eq!(now.overlay_device.as_ref(), Some(&now.compute.device));
+    assert_eq!(
+        now.query.as_ref().map(ImageQuery::device),
+        Some(now.compute.device.clone())
+    );
+    // The status bar says where the model runs.
+    harness.get_by_label(&now.compute.place());
+    // Switching image cancels the running levels: the old job is dropped at once.
+    let old = now.overlay.clone().expect("overlay");
+    let ctx = harness.ctx.clone();
+    let (_, rgb) = crate::data::simulate::stimulus_of(1, 5);
+    app_mut(&mut harness).show_image("another".into(), rgb, &ctx);
+    assert!(app(&harness).refinement.is_none() && app(&harness).overlay.is_none());
+    step_until(&mut harness, "the new image's prediction", prediction_shown);
+    let now = app(&harness);
+    assert_ne!(now.overlay.as_ref().map(|o| o.0), Some(old.0));
+    assert_eq!(now.overlay_device.as_ref(), Some(&now.compute.device));
+}
+
+#[test]
+fn a_model_without_a_domain_says_so_and_takes_one_dropped_on_the_window() {
+    // The end-to-end fixture's model without its domain, as an official run folder comes.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut model = crate::model::Nrf::load(
+        test_data("nrf-e2e/model.nrf"),
+        &burn::tensor::Device::flex(),
+    )
+    .expect("model");
+    model.domain = crate::model::Domain::Unknown;
+    let path = dir.path().join("no-domain.nrf");
+    model.save(&path).expect("save");
+    let mut harness = predicting();
+    drop_file(&mut harness, &path);
+    step_until(&mut harness, "the model waiting", |app| {
+        app.pending_clip.is_some()
+    });
+    drop_file(&mut harness, &test_data("clip-tiny"));
+    step_until(&mut harness, "its prediction", |app| {
+        app.model == ModelSlot::Opened(0) && prediction_shown(app)
+    });
+    let now = app(&harness);
+    assert!(
+        now.status_line().contains("no domain"),
+        "{}",
+        now.status_line()
+    );
+    assert_eq!(
+        now.overlay.as_ref().map(|o| o.1.region),
+        Some(crate::query::RegionUsed::BrainMask)
+    );
+    harness.get_by_label("Domain coordinates…");
+    // A file that is not (N, 3) coordinates is refused with its name; nothing changes.
+    let bad = dir.path().join("bad.npy");
+    std::fs::write(&bad, b"not numpy").expect("write");
+    drop_file(&mut harness, &bad);
+    step_until(&mut harness, "the bad domain refused", |app| {
+        app.error.is_some()
+    });
+    let error = app_mut(&mut harness).error.take().unwrap_or_default();
+    assert!(error.contains("bad.npy"), "{error}");
+    // The NSD-processed coordinates: the views stay within them from now on.
+    drop_file(
+        &mut harness,
+        &test_data("nsd-processed/MNI_coordinate/subj01/nsdgeneral_MNI_coordinate.npy"),
+    );
+    step_until(&mut harness, "the prediction within the domain", |app| {
+        prediction_shown(app)
+            && app.overlay.as_ref().map(|o| o.1.region)
+                == Some(crate::query::RegionUsed::ModelDomain)
+    });
+    assert!(!app(&harness).status_line().contains("no domain"));
+    assert!(app(&harness).error.is_none());
 }

@@ -4,15 +4,16 @@
 
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use burn::tensor::{Distribution, Tensor};
 use clap::Args;
 use glam::Vec3;
 use serde::Serialize;
 
+use nrf::device::{ComputeDevice, DeviceChoice, compute_device};
 use nrf::features::ImageFeatures;
 use nrf::model::{Domain, ModelInfo, Nrf, NrfConfig, NrfNet};
-use nrf::query::{ComputeDevice, DeviceChoice, QueryEngine, compute_device};
+use nrf::query::QueryEngine;
 use nrf::space::BoundingBox;
 
 use super::model::DeviceArg;
@@ -53,7 +54,7 @@ struct QueryBenchResult {
 }
 
 /// Deterministic pseudo-random values in [-1, 1) (xorshift), so runs are comparable.
-fn pseudo_random(seed: u64, len: usize) -> Vec<f32> {
+pub(super) fn pseudo_random(seed: u64, len: usize) -> Vec<f32> {
     let mut state = seed.max(1);
     (0..len)
         .map(|_| {
@@ -622,115 +623,6 @@ fn query_speeds(
             format!("burn query on {}", device.description),
             started.elapsed().as_secs_f64(),
         )?;
-    }
-    Ok(())
-}
-
-/// Repetitions of the viewer's latency benchmark.
-#[derive(Debug, Args)]
-pub struct ViewerBenchArgs {
-    /// Images dropped (procedural examples, each written to a PNG file and read back).
-    #[arg(long, default_value_t = 8)]
-    pub images: usize,
-    /// Embedded subject whose model predicts.
-    #[arg(long, default_value_t = 1)]
-    pub subject: usize,
-    /// Print one JSON object instead of text.
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Debug, Serialize)]
-struct ViewerBenchResult {
-    images: usize,
-    threads: usize,
-    /// Median seconds from the drop to the model and features being ready.
-    prepare_seconds: f64,
-    /// Median seconds from the drop to the first (8 mm) volume.
-    preview_seconds: f64,
-    /// Median seconds from the drop to the full 2 mm volume.
-    volume_2mm_seconds: f64,
-    /// Median seconds from the drop to the 1 mm volume.
-    volume_1mm_seconds: f64,
-}
-
-/// `nrf bench viewer`: what the viewer does when an image is dropped, timed through its own
-/// background pipeline (decode the file, load the model, extract features, then the 8 → 4 → 2 →
-/// 1 mm refinement job), on the CPU. Medians over several images.
-pub fn viewer(args: &ViewerBenchArgs) -> Result<()> {
-    use nrf::app::jobs::{ModelSource, PredictionRequest, prepare_query};
-    use nrf::render::refine::{DEFAULT_LEVELS, RefineMessage, RefinementJob};
-    if !(1..=nrf::defaults::SUBJECTS).contains(&args.subject) {
-        anyhow::bail!(
-            "--subject {}: the embedded subjects are 1 to 8",
-            args.subject
-        );
-    }
-    let dir = tempfile::tempdir()?;
-    let mut times: [Vec<f64>; 4] = Default::default();
-    for k in 0..args.images.max(1) {
-        let (_, rgb) = nrf::data::simulate::stimulus_of(7, k as u32);
-        let path = dir.path().join(format!("drop-{k}.png"));
-        image::RgbImage::from_raw(rgb.width, rgb.height, rgb.pixels)
-            .context("example image")?
-            .save(&path)?;
-        let started = Instant::now();
-        let image = nrf::features::preprocess::load_rgb8(&path)?;
-        let query = prepare_query(PredictionRequest {
-            model: ModelSource::Embedded(args.subject),
-            images: vec![image],
-            baseline: Vec::new(),
-        })
-        .map_err(anyhow::Error::msg)?;
-        times[0].push(started.elapsed().as_secs_f64());
-        let job = RefinementJob::start(
-            query,
-            DEFAULT_LEVELS.to_vec(),
-            nrf::query::Region::Domain,
-            || {},
-        );
-        while let Some(message) = job.wait() {
-            let level = match message {
-                RefineMessage::Level(level) => level,
-                RefineMessage::Failed(e) => anyhow::bail!(e),
-            };
-            // 8 mm is the preview; 4 mm is not reported.
-            let slot = match level.spacing_mm {
-                8.0 => 1,
-                2.0 => 2,
-                1.0 => 3,
-                _ => continue,
-            };
-            times[slot].push(started.elapsed().as_secs_f64());
-        }
-        if times.iter().any(|t| t.len() != k + 1) {
-            anyhow::bail!("the refinement stopped before its 1 mm level");
-        }
-    }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let result = ViewerBenchResult {
-        images: args.images.max(1),
-        threads: rayon::current_num_threads(),
-        prepare_seconds: median(&mut times[0]),
-        preview_seconds: median(&mut times[1]),
-        volume_2mm_seconds: median(&mut times[2]),
-        volume_1mm_seconds: median(&mut times[3]),
-    };
-    if args.json {
-        println!("{}", serde_json::to_string(&result)?);
-    } else {
-        println!(
-            "drop → model and features {:.3} s, → 8 mm preview {:.3} s, → 2 mm volume {:.3} s, → 1 mm volume {:.3} s (medians of {} images, {} threads, CPU)",
-            result.prepare_seconds,
-            result.preview_seconds,
-            result.volume_2mm_seconds,
-            result.volume_1mm_seconds,
-            result.images,
-            result.threads
-        );
     }
     Ok(())
 }

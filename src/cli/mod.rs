@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod bench;
+mod bench_viewer;
 mod data;
 mod gpu;
 mod info;
@@ -115,8 +116,9 @@ pub enum BenchCommand {
     Train(bench::TrainBenchArgs),
     /// Frames per second of the ray-marched 3D view (needs a GPU adapter; software is fine).
     Render(bench::RenderBenchArgs),
-    /// Seconds from dropping an image in the viewer to its preview and full volumes (CPU).
-    Viewer(bench::ViewerBenchArgs),
+    /// Seconds from dropping an image in the viewer to its first picture (3D view and slices)
+    /// and each planned level, on the chosen device, for any model.
+    Viewer(bench_viewer::ViewerBenchArgs),
 }
 
 /// Template images `nrf template` can write.
@@ -148,6 +150,7 @@ pub fn run(cli: Cli) -> Result<()> {
             overlay: None,
             model: None,
             clip: None,
+            device: model::DeviceArg::Auto,
         }),
         Some(Command::Info { file, json }) => info::info(file, json),
         Some(Command::Gpu) => gpu::run(),
@@ -177,7 +180,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Bench(BenchCommand::Features(args))) => bench::features(&args),
         Some(Command::Bench(BenchCommand::Train(args))) => bench::train(&args),
         Some(Command::Bench(BenchCommand::Render(args))) => bench::render(&args),
-        Some(Command::Bench(BenchCommand::Viewer(args))) => bench::viewer(&args),
+        Some(Command::Bench(BenchCommand::Viewer(args))) => bench_viewer::viewer(&args),
     }
 }
 
@@ -225,6 +228,11 @@ pub struct ViewArgs {
     /// fine-tune trains, and otherwise): a benchmark of the UI.
     #[arg(long)]
     pub frame_rate: bool,
+    /// Where the model runs: auto = a hardware GPU (on the window's own device) when there is
+    /// one, else the CPU; gpu takes a software adapter too. The views are drawn on the GPU
+    /// adapter either way.
+    #[arg(long, value_enum, default_value_t = model::DeviceArg::Auto)]
+    pub device: model::DeviceArg,
 }
 
 /// `nrf view`.
@@ -254,10 +262,12 @@ fn view(args: ViewArgs) -> Result<()> {
     let stats = args.frame_rate.then(std::sync::Arc::default);
     // Fail here, with the file's name, rather than in a dialog.
     if let Some(overlay) = &args.overlay {
-        nrf::app::files::open(overlay.clone(), None).map_err(anyhow::Error::msg)?;
+        nrf::app::files::open(overlay.clone(), None, &burn::tensor::Device::flex())
+            .map_err(anyhow::Error::msg)?;
     }
     if let Some(path) = &args.model {
-        let model = nrf::app::files::read_model(path).map_err(anyhow::Error::msg)?;
+        let model = nrf::app::files::read_model(path, &burn::tensor::Device::flex())
+            .map_err(anyhow::Error::msg)?;
         if !nrf::app::files::takes_builtin_features(&model) {
             let Some(clip) = &args.clip else {
                 anyhow::bail!(
@@ -274,6 +284,13 @@ fn view(args: ViewArgs) -> Result<()> {
         // Fail here, with the file's name, rather than in a dialog.
         nrf::features::preprocess::load_rgb8(image)?;
     }
+    // Where the model runs is known once the window has its GPU device: told through a channel.
+    let (report, reports) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in reports {
+            eprintln!("{line}");
+        }
+    });
     nrf::app::run(nrf::app::ViewOptions {
         image: args.image,
         subject: args.subject,
@@ -286,6 +303,8 @@ fn view(args: ViewArgs) -> Result<()> {
         overlay: args.overlay.clone(),
         model: args.model.clone(),
         clip: args.clip.clone(),
+        device: args.device.into(),
+        device_report: Some(report),
     })
     .map_err(anyhow::Error::msg)
     .context(

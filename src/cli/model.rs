@@ -7,12 +7,13 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
+use nrf::device::{ComputeDevice, DeviceChoice, compute_device};
 use nrf::features::preprocess::load_rgb8;
 use nrf::features::{ImageFeatures, extractor_for, read_features_npy};
 use nrf::model::Nrf;
 use nrf::model::official::DomainSource;
 use nrf::npy;
-use nrf::query::{ComputeDevice, DeviceChoice, QueryEngine, Region, RegionUsed, compute_device};
+use nrf::query::{QueryEngine, Region, RegionUsed};
 use nrf::volume::{SpaceCode, Volume};
 
 use super::io::{nifti_grid, read_points};

@@ -10,10 +10,11 @@ use clap::{Args, ValueEnum};
 use glam::{DVec3, Vec3};
 use image::{Rgba, RgbaImage};
 
+use nrf::device::compute_device;
 use nrf::features::extractor_for;
 use nrf::features::preprocess::load_rgb8;
 use nrf::gpu::GpuContext;
-use nrf::query::{ImageQuery, QueryEngine, Region, compute_device};
+use nrf::query::{ImageQuery, QueryEngine, Region};
 use nrf::render::colorbar::with_colorbar;
 use nrf::render::colormap::{BelowThreshold, ColorMap, OverlayStyle, quantile_abs};
 use nrf::render::slice::{Anatomy, Convention, SliceDecorations, SliceLayout, render_slice};
@@ -135,7 +136,7 @@ fn parse_point(s: &str) -> Result<DVec3, String> {
     }
 }
 
-fn parse_size(s: &str) -> Result<(u32, u32), String> {
+pub(super) fn parse_size(s: &str) -> Result<(u32, u32), String> {
     let (w, h) = s
         .split_once(['x', 'X'])
         .ok_or_else(|| format!("{s:?}: expected WIDTHxHEIGHT, e.g. 640x480"))?;
@@ -179,6 +180,7 @@ pub fn render(args: &RenderArgs) -> Result<()> {
     }
     let started = Instant::now();
     let device = compute_device(args.device.into())?;
+    eprintln!("{}", device.report());
     let model = match &args.model {
         Some(path) => super::model::load_model(path, &Default::default(), &device)?,
         None => nrf::defaults::default_model(args.subject, &device.device)?,
@@ -254,10 +256,6 @@ pub fn render(args: &RenderArgs) -> Result<()> {
                 at,
             };
             let tile = render_slice_view(&scene, orientation, args.size)?;
-            eprintln!(
-                "slices drawn on the CPU; NRF queried on {}",
-                device.description
-            );
             tile
         }
         ViewArg::ThreeD => {

@@ -8,11 +8,11 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use nrf::data::dataset::Dataset;
+use nrf::device::{DeviceChoice, compute_device};
 use nrf::features::cache::FeatureCache;
 use nrf::features::{FeatureExtractor, extractor_for};
 use nrf::model::domain::VoxelDomain;
 use nrf::model::{Domain, FeatureSpec, ModelInfo, Nrf, NrfConfig, NrfNet};
-use nrf::query::{DeviceChoice, compute_device};
 use nrf::train::data::TrainingSet;
 use nrf::train::ensemble::EnsembleModel;
 use nrf::train::metrics::{pearson_per_voxel, summarise};
@@ -720,7 +720,7 @@ pub struct FinetuneArgs {
 fn load_source(
     path: &Path,
     clip: Option<&Path>,
-    device: &nrf::query::ComputeDevice,
+    device: &nrf::device::ComputeDevice,
 ) -> Result<(Nrf, Box<dyn FeatureExtractor>)> {
     let mut model = load_model(path, &Default::default(), device)?;
     model.source = Some(path.to_path_buf());

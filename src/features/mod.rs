@@ -217,7 +217,17 @@ impl ClipExtractor {
         layers: [usize; 2],
         device: &Device,
     ) -> Result<Self, FeatureError> {
-        let folder = ClipFolder::open(dir, device)?;
+        Self::from_folder(ClipFolder::open(dir, device)?, layers, device)
+    }
+
+    /// A CLIP tower already in memory (e.g. random weights for a benchmark), taking the tokens
+    /// of `layers`; an error names `config.json` of the folder when a layer does not exist.
+    pub fn from_folder(
+        folder: ClipFolder,
+        layers: [usize; 2],
+        device: &Device,
+    ) -> Result<Self, FeatureError> {
+        let dir = folder.path.clone();
         if let Some(&bad) = layers
             .iter()
             .find(|&&l| l >= folder.config.num_hidden_layers)

@@ -222,6 +222,14 @@ impl Nrf {
         self.net.fourier.b.device()
     }
 
+    /// The same model with its weights on `device` (copied there; shared when already there).
+    pub fn on_device(&self, device: &Device) -> Nrf {
+        if &self.device() == device {
+            return self.clone();
+        }
+        self.with_net(self.net.clone().to_device(device))
+    }
+
     /// The same model with other weights (sizes, metadata and domain copied).
     pub fn with_net(&self, net: NrfNet) -> Nrf {
         Nrf {

@@ -1,7 +1,12 @@
-//! Progressive refinement: a background job fills the overlay volume coarse → fine (8 → 4 → 2 →
-//! 1 mm by default), sending each level as it completes, so a view shows something at once and
-//! sharpens while the user looks. Dropping or cancelling the job (a new image, a new subject)
-//! stops it at the next chunk of points.
+//! Progressive refinement: a background job fills the overlay volume coarse → fine, sending each
+//! level as it completes, so a view shows something at once and sharpens while the user looks.
+//!
+//! The levels are planned from the model's measured cost on its device ([`plan_levels`]): a
+//! small model starts at 2–4 mm and is at 1 mm within a second or two, an official-size one on
+//! a CPU starts at 16 mm so that its first picture still comes within a second, and
+//! refines in smaller steps, each with its points and an estimate of its time. After each level
+//! the rest is planned again from the rate that level achieved. Dropping or cancelling the job
+//! (a new image, a new model) stops it at the next chunk of points.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,11 +14,118 @@ use std::sync::mpsc::{self, Receiver};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use crate::query::{GridPrediction, ImageQuery, QueryError, Region};
-use crate::space::Grid;
+use glam::Vec3;
 
-/// The default levels, mm.
+use crate::query::{GridPrediction, ImageQuery, QueryError, Region};
+use crate::space::{BoundingBox, Grid};
+
+/// The fixed levels of old, mm (tests and benchmarks that compare with earlier numbers).
 pub const DEFAULT_LEVELS: [f64; 4] = [8.0, 4.0, 2.0, 1.0];
+
+/// Spacings the planner chooses from, coarse to fine, mm.
+pub const CANDIDATE_SPACINGS: [f64; 9] = [16.0, 12.0, 8.0, 6.0, 4.0, 3.0, 2.0, 1.5, 1.0];
+
+/// Seconds the first level may take: the first picture comes within about this.
+pub const FIRST_LEVEL_SECONDS: f64 = 0.15;
+
+/// A planned level.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PlannedLevel {
+    /// Grid spacing, mm.
+    pub spacing_mm: f64,
+    /// Points to evaluate (inside the region).
+    pub points: usize,
+    /// Estimated seconds at the measured rate.
+    pub seconds: f64,
+}
+
+/// Plans the levels down to `finest_mm`: the first is the finest candidate whose points take
+/// at most `first_budget_s` at `points_per_second` (the coarsest when none does); each later
+/// level has several times the points of the one before (×8 for a model quick enough to reach
+/// the finest level within two seconds, about ×2.4 otherwise, so that a slow model sharpens in
+/// steps a user can wait for); the finest level always ends the plan. `points_at(spacing)` gives
+/// a level's points.
+pub fn plan_levels(
+    points_per_second: f64,
+    points_at: &dyn Fn(f64) -> usize,
+    finest_mm: f64,
+    first_budget_s: f64,
+) -> Vec<PlannedLevel> {
+    let rate = points_per_second.max(1e-9);
+    let mut candidates: Vec<f64> = CANDIDATE_SPACINGS
+        .iter()
+        .copied()
+        .filter(|&s| s > finest_mm)
+        .collect();
+    candidates.push(finest_mm);
+    let level = |spacing_mm: f64| {
+        let points = points_at(spacing_mm);
+        PlannedLevel {
+            spacing_mm,
+            points,
+            seconds: points as f64 / rate,
+        }
+    };
+    let levels: Vec<PlannedLevel> = candidates.into_iter().map(level).collect();
+    let first = levels
+        .iter()
+        .rposition(|l| l.seconds <= first_budget_s)
+        .unwrap_or(0);
+    let finest = levels[levels.len() - 1];
+    let step = if finest.seconds <= 2.0 { 8.0 } else { 2.3 };
+    let mut plan = vec![levels[first]];
+    for &next in &levels[first + 1..] {
+        let last = plan[plan.len() - 1];
+        let is_finest = next.spacing_mm == finest.spacing_mm;
+        if is_finest || next.points as f64 >= step * last.points.max(1) as f64 {
+            plan.push(next);
+        }
+    }
+    plan
+}
+
+/// Points per second of `query` on its device, measured: a few points first (a GPU compiles
+/// its kernels then), then batches four times larger until one takes 10 ms or fills a chunk.
+pub fn measure_points_per_second(query: &ImageQuery) -> Result<f64, QueryError> {
+    // Points spread through the template's box, the same every time.
+    let bbox = BoundingBox::MNI_TEMPLATE;
+    let most = 16_384;
+    let probe: Vec<Vec3> = (0..most)
+        .map(|i| {
+            let f = |k: u32| ((i as u32).wrapping_mul(k) % 1000) as f64 / 1000.0;
+            let t = glam::DVec3::new(f(7919), f(104_729), f(1_299_709));
+            (bbox.min + t * bbox.size()).as_vec3()
+        })
+        .collect();
+    query.query_points(&probe[..16])?;
+    let mut n = 64;
+    loop {
+        let started = Instant::now();
+        query.query_points(&probe[..n])?;
+        let seconds = started.elapsed().as_secs_f64();
+        if seconds >= 0.01 || n >= most {
+            return Ok(n as f64 / seconds.max(1e-9));
+        }
+        n = (n * 4).min(most);
+    }
+}
+
+/// How a refinement chooses its levels.
+#[derive(Debug, Clone)]
+pub enum Levels {
+    /// These spacings, in order.
+    Fixed(Vec<f64>),
+    /// Planned by [`plan_levels`] from a measured rate (points/s), down to the finest spacing,
+    /// and planned again after each level from the rate it achieved.
+    Planned {
+        /// The rate measured before the first level ([`measure_points_per_second`]).
+        points_per_second: f64,
+        /// The finest spacing, mm.
+        finest_mm: f64,
+        /// Seconds the first level may take.
+        first_budget_s: f64,
+    },
+}
 
 /// One completed level.
 #[derive(Debug, Clone)]
@@ -24,11 +136,27 @@ pub struct RefinedLevel {
     pub prediction: GridPrediction,
     /// Seconds from the job's start to this level.
     pub seconds: f64,
+    /// The device that computed it (the query's).
+    pub computed_on: burn::tensor::Device,
 }
 
 /// What a refinement job sends.
 #[derive(Debug)]
 pub enum RefineMessage {
+    /// The levels still to come, as planned now (sent before the first and after each level).
+    Plan(Vec<PlannedLevel>),
+    /// Progress within a level: points done of the level's total, and the estimated seconds
+    /// left of it.
+    Progress {
+        /// The level's spacing, mm.
+        spacing_mm: f64,
+        /// Points done.
+        done: usize,
+        /// The level's points.
+        total: usize,
+        /// Estimated seconds left of this level.
+        eta_seconds: f64,
+    },
     /// A level is ready.
     Level(Box<RefinedLevel>),
     /// The job failed; no further levels follow.
@@ -42,29 +170,98 @@ pub struct RefinementJob {
     thread: Option<JoinHandle<()>>,
 }
 
+/// The points of `region` on the MNI grid of `spacing_mm` (counted exactly down to 4 mm, and
+/// scaled from the 4 mm count below it, where counting costs as much as a small model's query).
+fn region_points(query: &ImageQuery, region: Region, spacing_mm: f64) -> usize {
+    let count = |spacing: f64| {
+        Grid::mni(spacing)
+            .ok()
+            .and_then(|grid| query.region_mask(&grid, region).ok())
+            .map_or(0, |(mask, _)| mask.data.iter().filter(|&&b| b).count())
+    };
+    if spacing_mm >= 4.0 {
+        count(spacing_mm)
+    } else {
+        (count(4.0) as f64 * (4.0 / spacing_mm).powi(3)).round() as usize
+    }
+}
+
 impl RefinementJob {
-    /// Starts computing `levels` (coarse first) of `query` in `region` on a background thread;
-    /// `wake` is called after each message is sent (a UI repaint, so that no level waits unseen).
+    /// Starts computing the `levels` of `query` in `region` on a background thread; `wake` is
+    /// called after each message is sent (a UI repaint, so that nothing waits unseen).
     pub fn start(
         query: ImageQuery,
-        levels: Vec<f64>,
+        levels: Levels,
         region: Region,
-        wake: impl Fn() + Send + 'static,
+        wake: impl Fn() + Send + Sync + 'static,
     ) -> Self {
         let (sender, receiver) = mpsc::channel();
         let cancel = Arc::new(AtomicBool::new(false));
         let stop = Arc::clone(&cancel);
         let thread = std::thread::spawn(move || {
+            let send = |message| {
+                // A closed channel means nobody listens any more.
+                let listening = sender.send(message).is_ok();
+                wake();
+                listening
+            };
             let started = Instant::now();
-            for spacing_mm in levels {
-                if stop.load(Ordering::Relaxed) {
+            // Each candidate level's points, counted once (planned levels only).
+            let counted: Vec<(f64, usize)> = match &levels {
+                Levels::Planned { finest_mm, .. } => CANDIDATE_SPACINGS
+                    .iter()
+                    .chain([finest_mm])
+                    .map(|&s| (s, region_points(&query, region, s)))
+                    .collect(),
+                Levels::Fixed(_) => Vec::new(),
+            };
+            let points_at = |s: f64| counted.iter().find(|(c, _)| *c == s).map_or(0, |(_, n)| *n);
+            let mut plan: Vec<PlannedLevel> = match &levels {
+                Levels::Fixed(spacings) => spacings
+                    .iter()
+                    .map(|&spacing_mm| PlannedLevel {
+                        spacing_mm,
+                        points: 0,
+                        seconds: 0.0,
+                    })
+                    .collect(),
+                Levels::Planned {
+                    points_per_second,
+                    finest_mm,
+                    first_budget_s,
+                } => plan_levels(*points_per_second, &points_at, *finest_mm, *first_budget_s),
+            };
+            let mut rate = match &levels {
+                Levels::Planned {
+                    points_per_second, ..
+                } => Some(*points_per_second),
+                Levels::Fixed(_) => None,
+            };
+            while !plan.is_empty() {
+                if stop.load(Ordering::Relaxed) || !send(RefineMessage::Plan(plan.clone())) {
                     return;
                 }
-                let result = Grid::mni(spacing_mm)
+                let level = plan.remove(0);
+                let level_started = Instant::now();
+                let mut last_progress = Instant::now();
+                let result = Grid::mni(level.spacing_mm)
                     .map_err(|e| e.to_string())
                     .and_then(|grid| {
                         query
-                            .query_grid_with_progress(&grid, region, &mut |_, _| {
+                            .query_grid_with_progress(&grid, region, &mut |done, total| {
+                                if last_progress.elapsed().as_secs_f64() >= 0.25 && done < total {
+                                    last_progress = Instant::now();
+                                    let elapsed = level_started.elapsed().as_secs_f64();
+                                    let eta_seconds =
+                                        elapsed / done.max(1) as f64 * (total - done) as f64;
+                                    let _ = sender.send(RefineMessage::Progress {
+                                        spacing_mm: level.spacing_mm,
+                                        done,
+                                        total,
+                                        eta_seconds,
+                                    });
+                                    wake();
+                                }
                                 !stop.load(Ordering::Relaxed)
                             })
                             .map_err(|e| match e {
@@ -72,23 +269,41 @@ impl RefinementJob {
                                 other => other.to_string(),
                             })
                     });
-                let message = match result {
-                    Ok(prediction) => RefineMessage::Level(Box::new(RefinedLevel {
-                        spacing_mm,
-                        prediction,
-                        seconds: started.elapsed().as_secs_f64(),
-                    })),
+                let prediction = match result {
+                    Ok(prediction) => prediction,
                     Err(e) if e.is_empty() => return,
-                    Err(e) => RefineMessage::Failed(e),
+                    Err(e) => {
+                        send(RefineMessage::Failed(e));
+                        return;
+                    }
                 };
-                let failed = matches!(message, RefineMessage::Failed(_));
-                // A closed channel means nobody listens any more: stop.
-                if sender.send(message).is_err() {
+                let points = prediction.inside.data.iter().filter(|&&b| b).count();
+                let seconds = level_started.elapsed().as_secs_f64();
+                let message = RefineMessage::Level(Box::new(RefinedLevel {
+                    spacing_mm: level.spacing_mm,
+                    prediction,
+                    seconds: started.elapsed().as_secs_f64(),
+                    computed_on: query.device(),
+                }));
+                if !send(message) {
                     return;
                 }
-                wake();
-                if failed {
-                    return;
+                // The rest, planned again from the rate this level achieved (levels of a few
+                // points say little: keep the measured rate then).
+                if let (Some(old), Levels::Planned { finest_mm, .. }) = (rate, &levels)
+                    && !plan.is_empty()
+                {
+                    let achieved = if points >= 256 {
+                        points as f64 / seconds.max(1e-9)
+                    } else {
+                        old
+                    };
+                    rate = Some(achieved);
+                    // Steps between the level just done and the finest, at the new rate.
+                    plan = plan_levels(achieved, &points_at, *finest_mm, 0.0)
+                        .into_iter()
+                        .filter(|l| l.spacing_mm < level.spacing_mm)
+                        .collect();
                 }
             }
         });
@@ -109,6 +324,18 @@ impl RefinementJob {
         self.receiver.recv().ok()
     }
 
+    /// Waits for the next level, skipping plans and progress; `None` once the job has
+    /// finished, an error when it failed.
+    pub fn next_level(&self) -> Option<Result<Box<RefinedLevel>, String>> {
+        loop {
+            match self.wait()? {
+                RefineMessage::Level(level) => return Some(Ok(level)),
+                RefineMessage::Failed(e) => return Some(Err(e)),
+                RefineMessage::Plan(_) | RefineMessage::Progress { .. } => {}
+            }
+        }
+    }
+
     /// Asks the job to stop at its next chunk of points.
     pub fn cancel(&self) {
         self.cancel.store(true, Ordering::Relaxed);
@@ -120,5 +347,73 @@ impl Drop for RefinementJob {
         self.cancel();
         // The thread stops within a chunk; it is not joined, so dropping never blocks the caller.
         drop(self.thread.take());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Points of a brain-sized region: about 1.4 million at 1 mm, scaling with 1/spacing³.
+    fn brain(spacing: f64) -> usize {
+        (1.4e6 / spacing.powi(3)).round() as usize
+    }
+
+    fn spacings(plan: &[PlannedLevel]) -> Vec<f64> {
+        plan.iter().map(|l| l.spacing_mm).collect()
+    }
+
+    #[test]
+    fn the_first_level_fits_the_budget_and_levels_go_coarse_to_fine() {
+        for rate in [300.0, 750.0, 5e3, 5e4, 3e5, 3e6, 3e7] {
+            for finest in [1.0, 2.0, 4.0] {
+                let plan = plan_levels(rate, &brain, finest, 1.0);
+                let first = plan[0];
+                // Within the budget, or the coarsest candidate when nothing fits.
+                assert!(
+                    first.seconds <= 1.0 || first.spacing_mm == CANDIDATE_SPACINGS[0],
+                    "rate {rate}: first level {first:?}"
+                );
+                // The finest candidate within the budget: the next finer one would not fit.
+                if let Some(finer) = CANDIDATE_SPACINGS
+                    .iter()
+                    .find(|&&s| s < first.spacing_mm && s >= finest)
+                {
+                    assert!(brain(*finer) as f64 / rate > 1.0, "rate {rate}: {plan:?}");
+                }
+                assert!(
+                    plan.windows(2).all(|w| w[0].spacing_mm > w[1].spacing_mm),
+                    "rate {rate}: not coarse to fine: {plan:?}"
+                );
+                assert_eq!(plan[plan.len() - 1].spacing_mm, finest, "{plan:?}");
+                for level in &plan {
+                    assert_eq!(level.points, brain(level.spacing_mm));
+                    assert!((level.seconds - level.points as f64 / rate).abs() < 1e-9);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_quick_model_jumps_to_the_finest_level_and_a_slow_one_refines_in_small_steps() {
+        // A quick model: the whole 1 mm level within a second.
+        let quick = plan_levels(2e6, &brain, 1.0, FIRST_LEVEL_SECONDS);
+        assert!(quick.len() <= 3, "{:?}", spacings(&quick));
+        // An official-size model on a 2-core CPU: ~750 points/s.
+        let slow = plan_levels(750.0, &brain, 1.0, 1.0);
+        assert_eq!(slow[0].spacing_mm, 16.0, "{slow:?}");
+        assert!(slow.len() >= 6, "small steps for a slow model: {slow:?}");
+        assert!(
+            slow.windows(2)
+                .all(|w| w[1].points as f64 <= 3.5 * w[0].points as f64),
+            "{slow:?}"
+        );
+    }
+
+    #[test]
+    fn a_finest_spacing_between_candidates_ends_the_plan() {
+        let plan = plan_levels(1e4, &brain, 2.5, 1.0);
+        assert_eq!(plan[plan.len() - 1].spacing_mm, 2.5);
+        assert!(plan.iter().all(|l| l.spacing_mm >= 2.5));
     }
 }

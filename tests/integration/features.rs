@@ -99,7 +99,7 @@ fn clip_matches_hf_on_the_gpu() {
     if gpu_or_skip("clip_matches_hf_on_the_gpu").is_none() {
         return;
     }
-    let device = nrf::query::compute_device(nrf::query::DeviceChoice::Gpu).expect("gpu");
+    let device = nrf::device::compute_device(nrf::device::DeviceChoice::Gpu).expect("gpu");
     check_clip(&device.device);
 }
 

@@ -5,12 +5,13 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::{Device, Tensor, TensorData};
 use glam::Vec3;
+use nrf::device::{DeviceChoice, compute_device};
 use nrf::features::ImageFeatures;
 use nrf::model::official::DomainSource;
 use nrf::model::weights::{NamedTensor, StateDict};
 use nrf::model::{Domain, ModelInfo, Nrf, NrfConfig, NrfNet, Roi, VoxelDomain};
 use nrf::npy;
-use nrf::query::{DeviceChoice, QueryEngine, compute_device};
+use nrf::query::QueryEngine;
 
 use crate::support::{assert_mentions, data, gpu_or_skip};
 
@@ -91,6 +92,71 @@ fn official_checkpoint_matches_pytorch_on_the_gpu() {
     }
     let device = compute_device(DeviceChoice::Gpu).expect("burn-wgpu device");
     check_official_parity(&device.device);
+}
+
+#[test]
+fn gpu_queries_equal_the_cpu_at_every_width_with_latent_in() {
+    let test = "gpu_queries_equal_the_cpu_at_every_width_with_latent_in";
+    if gpu_or_skip(test).is_none() {
+        return;
+    }
+    let gpu = compute_device(DeviceChoice::Gpu).expect("burn-wgpu device");
+    let cpu = Device::flex();
+    // Small image features keep the latent cheap; the MLP is what is checked.
+    for (hidden, layers, latent_in, points) in [
+        (64, 4, vec![], 512),
+        (256, 5, vec![2], 256),
+        (1024, 4, vec![2], 64),
+        (4096, 3, vec![], 16),
+    ] {
+        let config = NrfConfig::new()
+            .with_token_dim(8)
+            .with_patches_per_side(2)
+            .with_token_proj_dim(4)
+            .with_merged_dim(8)
+            .with_global_dim(6)
+            .with_hidden(hidden)
+            .with_num_layers(layers)
+            .with_latent_in(latent_in.clone());
+        let b: Vec<f32> = (0..3 * config.fourier_features)
+            .map(|i| ((i * 7919 % 200) as f32 - 100.0) * 0.3)
+            .collect();
+        let model = Nrf {
+            net: NrfNet::init(&config, &b, &cpu),
+            config: config.clone(),
+            info: ModelInfo::default(),
+            domain: Domain::Unknown,
+            source: None,
+        };
+        let wave = |n: usize, k: f32| (0..n).map(|i| (i as f32 * k).sin()).collect::<Vec<_>>();
+        let features = ImageFeatures::new(
+            wave(2 * config.patches() * config.token_dim, 0.37),
+            config.patches(),
+            config.token_dim,
+            wave(config.global_dim, 0.91),
+        )
+        .expect("features");
+        let pts: Vec<Vec3> = fixture_points().into_iter().cycle().take(points).collect();
+        let on = |device: &Device| {
+            let model = model.on_device(device);
+            QueryEngine::new(&model)
+                .prepare(&model, &features)
+                .expect("prepare")
+                .query_points(&pts)
+                .expect("query")
+        };
+        let (want, got) = (on(&cpu), on(&gpu.device));
+        let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
+        let worst = want
+            .iter()
+            .zip(&got)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(
+            worst <= 1e-4 * scale,
+            "width {hidden}, latent_in {latent_in:?}: GPU differs from the CPU by {worst} (values up to {scale})"
+        );
+    }
 }
 
 #[test]

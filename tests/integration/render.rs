@@ -439,7 +439,7 @@ fn the_fused_grid_query_packs_values_inside_the_mask_only() {
 
 #[test]
 fn refinement_sends_levels_coarse_to_fine_and_stops_when_cancelled() {
-    use nrf::render::refine::{RefineMessage, RefinementJob};
+    use nrf::render::refine::{Levels, RefineMessage, RefinementJob};
     let device = burn::tensor::Device::flex();
     let model = nrf::defaults::default_model(1, &device).expect("model");
     let (_, rgb) = nrf::data::simulate::stimulus_of(1, 2);
@@ -449,7 +449,12 @@ fn refinement_sends_levels_coarse_to_fine_and_stops_when_cancelled() {
     let query = QueryEngine::new(&model)
         .prepare(&model, &image)
         .expect("prepare");
-    let job = RefinementJob::start(query.clone(), vec![8.0, 6.0, 4.0], Region::Domain, || {});
+    let job = RefinementJob::start(
+        query.clone(),
+        Levels::Fixed(vec![8.0, 6.0, 4.0]),
+        Region::Domain,
+        || {},
+    );
     let mut spacings = Vec::new();
     while let Some(message) = job.wait() {
         match message {
@@ -461,19 +466,88 @@ fn refinement_sends_levels_coarse_to_fine_and_stops_when_cancelled() {
                 spacings.push(level.spacing_mm);
             }
             RefineMessage::Failed(e) => panic!("{e}"),
+            RefineMessage::Plan(_) | RefineMessage::Progress { .. } => {}
         }
     }
     assert_eq!(spacings, vec![8.0, 6.0, 4.0]);
     // Cancelled before it starts a 1 mm whole-brain level: it ends without sending everything.
-    let job = RefinementJob::start(query, vec![8.0, 1.0, 1.0, 1.0], Region::Everywhere, || {});
-    let first = job.wait();
-    assert!(matches!(first, Some(RefineMessage::Level(_))));
+    let job = RefinementJob::start(
+        query,
+        Levels::Fixed(vec![8.0, 1.0, 1.0, 1.0]),
+        Region::Everywhere,
+        || {},
+    );
+    assert!(matches!(job.next_level(), Some(Ok(_))));
     job.cancel();
     let mut rest = 0;
-    while job.wait().is_some() {
+    while job.next_level().is_some() {
         rest += 1;
     }
     assert!(rest < 3, "cancelled job sent {rest} more levels");
+}
+
+#[test]
+fn a_planned_refinement_starts_as_coarse_as_the_measured_cost_needs() {
+    use nrf::render::refine::{
+        FIRST_LEVEL_SECONDS, Levels, RefineMessage, RefinementJob, measure_points_per_second,
+    };
+    let device = burn::tensor::Device::flex();
+    let model = nrf::defaults::default_model(1, &device).expect("model");
+    let (_, rgb) = nrf::data::simulate::stimulus_of(1, 2);
+    let image =
+        nrf::features::FeatureExtractor::extract(&nrf::features::builtin::BuiltinExtractor, &rgb)
+            .expect("features");
+    let query = QueryEngine::new(&model)
+        .prepare(&model, &image)
+        .expect("prepare");
+    let rate = measure_points_per_second(&query).expect("rate");
+    assert!(rate.is_finite() && rate > 0.0, "{rate}");
+    let run = |points_per_second: f64, finest_mm: f64| {
+        let job = RefinementJob::start(
+            query.clone(),
+            Levels::Planned {
+                points_per_second,
+                finest_mm,
+                first_budget_s: FIRST_LEVEL_SECONDS,
+            },
+            Region::Domain,
+            || {},
+        );
+        let (mut plans, mut levels) = (Vec::new(), Vec::new());
+        while let Some(message) = job.wait() {
+            match message {
+                RefineMessage::Plan(plan) => plans.push(plan),
+                RefineMessage::Level(level) => levels.push(level),
+                RefineMessage::Failed(e) => panic!("{e}"),
+                RefineMessage::Progress { done, total, .. } => assert!(done <= total),
+            }
+        }
+        (plans, levels)
+    };
+    // The measured rate: every level was planned before it ran, coarse to fine, down to 2 mm.
+    let (plans, levels) = run(rate, 2.0);
+    let spacings: Vec<f64> = levels.iter().map(|l| l.spacing_mm).collect();
+    assert_eq!(plans.len(), levels.len());
+    for (plan, level) in plans.iter().zip(&levels) {
+        assert_eq!(plan[0].spacing_mm, level.spacing_mm);
+        assert_eq!(
+            plan[0].points,
+            level.prediction.inside.data.iter().filter(|&&b| b).count()
+        );
+    }
+    assert!(spacings.windows(2).all(|w| w[0] > w[1]), "{spacings:?}");
+    assert_eq!(spacings.last(), Some(&2.0));
+    let last = levels.last().expect("a level");
+    let direct = query
+        .query_grid(&nrf::space::Grid::mni(2.0).expect("grid"), Region::Domain)
+        .expect("grid");
+    assert_eq!(last.prediction.volume.data, direct.volume.data);
+    assert_eq!(last.computed_on, device);
+    // A model as slow as 50 points/s starts at the coarsest level.
+    let (_, slow) = run(50.0, 8.0);
+    let spacings: Vec<f64> = slow.iter().map(|l| l.spacing_mm).collect();
+    assert_eq!(spacings.first(), Some(&16.0), "{spacings:?}");
+    assert_eq!(spacings.last(), Some(&8.0), "{spacings:?}");
 }
 
 #[test]

@@ -27,6 +27,11 @@ fn windowed() -> Result<Command, String> {
 
 /// Runs the viewer on a procedural face with `extra` options; returns the screenshot.
 fn screenshot(test: &str, extra: &[&str]) -> Option<image::RgbaImage> {
+    screenshot_and_log(test, extra).map(|(picture, _)| picture)
+}
+
+/// [`screenshot`], with what the viewer printed.
+fn screenshot_and_log(test: &str, extra: &[&str]) -> Option<(image::RgbaImage, String)> {
     let mut command = require(test, windowed())?;
     let dir = tempfile::tempdir().expect("tempdir");
     let image = dir.path().join("face.png");
@@ -67,7 +72,7 @@ fn screenshot(test: &str, extra: &[&str]) -> Option<image::RgbaImage> {
     };
     let log = std::fs::read_to_string(&log_path).unwrap_or_default();
     assert!(status.success(), "{log}");
-    Some(image::open(&shot).expect("screenshot").to_rgba8())
+    Some((image::open(&shot).expect("screenshot").to_rgba8(), log))
 }
 
 /// Pixels strongly red or blue (the overlay's colours; the UI and anatomy are grey).
@@ -94,12 +99,18 @@ fn the_viewer_shows_the_ground_truth_of_a_virtual_subject() {
 
 #[test]
 fn the_viewer_opens_predicts_and_writes_a_screenshot() {
-    let Some(picture) = screenshot(
+    let Some((picture, log)) = screenshot_and_log(
         "the_viewer_opens_predicts_and_writes_a_screenshot",
         &["--subject", "2"],
     ) else {
         return;
     };
+    // Where the model runs is said in one line (auto: the CPU unless the adapter is hardware).
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with("model on CPU: ") || l.starts_with("model on GPU: ")),
+        "{log}"
+    );
     assert!(picture.width() >= 800 && picture.height() >= 500);
     // Not blank: many distinct colours (anatomy greys, overlay colours, UI).
     let mut colours: Vec<[u8; 4]> = picture.pixels().map(|p| p.0).collect();
@@ -107,6 +118,26 @@ fn the_viewer_opens_predicts_and_writes_a_screenshot() {
     colours.dedup();
     assert!(colours.len() > 500, "only {} colours", colours.len());
     // The prediction is on screen.
+    let coloured = overlay_coloured(&picture);
+    assert!(coloured > 200, "only {coloured} overlay-coloured pixels");
+}
+
+#[test]
+fn the_viewer_predicts_on_the_gpu_when_asked_and_says_so() {
+    let test = "the_viewer_predicts_on_the_gpu_when_asked_and_says_so";
+    if crate::support::gpu_or_skip(test).is_none() {
+        return;
+    }
+    let Some((picture, log)) = screenshot_and_log(test, &["--device", "gpu"]) else {
+        return;
+    };
+    // The window's own adapter computes the model (a software one here, as asked).
+    let line = log
+        .lines()
+        .find(|l| l.starts_with("model on "))
+        .unwrap_or_else(|| panic!("no `model on …` line:\n{log}"));
+    assert!(line.starts_with("model on GPU: "), "{line}");
+    assert!(!line.contains("device of its own"), "{line}");
     let coloured = overlay_coloured(&picture);
     assert!(coloured > 200, "only {coloured} overlay-coloured pixels");
 }
