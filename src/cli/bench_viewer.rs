@@ -23,7 +23,9 @@ use nrf::features::clip::{ClipFolder, ClipVision, ClipVisionConfig};
 use nrf::model::{Domain, ModelInfo, Nrf, NrfConfig, NrfNet};
 use nrf::query::Region;
 use nrf::render::colormap::{ColorMap, OverlayStyle};
-use nrf::render::refine::{FIRST_LEVEL_SECONDS, Levels, RefineMessage, RefinementJob};
+use nrf::render::refine::{
+    DEFAULT_LEVELS, FIRST_LEVEL_SECONDS, Levels, RefineMessage, RefinementJob,
+};
 use nrf::render::slice::Convention;
 
 use super::model::DeviceArg;
@@ -57,9 +59,24 @@ pub struct ViewerBenchArgs {
     /// Slice views' size in pixels, WIDTHxHEIGHT (a 2×2 layout in the default window).
     #[arg(long, default_value = "508x398", value_parser = super::render::parse_size)]
     pub slice_size: (u32, u32),
+    /// How the levels are chosen: planned from the measured cost (as the viewer does), or the
+    /// fixed 8 → 4 → 2 → 1 mm levels with slices at every pixel at once (as it did before),
+    /// for a comparison in the same run.
+    #[arg(long, value_enum, default_value_t = Schedule::Planned)]
+    pub schedule: Schedule,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `--schedule`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Schedule {
+    /// Levels planned from the measured cost; slices coarse first when slow.
+    Planned,
+    /// 8 → 4 → 2 → 1 mm (down to --finest); slices at every pixel.
+    Fixed,
 }
 
 /// One 3D level or slice step, as it reached the views.
@@ -91,6 +108,7 @@ struct DropTimes {
 #[derive(Debug, Serialize)]
 struct ViewerBenchResult {
     model: String,
+    schedule: Schedule,
     device: String,
     images: usize,
     threads: usize,
@@ -210,6 +228,7 @@ pub fn viewer(args: &ViewerBenchArgs) -> Result<()> {
     let last = drops.last().context("no drop")?;
     let result = ViewerBenchResult {
         model: name,
+        schedule: args.schedule,
         device: device.report(),
         images: drops.len(),
         threads: rayon::current_num_threads(),
@@ -230,7 +249,7 @@ pub fn viewer(args: &ViewerBenchArgs) -> Result<()> {
         println!("{}", serde_json::to_string(&result)?);
     } else {
         println!(
-            "drop → first picture {:.3} s (features, latent and rate {:.3} s; first 3D level {:.3} s), → 2 mm {}, → {} mm {:.3} s (medians of {} images, {}; {})",
+            "drop → first picture {:.3} s (features, latent and rate {:.3} s; first 3D level {:.3} s), → 2 mm {}, → {} mm {:.3} s (medians of {} images, {:?} levels, {}; {})",
             result.first_picture_seconds,
             result.prepare_seconds,
             result.preview_seconds,
@@ -240,6 +259,7 @@ pub fn viewer(args: &ViewerBenchArgs) -> Result<()> {
             args.finest,
             result.finest_seconds,
             result.images,
+            result.schedule,
             result.model,
             result.device,
         );
@@ -270,16 +290,22 @@ fn one_drop(
     .map_err(anyhow::Error::msg)?;
     let prepare_seconds = started.elapsed().as_secs_f64();
     let rate = prepared.points_per_second;
-    let refinement = RefinementJob::start(
-        prepared.query.clone(),
-        Levels::Planned {
+    let levels = match args.schedule {
+        Schedule::Planned => Levels::Planned {
             points_per_second: rate,
             finest_mm: args.finest,
             first_budget_s: FIRST_LEVEL_SECONDS,
         },
-        Region::Domain,
-        || {},
-    );
+        Schedule::Fixed => Levels::Fixed(
+            DEFAULT_LEVELS
+                .iter()
+                .copied()
+                .filter(|&s| s >= args.finest)
+                .collect(),
+        ),
+    };
+    let slice_rate = (args.schedule == Schedule::Planned).then_some(rate);
+    let refinement = RefinementJob::start(prepared.query.clone(), levels, Region::Domain, || {});
     let request = SliceRequest {
         query: Some(prepared.query),
         truth: None,
@@ -292,7 +318,7 @@ fn one_drop(
         convention: Convention::Neurological,
     };
     let slices = SteppedJob::spawn(
-        move |cancel, send| slice_steps(&request, Some(rate), cancel, send),
+        move |cancel, send| slice_steps(&request, slice_rate, cancel, send),
         || {},
     );
     let (mut levels, mut steps) = (Vec::new(), Vec::new());
@@ -308,7 +334,7 @@ fn one_drop(
                         points: level.prediction.inside.data.iter().filter(|&&b| b).count(),
                         seconds: started.elapsed().as_secs_f64(),
                     });
-                    refining = level.spacing_mm != args.finest;
+                    refining = level.spacing_mm > args.finest;
                 }
                 RefineMessage::Failed(e) => bail!(e),
                 RefineMessage::Plan(_) | RefineMessage::Progress { .. } => {}

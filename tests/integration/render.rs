@@ -260,7 +260,12 @@ fn without_an_adapter_slices_fall_back_to_the_cpu_and_3d_names_the_package() {
         &no_gpu,
     );
     assert!(ok, "{log}");
-    assert!(log.contains("on the CPU"), "{log}");
+    // Where the model ran, and why not on a GPU.
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with("model on CPU: ") && l.contains("NRF_NO_GPU")),
+        "{log}"
+    );
     assert!(out.is_file());
     let out3d = dir.path().join("3d.png");
     let (ok, log) = nrf_render(
@@ -530,10 +535,11 @@ fn a_planned_refinement_starts_as_coarse_as_the_measured_cost_needs() {
     assert_eq!(plans.len(), levels.len());
     for (plan, level) in plans.iter().zip(&levels) {
         assert_eq!(plan[0].spacing_mm, level.spacing_mm);
-        assert_eq!(
-            plan[0].points,
-            level.prediction.inside.data.iter().filter(|&&b| b).count()
-        );
+        // Counted exactly down to 4 mm, estimated from the 4 mm count below.
+        let points = level.prediction.inside.data.iter().filter(|&&b| b).count();
+        let error = (plan[0].points as f64 - points as f64).abs() / points as f64;
+        let bound = if level.spacing_mm >= 4.0 { 0.0 } else { 0.1 };
+        assert!(error <= bound, "{:?} planned, {points} evaluated", plan[0]);
     }
     assert!(spacings.windows(2).all(|w| w[0] > w[1]), "{spacings:?}");
     assert_eq!(spacings.last(), Some(&2.0));
