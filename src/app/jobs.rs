@@ -210,6 +210,10 @@ pub struct PredictionRequest {
     pub device: Device,
 }
 
+/// Jobs that query the model at once in the viewer: the 3D levels and the slices. Each plans
+/// with its share of the measured rate.
+pub const CONCURRENT_QUERY_JOBS: f64 = 2.0;
+
 /// A prediction ready to be queried anywhere, with what it costs.
 pub struct PreparedPrediction {
     /// The query (one image, a mean of a set, or a contrast).
@@ -380,18 +384,20 @@ pub struct SliceRequest {
     pub convention: Convention,
 }
 
-/// Coarseness factors of the slices' steps: pixels per side of a coarse pixel.
-const SLICE_FACTORS: [usize; 4] = [8, 4, 2, 1];
+/// Coarseness factors of the slices' steps: display pixels per side of a queried point (32: a
+/// slice of 500 × 400 pixels is queried at 16 × 13 points, a first picture of an official-size
+/// model on a CPU within a second).
+const SLICE_FACTORS: [usize; 6] = [32, 16, 8, 4, 2, 1];
 
-/// The slices' steps for a query at `points_per_second`: the first factor whose points take at
-/// most `budget_s` (the coarsest when none does), then each finer one down to the display's own
-/// pixels (factor 1). `points_at_full` is the evaluated pixels of all three slices at factor 1.
-pub fn plan_slice_factors(
-    points_per_second: f64,
-    points_at_full: usize,
-    budget_s: f64,
-) -> Vec<usize> {
-    let seconds = |k: usize| points_at_full as f64 / (k * k) as f64 / points_per_second.max(1e-9);
+/// Seconds the slices' first step may take (their drawing comes on top).
+pub const SLICES_FIRST_SECONDS: f64 = 0.1;
+
+/// The slices' steps: the first factor whose work takes at most `budget_s` (the coarsest when
+/// none does), then each finer one down to the display's own pixels (factor 1). `seconds_at_full`
+/// is what all three slices take at factor 1 (queries and the domain test of every pixel); a
+/// factor k does 1/k² of it.
+pub fn plan_slice_factors(seconds_at_full: f64, budget_s: f64) -> Vec<usize> {
+    let seconds = |k: usize| seconds_at_full / (k * k) as f64;
     let first = SLICE_FACTORS
         .iter()
         .rposition(|&k| seconds(k) <= budget_s)
@@ -399,10 +405,11 @@ pub fn plan_slice_factors(
     SLICE_FACTORS[first..].to_vec()
 }
 
-/// The slice views step by step: for a prediction whose full-resolution slices would take
-/// longer than [`crate::render::refine::FIRST_LEVEL_SECONDS`] at `points_per_second`, first
-/// with the NRF queried at coarse pixels (8 or 4 display pixels a side), then finer, then at
-/// every display pixel; each step is sent as it is ready. Stops once `cancel` is set.
+/// The slice views step by step: when the full-resolution slices would take longer than
+/// [`SLICES_FIRST_SECONDS`] (the queries at `points_per_second`, and the domain test of every
+/// pixel, timed on coarser planes), first with the NRF queried at coarse pixels (32 to 2
+/// display pixels a side), then finer, then at every display pixel; each step is sent as it is
+/// ready. Stops once `cancel` is set.
 pub fn slice_steps(
     request: &SliceRequest,
     points_per_second: Option<f64>,
@@ -411,26 +418,23 @@ pub fn slice_steps(
 ) {
     let factors = match (&request.query, points_per_second) {
         (Some(query), Some(rate)) if request.truth.is_none() && request.volume.is_none() => {
-            // The evaluated pixels, counted on the coarsest planes and scaled.
-            let coarsest = SLICE_FACTORS[0];
-            let inside: usize = layouts(request)
-                .map(|layouts| {
-                    layouts
-                        .iter()
-                        .filter_map(|(_, l)| {
-                            query
-                                .plane_mask(&coarser(&l.plane, coarsest), Region::Domain)
-                                .ok()
-                        })
-                        .map(|(mask, _)| mask.iter().filter(|&&b| b).count())
-                        .sum()
+            // The evaluated pixels and the domain test's cost, on planes 8 times coarser, scaled.
+            let probe = 8;
+            let started = std::time::Instant::now();
+            let masks: Vec<Vec<bool>> = layouts(request)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|(_, l)| {
+                    query
+                        .plane_mask(&coarser(&l.plane, probe), Region::Domain)
+                        .ok()
                 })
-                .unwrap_or(0);
-            plan_slice_factors(
-                rate,
-                inside * coarsest * coarsest,
-                crate::render::refine::FIRST_LEVEL_SECONDS,
-            )
+                .map(|(mask, _)| mask)
+                .collect();
+            let scale = (probe * probe) as f64;
+            let masking = started.elapsed().as_secs_f64() * scale;
+            let inside = masks.iter().flatten().filter(|&&b| b).count() as f64 * scale;
+            plan_slice_factors(masking + inside / rate.max(1e-9), SLICES_FIRST_SECONDS)
         }
         _ => vec![1],
     };
@@ -488,24 +492,18 @@ fn query_on_plane(
     let coarse = query
         .query_plane_with_progress(&coarse_plane, Region::Domain, &mut go_on)
         .map_err(cancelled)?;
-    let (inside, _) = query
-        .plane_mask(plane, Region::Domain)
-        .map_err(|e| e.to_string())?;
-    let values = (0..plane.height)
+    // Each display pixel takes its nearest coarse pixel's value and domain test (testing every
+    // display pixel would cost as much as the finest step).
+    Ok((0..plane.height)
         .flat_map(|row| (0..plane.width).map(move |col| (col, row)))
         .map(|(col, row)| {
             let (c, r) = coarse_plane.pixel_of(plane.point(col, row));
             let c = (c.round().max(0.0) as usize).min(coarse_plane.width - 1);
             let r = (r.round().max(0.0) as usize).min(coarse_plane.height - 1);
             let k = r * coarse_plane.width + c;
-            if coarse.inside[k] {
-                coarse.values[k]
-            } else {
-                0.0
-            }
+            (coarse.values[k], coarse.inside[k])
         })
-        .collect();
-    Ok((values, inside))
+        .unzip())
 }
 
 /// The three slice layouts at the request's sizes.
@@ -634,10 +632,10 @@ mod tests {
 
     #[test]
     fn slices_start_coarse_when_every_pixel_would_take_too_long() {
-        // 100 000 pixels: at 10⁷ points/s every pixel at once; at 10⁵ one point per 2×2
-        // pixels would still take 0.25 s, so 4×4 first; at 10 points/s the coarsest.
-        assert_eq!(plan_slice_factors(1e7, 100_000, 0.15), vec![1]);
-        assert_eq!(plan_slice_factors(1e5, 100_000, 0.15), vec![4, 2, 1]);
-        assert_eq!(plan_slice_factors(10.0, 100_000, 0.15), vec![8, 4, 2, 1]);
+        // Every pixel within the budget: at once. One second: a point per 2×2 pixels would
+        // still take 0.25 s, so 4×4 first. Minutes: the coarsest first.
+        assert_eq!(plan_slice_factors(0.01, 0.15), vec![1]);
+        assert_eq!(plan_slice_factors(1.0, 0.15), vec![4, 2, 1]);
+        assert_eq!(plan_slice_factors(1e4, 0.15), vec![32, 16, 8, 4, 2, 1]);
     }
 }

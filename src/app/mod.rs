@@ -275,7 +275,8 @@ pub struct NrfApp {
     anatomy_version: u64,
     query: Option<ImageQuery>,
     query_job: Option<Job<PreparedPrediction>>,
-    /// The shown query's points per second on the compute device, measured once prepared.
+    /// Each query job's share of the shown query's points per second on the compute device
+    /// (measured once prepared).
     points_per_second: Option<f64>,
     refinement: Option<RefinementJob>,
     /// What the refinement is computing now, for the status bar.
@@ -674,7 +675,7 @@ impl NrfApp {
     fn set_domain(&mut self, path: PathBuf, ctx: &egui::Context) {
         let ModelSlot::Opened(index) = self.model else {
             self.error = Some(format!(
-                "{}: a domain is for a model that came without one (an official run folder);                  the model shown has its own",
+                "{}: a domain is for a model that came without one (an official run folder); the model shown has its own",
                 path.display()
             ));
             return;
@@ -966,7 +967,8 @@ impl NrfApp {
                     query,
                     points_per_second,
                 }) => {
-                    self.points_per_second = Some(points_per_second);
+                    // The 3D levels and the slices share the device.
+                    self.points_per_second = Some(points_per_second / jobs::CONCURRENT_QUERY_JOBS);
                     self.start_refinement(query.clone(), ctx);
                     self.query = Some(query);
                     self.overlay_spacing = None;

@@ -54,7 +54,7 @@ struct QueryBenchResult {
 }
 
 /// Deterministic pseudo-random values in [-1, 1) (xorshift), so runs are comparable.
-pub(super) fn pseudo_random(seed: u64, len: usize) -> Vec<f32> {
+fn pseudo_random(seed: u64, len: usize) -> Vec<f32> {
     let mut state = seed.max(1);
     (0..len)
         .map(|_| {

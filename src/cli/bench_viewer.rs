@@ -14,8 +14,8 @@ use serde::Serialize;
 
 use nrf::app::files::{ViewerModel, read_model, with_clip};
 use nrf::app::jobs::{
-    Cancel, ModelSource, Polled, PredictionRequest, SliceRequest, Step, SteppedJob, prepare_query,
-    slice_steps, templates,
+    CONCURRENT_QUERY_JOBS, Cancel, ModelSource, Polled, PredictionRequest, SliceRequest, Step,
+    SteppedJob, prepare_query, slice_steps, templates,
 };
 use nrf::device::{ComputeDevice, compute_device};
 use nrf::features::ClipExtractor;
@@ -132,12 +132,9 @@ struct ViewerBenchResult {
 fn open_model(args: &ViewerBenchArgs, device: &ComputeDevice) -> Result<(String, ModelSource)> {
     if args.official_size {
         let config = NrfConfig::new();
-        let b = super::bench::pseudo_random(7, 3 * config.fourier_features)
-            .into_iter()
-            .map(|v| v * 32.0)
-            .collect::<Vec<_>>();
+        // Drawn at once (burn's own initialisation would be lazy and land in the timing).
         let model = Nrf {
-            net: NrfNet::init(&config, &b, &device.device),
+            net: NrfNet::init_seeded(&config, 7, &device.device)?,
             config,
             info: ModelInfo::default(),
             domain: Domain::Unknown,
@@ -289,7 +286,9 @@ fn one_drop(
     )
     .map_err(anyhow::Error::msg)?;
     let prepare_seconds = started.elapsed().as_secs_f64();
-    let rate = prepared.points_per_second;
+    // As in the viewer: the 3D levels and the slices share the device.
+    let prepared_rate = prepared.points_per_second;
+    let rate = prepared_rate / CONCURRENT_QUERY_JOBS;
     let levels = match args.schedule {
         Schedule::Planned => Levels::Planned {
             points_per_second: rate,
@@ -377,7 +376,7 @@ fn one_drop(
     };
     Ok(DropTimes {
         prepare_seconds,
-        points_per_second: rate,
+        points_per_second: prepared_rate,
         first_picture_seconds,
         levels,
         slice_steps: steps,

@@ -2,8 +2,8 @@
 //! level as it completes, so a view shows something at once and sharpens while the user looks.
 //!
 //! The levels are planned from the model's measured cost on its device ([`plan_levels`]): a
-//! small model starts at 2–4 mm and is at 1 mm within a second or two, an official-size one on
-//! a CPU starts at 16 mm so that its first picture still comes within a second, and
+//! small model starts at 4 mm and halves the spacing down to 1 mm, an official-size one on a
+//! CPU starts at 16 mm so that its first picture still comes within a second, and
 //! refines in smaller steps, each with its points and an estimate of its time. After each level
 //! the rest is planned again from the rate that level achieved. Dropping or cancelling the job
 //! (a new image, a new model) stops it at the next chunk of points.
@@ -25,8 +25,9 @@ pub const DEFAULT_LEVELS: [f64; 4] = [8.0, 4.0, 2.0, 1.0];
 /// Spacings the planner chooses from, coarse to fine, mm.
 pub const CANDIDATE_SPACINGS: [f64; 9] = [16.0, 12.0, 8.0, 6.0, 4.0, 3.0, 2.0, 1.5, 1.0];
 
-/// Seconds the first level may take: the first picture comes within about this.
-pub const FIRST_LEVEL_SECONDS: f64 = 0.15;
+/// Seconds the first level may take at the rate it is planned with: the first picture comes
+/// within about this after the features.
+pub const FIRST_LEVEL_SECONDS: f64 = 0.05;
 
 /// A planned level.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -39,12 +40,12 @@ pub struct PlannedLevel {
     pub seconds: f64,
 }
 
-/// Plans the levels down to `finest_mm`: the first is the finest candidate whose points take
-/// at most `first_budget_s` at `points_per_second` (the coarsest when none does); each later
-/// level has several times the points of the one before (×8 for a model quick enough to reach
-/// the finest level within two seconds, about ×2.4 otherwise, so that a slow model sharpens in
-/// steps a user can wait for); the finest level always ends the plan. `points_at(spacing)` gives
-/// a level's points.
+/// Plans the levels down to `finest_mm`, from the finest back: each coarser level has about
+/// an eighth of the points of the next (a model quick enough to reach the finest level within
+/// two seconds: spacing halves) or about 1/2.3 of them (a slow model, which then sharpens in
+/// steps a user can wait for), until a level takes at most `first_budget_s` at
+/// `points_per_second` — or the coarsest candidate is reached. `points_at(spacing)` gives a
+/// level's points. The plan runs coarse to fine and always ends at the finest level.
 pub fn plan_levels(
     points_per_second: f64,
     points_at: &dyn Fn(f64) -> usize,
@@ -58,27 +59,32 @@ pub fn plan_levels(
         .filter(|&s| s > finest_mm)
         .collect();
     candidates.push(finest_mm);
-    let level = |spacing_mm: f64| {
-        let points = points_at(spacing_mm);
-        PlannedLevel {
-            spacing_mm,
-            points,
-            seconds: points as f64 / rate,
-        }
-    };
-    let levels: Vec<PlannedLevel> = candidates.into_iter().map(level).collect();
-    let first = levels
-        .iter()
-        .rposition(|l| l.seconds <= first_budget_s)
-        .unwrap_or(0);
+    let levels: Vec<PlannedLevel> = candidates
+        .into_iter()
+        .map(|spacing_mm| {
+            let points = points_at(spacing_mm);
+            PlannedLevel {
+                spacing_mm,
+                points,
+                seconds: points as f64 / rate,
+            }
+        })
+        .collect();
     let finest = levels[levels.len() - 1];
-    let step = if finest.seconds <= 2.0 { 8.0 } else { 2.3 };
-    let mut plan = vec![levels[first]];
-    for &next in &levels[first + 1..] {
-        let last = plan[plan.len() - 1];
-        let is_finest = next.spacing_mm == finest.spacing_mm;
-        if is_finest || next.points as f64 >= step * last.points.max(1) as f64 {
-            plan.push(next);
+    // Halving the spacing gives 8× the points; grids of a region count a little under that.
+    let step = if finest.seconds <= 2.0 { 7.0 } else { 2.3 };
+    let mut plan = vec![finest];
+    while plan[0].seconds > first_budget_s {
+        let next = plan[0];
+        let coarser = levels
+            .iter()
+            .filter(|l| l.spacing_mm > next.spacing_mm)
+            .filter(|l| l.points as f64 * step <= next.points as f64)
+            .max_by_key(|l| l.points)
+            .or_else(|| levels.first().filter(|l| l.spacing_mm > next.spacing_mm));
+        match coarser {
+            Some(level) => plan.insert(0, *level),
+            None => break,
         }
     }
     plan
@@ -170,20 +176,15 @@ pub struct RefinementJob {
     thread: Option<JoinHandle<()>>,
 }
 
-/// The points of `region` on the MNI grid of `spacing_mm` (counted exactly down to 4 mm, and
-/// scaled from the 4 mm count below it, where counting costs as much as a small model's query).
-fn region_points(query: &ImageQuery, region: Region, spacing_mm: f64) -> usize {
-    let count = |spacing: f64| {
-        Grid::mni(spacing)
-            .ok()
-            .and_then(|grid| query.region_mask(&grid, region).ok())
-            .map_or(0, |(mask, _)| mask.data.iter().filter(|&&b| b).count())
-    };
-    if spacing_mm >= 4.0 {
-        count(spacing_mm)
-    } else {
-        (count(4.0) as f64 * (4.0 / spacing_mm).powi(3)).round() as usize
-    }
+/// The points of `region` on the MNI grid of `spacing_mm`, estimated from one exact count at
+/// 4 mm (a count costs about as much at any spacing — it visits every training voxel of a
+/// domain — and the counts scale with 1/spacing³ within a few per cent down to 1 mm).
+fn region_points(query: &ImageQuery, region: Region) -> impl Fn(f64) -> usize + use<> {
+    let at_4mm = Grid::mni(4.0)
+        .ok()
+        .and_then(|grid| query.region_mask(&grid, region).ok())
+        .map_or(0, |(mask, _)| mask.data.iter().filter(|&&b| b).count());
+    move |spacing_mm: f64| (at_4mm as f64 * (4.0 / spacing_mm).powi(3)).round() as usize
 }
 
 impl RefinementJob {
@@ -206,16 +207,11 @@ impl RefinementJob {
                 listening
             };
             let started = Instant::now();
-            // Each candidate level's points, counted once (planned levels only).
-            let counted: Vec<(f64, usize)> = match &levels {
-                Levels::Planned { finest_mm, .. } => CANDIDATE_SPACINGS
-                    .iter()
-                    .chain([finest_mm])
-                    .map(|&s| (s, region_points(&query, region, s)))
-                    .collect(),
-                Levels::Fixed(_) => Vec::new(),
+            // Each level's points, estimated (planned levels only).
+            let points_at: Box<dyn Fn(f64) -> usize> = match &levels {
+                Levels::Planned { .. } => Box::new(region_points(&query, region)),
+                Levels::Fixed(_) => Box::new(|_| 0),
             };
-            let points_at = |s: f64| counted.iter().find(|(c, _)| *c == s).map_or(0, |(_, n)| *n);
             let mut plan: Vec<PlannedLevel> = match &levels {
                 Levels::Fixed(spacings) => spacings
                     .iter()
@@ -229,7 +225,7 @@ impl RefinementJob {
                     points_per_second,
                     finest_mm,
                     first_budget_s,
-                } => plan_levels(*points_per_second, &points_at, *finest_mm, *first_budget_s),
+                } => plan_levels(*points_per_second, &*points_at, *finest_mm, *first_budget_s),
             };
             let mut rate = match &levels {
                 Levels::Planned {
@@ -300,7 +296,7 @@ impl RefinementJob {
                     };
                     rate = Some(achieved);
                     // Steps between the level just done and the finest, at the new rate.
-                    plan = plan_levels(achieved, &points_at, *finest_mm, 0.0)
+                    plan = plan_levels(achieved, &*points_at, *finest_mm, 0.0)
                         .into_iter()
                         .filter(|l| l.spacing_mm < level.spacing_mm)
                         .collect();
@@ -374,12 +370,9 @@ mod tests {
                     first.seconds <= 1.0 || first.spacing_mm == CANDIDATE_SPACINGS[0],
                     "rate {rate}: first level {first:?}"
                 );
-                // The finest candidate within the budget: the next finer one would not fit.
-                if let Some(finer) = CANDIDATE_SPACINGS
-                    .iter()
-                    .find(|&&s| s < first.spacing_mm && s >= finest)
-                {
-                    assert!(brain(*finer) as f64 / rate > 1.0, "rate {rate}: {plan:?}");
+                // No coarser level than needed: the one after the first would not fit.
+                if let Some(second) = plan.get(1) {
+                    assert!(second.seconds > 1.0, "rate {rate}: {plan:?}");
                 }
                 assert!(
                     plan.windows(2).all(|w| w[0].spacing_mm > w[1].spacing_mm),
@@ -396,9 +389,10 @@ mod tests {
 
     #[test]
     fn a_quick_model_jumps_to_the_finest_level_and_a_slow_one_refines_in_small_steps() {
-        // A quick model: the whole 1 mm level within a second.
-        let quick = plan_levels(2e6, &brain, 1.0, FIRST_LEVEL_SECONDS);
-        assert!(quick.len() <= 3, "{:?}", spacings(&quick));
+        // A quick model (the whole brain at 1 mm within a second): the spacing halves from a
+        // level that fits the budget.
+        let quick = plan_levels(1.5e6, &brain, 1.0, FIRST_LEVEL_SECONDS);
+        assert_eq!(spacings(&quick), vec![4.0, 2.0, 1.0]);
         // An official-size model on a 2-core CPU: ~750 points/s.
         let slow = plan_levels(750.0, &brain, 1.0, 1.0);
         assert_eq!(slow[0].spacing_mm, 16.0, "{slow:?}");

@@ -535,10 +535,10 @@ fn a_planned_refinement_starts_as_coarse_as_the_measured_cost_needs() {
     assert_eq!(plans.len(), levels.len());
     for (plan, level) in plans.iter().zip(&levels) {
         assert_eq!(plan[0].spacing_mm, level.spacing_mm);
-        // Counted exactly down to 4 mm, estimated from the 4 mm count below.
+        // Counted exactly at 4 mm, scaled from that count at other spacings.
         let points = level.prediction.inside.data.iter().filter(|&&b| b).count();
         let error = (plan[0].points as f64 - points as f64).abs() / points as f64;
-        let bound = if level.spacing_mm >= 4.0 { 0.0 } else { 0.1 };
+        let bound = if level.spacing_mm == 4.0 { 0.0 } else { 0.25 };
         assert!(error <= bound, "{:?} planned, {points} evaluated", plan[0]);
     }
     assert!(spacings.windows(2).all(|w| w[0] > w[1]), "{spacings:?}");
