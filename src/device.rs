@@ -289,6 +289,21 @@ pub fn device_requirements(adapter: &wgpu::Adapter) -> (wgpu::Features, wgpu::Li
     )
 }
 
+/// A device descriptor with [`device_requirements`], for a window's (or a test's) wgpu device
+/// that burn may share.
+pub fn shareable_device_descriptor(
+    adapter: &wgpu::Adapter,
+    label: &'static str,
+) -> wgpu::DeviceDescriptor<'static> {
+    let (required_features, required_limits) = device_requirements(adapter);
+    wgpu::DeviceDescriptor {
+        label: Some(label),
+        required_features,
+        required_limits,
+        ..Default::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

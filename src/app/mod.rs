@@ -201,15 +201,8 @@ pub fn run(options: ViewOptions) -> Result<(), String> {
 fn window_gpu_configuration() -> eframe::egui_wgpu::WgpuConfiguration {
     let mut configuration = eframe::egui_wgpu::WgpuConfiguration::default();
     if let eframe::egui_wgpu::WgpuSetup::CreateNew(create) = &mut configuration.wgpu_setup {
-        create.device_descriptor = Arc::new(|adapter| {
-            let (required_features, required_limits) = crate::device::device_requirements(adapter);
-            wgpu::DeviceDescriptor {
-                label: Some("nrf window"),
-                required_features,
-                required_limits,
-                ..Default::default()
-            }
-        });
+        create.device_descriptor =
+            Arc::new(|adapter| crate::device::shareable_device_descriptor(adapter, "nrf window"));
     }
     configuration
 }

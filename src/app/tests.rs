@@ -875,15 +875,8 @@ fn software_render_state(test: &str) -> Option<eframe::egui_wgpu::RenderState> {
     let mut setup = egui_kittest::wgpu::default_wgpu_setup();
     // As the window opens its device: with the adapter's features, for burn to share it.
     if let egui_wgpu::WgpuSetup::CreateNew(create) = &mut setup {
-        create.device_descriptor = Arc::new(|adapter| {
-            let (required_features, required_limits) = crate::device::device_requirements(adapter);
-            wgpu::DeviceDescriptor {
-                label: Some("kittest"),
-                required_features,
-                required_limits,
-                ..Default::default()
-            }
-        });
+        create.device_descriptor =
+            Arc::new(|adapter| crate::device::shareable_device_descriptor(adapter, "kittest"));
     }
     let state = pollster::block_on(async {
         let instance = setup.new_instance().await;

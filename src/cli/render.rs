@@ -255,8 +255,7 @@ pub fn render(args: &RenderArgs) -> Result<()> {
                 style: &style,
                 at,
             };
-            let tile = render_slice_view(&scene, orientation, args.size)?;
-            tile
+            render_slice_view(&scene, orientation, args.size)?
         }
         ViewArg::ThreeD => {
             let size = args.size.unwrap_or((640, 480));

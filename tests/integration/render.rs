@@ -442,9 +442,8 @@ fn the_fused_grid_query_packs_values_inside_the_mask_only() {
     assert!(checked > 10, "only {checked} voxels inside the domain");
 }
 
-#[test]
-fn refinement_sends_levels_coarse_to_fine_and_stops_when_cancelled() {
-    use nrf::render::refine::{Levels, RefineMessage, RefinementJob};
+/// Embedded subject 1's model on the CPU, prepared for a procedural image, and its device.
+fn embedded_query() -> (nrf::query::ImageQuery, burn::tensor::Device) {
     let device = burn::tensor::Device::flex();
     let model = nrf::defaults::default_model(1, &device).expect("model");
     let (_, rgb) = nrf::data::simulate::stimulus_of(1, 2);
@@ -454,6 +453,13 @@ fn refinement_sends_levels_coarse_to_fine_and_stops_when_cancelled() {
     let query = QueryEngine::new(&model)
         .prepare(&model, &image)
         .expect("prepare");
+    (query, device)
+}
+
+#[test]
+fn refinement_sends_levels_coarse_to_fine_and_stops_when_cancelled() {
+    use nrf::render::refine::{Levels, RefineMessage, RefinementJob};
+    let (query, _) = embedded_query();
     let job = RefinementJob::start(
         query.clone(),
         Levels::Fixed(vec![8.0, 6.0, 4.0]),
@@ -496,15 +502,7 @@ fn a_planned_refinement_starts_as_coarse_as_the_measured_cost_needs() {
     use nrf::render::refine::{
         FIRST_LEVEL_SECONDS, Levels, RefineMessage, RefinementJob, measure_points_per_second,
     };
-    let device = burn::tensor::Device::flex();
-    let model = nrf::defaults::default_model(1, &device).expect("model");
-    let (_, rgb) = nrf::data::simulate::stimulus_of(1, 2);
-    let image =
-        nrf::features::FeatureExtractor::extract(&nrf::features::builtin::BuiltinExtractor, &rgb)
-            .expect("features");
-    let query = QueryEngine::new(&model)
-        .prepare(&model, &image)
-        .expect("prepare");
+    let (query, device) = embedded_query();
     let rate = measure_points_per_second(&query).expect("rate");
     assert!(rate.is_finite() && rate > 0.0, "{rate}");
     let run = |points_per_second: f64, finest_mm: f64| {
