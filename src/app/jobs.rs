@@ -345,7 +345,37 @@ fn volume_on_plane(
         .unzip())
 }
 
+/// Slices drawn again in other colours from the values they show (no query).
+pub fn recolour_slices(
+    slices: Vec<RenderedSlice>,
+    t1: &Volume,
+    window: (f32, f32),
+    style: &OverlayStyle,
+    at: DVec3,
+) -> Result<Vec<RenderedSlice>, String> {
+    let anatomy = Anatomy { volume: t1, window };
+    slices
+        .into_iter()
+        .map(|mut slice| {
+            slice.image = render_slice(
+                &slice.layout,
+                Some(&anatomy),
+                Some((&slice.values, &slice.inside)),
+                style,
+                &SliceDecorations {
+                    crosshair: Some(at),
+                    labels: true,
+                    extrapolated: false,
+                },
+            )
+            .map_err(|e| e.to_string())?;
+            Ok(slice)
+        })
+        .collect()
+}
+
 /// One rendered slice view with what the status bar needs to read it back.
+#[derive(Clone)]
 pub struct RenderedSlice {
     /// Which slice.
     pub orientation: Orientation,

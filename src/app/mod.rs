@@ -307,6 +307,10 @@ pub struct NrfApp {
     slices_job_shown: bool,
     /// What the slices job is computing now, for the status bar.
     slices_status: Option<String>,
+    /// The slices on screen need new colours (their values stand).
+    slices_restyle: bool,
+    /// Recolouring the slices on screen.
+    restyle_job: Option<Job<Vec<RenderedSlice>>>,
     slice_sizes: [(u32, u32); 3],
     slices_stale: bool,
     at: DVec3,
@@ -502,6 +506,8 @@ impl NrfApp {
             slices_job: None,
             slices_job_shown: false,
             slices_status: None,
+            slices_restyle: false,
+            restyle_job: None,
             slice_sizes: [(0, 0); 3],
             slices_stale: true,
             at: DVec3::new(0.0, -80.0, 5.0),
@@ -820,6 +826,8 @@ impl NrfApp {
         self.slices_status = None;
         self.slices.clear();
         self.slices_stale = true;
+        self.restyle_job = None;
+        self.slices_restyle = false;
         self.status = format!("predicting with {}…", self.shown_name());
         self.truth = None;
         self.truth_overlay = None;
@@ -856,8 +864,56 @@ impl NrfApp {
         if let Some(max) = quantile_abs(prediction.inside_values(), 0.99) {
             self.range = max.max(1e-3);
             self.threshold = self.range / 5.0;
-            self.slices_stale = true;
+            self.restyle_slices();
         }
+    }
+
+    /// The colours changed, not the values: slices already complete are recoloured from the
+    /// values they show (no query, so a slow model keeps its slices at every pixel); slices
+    /// still being computed start again with the new colours.
+    fn restyle_slices(&mut self) {
+        if self.slices_job.is_some() {
+            self.slices_stale = true;
+        } else {
+            self.slices_restyle = true;
+        }
+    }
+
+    /// Recolours the slices on screen from their values in the background.
+    fn start_restyle(&mut self, ctx: &egui::Context) {
+        let Some(templates) = &self.templates else {
+            return;
+        };
+        let slices: Vec<RenderedSlice> = self.slices.iter().map(|v| v.slice.clone()).collect();
+        let (t1, window) = (Arc::clone(&templates.t1), templates.window);
+        let (style, at) = (self.style(), self.at);
+        let wake = ctx.clone();
+        self.restyle_job = Some(Job::spawn(
+            move || jobs::recolour_slices(slices, &t1, window, &style, at),
+            move || wake.request_repaint(),
+        ));
+        self.slices_restyle = false;
+    }
+
+    /// Shows rendered slices (their textures replace the ones on screen).
+    fn show_slices(&mut self, rendered: Vec<RenderedSlice>, ctx: &egui::Context) {
+        self.slices = rendered
+            .into_iter()
+            .map(|slice| {
+                let image = egui::ColorImage::from_rgba_unmultiplied(
+                    [slice.image.width() as usize, slice.image.height() as usize],
+                    slice.image.as_raw(),
+                );
+                SliceView {
+                    texture: ctx.load_texture(
+                        format!("{:?}", slice.orientation),
+                        image,
+                        egui::TextureOptions::NEAREST,
+                    ),
+                    slice,
+                }
+            })
+            .collect();
     }
 
     fn start_slices(&mut self, ctx: &egui::Context) {
@@ -876,6 +932,9 @@ impl NrfApp {
         self.slices_job_shown = false;
         self.slices_status = None;
         self.slices_stale = false;
+        // The new slices come in the current colours.
+        self.restyle_job = None;
+        self.slices_restyle = false;
     }
 
     /// What the slices shown now need to be drawn at `sizes` (`None` before the template is
@@ -1067,24 +1126,19 @@ impl NrfApp {
                     let coarse = rendered.iter().map(|s| s.factor).max().unwrap_or(1);
                     self.slices_status = (coarse > 1)
                         .then(|| format!("slices at {coarse}×{coarse} pixels a point, refining"));
-                    self.slices = rendered
-                        .into_iter()
-                        .map(|slice| {
-                            let image = egui::ColorImage::from_rgba_unmultiplied(
-                                [slice.image.width() as usize, slice.image.height() as usize],
-                                slice.image.as_raw(),
-                            );
-                            SliceView {
-                                texture: ctx.load_texture(
-                                    format!("{:?}", slice.orientation),
-                                    image,
-                                    egui::TextureOptions::NEAREST,
-                                ),
-                                slice,
-                            }
-                        })
-                        .collect();
+                    self.show_slices(rendered, ctx);
                 }
+            }
+        }
+        if let Some(answer) = self.restyle_job.as_ref().and_then(Job::poll) {
+            self.restyle_job = None;
+            match answer {
+                // Slices started since (a new plane or prediction) win over a recolouring.
+                Ok(rendered) if self.slices_job.is_none() && !self.slices_stale => {
+                    self.show_slices(rendered, ctx);
+                }
+                Ok(_) => {}
+                Err(e) => self.error = Some(e),
             }
         }
     }
@@ -1416,11 +1470,10 @@ impl NrfApp {
                 name_widget(&value, &format!("crosshair {name}(mm)"));
             }
         });
-        if self.style() != style_before
-            || self.convention != convention_before
-            || self.at != at_before
-        {
+        if self.convention != convention_before || self.at != at_before {
             self.slices_stale = true;
+        } else if self.style() != style_before {
+            self.restyle_slices();
         }
         self.detail_row(ui);
         self.cuts_grid(ui);
@@ -1842,6 +1895,8 @@ impl NrfApp {
             && self.overlay_spacing == Some(self.finest_spacing)
             && self.slices_job.is_none()
             && !self.slices_stale
+            && self.restyle_job.is_none()
+            && !self.slices_restyle
             && self.truth_job.is_none()
             && self.file_jobs.is_empty()
             && !self.finetune.running()
@@ -1954,6 +2009,8 @@ impl NrfApp {
         // job waits for its first step, so dragging the crosshair cannot pile work up).
         if self.slices_stale && (self.slices_job.is_none() || self.slices_job_shown) {
             self.start_slices(&ctx);
+        } else if self.slices_restyle && self.restyle_job.is_none() && self.slices_job.is_none() {
+            self.start_restyle(&ctx);
         }
         if self.help_open {
             egui::Window::new("Keyboard and mouse")

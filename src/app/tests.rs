@@ -156,6 +156,8 @@ fn prediction_shown(app: &NrfApp) -> bool {
         && app.overlay_spacing == Some(app.finest_spacing)
         && app.slices.len() == 3
         && app.slices.iter().all(|s| s.slice.factor == 1)
+        && app.restyle_job.is_none()
+        && !app.slices_restyle
         && app.slices_job.is_none()
         && !app.slices_stale
 }
@@ -1115,4 +1117,41 @@ fn a_model_without_a_domain_says_so_and_takes_one_dropped_on_the_window() {
     });
     assert!(!app(&harness).status_line().contains("no domain"));
     assert!(app(&harness).error.is_none());
+}
+
+#[test]
+fn new_colours_recolour_the_slices_without_querying_again() {
+    let mut harness = predicting();
+    let before: Vec<(Vec<f32>, Vec<u8>)> = app(&harness)
+        .slices
+        .iter()
+        .map(|v| (v.slice.values.clone(), v.slice.image.as_raw().clone()))
+        .collect();
+    {
+        let app = app_mut(&mut harness);
+        app.range /= 4.0;
+        app.threshold = app.range / 5.0;
+        app.restyle_slices();
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        harness.step();
+        let app = app(&harness);
+        assert!(app.slices_job.is_none(), "no query for new colours");
+        if app.restyle_job.is_none() && !app.slices_restyle {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the slices were never recoloured"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let after = &app(&harness).slices;
+    assert_eq!(after.len(), 3);
+    for (view, (values, image)) in after.iter().zip(&before) {
+        assert_eq!(&view.slice.values, values, "the same values");
+        assert_eq!(view.slice.factor, 1);
+        assert_ne!(view.slice.image.as_raw(), image, "in the new colours");
+    }
 }
