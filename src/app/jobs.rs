@@ -49,6 +49,31 @@ impl Cancel {
     }
 }
 
+/// Runs `work` on a new thread with the token its job sets when dropped, and a function that
+/// sends a message to the job (`false`, and nothing sent, once the job was dropped); `wake`
+/// follows each message sent.
+fn spawn_worker<M: Send + 'static>(
+    work: impl FnOnce(&Cancel, &dyn Fn(M) -> bool) + Send + 'static,
+    wake: impl Fn() + Send + 'static,
+) -> (Receiver<M>, Cancel) {
+    let (sender, receiver) = mpsc::channel();
+    let cancel = Cancel::default();
+    let token = cancel.clone();
+    std::thread::spawn(move || {
+        let send = |message| {
+            if token.is_set() {
+                return false;
+            }
+            // A closed channel only means the UI no longer wants this answer.
+            let listening = sender.send(message).is_ok();
+            wake();
+            listening
+        };
+        work(&token, &send);
+    });
+    (receiver, cancel)
+}
+
 /// A job whose single answer arrives later; dropping it cancels the work.
 pub struct Job<T> {
     receiver: Receiver<Result<T, String>>,
@@ -69,18 +94,12 @@ impl<T: Send + 'static> Job<T> {
         work: impl FnOnce(&Cancel) -> Result<T, String> + Send + 'static,
         wake: impl Fn() + Send + 'static,
     ) -> Self {
-        let (sender, receiver) = mpsc::channel();
-        let cancel = Cancel::default();
-        let token = cancel.clone();
-        std::thread::spawn(move || {
-            let answer = work(&token);
-            if token.is_set() {
-                return;
-            }
-            // A closed channel only means the UI no longer wants this answer.
-            let _ = sender.send(answer);
-            wake();
-        });
+        let (receiver, cancel) = spawn_worker(
+            move |token, send| {
+                send(work(token));
+            },
+            wake,
+        );
         Self { receiver, cancel }
     }
 
@@ -135,17 +154,7 @@ impl<T: Send + 'static> SteppedJob<T> {
         work: impl FnOnce(&Cancel, &dyn Fn(Step<T>) -> bool) + Send + 'static,
         wake: impl Fn() + Send + 'static,
     ) -> Self {
-        let (sender, receiver) = mpsc::channel();
-        let cancel = Cancel::default();
-        let token = cancel.clone();
-        std::thread::spawn(move || {
-            let send = |step| {
-                let listening = !token.is_set() && sender.send(step).is_ok();
-                wake();
-                listening
-            };
-            work(&token, &send);
-        });
+        let (receiver, cancel) = spawn_worker(work, wake);
         Self { receiver, cancel }
     }
 
