@@ -126,9 +126,7 @@ pub struct ComputeDevice {
     pub device: Device,
     /// E.g. "CPU (burn flex, 2 threads)" or "GPU (burn-wgpu on llvmpipe …)".
     pub description: String,
-    /// Whether it is a GPU.
-    pub is_gpu: bool,
-    /// The adapter, for a GPU.
+    /// The adapter the model runs on; `None` on the CPU.
     pub adapter: Option<AdapterSummary>,
     /// Why the model is where it is when that is not what one might expect (auto left the CPU
     /// in charge; the viewer's GPU is a device of its own).
@@ -142,7 +140,6 @@ impl ComputeDevice {
         Self {
             device: Device::flex(),
             description: format!("CPU (burn flex, {threads} threads)"),
-            is_gpu: false,
             adapter: None,
             note: why,
         }
@@ -152,18 +149,22 @@ impl ComputeDevice {
         Self {
             device,
             description: format!("GPU (burn-wgpu on {})", adapter.describe()),
-            is_gpu: true,
             adapter: Some(adapter),
             note,
         }
+    }
+
+    /// Whether the model runs on a GPU.
+    pub fn is_gpu(&self) -> bool {
+        self.adapter.is_some()
     }
 
     /// Where the model runs, short: `model on GPU: NVIDIA H200 (DiscreteGpu, Vulkan)` or
     /// `model on CPU: 2 threads (burn flex)`.
     pub fn place(&self) -> String {
         match &self.adapter {
-            Some(adapter) if self.is_gpu => format!("model on GPU: {}", adapter.describe()),
-            _ => format!(
+            Some(adapter) => format!("model on GPU: {}", adapter.describe()),
+            None => format!(
                 "model on CPU: {} threads (burn flex)",
                 rayon::current_num_threads()
             ),
@@ -394,7 +395,6 @@ mod tests {
         let why = ComputeDevice::cpu(Some("no usable GPU adapter: none".into()));
         assert!(why.report().ends_with("; no usable GPU adapter: none"));
         let gpu = ComputeDevice {
-            is_gpu: true,
             adapter: Some(adapter(wgpu::DeviceType::DiscreteGpu)),
             ..ComputeDevice::cpu(None)
         };

@@ -270,7 +270,7 @@ pub struct NrfApp {
     query_job: Option<Job<PreparedPrediction>>,
     /// Each query job's share of the shown query's points per second on the compute device
     /// (measured once prepared).
-    points_per_second: Option<f64>,
+    rate_per_job: Option<f64>,
     refinement: Option<RefinementJob>,
     /// What the refinement is computing now, for the status bar.
     refinement_status: Option<String>,
@@ -483,7 +483,7 @@ impl NrfApp {
             anatomy_version: 0,
             query: None,
             query_job: None,
-            points_per_second: None,
+            rate_per_job: None,
             refinement: None,
             refinement_status: None,
             overlay: None,
@@ -818,7 +818,7 @@ impl NrfApp {
         self.refinement = None;
         self.refinement_status = None;
         self.query = None;
-        self.points_per_second = None;
+        self.rate_per_job = None;
         self.overlay = None;
         self.overlay_spacing = None;
         self.overlay_device = None;
@@ -924,7 +924,7 @@ impl NrfApp {
             return;
         };
         let wake = ctx.clone();
-        let rate = self.points_per_second;
+        let rate = self.rate_per_job;
         self.slices_job = Some(SteppedJob::spawn(
             move |cancel, send| jobs::slice_steps(&request, rate, cancel, send),
             move || wake.request_repaint(),
@@ -1020,7 +1020,7 @@ impl NrfApp {
                     points_per_second,
                 }) => {
                     // The 3D levels and the slices share the device.
-                    self.points_per_second = Some(points_per_second / jobs::CONCURRENT_QUERY_JOBS);
+                    self.rate_per_job = Some(points_per_second / jobs::CONCURRENT_QUERY_JOBS);
                     self.start_refinement(query.clone(), ctx);
                     self.query = Some(query);
                     self.overlay_spacing = None;
@@ -1558,7 +1558,7 @@ impl NrfApp {
     /// background, with levels planned from the query's measured cost; each level wakes the UI.
     fn start_refinement(&mut self, query: ImageQuery, ctx: &egui::Context) {
         let wake = ctx.clone();
-        let Some(points_per_second) = self.points_per_second else {
+        let Some(points_per_second) = self.rate_per_job else {
             return;
         };
         self.refinement = Some(RefinementJob::start(

@@ -989,7 +989,7 @@ fn a_new_image_or_model_clears_the_previous_prediction_at_once() {
 fn slow_models_show_coarse_slices_first_then_every_pixel() {
     let mut harness = predicting();
     // As if the model ran at 2 000 points/s: the slices' first step is coarse.
-    app_mut(&mut harness).points_per_second = Some(2_000.0);
+    app_mut(&mut harness).rate_per_job = Some(2_000.0);
     app_mut(&mut harness).slices_stale = true;
     app_mut(&mut harness).slices.clear();
     let mut factors = Vec::new();
@@ -1029,7 +1029,7 @@ fn on_the_gpu_the_prediction_shown_comes_from_the_windows_device() {
         let app = app_mut(&mut harness);
         // A coarse finest level: lavapipe compiles each new kernel slowly.
         app.finest_spacing = 4.0;
-        assert!(app.compute.is_gpu, "{}", app.compute.report());
+        assert!(app.compute.is_gpu(), "{}", app.compute.report());
         assert!(
             app.compute.note.is_none(),
             "burn shares the window's device: {}",

@@ -207,31 +207,30 @@ impl RefinementJob {
                 listening
             };
             let started = Instant::now();
-            // Each level's points, estimated (planned levels only).
-            let points_at: Box<dyn Fn(f64) -> usize> = match &levels {
-                Levels::Planned { .. } => Box::new(region_points(&query, region)),
-                Levels::Fixed(_) => Box::new(|_| 0),
-            };
-            let mut plan: Vec<PlannedLevel> = match &levels {
-                Levels::Fixed(spacings) => spacings
-                    .iter()
-                    .map(|&spacing_mm| PlannedLevel {
-                        spacing_mm,
-                        points: 0,
-                        seconds: 0.0,
-                    })
-                    .collect(),
+            // Planned levels: each level's points (estimated), the finest spacing and the rate
+            // the rest is planned with after each level.
+            let (mut plan, mut replanning) = match levels {
+                Levels::Fixed(spacings) => (
+                    spacings
+                        .into_iter()
+                        .map(|spacing_mm| PlannedLevel {
+                            spacing_mm,
+                            points: 0,
+                            seconds: 0.0,
+                        })
+                        .collect(),
+                    None,
+                ),
                 Levels::Planned {
                     points_per_second,
                     finest_mm,
                     first_budget_s,
-                } => plan_levels(*points_per_second, &*points_at, *finest_mm, *first_budget_s),
-            };
-            let mut rate = match &levels {
-                Levels::Planned {
-                    points_per_second, ..
-                } => Some(*points_per_second),
-                Levels::Fixed(_) => None,
+                } => {
+                    let points_at = region_points(&query, region);
+                    let plan =
+                        plan_levels(points_per_second, &points_at, finest_mm, first_budget_s);
+                    (plan, Some((points_at, finest_mm, points_per_second)))
+                }
             };
             while !plan.is_empty() {
                 if stop.load(Ordering::Relaxed) || !send(RefineMessage::Plan(plan.clone())) {
@@ -250,13 +249,12 @@ impl RefinementJob {
                                     let elapsed = level_started.elapsed().as_secs_f64();
                                     let eta_seconds =
                                         elapsed / done.max(1) as f64 * (total - done) as f64;
-                                    let _ = sender.send(RefineMessage::Progress {
+                                    send(RefineMessage::Progress {
                                         spacing_mm: level.spacing_mm,
                                         done,
                                         total,
                                         eta_seconds,
                                     });
-                                    wake();
                                 }
                                 !stop.load(Ordering::Relaxed)
                             })
@@ -286,17 +284,14 @@ impl RefinementJob {
                 }
                 // The rest, planned again from the rate this level achieved (levels of a few
                 // points say little: keep the measured rate then).
-                if let (Some(old), Levels::Planned { finest_mm, .. }) = (rate, &levels)
+                if let Some((points_at, finest_mm, rate)) = &mut replanning
                     && !plan.is_empty()
                 {
-                    let achieved = if points >= 256 {
-                        points as f64 / seconds.max(1e-9)
-                    } else {
-                        old
-                    };
-                    rate = Some(achieved);
+                    if points >= 256 {
+                        *rate = points as f64 / seconds.max(1e-9);
+                    }
                     // Steps between the level just done and the finest, at the new rate.
-                    plan = plan_levels(achieved, &*points_at, *finest_mm, 0.0)
+                    plan = plan_levels(*rate, &*points_at, *finest_mm, 0.0)
                         .into_iter()
                         .filter(|l| l.spacing_mm < level.spacing_mm)
                         .collect();
