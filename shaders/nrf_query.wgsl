@@ -13,7 +13,9 @@
 // lavapipe) runs a storage-buffer read whose address it cannot prove uniform as a loop over the
 // SIMD lanes, but fetches texels as one vector gather. Texel (k, row) holds
 // the weights from input k to four consecutive outputs; each layer's block of inputs takes
-// out/4 rows (see `fused_query.rs` for the table), its bias a row of its own.
+// out/4 rows (see `fused_query.rs` for the table). Biases come from a storage buffer of their own
+// (one vec4 per output quad), so one uploaded model serves every image: only the biases of the
+// layers that take the input change with the image.
 //
 // The inner loop is unrolled by 8 inputs, which also keeps it far below 65 535 iterations per
 // invocation, the limit at which lavapipe silently ends a loop (it counts a loop's iterations over
@@ -33,10 +35,10 @@ const MAX_VEC4: u32 = 128u;
 
 struct Layer {
     // First texture row of the encoding block and of the previous-output block (rows of 4
-    // outputs), and the bias row.
+    // outputs), and the layer's first quad in `biases`.
     encoding_row: u32,
     previous_row: u32,
-    bias_row: u32,
+    bias_offset: u32,
     // Inputs of each block, padded to a multiple of 8 (0 when the block does not apply).
     encoding_inputs: u32,
     previous_inputs: u32,
@@ -66,6 +68,8 @@ struct Params {
 @group(0) @binding(4) var<storage, read> points: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read_write> values: array<f32>;
 @group(0) @binding(6) var<storage, read_write> packed: array<u32>;
+// One vec4 per output quad of every layer (the image's share folded in).
+@group(0) @binding(7) var<storage, read> biases: array<vec4<f32>>;
 
 // [POINTS][MAX_VEC4] each: the Fourier encoding, the previous layer's outputs, this layer's.
 var<private> encoding: array<vec4<f32>, POINTS * MAX_VEC4>;
@@ -165,7 +169,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
             let layer = layers[l];
             let quads = (layer.out + 3u) / 4u;
             for (var q = 0u; q < quads; q++) {
-                let bias = textureLoad(weights, vec2<u32>(q, layer.bias_row), 0);
+                let bias = biases[layer.bias_offset + q];
                 var tile = Tile(bias, bias, bias, bias);
                 if layer.encoding_inputs > 0u {
                     tile = accumulate(tile, &encoding, layer.encoding_row + q, layer.encoding_inputs);

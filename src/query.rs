@@ -234,6 +234,9 @@ pub struct ImageQuery {
     terms: Vec<(f32, Vec<PreparedLayer>)>,
 }
 
+/// Each layer's biases, `[out]` per layer, first layer first.
+pub type LayerBiases = Vec<Vec<f32>>;
+
 /// A grid query's result.
 #[derive(Debug, Clone)]
 pub struct GridPrediction {
@@ -312,6 +315,43 @@ impl ImageQuery {
                 .map(|(weight, layers)| (weight * share, layers.clone()))
                 .collect(),
         })
+    }
+
+    /// Each image's weight in this query and its layers' biases, `[out]` per layer (the image's
+    /// share W_latent · latent + b for the layers that take the input, the plain bias for the
+    /// others): what the WGSL kernels take ([`crate::render::gpu_query`]).
+    pub fn term_biases(&self) -> Result<Vec<(f32, LayerBiases)>, QueryError> {
+        let read = |t: &Tensor<2>| {
+            t.clone()
+                .into_data()
+                .try_to_vec::<f32>()
+                .map_err(|e| QueryError::from(InputError::Readback(format!("{e:?}"))))
+        };
+        self.terms
+            .iter()
+            .map(|(weight, layers)| {
+                let biases = layers
+                    .iter()
+                    .map(|layer| match layer {
+                        PreparedLayer::TakesInput { share, .. } => read(share),
+                        PreparedLayer::Plain { bias, .. } => read(bias),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok((*weight, biases))
+            })
+            .collect()
+    }
+
+    /// The layers' biases of a one-image query ([`Self::term_biases`]); an error for means and
+    /// contrasts.
+    pub fn layer_biases(&self) -> Result<LayerBiases, QueryError> {
+        match self.term_biases()?.as_slice() {
+            [(weight, biases)] if *weight == 1.0 => Ok(biases.clone()),
+            _ => Err(InputError::Contrast(
+                "one image's biases asked of a mean or a contrast".into(),
+            )
+            .into()),
+        }
     }
 
     /// The model's domain (its training voxels and their ROI labels, when known).

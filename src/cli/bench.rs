@@ -445,10 +445,20 @@ pub struct RenderBenchArgs {
     /// Time only the 3D view, not the grid queries.
     #[arg(long, conflicts_with = "queries_only")]
     pub frames_only: bool,
-    /// Time only the grid queries (fused kernel, burn on the GPU, burn on the CPU), not the 3D
-    /// view.
+    /// Time only the queries (the fused and the tiled WGSL kernels, burn on the GPU, burn on
+    /// the CPU), not the 3D view.
     #[arg(long)]
     pub queries_only: bool,
+    /// Query a random model this wide instead of the embedded one (with `--queries-only`), e.g.
+    /// 4096 for the official size.
+    #[arg(long, requires = "queries_only")]
+    pub hidden: Option<usize>,
+    /// Layers of the random model.
+    #[arg(long, default_value_t = 8, requires = "hidden")]
+    pub layers: usize,
+    /// Query this many points (spread over the brain) instead of the whole 2 mm grid.
+    #[arg(long, requires = "queries_only")]
+    pub points: Option<usize>,
     /// Print one JSON object per configuration instead of text.
     #[arg(long)]
     pub json: bool,
@@ -486,7 +496,24 @@ pub fn render(args: &RenderBenchArgs) -> Result<()> {
     let query = engine.prepare(&model, &features)?;
     let frames = args.frames.max(1);
     if !args.frames_only {
-        query_speeds(args, &gpu, &model, &features)?;
+        match args.hidden {
+            Some(hidden) => {
+                let config = nrf::model::NrfConfig::new()
+                    .with_hidden(hidden)
+                    .with_num_layers(args.layers);
+                let net = nrf::model::NrfNet::init_seeded(&config, 7, &device.device)?;
+                let wide = Nrf {
+                    net,
+                    config,
+                    info: Default::default(),
+                    domain: nrf::model::Domain::Unknown,
+                    source: None,
+                };
+                let features = random_clip_features(&wide.config);
+                query_speeds(args, &gpu, &wide, &features)?;
+            }
+            None => query_speeds(args, &gpu, &model, &features)?,
+        }
     }
     if args.queries_only {
         return Ok(());
@@ -555,25 +582,45 @@ struct GpuQueryResult {
     points_per_second: f64,
 }
 
-/// Points per second of filling a 2 mm whole-brain grid (every grid point, no mask) with the
-/// embedded model: the fused kernel, the burn query on the same adapter, and the burn query on
-/// the CPU. Each is timed after one warm-up run (kernel compilation excluded).
+/// Image features of the shape `config` takes (CLIP-sized for the default config), from a
+/// fixed wave: the benchmark times the MLP, not the features.
+fn random_clip_features(config: &nrf::model::NrfConfig) -> ImageFeatures {
+    let wave = |n: usize, k: f32| (0..n).map(|i| (i as f32 * k).sin()).collect::<Vec<_>>();
+    ImageFeatures::new(
+        wave(2 * config.patches() * config.token_dim, 0.37),
+        config.patches(),
+        config.token_dim,
+        wave(config.global_dim, 0.91),
+    )
+    .expect("features of the config's own shape")
+}
+
+/// Points per second of querying `model` at every point of a 2 mm whole-brain grid (or at
+/// `--points` of them): the fused and the tiled WGSL kernels, the burn query on the same adapter,
+/// and the burn query on the CPU. Each is timed after one warm-up run (the line says how long the
+/// first run, with compiling the kernels, took). The fused kernel is skipped past 256 wide: on a
+/// software adapter it compiles for minutes there.
 fn query_speeds(
     args: &RenderBenchArgs,
     gpu: &nrf::gpu::GpuContext,
     model: &Nrf,
     features: &ImageFeatures,
 ) -> Result<()> {
-    use nrf::render::fused_query::FusedQuery;
+    use nrf::render::gpu_query::{GpuQuery, Kernel, widest};
     let grid = nrf::space::Grid::mni(2.0)?;
-    let points = grid.points();
-    let everywhere = nrf::volume::Mask {
-        grid,
-        data: vec![true; grid.len()],
-    };
+    let mut points = grid.points();
+    if let Some(n) = args.points {
+        let stride = (points.len() / n.max(1)).max(1);
+        points = points.into_iter().step_by(stride).take(n).collect();
+    }
+    let shape = format!(
+        "MLP {} × {}",
+        model.net.mlp.layers.len(),
+        model.config.hidden
+    );
     let report = |path: String, seconds: f64| -> Result<()> {
         let result = GpuQueryResult {
-            path,
+            path: format!("{path} ({shape})"),
             points: points.len(),
             seconds,
             points_per_second: points.len() as f64 / seconds,
@@ -582,7 +629,7 @@ fn query_speeds(
             println!("{}", serde_json::to_string(&result)?);
         } else {
             println!(
-                "query {} points: {:.2} M points/s ({:.3} s) — {}",
+                "query {} points: {:.4} M points/s ({:.3} s) — {}",
                 result.points,
                 result.points_per_second / 1e6,
                 seconds,
@@ -591,20 +638,26 @@ fn query_speeds(
         }
         Ok(())
     };
-    let started = Instant::now();
-    let fused = FusedQuery::new(gpu, model, features)?;
-    fused.query_grid_packed(gpu, &grid, &everywhere)?;
-    let first = started.elapsed().as_secs_f64();
-    let started = Instant::now();
-    fused.query_grid_packed(gpu, &grid, &everywhere)?;
-    let seconds = started.elapsed().as_secs_f64();
-    report(
-        format!(
-            "fused WGSL kernel on {} (first run, with compiling the kernel: {first:.1} s)",
-            gpu.describe()
-        ),
-        seconds,
-    )?;
+    let mut kernels = vec![Kernel::Tiled, Kernel::Layered];
+    if widest(model) <= 256 {
+        kernels.insert(0, Kernel::Fused);
+    }
+    for kernel in kernels {
+        let started = Instant::now();
+        let query = GpuQuery::with_kernel(gpu, model, features, kernel)?;
+        query.query_points(gpu, &points)?;
+        let first = started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        query.query_points(gpu, &points)?;
+        let seconds = started.elapsed().as_secs_f64();
+        report(
+            format!(
+                "{kernel} WGSL kernel on {} (first run, with compiling the kernel: {first:.1} s)",
+                gpu.describe()
+            ),
+            seconds,
+        )?;
+    }
     for choice in [DeviceChoice::Gpu, DeviceChoice::Cpu] {
         let device = match compute_device(choice) {
             Ok(device) => device,
@@ -613,14 +666,19 @@ fn query_speeds(
                 continue;
             }
         };
-        let on_device = nrf::defaults::default_model(1, &device.device)?;
+        let on_device = model.on_device(&device.device);
         let engine = QueryEngine::new(&on_device);
         let query = engine.prepare(&on_device, features)?;
+        let started = Instant::now();
         query.query_points(&points)?;
+        let first = started.elapsed().as_secs_f64();
         let started = Instant::now();
         query.query_points(&points)?;
         report(
-            format!("burn query on {}", device.description),
+            format!(
+                "burn query on {} (first run: {first:.1} s)",
+                device.description
+            ),
             started.elapsed().as_secs_f64(),
         )?;
     }

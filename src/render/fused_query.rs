@@ -3,15 +3,12 @@
 //! instead of a chain of burn kernels with their intermediate tensors. The burn query
 //! ([`crate::query`]) is the reference it must match; the CPU query stays the fallback.
 
-use std::sync::mpsc;
-
 use glam::{DVec3, Vec3};
 use wgpu::util::DeviceExt;
 
 use super::RenderError;
-use crate::features::ImageFeatures;
+use super::gpu_query::{Biases, MlpBlocks, bias_offsets, read_back};
 use crate::gpu::GpuContext;
-use crate::model::Nrf;
 use crate::space::{Grid, normalise_mni};
 use crate::volume::Mask;
 
@@ -39,7 +36,7 @@ const INPUT_STEP: usize = 8;
 struct LayerEntry {
     encoding_row: u32,
     previous_row: u32,
-    bias_row: u32,
+    bias_offset: u32,
     encoding_inputs: u32,
     previous_inputs: u32,
     out: u32,
@@ -58,7 +55,7 @@ struct Params {
     grid_col2: [f32; 4],
 }
 
-/// One image's NRF, packed for the fused kernel on one GPU device.
+/// A model's MLP, packed for the fused kernel on one GPU device (images add their biases).
 pub struct FusedQuery {
     pipeline: wgpu::ComputePipeline,
     layers: wgpu::Buffer,
@@ -70,7 +67,8 @@ pub struct FusedQuery {
 
 /// The weights as the kernel reads them: texel `(k, row)` holds the weights from input `k` to
 /// four consecutive outputs. Each block of a layer's inputs takes `out/4` rows of `width`
-/// texels (inputs past the block's end are zero), each bias one row.
+/// texels (inputs past the block's end are zero). Biases are a buffer of their own, per image
+/// ([`super::gpu_query::Biases`]).
 struct WeightTexels {
     /// `[rows][width][4]`.
     texels: Vec<[f32; 4]>,
@@ -100,106 +98,53 @@ impl WeightTexels {
         }
         first
     }
-
-    /// Appends `bias` (length out) as one row; returns it.
-    fn push_bias(&mut self, bias: &[f32]) -> u32 {
-        let first = self.rows() as u32;
-        let mut row = vec![[0.0; 4]; self.width];
-        for (o, &value) in bias.iter().enumerate() {
-            row[o / 4][o % 4] = value;
-        }
-        self.texels.extend(row);
-        first
-    }
-}
-
-fn readback_error(e: impl std::fmt::Display) -> RenderError {
-    RenderError::Gpu(e.to_string())
 }
 
 impl FusedQuery {
-    /// Packs `model`'s weights with `image`'s first-layer share for the kernel.
-    pub fn new(gpu: &GpuContext, model: &Nrf, image: &ImageFeatures) -> Result<Self, RenderError> {
-        let config = &model.config;
-        let latent_dim = config.latent_dim();
-        let encoding = config.encoding_dim();
-        let widest = model
-            .net
-            .mlp
-            .layers
-            .iter()
-            .map(|l| l.weight.val().dims()[1])
-            .max()
-            .unwrap_or(0);
+    /// Packs the layers of `blocks` for the kernel.
+    pub(crate) fn from_blocks(gpu: &GpuContext, blocks: &MlpBlocks) -> Result<Self, RenderError> {
+        let encoding = blocks.encoding;
+        let widest = blocks.layers.iter().map(|l| l.out).max().unwrap_or(0);
         if widest > MAX_WIDTH || encoding > MAX_WIDTH {
             return Err(RenderError::Invalid(format!(
-                "the fused kernel holds layers up to {MAX_WIDTH} wide; this model has width {} \
-                 and a {encoding}-wide encoding (use the burn query)",
-                widest
+                "the fused kernel holds layers up to {MAX_WIDTH} wide; this model has width \
+                 {widest} and a {encoding}-wide encoding (use the tiled kernel)"
             )));
         }
-        let read = |t: burn::tensor::Tensor<2>| -> Result<Vec<f32>, RenderError> {
-            t.into_data()
-                .try_to_vec::<f32>()
-                .map_err(|e| RenderError::Gpu(format!("{e:?}")))
-        };
-        let latent = read(
-            model
-                .latents(std::slice::from_ref(image))
-                .map_err(|e| RenderError::Invalid(e.to_string()))?,
-        )?; // [1, L]
         // Every block's inputs are a previous layer's outputs or the encoding.
-        let width = widest.max(encoding).max(1).next_multiple_of(INPUT_STEP);
+        let width = blocks.widest().max(1).next_multiple_of(INPUT_STEP);
         let mut texels = WeightTexels {
             texels: Vec::new(),
             width,
         };
+        let offsets = bias_offsets(blocks.layers.iter().map(|l| l.out));
         let mut table = Vec::new();
         // Iterations of the kernel's inner loop per invocation.
         let mut inner_steps = 0usize;
-        for (index, linear) in model.net.mlp.layers.iter().enumerate() {
-            let [inp, out] = linear.weight.val().dims();
-            let w = read(linear.weight.val())?; // [in, out]
-            let bias = match &linear.bias {
-                Some(b) => read(b.val().reshape([1, out]))?,
-                None => vec![0.0; out],
-            };
-            let takes_input = index == 0 || config.latent_in.contains(&index);
-            let previous = if takes_input {
-                inp - latent_dim - encoding
-            } else {
-                inp
-            };
+        for (block, &bias_offset) in blocks.layers.iter().zip(&offsets) {
+            let out = block.out;
             let mut entry = LayerEntry {
                 out: out as u32,
+                bias_offset,
                 ..Default::default()
             };
-            if previous > 0 {
-                entry.previous_row = texels.push_block(&w[..previous * out], previous, out);
-                entry.previous_inputs = previous.next_multiple_of(INPUT_STEP) as u32;
+            if block.previous > 0 {
+                entry.previous_row =
+                    texels.push_block(&block.previous_weights, block.previous, out);
+                entry.previous_inputs = block.previous.next_multiple_of(INPUT_STEP) as u32;
             }
-            let mut share = bias;
-            if takes_input {
-                // W_latent · latent + b, once per image.
-                for (l, &value) in latent.iter().enumerate() {
-                    let row = &w[(previous + l) * out..(previous + l + 1) * out];
-                    for (s, &wv) in share.iter_mut().zip(row) {
-                        *s += value * wv;
-                    }
-                }
-                let start = (previous + latent_dim) * out;
-                entry.encoding_row = texels.push_block(&w[start..], encoding, out);
+            if let Some(w) = &block.encoding_weights {
+                entry.encoding_row = texels.push_block(w, encoding, out);
                 entry.encoding_inputs = encoding.next_multiple_of(INPUT_STEP) as u32;
             }
             inner_steps += (entry.previous_inputs + entry.encoding_inputs) as usize / INPUT_STEP
                 * out.div_ceil(4);
-            entry.bias_row = texels.push_bias(&share);
             table.push(entry);
         }
         if gpu.is_software() && inner_steps >= SOFTWARE_LOOP_LIMIT {
             return Err(RenderError::Invalid(format!(
                 "this model needs {inner_steps} inner-loop steps per point, beyond the {} a \
-                 software GPU (lavapipe) runs in one loop; use the burn query",
+                 software GPU (lavapipe) runs in one loop; use the tiled kernel",
                 SOFTWARE_LOOP_LIMIT - 1
             )));
         }
@@ -207,14 +152,10 @@ impl FusedQuery {
         if texels.rows() > limit {
             return Err(RenderError::Invalid(format!(
                 "this model's weights take {} texture rows, beyond this adapter's {limit}; use \
-                 the burn query",
+                 the tiled kernel",
                 texels.rows()
             )));
         }
-        let (_, _, b) = model
-            .net
-            .to_state_dicts()
-            .map_err(|m| RenderError::Invalid(format!("cannot read the weights back: {m}")))?;
         let device = &gpu.device;
         let storage = |label, bytes: &[u8]| {
             device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -263,9 +204,9 @@ impl FusedQuery {
             pipeline,
             layers: storage("layers", bytemuck::cast_slice(&table)),
             weights: weights.create_view(&Default::default()),
-            fourier: storage("fourier B", bytemuck::cast_slice(&b.data)),
+            fourier: storage("fourier B", bytemuck::cast_slice(&blocks.fourier_b)),
             layer_count: table.len() as u32,
-            frequencies: (b.data.len() / 3) as u32,
+            frequencies: blocks.frequencies() as u32,
         })
     }
 
@@ -274,41 +215,15 @@ impl FusedQuery {
     fn run(
         &self,
         gpu: &GpuContext,
+        biases: &Biases,
         params: Params,
         points: &[[f32; 4]],
         count: usize,
         packed_output: bool,
     ) -> Result<Vec<u8>, RenderError> {
-        let bytes = (count.max(1) * 4) as u64;
-        let (mut encoder, values, packed) = self.encode(gpu, params, points, count, count);
-        let readback = gpu.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("fused readback"),
-            size: bytes,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let (encoder, values, packed) = self.encode(gpu, biases, params, points, count, count);
         let source = if packed_output { &packed } else { &values };
-        encoder.copy_buffer_to_buffer(source, 0, &readback, 0, bytes);
-        gpu.queue.submit([encoder.finish()]);
-        let device = &gpu.device;
-        let (sender, receiver) = mpsc::channel();
-        readback.map_async(wgpu::MapMode::Read, .., move |result| {
-            // The receiver waits below; a send error only means it gave up already.
-            let _ = sender.send(result);
-        });
-        device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(readback_error)?;
-        receiver
-            .recv()
-            .map_err(readback_error)?
-            .map_err(readback_error)?;
-        let data = readback
-            .get_mapped_range(..)
-            .map_err(readback_error)?
-            .to_vec();
-        readback.unmap();
-        Ok(data[..count * 4].to_vec())
+        read_back(gpu, encoder, source, (count * 4) as u64)
     }
 
     /// Records the kernel over `count` points into a new encoder; the outputs hold
@@ -316,6 +231,7 @@ impl FusedQuery {
     fn encode(
         &self,
         gpu: &GpuContext,
+        biases: &Biases,
         params: Params,
         points: &[[f32; 4]],
         count: usize,
@@ -366,6 +282,7 @@ impl FusedQuery {
                 buffer(4, &points_buffer),
                 buffer(5, &values),
                 buffer(6, &packed),
+                buffer(7, &biases.0),
             ],
         });
         let mut encoder = device.create_command_encoder(&Default::default());
@@ -400,6 +317,7 @@ impl FusedQuery {
     pub fn query_points(
         &self,
         gpu: &GpuContext,
+        biases: &Biases,
         points_mm: &[Vec3],
     ) -> Result<Vec<f32>, RenderError> {
         if points_mm.is_empty() {
@@ -414,6 +332,7 @@ impl FusedQuery {
             .collect();
         let bytes = self.run(
             gpu,
+            biases,
             self.params(points.len(), 0),
             &points,
             points.len(),
@@ -427,6 +346,7 @@ impl FusedQuery {
     pub fn query_grid_packed(
         &self,
         gpu: &GpuContext,
+        biases: &Biases,
         grid: &Grid,
         inside: &Mask,
     ) -> Result<Vec<u32>, RenderError> {
@@ -435,7 +355,7 @@ impl FusedQuery {
         }
         let count = grid.len();
         let (params, mask) = self.grid_inputs(grid, inside, 0);
-        let bytes = self.run(gpu, params, &mask, count, true)?;
+        let bytes = self.run(gpu, biases, params, &mask, count, true)?;
         Ok(bytemuck::cast_slice::<u8, u32>(&bytes).to_vec())
     }
 }
@@ -477,6 +397,7 @@ impl FusedQuery {
     pub fn fill_overlay(
         &self,
         gpu: &GpuContext,
+        biases: &Biases,
         renderer: &mut VolumeRenderer,
         grid: &Grid,
         inside: &Mask,
@@ -488,7 +409,8 @@ impl FusedQuery {
         // 64 words = 256 bytes, the row alignment of buffer-to-texture copies.
         let row = nx.div_ceil(64) * 64;
         let (params, mask) = self.grid_inputs(grid, inside, row as u32);
-        let (mut encoder, _, packed) = self.encode(gpu, params, &mask, grid.len(), row * ny * nz);
+        let (mut encoder, _, packed) =
+            self.encode(gpu, biases, params, &mask, grid.len(), row * ny * nz);
         let texture = renderer.new_overlay_texture(&gpu.device, grid);
         encoder.copy_buffer_to_texture(
             wgpu::TexelCopyBufferInfo {
@@ -565,11 +487,12 @@ fn bind_group_layout(device: &wgpu::Device) -> wgpu::BindGroupLayout {
             entry(4, storage(true)),
             entry(5, storage(false)),
             entry(6, storage(false)),
+            entry(7, storage(true)),
         ],
     })
 }
 
-/// Unpacks one grid voxel of [`FusedQuery::query_grid_packed`] into (value, inside).
+/// Unpacks one grid voxel of [`super::gpu_query::GpuQuery::query_grid_packed`] into (value, inside).
 pub fn unpack(word: u32) -> (f32, bool) {
     let weighted = half::f16::from_bits((word & 0xFFFF) as u16).to_f32();
     let inside = half::f16::from_bits((word >> 16) as u16).to_f32();

@@ -14,6 +14,7 @@ use glam::DVec3;
 use image::RgbaImage;
 use nrf::query::{QueryEngine, Region};
 use nrf::render::colormap::{ColorMap, OverlayStyle};
+use nrf::render::gpu_query::{GpuKernel, GpuQuery, Kernel};
 use nrf::render::slice::{Convention, SliceDecorations, SliceLayout, render_slice};
 use nrf::space::{BoundingBox, Orientation};
 
@@ -308,22 +309,23 @@ fn without_an_adapter_slices_fall_back_to_the_cpu_and_3d_names_the_package() {
     }
 }
 
-/// Largest |fused − burn| relative to max(1, |burn|).
-fn fused_gap(
+/// Largest |kernel − burn| relative to max(1, |burn|).
+fn kernel_gap(
     gpu: &nrf::gpu::GpuContext,
     model: &nrf::model::Nrf,
     image: &nrf::features::ImageFeatures,
     points: &[glam::Vec3],
+    kernel: Kernel,
 ) -> f32 {
-    use nrf::render::fused_query::FusedQuery;
     let engine = QueryEngine::new(model);
     let want = engine
         .prepare(model, image)
         .expect("prepare")
         .query_points(points)
         .expect("burn query");
-    let fused = FusedQuery::new(gpu, model, image).expect("fused");
-    let got = fused.query_points(gpu, points).expect("fused query");
+    let query = GpuQuery::with_kernel(gpu, model, image, kernel).expect("kernel");
+    assert_eq!(query.kernel(), kernel);
+    let got = query.query_points(gpu, points).expect("kernel query");
     assert_eq!(got.len(), want.len());
     got.iter()
         .zip(&want)
@@ -332,8 +334,8 @@ fn fused_gap(
 }
 
 #[test]
-fn the_fused_kernel_matches_the_burn_query() {
-    let Some(gpu) = gpu_or_skip("the_fused_kernel_matches_the_burn_query") else {
+fn the_wgsl_kernels_match_the_burn_query() {
+    let Some(gpu) = gpu_or_skip("the_wgsl_kernels_match_the_burn_query") else {
         return;
     };
     use nrf::model::official::DomainSource;
@@ -361,9 +363,33 @@ fn the_fused_kernel_matches_the_burn_query() {
         })
         .collect();
     for image in &features {
-        let gap = fused_gap(&gpu, &model, image, &points);
-        assert!(gap <= 1e-4, "official fixture: fused vs burn {gap}");
+        for kernel in [Kernel::Fused, Kernel::Tiled, Kernel::Layered] {
+            let gap = kernel_gap(&gpu, &model, image, &points, kernel);
+            assert!(
+                gap <= 1e-4,
+                "official fixture: {kernel} kernel vs burn {gap}"
+            );
+        }
     }
+    // The tiled kernel over many chunks (the last one partial) gives the same values.
+    let biases = QueryEngine::new(&model)
+        .prepare(&model, &features[0])
+        .expect("prepare")
+        .layer_biases()
+        .expect("biases");
+    let blocks = |chunk| {
+        let mut kernel = GpuKernel::new(&gpu, &model, Kernel::Tiled).expect("tiled");
+        kernel
+            .as_tiled_mut()
+            .expect("asked for the tiled kernel")
+            .limit_chunk_points(chunk);
+        GpuQuery::from_biases(&gpu, std::sync::Arc::new(kernel), &biases)
+            .expect("biases")
+            .query_points(&gpu, &points)
+            .expect("tiled query")
+    };
+    let (whole, chunked) = (blocks(usize::MAX), blocks(100));
+    assert_eq!(whole, chunked, "chunks of 128 points");
     // Random models, one with a latent_in skip connection. (Not 512 wide: on lavapipe the kernel
     // sized for it takes minutes to compile; see BENCHMARKS.md.)
     for (seed, width, layers, latent_in) in [
@@ -394,20 +420,22 @@ fn the_fused_kernel_matches_the_burn_query() {
             &rgb,
         )
         .expect("features");
-        let gap = fused_gap(&gpu, &model, &image, &points[..500]);
-        assert!(
-            gap <= 1e-4,
-            "random model {seed} ({width} × {layers}): fused vs burn {gap}"
-        );
+        for kernel in [Kernel::Fused, Kernel::Tiled, Kernel::Layered] {
+            let gap = kernel_gap(&gpu, &model, &image, &points[..500], kernel);
+            assert!(
+                gap <= 1e-4,
+                "random model {seed} ({width} × {layers}): {kernel} kernel vs burn {gap}"
+            );
+        }
     }
 }
 
 #[test]
-fn the_fused_grid_query_packs_values_inside_the_mask_only() {
-    let Some(gpu) = gpu_or_skip("the_fused_grid_query_packs_values_inside_the_mask_only") else {
+fn the_grid_queries_pack_values_inside_the_mask_only() {
+    let Some(gpu) = gpu_or_skip("the_grid_queries_pack_values_inside_the_mask_only") else {
         return;
     };
-    use nrf::render::fused_query::{FusedQuery, unpack};
+    use nrf::render::fused_query::unpack;
     let device = burn::tensor::Device::flex();
     let model = nrf::defaults::default_model(2, &device).expect("model");
     let (_, rgb) = nrf::data::simulate::stimulus_of(1, 8);
@@ -420,26 +448,28 @@ fn the_fused_grid_query_packs_values_inside_the_mask_only() {
         .expect("prepare")
         .query_grid(&grid, Region::Domain)
         .expect("grid");
-    let fused = FusedQuery::new(&gpu, &model, &image).expect("fused");
-    let packed = fused
-        .query_grid_packed(&gpu, &grid, &reference.inside)
-        .expect("packed");
-    assert_eq!(packed.len(), grid.len());
-    let mut checked = 0;
-    for (n, &word) in packed.iter().enumerate() {
-        let (value, inside) = unpack(word);
-        assert_eq!(inside, reference.inside.data[n]);
-        if inside {
-            // f16 storage: 3 significant digits.
-            let want = reference.volume.data[n];
-            assert!(
-                (value - want).abs() <= 2e-3 * want.abs().max(1.0),
-                "{value} vs {want}"
-            );
-            checked += 1;
+    for kernel in [Kernel::Fused, Kernel::Tiled, Kernel::Layered] {
+        let packed = GpuQuery::with_kernel(&gpu, &model, &image, kernel)
+            .expect("kernel")
+            .query_grid_packed(&gpu, &grid, &reference.inside)
+            .expect("packed");
+        assert_eq!(packed.len(), grid.len());
+        let mut checked = 0;
+        for (n, &word) in packed.iter().enumerate() {
+            let (value, inside) = unpack(word);
+            assert_eq!(inside, reference.inside.data[n]);
+            if inside {
+                // f16 storage: 3 significant digits.
+                let want = reference.volume.data[n];
+                assert!(
+                    (value - want).abs() <= 2e-3 * want.abs().max(1.0),
+                    "{kernel} kernel: {value} vs {want}"
+                );
+                checked += 1;
+            }
         }
+        assert!(checked > 10, "only {checked} voxels inside the domain");
     }
-    assert!(checked > 10, "only {checked} voxels inside the domain");
 }
 
 /// Embedded subject 1's model on the CPU, prepared for a procedural image, and its device.
@@ -555,11 +585,10 @@ fn a_planned_refinement_starts_as_coarse_as_the_measured_cost_needs() {
 }
 
 #[test]
-fn the_fused_kernel_fills_the_overlay_texture_on_the_gpu() {
-    let Some(gpu) = gpu_or_skip("the_fused_kernel_fills_the_overlay_texture_on_the_gpu") else {
+fn the_wgsl_kernels_fill_the_overlay_texture_on_the_gpu() {
+    let Some(gpu) = gpu_or_skip("the_wgsl_kernels_fill_the_overlay_texture_on_the_gpu") else {
         return;
     };
-    use nrf::render::fused_query::FusedQuery;
     use nrf::render::volume3d::{FrameOptions, VolumeRenderer, brain_anatomy};
     let device = burn::tensor::Device::flex();
     let model = nrf::defaults::default_model(1, &device).expect("model");
@@ -587,21 +616,29 @@ fn the_fused_kernel_fills_the_overlay_texture_on_the_gpu() {
     let want = uploaded
         .render_offscreen(&gpu.device, &gpu.queue, &options, (160, 120))
         .expect("render");
-    // Straight from the kernel into the texture.
-    let mut filled = VolumeRenderer::offscreen(&gpu, &anatomy, None, &style).expect("renderer");
-    FusedQuery::new(&gpu, &model, &image)
-        .expect("fused")
-        .fill_overlay(&gpu, &mut filled, &grid, &reference.inside)
-        .expect("fill");
-    let got = filled
-        .render_offscreen(&gpu.device, &gpu.queue, &options, (160, 120))
-        .expect("render");
-    let differing = got
-        .pixels()
-        .zip(want.pixels())
-        .filter(|(a, b)| (0..3).any(|k| a.0[k].abs_diff(b.0[k]) > 2))
-        .count();
-    assert!(differing * 200 < (160 * 120), "{differing} pixels differ");
+    // Straight from each kernel into the texture.
+    let mut got = None;
+    for kernel in [Kernel::Fused, Kernel::Tiled, Kernel::Layered] {
+        let mut filled = VolumeRenderer::offscreen(&gpu, &anatomy, None, &style).expect("renderer");
+        GpuQuery::with_kernel(&gpu, &model, &image, kernel)
+            .expect("kernel")
+            .fill_overlay(&gpu, &mut filled, &grid, &reference.inside)
+            .expect("fill");
+        let image = filled
+            .render_offscreen(&gpu.device, &gpu.queue, &options, (160, 120))
+            .expect("render");
+        let differing = image
+            .pixels()
+            .zip(want.pixels())
+            .filter(|(a, b)| (0..3).any(|k| a.0[k].abs_diff(b.0[k]) > 2))
+            .count();
+        assert!(
+            differing * 200 < (160 * 120),
+            "{kernel} kernel: {differing} pixels differ"
+        );
+        got = Some(image);
+    }
+    let got = got.expect("rendered");
     // And the overlay is visible at all: the images differ from the anatomy alone.
     let mut bare = VolumeRenderer::offscreen(&gpu, &anatomy, None, &style).expect("renderer");
     let plain = bare

@@ -1,0 +1,437 @@
+//! The NRF queried by our own WGSL kernels on a wgpu device: [`GpuKernel`] uploads a model's MLP
+//! once for the kernel its size calls for — the register-tiled fused kernel ([`FusedQuery`], one
+//! dispatch for the whole MLP, narrow models only) or the workgroup-tiled layer kernel
+//! ([`TiledQuery`], one dispatch per layer, any width and depth) — and [`GpuQuery`] adds one
+//! image's biases (the image's share of the input layers, from the burn query's factorisation).
+//! Both kernels can write a grid straight into the 3D view's overlay texture.
+
+use std::sync::{Arc, mpsc};
+
+use glam::Vec3;
+
+use super::RenderError;
+use super::fused_query::FusedQuery;
+use super::tiled_query::TiledQuery;
+use super::volume3d::VolumeRenderer;
+use crate::features::ImageFeatures;
+use crate::gpu::GpuContext;
+use crate::model::Nrf;
+use crate::space::Grid;
+use crate::volume::Mask;
+
+/// Which kernel evaluates the MLP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernel {
+    /// Whole MLP in one dispatch, activations in registers and private arrays (layers and
+    /// encoding up to [`super::fused_query::MAX_WIDTH`] wide).
+    Fused,
+    /// One dispatch per layer, weight and input tiles in workgroup memory (any width).
+    Tiled,
+    /// One dispatch per layer, each invocation fetching its own weight and input texels (any
+    /// width): the faster form on software adapters.
+    Layered,
+}
+
+impl Kernel {
+    /// The kernel for a model whose widest layer or encoding is `widest` values, on a software
+    /// adapter or a hardware one. Measured on lavapipe (BENCHMARKS.md, "Kernels for every model
+    /// size"): the fused kernel is the fastest up to 128 wide, where it also compiles in seconds
+    /// (past that its private arrays make software compiles take minutes); wider, the layered
+    /// kernel beats both the workgroup-tiled one (2–2.5×) and burn-wgpu (1.25–1.3×). Hardware:
+    /// unmeasured; the workgroup-tiled kernel, whose shared tiles cut texture traffic 8-fold.
+    pub fn for_model(widest: usize, software: bool) -> Self {
+        if widest <= FUSED_UP_TO {
+            Kernel::Fused
+        } else if software {
+            Kernel::Layered
+        } else {
+            Kernel::Tiled
+        }
+    }
+}
+
+impl std::str::FromStr for Kernel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "fused" => Ok(Self::Fused),
+            "tiled" => Ok(Self::Tiled),
+            "layered" => Ok(Self::Layered),
+            other => Err(format!(
+                "unknown kernel {other:?}: expected fused, tiled or layered"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Kernel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Kernel::Fused => "fused",
+            Kernel::Tiled => "tiled",
+            Kernel::Layered => "layered",
+        })
+    }
+}
+
+/// The widest model the fused kernel is chosen for by [`Kernel::for_model`].
+pub const FUSED_UP_TO: usize = 128;
+
+/// A model's MLP uploaded for one of the kernels, once: the weights for every image. Queries
+/// add an image's biases ([`GpuQuery`]).
+pub struct GpuKernel {
+    kernel: Kernel,
+    kind: KernelKind,
+    /// Outputs of each layer.
+    outs: Vec<usize>,
+}
+
+enum KernelKind {
+    Fused(FusedQuery),
+    Tiled(TiledQuery),
+}
+
+impl GpuKernel {
+    /// Uploads `model`'s MLP for the kernel [`Kernel::for_model`] picks on `gpu`.
+    pub fn for_model(gpu: &GpuContext, model: &Nrf) -> Result<Self, RenderError> {
+        Self::new(
+            gpu,
+            model,
+            Kernel::for_model(widest(model), gpu.is_software()),
+        )
+    }
+
+    /// Uploads `model`'s MLP for `kernel`.
+    pub fn new(gpu: &GpuContext, model: &Nrf, kernel: Kernel) -> Result<Self, RenderError> {
+        let blocks = MlpBlocks::new(model)?;
+        let kind = match kernel {
+            Kernel::Fused => KernelKind::Fused(FusedQuery::from_blocks(gpu, &blocks)?),
+            Kernel::Tiled => KernelKind::Tiled(TiledQuery::from_blocks(gpu, &blocks, true)?),
+            Kernel::Layered => KernelKind::Tiled(TiledQuery::from_blocks(gpu, &blocks, false)?),
+        };
+        Ok(Self {
+            kernel,
+            kind,
+            outs: blocks.layers.iter().map(|l| l.out).collect(),
+        })
+    }
+
+    /// The kernel this runs.
+    pub fn kernel(&self) -> Kernel {
+        self.kernel
+    }
+
+    /// The tiled or layered kernel, when this is one (to tune its chunks).
+    pub fn as_tiled_mut(&mut self) -> Option<&mut TiledQuery> {
+        match &mut self.kind {
+            KernelKind::Tiled(tiled) => Some(tiled),
+            KernelKind::Fused(_) => None,
+        }
+    }
+
+    /// Uploads one image's biases (`[out]` per layer: the bias, plus W_latent · latent for the
+    /// layers that take the input) as the kernels read them.
+    pub fn biases(&self, gpu: &GpuContext, biases: &[Vec<f32>]) -> Result<Biases, RenderError> {
+        if biases.len() != self.outs.len()
+            || biases
+                .iter()
+                .zip(&self.outs)
+                .any(|(b, &out)| b.len() != out)
+        {
+            return Err(RenderError::Invalid(format!(
+                "biases for layers of {:?} outputs, given {:?}",
+                self.outs,
+                biases.iter().map(Vec::len).collect::<Vec<_>>()
+            )));
+        }
+        let mut packed = Vec::new();
+        for (bias, &out) in biases.iter().zip(&self.outs) {
+            let mut quads = vec![0.0f32; bias_quads(out) * 4];
+            quads[..out].copy_from_slice(bias);
+            packed.extend(quads);
+        }
+        use wgpu::util::DeviceExt;
+        Ok(Biases(gpu.device.create_buffer_init(
+            &wgpu::util::BufferInitDescriptor {
+                label: Some("query biases"),
+                contents: bytemuck::cast_slice(&packed),
+                usage: wgpu::BufferUsages::STORAGE,
+            },
+        )))
+    }
+}
+
+/// One image's biases on the GPU, for the [`GpuKernel`] that made them.
+pub struct Biases(pub(crate) wgpu::Buffer);
+
+/// Quads a layer of `out` outputs takes in the bias buffer (padded to the tiled kernel's tile, so
+/// that both kernels read the same layout).
+pub(crate) fn bias_quads(out: usize) -> usize {
+    out.div_ceil(4)
+        .next_multiple_of(super::tiled_query::TILE_QUADS)
+}
+
+/// Each layer's first quad in the bias buffer.
+pub(crate) fn bias_offsets(outs: impl IntoIterator<Item = usize>) -> Vec<u32> {
+    let mut offset = 0;
+    outs.into_iter()
+        .map(|out| {
+            let first = offset;
+            offset += bias_quads(out);
+            first as u32
+        })
+        .collect()
+}
+
+/// One model's NRF for one image, ready to query on a GPU: an uploaded model and the image's
+/// biases.
+pub struct GpuQuery {
+    kernel: Arc<GpuKernel>,
+    biases: Biases,
+}
+
+impl GpuQuery {
+    /// Uploads `model` for the kernel [`Kernel::for_model`] picks on `gpu`, with `image`'s
+    /// biases.
+    pub fn new(gpu: &GpuContext, model: &Nrf, image: &ImageFeatures) -> Result<Self, RenderError> {
+        let kernel = Kernel::for_model(widest(model), gpu.is_software());
+        Self::with_kernel(gpu, model, image, kernel)
+    }
+
+    /// Uploads `model` for `kernel`, with `image`'s biases (computed by the burn query's
+    /// factorisation, [`crate::query::ImageQuery::layer_biases`]).
+    pub fn with_kernel(
+        gpu: &GpuContext,
+        model: &Nrf,
+        image: &ImageFeatures,
+        kernel: Kernel,
+    ) -> Result<Self, RenderError> {
+        let gpu_kernel = GpuKernel::new(gpu, model, kernel)?;
+        let biases = crate::query::QueryEngine::new(model)
+            .prepare(model, image)
+            .and_then(|q| q.layer_biases())
+            .map_err(|e| RenderError::Invalid(e.to_string()))?;
+        Self::from_biases(gpu, Arc::new(gpu_kernel), &biases)
+    }
+
+    /// An image's query on an uploaded model: `biases` as [`GpuKernel::biases`] takes them.
+    pub fn from_biases(
+        gpu: &GpuContext,
+        kernel: Arc<GpuKernel>,
+        biases: &[Vec<f32>],
+    ) -> Result<Self, RenderError> {
+        let biases = kernel.biases(gpu, biases)?;
+        Ok(Self { kernel, biases })
+    }
+
+    /// The kernel this query runs.
+    pub fn kernel(&self) -> Kernel {
+        self.kernel.kernel()
+    }
+
+    /// Values at MNI points (mm).
+    pub fn query_points(
+        &self,
+        gpu: &GpuContext,
+        points_mm: &[Vec3],
+    ) -> Result<Vec<f32>, RenderError> {
+        match &self.kernel.kind {
+            KernelKind::Fused(q) => q.query_points(gpu, &self.biases, points_mm),
+            KernelKind::Tiled(q) => q.query_points(gpu, &self.biases, points_mm),
+        }
+    }
+
+    /// The grid's values where `inside` (0 elsewhere), each voxel packed as two f16 —
+    /// (value × inside, inside) — as the 3D view's overlay texture holds them.
+    pub fn query_grid_packed(
+        &self,
+        gpu: &GpuContext,
+        grid: &Grid,
+        inside: &Mask,
+    ) -> Result<Vec<u32>, RenderError> {
+        match &self.kernel.kind {
+            KernelKind::Fused(q) => q.query_grid_packed(gpu, &self.biases, grid, inside),
+            KernelKind::Tiled(q) => q.query_grid_packed(gpu, &self.biases, grid, inside),
+        }
+    }
+
+    /// Evaluates the grid where `inside` straight into `renderer`'s overlay texture; nothing
+    /// comes back to the CPU. The renderer must live on `gpu`'s device.
+    pub fn fill_overlay(
+        &self,
+        gpu: &GpuContext,
+        renderer: &mut VolumeRenderer,
+        grid: &Grid,
+        inside: &Mask,
+    ) -> Result<(), RenderError> {
+        match &self.kernel.kind {
+            KernelKind::Fused(q) => q.fill_overlay(gpu, &self.biases, renderer, grid, inside),
+            KernelKind::Tiled(q) => q.fill_overlay(gpu, &self.biases, renderer, grid, inside),
+        }
+    }
+}
+
+/// The widest layer output or encoding of `model`'s MLP.
+pub fn widest(model: &Nrf) -> usize {
+    model
+        .net
+        .mlp
+        .layers
+        .iter()
+        .map(|l| l.weight.val().dims()[1])
+        .max()
+        .unwrap_or(0)
+        .max(model.config.encoding_dim())
+}
+
+/// One MLP layer's weights as the kernels read them (the latent's weights stay with the burn
+/// query, which folds them into the image's biases).
+pub(crate) struct LayerBlock {
+    /// Outputs.
+    pub out: usize,
+    /// Inputs from the layer before (0 for the first layer).
+    pub previous: usize,
+    /// `[previous, out]` row-major: weights from the layer before's outputs.
+    pub previous_weights: Vec<f32>,
+    /// `[encoding, out]` row-major, for the layers that take the input (the first and
+    /// `latent_in`): weights from the Fourier features.
+    pub encoding_weights: Option<Vec<f32>>,
+}
+
+/// A model's MLP split into what the kernels need.
+pub(crate) struct MlpBlocks {
+    /// Layers, first to last (the last has one output).
+    pub layers: Vec<LayerBlock>,
+    /// Width of the Fourier encoding, 2F.
+    pub encoding: usize,
+    /// B, `[3, F]` row-major.
+    pub fourier_b: Vec<f32>,
+}
+
+impl MlpBlocks {
+    /// Reads `model`'s MLP weights.
+    pub fn new(model: &Nrf) -> Result<Self, RenderError> {
+        let config = &model.config;
+        let latent_dim = config.latent_dim();
+        let encoding = config.encoding_dim();
+        let read = |t: burn::tensor::Tensor<2>| -> Result<Vec<f32>, RenderError> {
+            t.into_data()
+                .try_to_vec::<f32>()
+                .map_err(|e| RenderError::Gpu(format!("{e:?}")))
+        };
+        let mut layers = Vec::new();
+        for (index, linear) in model.net.mlp.layers.iter().enumerate() {
+            let weight = linear.weight.val(); // [inputs, out]
+            let [inputs, out] = weight.dims();
+            let takes_input = index == 0 || config.latent_in.contains(&index);
+            // Inputs are [previous, latent, encoding].
+            let previous = if takes_input {
+                inputs - latent_dim - encoding
+            } else {
+                inputs
+            };
+            let previous_weights = if previous > 0 {
+                read(weight.clone().slice([0..previous, 0..out]))?
+            } else {
+                Vec::new()
+            };
+            let encoding_weights = if takes_input {
+                Some(read(weight.slice([previous + latent_dim..inputs, 0..out]))?)
+            } else {
+                None
+            };
+            layers.push(LayerBlock {
+                out,
+                previous,
+                previous_weights,
+                encoding_weights,
+            });
+        }
+        let fourier_b = read(model.net.fourier.b.clone())?; // [3, F]
+        Ok(Self {
+            layers,
+            encoding,
+            fourier_b,
+        })
+    }
+
+    /// Fourier frequencies F.
+    pub fn frequencies(&self) -> usize {
+        self.fourier_b.len() / 3
+    }
+
+    /// The widest layer output or encoding.
+    pub fn widest(&self) -> usize {
+        self.layers
+            .iter()
+            .map(|l| l.out)
+            .max()
+            .unwrap_or(0)
+            .max(self.encoding)
+    }
+}
+
+/// Reads the first `bytes` of `source` (a `COPY_SRC` buffer) back to the CPU, after the work
+/// `encoder` records.
+pub(crate) fn read_back(
+    gpu: &GpuContext,
+    mut encoder: wgpu::CommandEncoder,
+    source: &wgpu::Buffer,
+    bytes: u64,
+) -> Result<Vec<u8>, RenderError> {
+    let failed = |e: &dyn std::fmt::Display| RenderError::Gpu(e.to_string());
+    let size = bytes.max(4);
+    let readback = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("query readback"),
+        size,
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    if bytes > 0 {
+        encoder.copy_buffer_to_buffer(source, 0, &readback, 0, bytes);
+    }
+    gpu.queue.submit([encoder.finish()]);
+    let (sender, receiver) = mpsc::channel();
+    readback.map_async(wgpu::MapMode::Read, .., move |result| {
+        // The receiver waits below; a send error only means it gave up already.
+        let _ = sender.send(result);
+    });
+    gpu.device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(|e| failed(&e))?;
+    receiver
+        .recv()
+        .map_err(|e| failed(&e))?
+        .map_err(|e| failed(&e))?;
+    let data = readback
+        .get_mapped_range(..)
+        .map_err(|e| failed(&e))?
+        .to_vec();
+    readback.unmap();
+    Ok(data[..bytes as usize].to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn narrow_models_take_the_fused_kernel_and_wide_ones_a_layer_kernel() {
+        for software in [false, true] {
+            assert_eq!(Kernel::for_model(64, software), Kernel::Fused);
+            assert_eq!(Kernel::for_model(FUSED_UP_TO, software), Kernel::Fused);
+        }
+        assert_eq!(Kernel::for_model(FUSED_UP_TO + 1, false), Kernel::Tiled);
+        assert_eq!(Kernel::for_model(4096, false), Kernel::Tiled);
+        assert_eq!(Kernel::for_model(FUSED_UP_TO + 1, true), Kernel::Layered);
+        assert_eq!(Kernel::for_model(4096, true), Kernel::Layered);
+        // Past the fused kernel's arrays: never fused.
+        let past = super::super::fused_query::MAX_WIDTH + 8;
+        assert_ne!(Kernel::for_model(past, false), Kernel::Fused);
+        for kernel in [Kernel::Fused, Kernel::Tiled, Kernel::Layered] {
+            assert_eq!(kernel.to_string().parse::<Kernel>(), Ok(kernel));
+        }
+        let refused = "cuda".parse::<Kernel>().unwrap_err();
+        assert!(refused.contains("fused, tiled or layered"), "{refused}");
+    }
+}
