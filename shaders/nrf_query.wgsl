@@ -23,7 +23,9 @@
 //
 // Points come either from a list (`mode` 0: normalised xyz in `points`) or from a grid (`mode` 1:
 // voxel → world affine in `grid_*`, a per-voxel inside mask in `points`' x components). Grid mode
-// also writes (value × inside, inside) packed as two f16 for the 3D view's overlay texture.
+// also writes (value × inside, inside) packed as two f16 for the 3D view's overlay texture; so
+// does `mode` 2, a list whose points each carry their word of the packed grid in w (the inside
+// voxels of a grid, dispatched a chunk at a time).
 
 // Points per invocation (the tile); the host dispatches count / POINTS invocations.
 const POINTS: u32 = 4u;
@@ -49,7 +51,7 @@ struct Layer {
 }
 
 struct Params {
-    // x: points, y: frequencies F, z: layers, w: mode (0 list, 1 grid)
+    // x: points, y: frequencies F, z: layers, w: mode (0 list, 1 grid, 2 scattered list)
     counts: vec4<u32>,
     // Grid mode: dims (xyz) and, when non-zero, the packed output's row length (w)
     grid_dims: vec4<u32>,
@@ -212,6 +214,9 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
             packed[(v.z * dims.y + v.y) * row + v.x] = pack2x16float(vec2<f32>(result * inside[p], inside[p]));
         } else {
             values[index] = result;
+            if params.counts.w == 2u {
+                packed[bitcast<u32>(points[index].w)] = pack2x16float(vec2<f32>(result, 1.0));
+            }
         }
     }
 }

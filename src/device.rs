@@ -5,7 +5,7 @@
 //! adapter: the probe's own device is handed to burn ([`compute_device`]), and the viewer hands
 //! burn the device eframe draws with ([`compute_device_on`]).
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use burn::tensor::Device;
 use burn::tensor::wgpu::WgpuSetup;
@@ -201,7 +201,8 @@ fn probed_gpu() -> Result<(Device, AdapterSummary), String> {
     .clone()
 }
 
-/// Registers existing wgpu handles with burn (one runtime per call: call once per device).
+/// Registers existing wgpu handles with burn (one runtime per call: call once per device), and
+/// remembers them for [`gpu_context_of`].
 fn burn_on(
     instance: wgpu::Instance,
     adapter: wgpu::Adapter,
@@ -209,7 +210,13 @@ fn burn_on(
     queue: wgpu::Queue,
     backend: wgpu::Backend,
 ) -> Result<Device, String> {
-    Device::wgpu_options()
+    let handles = GpuContext {
+        instance: instance.clone(),
+        adapter: adapter.clone(),
+        device: device.clone(),
+        queue: queue.clone(),
+    };
+    let burn_device = Device::wgpu_options()
         .setup(WgpuSetup {
             instance,
             adapter,
@@ -218,7 +225,30 @@ fn burn_on(
             backend,
         })
         .init()
-        .map_err(|e| format!("burn could not compute on this adapter: {e}"))
+        .map_err(|e| format!("burn could not compute on this adapter: {e}"))?;
+    registered()
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .push((burn_device.clone(), handles));
+    Ok(burn_device)
+}
+
+/// Every GPU device registered with burn in this process, with its wgpu handles.
+fn registered() -> &'static Mutex<Vec<(Device, GpuContext)>> {
+    static REGISTERED: OnceLock<Mutex<Vec<(Device, GpuContext)>>> = OnceLock::new();
+    REGISTERED.get_or_init(Default::default)
+}
+
+/// The wgpu device and queue behind a burn GPU device from [`compute_device`] or
+/// [`compute_device_on`]: our own WGSL kernels run there, on the same memory as burn's tensors
+/// and the window's textures. `None` for the CPU.
+pub fn gpu_context_of(device: &Device) -> Option<GpuContext> {
+    registered()
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .iter()
+        .find(|(registered, _)| registered == device)
+        .map(|(_, handles)| handles.clone())
 }
 
 /// The device for a choice: the probe decides ([`decide`]) and burn computes on the probed

@@ -43,7 +43,9 @@ pub enum GpuError {
     },
 }
 
-/// An adapter with its opened device and queue.
+/// An adapter with its opened device and queue (the handles are shared: a clone is the same
+/// device).
+#[derive(Debug, Clone)]
 pub struct GpuContext {
     /// The instance the adapter came from (burn needs it to share the device).
     pub instance: wgpu::Instance,

@@ -1,12 +1,14 @@
 //! Fast NRF queries: one image's latent and its share of the MLP inputs are computed once
 //! ([`ImageQuery`]); then any set of points, a grid at any spacing, or a slice at any pixel size
 //! costs only the point-dependent part, N·(2F·H + (L−2)·H² + H) multiply-adds, evaluated in
-//! bounded-memory chunks on the CPU (burn's flex backend) or a GPU (burn-wgpu).
+//! bounded-memory chunks on the CPU (burn's flex backend) or a GPU: there our own WGSL kernels
+//! ([`crate::render::gpu_query`]) on burn's very wgpu device, or burn-wgpu where none can take
+//! the model.
 //!
 //! The factorisation: W·[latent; γ] + b = (W_latent·latent + b) + W_γ·γ, the first term once per
 //! image; `latent_in` layers factorise the same way.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
@@ -14,6 +16,9 @@ use glam::Vec3;
 
 use crate::features::ImageFeatures;
 use crate::model::{Domain, FourierFeatures, InputError, Nrf, NrfConfig, normalised_points};
+use crate::render::gpu_query::{
+    DeviceKernel, GpuKernel, GpuQuery, Kernel, LayerBlock, MlpBlocks, kernel_override,
+};
 use crate::space::{Grid, Plane};
 use crate::template;
 use crate::volume::{Mask, Volume, VolumeError};
@@ -54,6 +59,9 @@ pub enum QueryError {
     /// The caller cancelled through the progress callback.
     #[error("query cancelled")]
     Cancelled,
+    /// A WGSL kernel failed on the GPU.
+    #[error("the GPU query failed: {0}")]
+    Gpu(String),
 }
 
 /// Values stored per chunk of points: bounds memory whatever the model width.
@@ -92,6 +100,9 @@ pub struct QueryEngine {
     layers: Vec<FactorisedLayer>,
     domain: Domain,
     chunk_points: usize,
+    /// On a GPU: the model uploaded for our WGSL kernels at the first query, or why the burn
+    /// query runs instead.
+    kernel: OnceLock<Result<Arc<DeviceKernel>, String>>,
 }
 
 impl QueryEngine {
@@ -135,7 +146,86 @@ impl QueryEngine {
             layers,
             domain: model.domain.clone(),
             config,
+            kernel: OnceLock::new(),
         })
+    }
+
+    /// [`Self::new`], with queries on a GPU run by burn-wgpu's kernels, never ours (to compare
+    /// the two).
+    pub fn burn_only(model: &Nrf) -> Arc<Self> {
+        let engine = Self::new(model);
+        // A fresh engine's cell is empty, so this sets it.
+        let _ = engine.kernel.set(Err("burn-wgpu asked for".into()));
+        engine
+    }
+
+    /// The MLP's weights as the WGSL kernels read them (the latent's weights stay here: they go
+    /// into each image's biases, [`ImageQuery::term_biases`]).
+    pub(crate) fn kernel_blocks(&self) -> Result<MlpBlocks, QueryError> {
+        let read = |t: &Tensor<2>| {
+            t.clone()
+                .into_data()
+                .try_to_vec::<f32>()
+                .map_err(|e| QueryError::from(InputError::Readback(format!("{e:?}"))))
+        };
+        let layers = self
+            .layers
+            .iter()
+            .map(|layer| {
+                Ok(match layer {
+                    FactorisedLayer::TakesInput {
+                        from_previous,
+                        from_encoding,
+                        ..
+                    } => LayerBlock {
+                        out: from_encoding.dims()[1],
+                        previous: from_previous.as_ref().map_or(0, |w| w.dims()[0]),
+                        previous_weights: match from_previous {
+                            Some(w) => read(w)?,
+                            None => Vec::new(),
+                        },
+                        encoding_weights: Some(read(from_encoding)?),
+                    },
+                    FactorisedLayer::Plain { weight, .. } => LayerBlock {
+                        out: weight.dims()[1],
+                        previous: weight.dims()[0],
+                        previous_weights: read(weight)?,
+                        encoding_weights: None,
+                    },
+                })
+            })
+            .collect::<Result<Vec<_>, QueryError>>()?;
+        Ok(MlpBlocks {
+            layers,
+            encoding: self.config.encoding_dim(),
+            fourier_b: read(&self.fourier.b)?,
+        })
+    }
+
+    /// The WGSL kernel this engine's queries run on its GPU (uploaded at the first call), or why
+    /// they run as burn queries: on the CPU, when `NRF_GPU_KERNEL=burn`, or when no kernel could
+    /// take the model.
+    pub fn device_kernel(&self) -> Result<&Arc<DeviceKernel>, &str> {
+        self.kernel
+            .get_or_init(|| {
+                let gpu = crate::device::gpu_context_of(&self.fourier.b.device())
+                    .ok_or_else(|| "not on a GPU".to_string())?;
+                let asked = kernel_override()?;
+                let blocks = self.kernel_blocks().map_err(|e| e.to_string())?;
+                let kernel = match asked {
+                    Some(Some(kernel)) => kernel,
+                    Some(None) => return Err("burn-wgpu asked for".into()),
+                    None => Kernel::for_model(blocks.widest(), gpu.is_software()),
+                };
+                let uploaded = GpuKernel::from_blocks(&gpu, &blocks, kernel)
+                    .map_err(|e| format!("the {kernel} kernel cannot take this model: {e}"))?;
+                Ok(Arc::new(DeviceKernel {
+                    gpu,
+                    kernel: Arc::new(uploaded),
+                }))
+            })
+            .as_ref()
+            .map_err(String::as_str)
     }
 
     /// The model's sizes.
@@ -185,6 +275,7 @@ impl QueryEngine {
                 ImageQuery {
                     engine: Arc::clone(self),
                     terms: vec![(1.0, layers)],
+                    on_kernel: Arc::default(),
                 }
             })
             .collect())
@@ -232,7 +323,12 @@ pub struct ImageQuery {
     /// prepared layers for the same model. One image has weight 1; a mean of n, 1/n each; a
     /// contrast's B side, negative weights.
     terms: Vec<(f32, Vec<PreparedLayer>)>,
+    /// On a GPU with a WGSL kernel: each term's biases uploaded for it (at the first query).
+    on_kernel: Arc<OnceLock<Result<KernelTerms, String>>>,
 }
+
+/// Each image's weight and its biases uploaded for the engine's kernel.
+type KernelTerms = Vec<(f32, GpuQuery)>;
 
 /// Each layer's biases, `[out]` per layer, first layer first.
 pub type LayerBiases = Vec<Vec<f32>>;
@@ -246,6 +342,24 @@ pub struct GridPrediction {
     pub inside: Mask,
     /// Which region that was.
     pub region: RegionUsed,
+    /// The same values already in a 3D overlay texture, when a WGSL kernel computed them on a GPU
+    /// (the renderer on that device shows it without an upload:
+    /// [`crate::render::volume3d::VolumeRenderer::show_prediction`]).
+    pub on_gpu: Option<GpuOverlay>,
+}
+
+/// A grid prediction's overlay texture, written on the GPU by the kernel that computed it.
+#[derive(Debug, Clone)]
+pub struct GpuOverlay {
+    /// Rg16Float (value × inside, inside), the grid's dimensions.
+    pub texture: wgpu::Texture,
+    /// The device it lives on, and that device's instance (devices of different instances may
+    /// compare equal).
+    pub device: wgpu::Device,
+    /// See `device`.
+    pub instance: wgpu::Instance,
+    /// The grid it covers.
+    pub grid: Grid,
 }
 
 impl GridPrediction {
@@ -288,6 +402,7 @@ impl ImageQuery {
                 .iter()
                 .map(|(weight, layers)| (-weight, layers.clone())),
         );
+        self.on_kernel = Arc::default();
         Ok(self)
     }
 
@@ -314,6 +429,7 @@ impl ImageQuery {
                 .flat_map(|q| q.terms.iter())
                 .map(|(weight, layers)| (weight * share, layers.clone()))
                 .collect(),
+            on_kernel: Arc::default(),
         })
     }
 
@@ -384,6 +500,9 @@ impl ImageQuery {
         if let Some(index) = points_mm.iter().position(|p| !p.is_finite()) {
             return Err(InputError::NonFinitePoint { index }.into());
         }
+        if let Some((device_kernel, terms)) = self.kernel_terms() {
+            return self.query_points_on_kernel(device_kernel, terms, points_mm, progress);
+        }
         let device = self.device();
         let mut out = Vec::with_capacity(points_mm.len());
         for chunk in points_mm.chunks(self.engine.chunk_points) {
@@ -407,6 +526,67 @@ impl ImageQuery {
                 .try_to_vec::<f32>()
                 .map_err(|e| InputError::Readback(format!("{e:?}")))?;
             out.extend(values);
+            if !progress(out.len(), points_mm.len()) {
+                return Err(QueryError::Cancelled);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The WGSL kernel these queries run on, `None` when they run as burn queries (see
+    /// [`QueryEngine::device_kernel`]): what computed a prediction, stated rather than inferred.
+    pub fn gpu_kernel(&self) -> Option<Kernel> {
+        self.kernel_terms()
+            .map(|(device_kernel, _)| device_kernel.kernel.kernel())
+    }
+
+    /// The engine's kernel and each term's biases on it, uploaded at the first call; `None`
+    /// when the burn query runs.
+    fn kernel_terms(&self) -> Option<(&DeviceKernel, &[(f32, GpuQuery)])> {
+        let device_kernel = self.engine.device_kernel().ok()?;
+        let terms = self
+            .on_kernel
+            .get_or_init(|| {
+                self.term_biases()
+                    .map_err(|e| e.to_string())?
+                    .into_iter()
+                    .map(|(weight, biases)| {
+                        let query = GpuQuery::from_biases(
+                            &device_kernel.gpu,
+                            Arc::clone(&device_kernel.kernel),
+                            &biases,
+                        )
+                        .map_err(|e| e.to_string())?;
+                        Ok((weight, query))
+                    })
+                    .collect()
+            })
+            .as_ref()
+            .ok()?;
+        Some((device_kernel, terms))
+    }
+
+    /// [`Self::query_points_with_progress`] on the WGSL kernel: Σ weight · f(image, point) over
+    /// the terms, chunk by chunk.
+    fn query_points_on_kernel(
+        &self,
+        device_kernel: &DeviceKernel,
+        terms: &[(f32, GpuQuery)],
+        points_mm: &[Vec3],
+        progress: &mut dyn FnMut(usize, usize) -> bool,
+    ) -> Result<Vec<f32>, QueryError> {
+        let mut out = Vec::with_capacity(points_mm.len());
+        for chunk in points_mm.chunks(self.engine.chunk_points) {
+            let mut sum = vec![0.0f32; chunk.len()];
+            for (weight, query) in terms {
+                let values = query
+                    .query_points(&device_kernel.gpu, chunk)
+                    .map_err(|e| QueryError::Gpu(e.to_string()))?;
+                for (s, v) in sum.iter_mut().zip(values) {
+                    *s += weight * v;
+                }
+            }
+            out.extend(sum);
             if !progress(out.len(), points_mm.len()) {
                 return Err(QueryError::Cancelled);
             }
@@ -454,6 +634,37 @@ impl ImageQuery {
         progress: &mut dyn FnMut(usize, usize) -> bool,
     ) -> Result<GridPrediction, QueryError> {
         let (inside, used) = self.region_mask(grid, region)?;
+        if let Some((device_kernel, [(weight, query)])) = self.kernel_terms()
+            && *weight == 1.0
+        {
+            // One image on a kernel: values and the 3D view's texture in one pass.
+            let computed = query
+                .grid_with_overlay(&device_kernel.gpu, grid, &inside, progress)
+                .map_err(|e| QueryError::Gpu(e.to_string()))?;
+            let Some((values, texture)) = computed else {
+                return Err(QueryError::Cancelled);
+            };
+            let mut volume = Volume::filled(*grid, 0.0);
+            let slots = volume
+                .data
+                .iter_mut()
+                .zip(&inside.data)
+                .filter(|(_, i)| **i);
+            for ((slot, _), value) in slots.zip(values) {
+                *slot = value;
+            }
+            return Ok(GridPrediction {
+                volume,
+                inside,
+                region: used,
+                on_gpu: Some(GpuOverlay {
+                    texture,
+                    device: device_kernel.gpu.device.clone(),
+                    instance: device_kernel.gpu.instance.clone(),
+                    grid: *grid,
+                }),
+            });
+        }
         let indices: Vec<usize> = inside
             .data
             .iter()
@@ -481,6 +692,7 @@ impl ImageQuery {
             volume,
             inside,
             region: used,
+            on_gpu: None,
         })
     }
 

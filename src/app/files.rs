@@ -358,6 +358,7 @@ pub fn open(path: PathBuf, clip: Option<&Path>, device: &Device) -> Result<Opene
                 volume,
                 inside,
                 region: RegionUsed::Everywhere,
+                on_gpu: None,
             }),
         });
     }

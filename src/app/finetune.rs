@@ -367,6 +367,7 @@ fn run(
             volume,
             inside,
             region: crate::query::RegionUsed::ModelDomain,
+            on_gpu: None,
         }),
     })
 }

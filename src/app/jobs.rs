@@ -307,6 +307,7 @@ pub fn truth_volume(source: &TruthSource, spacing_mm: f64) -> Result<GridPredict
         volume,
         inside,
         region: RegionUsed::BrainMask,
+        on_gpu: None,
     })
 }
 

@@ -1017,6 +1017,16 @@ fn on_the_gpu_the_prediction_shown_comes_from_the_windows_device() {
         return;
     };
     let adapter = render_state.adapter.get_info().name;
+    let window = render_state.clone();
+    // Whether the 3D view shows the texture the query kernel wrote on the window's device.
+    let overlay_from_gpu = move || {
+        window
+            .renderer
+            .read()
+            .callback_resources
+            .get::<super::view3d::View3dResources>()
+            .map(|r| r.overlay_from_gpu)
+    };
     let mut harness = build_harness(
         ViewOptions {
             subject: 1,
@@ -1043,13 +1053,28 @@ fn on_the_gpu_the_prediction_shown_comes_from_the_windows_device() {
         );
     }
     step_until(&mut harness, "the prediction on the GPU", prediction_shown);
+    // Paint callbacks run when the harness renders.
+    harness.render().expect("the window renders");
     let now = app(&harness);
-    // Asserted from the level itself, not inferred: the device that computed it.
+    // Asserted from the level itself, not inferred: the device that computed it, the kernel
+    // that ran there, and the 3D view drawing the very texture that kernel wrote.
     assert_eq!(now.overlay_device.as_ref(), Some(&now.compute.device));
     assert_eq!(
         now.query.as_ref().map(ImageQuery::device),
         Some(now.compute.device.clone())
     );
+    assert_eq!(
+        now.query.as_ref().and_then(ImageQuery::gpu_kernel),
+        Some(crate::render::gpu_query::Kernel::Fused),
+        "the embedded 128-wide model runs the fused kernel"
+    );
+    assert!(
+        now.overlay
+            .as_ref()
+            .is_some_and(|(_, p)| p.on_gpu.is_some()),
+        "the level came with its overlay texture"
+    );
+    assert_eq!(overlay_from_gpu(), Some(true), "no upload for the 3D view");
     // The status bar says where the model runs.
     harness.get_by_label(&now.compute.place());
     // Switching image cancels the running levels: the old job is dropped at once.

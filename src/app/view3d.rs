@@ -29,6 +29,8 @@ pub struct View3dResources {
     pub frames_marched: u64,
     /// The last error (shown by the app).
     pub error: Option<String>,
+    /// The overlay shown is the texture a WGSL kernel wrote on this device (no upload).
+    pub overlay_from_gpu: bool,
 }
 
 /// What a cached frame shows: when any of it changes, the frame is marched again.
@@ -139,7 +141,8 @@ pub fn install(render_state: &egui_wgpu::RenderState) {
         &render_state.device,
         &render_state.queue,
         render_state.target_format,
-    );
+    )
+    .on_instance(&render_state.instance);
     render_state
         .renderer
         .write()
@@ -153,6 +156,7 @@ pub fn install(render_state: &egui_wgpu::RenderState) {
             cache: None,
             frames_marched: 0,
             error: None,
+            overlay_from_gpu: false,
         });
 }
 
@@ -193,12 +197,11 @@ impl CallbackTrait for View3dFrame {
         if let Some((version, overlay)) = &self.overlay
             && *version != state.overlay_version
         {
-            if let Err(e) =
-                state
-                    .renderer
-                    .set_overlay(device, queue, &overlay.volume, &overlay.inside)
-            {
-                state.error = Some(e.to_string());
+            // A prediction a WGSL kernel computed on this (the window's) device arrives as a
+            // texture already; others are uploaded from their values.
+            match state.renderer.show_prediction(device, queue, overlay) {
+                Ok(from_gpu) => state.overlay_from_gpu = from_gpu,
+                Err(e) => state.error = Some(e.to_string()),
             }
             state.overlay_version = *version;
         }

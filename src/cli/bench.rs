@@ -667,7 +667,7 @@ fn query_speeds(
             }
         };
         let on_device = model.on_device(&device.device);
-        let engine = QueryEngine::new(&on_device);
+        let engine = QueryEngine::burn_only(&on_device);
         let query = engine.prepare(&on_device, features)?;
         let started = Instant::now();
         query.query_points(&points)?;

@@ -13,7 +13,7 @@ use nrf::features::{ImageFeatures, extractor_for, read_features_npy};
 use nrf::model::Nrf;
 use nrf::model::official::DomainSource;
 use nrf::npy;
-use nrf::query::{QueryEngine, Region, RegionUsed};
+use nrf::query::{ImageQuery, QueryEngine, Region, RegionUsed};
 use nrf::volume::{SpaceCode, Volume};
 
 use super::io::{nifti_grid, read_points};
@@ -296,7 +296,7 @@ pub fn predict(args: &PredictArgs) -> Result<()> {
             images.len(),
             points.len(),
             started.elapsed().as_secs_f64(),
-            device.description
+            ran_on(&device, queries.first())
         );
         return Ok(());
     }
@@ -334,7 +334,15 @@ pub fn predict(args: &PredictArgs) -> Result<()> {
         args.out.display(),
         images.len(),
         started.elapsed().as_secs_f64(),
-        device.description
+        ran_on(&device, queries.first())
     );
     Ok(())
+}
+
+/// Where the queries ran, for a closing line: the device and, on a GPU, which kernel.
+fn ran_on(device: &ComputeDevice, query: Option<&ImageQuery>) -> String {
+    match query.and_then(ImageQuery::gpu_kernel) {
+        Some(kernel) => format!("{} ({kernel} WGSL kernel)", device.place()),
+        None => device.description.clone(),
+    }
 }

@@ -388,20 +388,23 @@ fn render_3d(
     style: &OverlayStyle,
     size: (u32, u32),
 ) -> Result<RgbaImage> {
-    let gpu = GpuContext::request().context(
-        "the 3D view needs a GPU adapter (a software one works: on Debian/Ubuntu install \
-         mesa-vulkan-drivers); slices (--view axial|coronal|sagittal) render on the CPU",
-    )?;
+    // Where the model runs on a GPU, the 3D view draws on that very device: the query kernel
+    // writes the overlay texture there, with no upload.
+    let gpu = match nrf::device::gpu_context_of(&query.device()) {
+        Some(gpu) => gpu,
+        None => GpuContext::request().context(
+            "the 3D view needs a GPU adapter (a software one works: on Debian/Ubuntu install \
+             mesa-vulkan-drivers); slices (--view axial|coronal|sagittal) render on the CPU",
+        )?,
+    };
     let spacing = args.spacing.unwrap_or(2.0);
     let grid = Grid::mni(spacing)?;
     let prediction = query.query_grid(&grid, region)?;
     let anatomy = brain_anatomy(&Grid::mni(spacing.clamp(0.5, 1.0))?)?;
-    let mut renderer = VolumeRenderer::offscreen(
-        &gpu,
-        &anatomy,
-        Some((&prediction.volume, &prediction.inside)),
-        style,
-    )?;
+    let mut renderer = VolumeRenderer::offscreen(&gpu, &anatomy, None, style)?;
+    if renderer.show_prediction(&gpu.device, &gpu.queue, &prediction)? {
+        eprintln!("3D overlay written on the GPU by the query kernel");
+    }
     let options = FrameOptions {
         camera: Camera {
             azimuth_deg: args.azimuth,

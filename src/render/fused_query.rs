@@ -7,7 +7,10 @@ use glam::{DVec3, Vec3};
 use wgpu::util::DeviceExt;
 
 use super::RenderError;
-use super::gpu_query::{Biases, MlpBlocks, bias_offsets, read_back};
+use super::gpu_query::{
+    Biases, MlpBlocks, bias_offsets, copy_into_overlay, grid_points, overlay_row, packed_words,
+    read_back,
+};
 use crate::gpu::GpuContext;
 use crate::space::{Grid, normalise_mni};
 use crate::volume::Mask;
@@ -221,13 +224,15 @@ impl FusedQuery {
         count: usize,
         packed_output: bool,
     ) -> Result<Vec<u8>, RenderError> {
-        let (encoder, values, packed) = self.encode(gpu, biases, params, points, count, count);
+        let packed = packed_words(&gpu.device, count);
+        let (encoder, values) = self.encode(gpu, biases, params, points, count, &packed);
         let source = if packed_output { &packed } else { &values };
         read_back(gpu, encoder, source, (count * 4) as u64)
     }
 
-    /// Records the kernel over `count` points into a new encoder; the outputs hold
-    /// `output_len` words. Returns the encoder and the values and packed buffers.
+    /// Records the kernel over `count` points into a new encoder, writing the packed grid into
+    /// `packed` (grid and scattered-list modes). Returns the encoder and the values buffer
+    /// (`count` words).
     fn encode(
         &self,
         gpu: &GpuContext,
@@ -235,8 +240,8 @@ impl FusedQuery {
         params: Params,
         points: &[[f32; 4]],
         count: usize,
-        output_len: usize,
-    ) -> (wgpu::CommandEncoder, wgpu::Buffer, wgpu::Buffer) {
+        packed: &wgpu::Buffer,
+    ) -> (wgpu::CommandEncoder, wgpu::Buffer) {
         let device = &gpu.device;
         let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("fused params"),
@@ -252,16 +257,7 @@ impl FusedQuery {
             }),
             usage: wgpu::BufferUsages::STORAGE,
         });
-        let bytes = (output_len.max(1) * 4) as u64;
-        let output = |label| {
-            device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size: bytes,
-                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-                mapped_at_creation: false,
-            })
-        };
-        let (values, packed) = (output("values"), output("packed"));
+        let values = packed_words(device, count);
         fn buffer(binding: u32, buffer: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
             wgpu::BindGroupEntry {
                 binding,
@@ -281,7 +277,7 @@ impl FusedQuery {
                 buffer(3, &self.fourier),
                 buffer(4, &points_buffer),
                 buffer(5, &values),
-                buffer(6, &packed),
+                buffer(6, packed),
                 buffer(7, &biases.0),
             ],
         });
@@ -299,7 +295,7 @@ impl FusedQuery {
             };
             pass.dispatch_workgroups(x, y, 1);
         }
-        (encoder, values, packed)
+        (encoder, values)
     }
 
     fn params(&self, count: usize, mode: u32) -> Params {
@@ -406,32 +402,53 @@ impl FusedQuery {
             return Err(RenderError::Invalid("the mask is on another grid".into()));
         }
         let [nx, ny, nz] = grid.dims;
-        // 64 words = 256 bytes, the row alignment of buffer-to-texture copies.
-        let row = nx.div_ceil(64) * 64;
+        let row = overlay_row(nx);
         let (params, mask) = self.grid_inputs(grid, inside, row as u32);
-        let (mut encoder, _, packed) =
-            self.encode(gpu, biases, params, &mask, grid.len(), row * ny * nz);
-        let texture = renderer.new_overlay_texture(&gpu.device, grid);
-        encoder.copy_buffer_to_texture(
-            wgpu::TexelCopyBufferInfo {
-                buffer: &packed,
-                layout: wgpu::TexelCopyBufferLayout {
-                    offset: 0,
-                    bytes_per_row: Some((row * 4) as u32),
-                    rows_per_image: Some(ny as u32),
-                },
-            },
-            texture.as_image_copy(),
-            wgpu::Extent3d {
-                width: nx as u32,
-                height: ny as u32,
-                depth_or_array_layers: nz as u32,
-            },
-        );
+        let packed = packed_words(&gpu.device, row * ny * nz);
+        let (encoder, _) = self.encode(gpu, biases, params, &mask, grid.len(), &packed);
         gpu.queue.submit([encoder.finish()]);
+        let texture = copy_into_overlay(gpu, &packed, grid, row);
         renderer.adopt_overlay(&gpu.device, &gpu.queue, texture, inside)
     }
+
+    /// Evaluates the grid where `inside` a chunk at a time (`progress` after each, `(done,
+    /// total)` points; `false` cancels: `None`), each value written into a new overlay texture
+    /// on the GPU; only the values come back, in grid order of the inside voxels.
+    pub fn grid_with_overlay(
+        &self,
+        gpu: &GpuContext,
+        biases: &Biases,
+        grid: &Grid,
+        inside: &Mask,
+        progress: &mut dyn FnMut(usize, usize) -> bool,
+    ) -> Result<Option<(Vec<f32>, wgpu::Texture)>, RenderError> {
+        let [nx, ny, nz] = grid.dims;
+        let row = overlay_row(nx);
+        let (mut points, targets) = grid_points(grid, inside, row)?;
+        // Scattered-list mode: each point carries its packed word in w.
+        for (point, &target) in points.iter_mut().zip(&targets) {
+            point[3] = f32::from_bits(target);
+        }
+        let packed = packed_words(&gpu.device, row * ny * nz);
+        let mut values = Vec::with_capacity(points.len());
+        for chunk in points.chunks(SCATTER_CHUNK_POINTS) {
+            let params = self.params(chunk.len(), 2);
+            let (encoder, chunk_values) =
+                self.encode(gpu, biases, params, chunk, chunk.len(), &packed);
+            let bytes = read_back(gpu, encoder, &chunk_values, (chunk.len() * 4) as u64)?;
+            values.extend_from_slice(bytemuck::cast_slice::<u8, f32>(&bytes));
+            if !progress(values.len(), points.len()) {
+                return Ok(None);
+            }
+        }
+        let texture = copy_into_overlay(gpu, &packed, grid, row);
+        Ok(Some((values, texture)))
+    }
 }
+
+/// Points per dispatch of [`FusedQuery::grid_with_overlay`]: a cancel or a progress report waits
+/// at most one (about 0.15 s for the embedded models on lavapipe).
+const SCATTER_CHUNK_POINTS: usize = 16_384;
 
 /// The kernel's WGSL as written, sized for [`MAX_WIDTH`].
 const SOURCE: &str = include_str!("../../shaders/nrf_query.wgsl");

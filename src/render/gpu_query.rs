@@ -16,7 +16,7 @@ use super::volume3d::VolumeRenderer;
 use crate::features::ImageFeatures;
 use crate::gpu::GpuContext;
 use crate::model::Nrf;
-use crate::space::Grid;
+use crate::space::{Grid, normalise_mni};
 use crate::volume::Mask;
 
 /// Which kernel evaluates the MLP.
@@ -103,11 +103,19 @@ impl GpuKernel {
 
     /// Uploads `model`'s MLP for `kernel`.
     pub fn new(gpu: &GpuContext, model: &Nrf, kernel: Kernel) -> Result<Self, RenderError> {
-        let blocks = MlpBlocks::new(model)?;
+        Self::from_blocks(gpu, &MlpBlocks::new(model)?, kernel)
+    }
+
+    /// Uploads the layers of `blocks` for `kernel`.
+    pub(crate) fn from_blocks(
+        gpu: &GpuContext,
+        blocks: &MlpBlocks,
+        kernel: Kernel,
+    ) -> Result<Self, RenderError> {
         let kind = match kernel {
-            Kernel::Fused => KernelKind::Fused(FusedQuery::from_blocks(gpu, &blocks)?),
-            Kernel::Tiled => KernelKind::Tiled(TiledQuery::from_blocks(gpu, &blocks, true)?),
-            Kernel::Layered => KernelKind::Tiled(TiledQuery::from_blocks(gpu, &blocks, false)?),
+            Kernel::Fused => KernelKind::Fused(FusedQuery::from_blocks(gpu, blocks)?),
+            Kernel::Tiled => KernelKind::Tiled(TiledQuery::from_blocks(gpu, blocks, true)?),
+            Kernel::Layered => KernelKind::Tiled(TiledQuery::from_blocks(gpu, blocks, false)?),
         };
         Ok(Self {
             kernel,
@@ -161,7 +169,46 @@ impl GpuKernel {
     }
 }
 
+impl std::fmt::Debug for GpuKernel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GpuKernel")
+            .field("kernel", &self.kernel)
+            .field("outs", &self.outs)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A model uploaded for a kernel on the wgpu device its burn tensors live on: what a
+/// [`crate::query::QueryEngine`] on a GPU runs its queries with.
+#[derive(Debug)]
+pub struct DeviceKernel {
+    /// The device (burn's, registered by [`crate::device`]).
+    pub gpu: GpuContext,
+    /// The uploaded model.
+    pub kernel: Arc<GpuKernel>,
+}
+
+/// Set to `fused`, `tiled`, `layered` or `burn` (burn-wgpu's own kernels) to make GPU queries
+/// run that kernel instead of the measured choice, e.g. to compare them on a new GPU.
+pub const KERNEL_VARIABLE: &str = "NRF_GPU_KERNEL";
+
+/// What [`KERNEL_VARIABLE`] asks for: `None` when unset (the measured choice,
+/// [`Kernel::for_model`]), `Some(None)` for burn-wgpu, `Some(Some(kernel))` for one of ours;
+/// an error naming the variable for anything else.
+pub fn kernel_override() -> Result<Option<Option<Kernel>>, String> {
+    match std::env::var(KERNEL_VARIABLE) {
+        Err(_) => Ok(None),
+        Ok(value) if value.is_empty() => Ok(None),
+        Ok(value) if value == "burn" => Ok(Some(None)),
+        Ok(value) => value
+            .parse()
+            .map(|k| Some(Some(k)))
+            .map_err(|e| format!("{KERNEL_VARIABLE}: {e} (or burn)")),
+    }
+}
+
 /// One image's biases on the GPU, for the [`GpuKernel`] that made them.
+#[derive(Debug)]
 pub struct Biases(pub(crate) wgpu::Buffer);
 
 /// Quads a layer of `out` outputs takes in the bias buffer (padded to the tiled kernel's tile, so
@@ -185,6 +232,7 @@ pub(crate) fn bias_offsets(outs: impl IntoIterator<Item = usize>) -> Vec<u32> {
 
 /// One model's NRF for one image, ready to query on a GPU: an uploaded model and the image's
 /// biases.
+#[derive(Debug)]
 pub struct GpuQuery {
     kernel: Arc<GpuKernel>,
     biases: Biases,
@@ -255,6 +303,22 @@ impl GpuQuery {
         }
     }
 
+    /// Evaluates the grid where `inside` a chunk at a time (`progress` after each, `(done,
+    /// total)` points; `false` cancels: `None`) into a new overlay texture on the GPU; only the
+    /// values come back, in grid order of the inside voxels.
+    pub fn grid_with_overlay(
+        &self,
+        gpu: &GpuContext,
+        grid: &Grid,
+        inside: &Mask,
+        progress: &mut dyn FnMut(usize, usize) -> bool,
+    ) -> Result<Option<(Vec<f32>, wgpu::Texture)>, RenderError> {
+        match &self.kernel.kind {
+            KernelKind::Fused(q) => q.grid_with_overlay(gpu, &self.biases, grid, inside, progress),
+            KernelKind::Tiled(q) => q.grid_with_overlay(gpu, &self.biases, grid, inside, progress),
+        }
+    }
+
     /// Evaluates the grid where `inside` straight into `renderer`'s overlay texture; nothing
     /// comes back to the CPU. The renderer must live on `gpu`'s device.
     pub fn fill_overlay(
@@ -309,50 +373,11 @@ pub(crate) struct MlpBlocks {
 }
 
 impl MlpBlocks {
-    /// Reads `model`'s MLP weights.
+    /// Reads `model`'s MLP weights, split as the burn query splits them.
     pub fn new(model: &Nrf) -> Result<Self, RenderError> {
-        let config = &model.config;
-        let latent_dim = config.latent_dim();
-        let encoding = config.encoding_dim();
-        let read = |t: burn::tensor::Tensor<2>| -> Result<Vec<f32>, RenderError> {
-            t.into_data()
-                .try_to_vec::<f32>()
-                .map_err(|e| RenderError::Gpu(format!("{e:?}")))
-        };
-        let mut layers = Vec::new();
-        for (index, linear) in model.net.mlp.layers.iter().enumerate() {
-            let weight = linear.weight.val(); // [inputs, out]
-            let [inputs, out] = weight.dims();
-            let takes_input = index == 0 || config.latent_in.contains(&index);
-            // Inputs are [previous, latent, encoding].
-            let previous = if takes_input {
-                inputs - latent_dim - encoding
-            } else {
-                inputs
-            };
-            let previous_weights = if previous > 0 {
-                read(weight.clone().slice([0..previous, 0..out]))?
-            } else {
-                Vec::new()
-            };
-            let encoding_weights = if takes_input {
-                Some(read(weight.slice([previous + latent_dim..inputs, 0..out]))?)
-            } else {
-                None
-            };
-            layers.push(LayerBlock {
-                out,
-                previous,
-                previous_weights,
-                encoding_weights,
-            });
-        }
-        let fourier_b = read(model.net.fourier.b.clone())?; // [3, F]
-        Ok(Self {
-            layers,
-            encoding,
-            fourier_b,
-        })
+        crate::query::QueryEngine::new(model)
+            .kernel_blocks()
+            .map_err(|e| RenderError::Gpu(e.to_string()))
     }
 
     /// Fourier frequencies F.
@@ -369,6 +394,80 @@ impl MlpBlocks {
             .unwrap_or(0)
             .max(self.encoding)
     }
+}
+
+/// A grid query's packed words were missing: only a cancel, which grid queries never ask for,
+/// ends a run without them.
+pub(crate) fn uncancelled() -> RenderError {
+    RenderError::Gpu("the grid query ended without its packed values".into())
+}
+
+/// The inside voxels of `grid` as normalised points, and each one's word in a packed grid whose
+/// rows hold `row` words.
+pub(crate) fn grid_points(
+    grid: &Grid,
+    inside: &Mask,
+    row: usize,
+) -> Result<(Vec<[f32; 4]>, Vec<u32>), RenderError> {
+    if inside.grid != *grid {
+        return Err(RenderError::Invalid("the mask is on another grid".into()));
+    }
+    let [_, ny, _] = grid.dims;
+    let mut points = Vec::new();
+    let mut targets = Vec::new();
+    for (index, _) in inside.data.iter().enumerate().filter(|(_, i)| **i) {
+        let [i, j, k] = grid.ijk(index);
+        let n = normalise_mni(grid.point([i, j, k]).as_vec3());
+        points.push([n.x, n.y, n.z, 0.0]);
+        targets.push(((k * ny + j) * row + i) as u32);
+    }
+    Ok((points, targets))
+}
+
+/// Words per row of a packed overlay grid `nx` voxels wide: 64 words = 256 bytes, the row
+/// alignment of buffer-to-texture copies.
+pub(crate) fn overlay_row(nx: usize) -> usize {
+    nx.div_ceil(64) * 64
+}
+
+/// A zeroed buffer of `len` words (at least one) the kernels write and the CPU may read back.
+pub(crate) fn packed_words(device: &wgpu::Device, len: usize) -> wgpu::Buffer {
+    device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("query output"),
+        size: (len.max(1) * 4) as u64,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    })
+}
+
+/// A new overlay texture for `grid` holding `packed` (rows of `row` words), copied on the GPU.
+pub(crate) fn copy_into_overlay(
+    gpu: &GpuContext,
+    packed: &wgpu::Buffer,
+    grid: &Grid,
+    row: usize,
+) -> wgpu::Texture {
+    let [nx, ny, nz] = grid.dims;
+    let texture = super::volume3d::overlay_texture(&gpu.device, grid);
+    let mut encoder = gpu.device.create_command_encoder(&Default::default());
+    encoder.copy_buffer_to_texture(
+        wgpu::TexelCopyBufferInfo {
+            buffer: packed,
+            layout: wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some((row * 4) as u32),
+                rows_per_image: Some(ny as u32),
+            },
+        },
+        texture.as_image_copy(),
+        wgpu::Extent3d {
+            width: nx as u32,
+            height: ny as u32,
+            depth_or_array_layers: nz as u32,
+        },
+    );
+    gpu.queue.submit([encoder.finish()]);
+    texture
 }
 
 /// Reads the first `bytes` of `source` (a `COPY_SRC` buffer) back to the CPU, after the work

@@ -9,7 +9,10 @@ use glam::Vec3;
 use wgpu::util::DeviceExt;
 
 use super::RenderError;
-use super::gpu_query::{Biases, LayerBlock, MlpBlocks, bias_offsets, read_back};
+use super::gpu_query::{
+    Biases, LayerBlock, MlpBlocks, bias_offsets, copy_into_overlay, grid_points, overlay_row,
+    read_back, uncancelled,
+};
 use super::volume3d::VolumeRenderer;
 use crate::gpu::GpuContext;
 use crate::space::{Grid, normalise_mni};
@@ -302,40 +305,64 @@ impl TiledQuery {
         grid: &Grid,
         inside: &Mask,
     ) -> Result<(), RenderError> {
-        let [nx, ny, nz] = grid.dims;
-        // 64 words = 256 bytes, the row alignment of buffer-to-texture copies.
-        let row = nx.div_ceil(64) * 64;
-        let (points, targets) = grid_points(grid, inside, row)?;
-        let packed = self
-            .run(
-                gpu,
-                biases,
-                &points,
-                Some((&targets, row * ny * nz)),
-                &mut |_, _| true,
-            )?
-            .and_then(|o| o.packed)
-            .ok_or_else(uncancelled)?;
-        let texture = renderer.new_overlay_texture(&gpu.device, grid);
-        let mut encoder = gpu.device.create_command_encoder(&Default::default());
-        encoder.copy_buffer_to_texture(
-            wgpu::TexelCopyBufferInfo {
-                buffer: &packed,
-                layout: wgpu::TexelCopyBufferLayout {
-                    offset: 0,
-                    bytes_per_row: Some((row * 4) as u32),
-                    rows_per_image: Some(ny as u32),
-                },
-            },
-            texture.as_image_copy(),
-            wgpu::Extent3d {
-                width: nx as u32,
-                height: ny as u32,
-                depth_or_array_layers: nz as u32,
-            },
-        );
-        gpu.queue.submit([encoder.finish()]);
+        let Some((_, packed, row)) = self.run_grid(gpu, biases, grid, inside, &mut |_, _| true)?
+        else {
+            return Err(uncancelled());
+        };
+        let texture = copy_into_overlay(gpu, &packed, grid, row);
         renderer.adopt_overlay(&gpu.device, &gpu.queue, texture, inside)
+    }
+
+    /// Evaluates the grid where `inside` chunk by chunk (`progress` after each, `(done, total)`
+    /// points; `false` cancels: `None`), each value written into a new overlay texture on the
+    /// GPU; only the values come back, in grid order of the inside voxels.
+    pub fn grid_with_overlay(
+        &self,
+        gpu: &GpuContext,
+        biases: &Biases,
+        grid: &Grid,
+        inside: &Mask,
+        progress: &mut dyn FnMut(usize, usize) -> bool,
+    ) -> Result<Option<(Vec<f32>, wgpu::Texture)>, RenderError> {
+        let Some((outputs, packed, row)) = self.run_grid(gpu, biases, grid, inside, progress)?
+        else {
+            return Ok(None);
+        };
+        let texture = copy_into_overlay(gpu, &packed, grid, row);
+        let count = inside.data.iter().filter(|&&i| i).count();
+        let encoder = gpu.device.create_command_encoder(&Default::default());
+        let bytes = read_back(gpu, encoder, &outputs.values, (count * 4) as u64)?;
+        Ok(Some((
+            bytemuck::cast_slice::<u8, f32>(&bytes).to_vec(),
+            texture,
+        )))
+    }
+
+    /// Runs the grid's inside voxels with a packed grid of overlay rows; returns the outputs,
+    /// the packed words and the row length (`None` when cancelled).
+    fn run_grid(
+        &self,
+        gpu: &GpuContext,
+        biases: &Biases,
+        grid: &Grid,
+        inside: &Mask,
+        progress: &mut dyn FnMut(usize, usize) -> bool,
+    ) -> Result<Option<(Outputs, wgpu::Buffer, usize)>, RenderError> {
+        let [nx, ny, nz] = grid.dims;
+        let row = overlay_row(nx);
+        let (points, targets) = grid_points(grid, inside, row)?;
+        let Some(mut outputs) = self.run(
+            gpu,
+            biases,
+            &points,
+            Some((&targets, row * ny * nz)),
+            progress,
+        )?
+        else {
+            return Ok(None);
+        };
+        let packed = outputs.packed.take().ok_or_else(uncancelled)?;
+        Ok(Some((outputs, packed, row)))
     }
 
     /// Evaluates `points` (normalised xyz) chunk by chunk, waiting for each; grid queries also
@@ -506,40 +533,12 @@ impl TiledQuery {
                 .poll(wgpu::PollType::wait_indefinitely())
                 .map_err(|e| RenderError::Gpu(e.to_string()))?;
             done += in_chunk;
-            if !progress(done, count) && done < count {
+            if !progress(done, count) {
                 return Ok(None);
             }
         }
         Ok(Some(Outputs { values, packed }))
     }
-}
-
-/// A grid query's packed words were missing: only a cancel, which grid queries never ask for,
-/// ends a run without them.
-fn uncancelled() -> RenderError {
-    RenderError::Gpu("the grid query ended without its packed values".into())
-}
-
-/// The inside voxels of `grid` as normalised points, and each one's word in a packed grid whose
-/// rows hold `row` words.
-fn grid_points(
-    grid: &Grid,
-    inside: &Mask,
-    row: usize,
-) -> Result<(Vec<[f32; 4]>, Vec<u32>), RenderError> {
-    if inside.grid != *grid {
-        return Err(RenderError::Invalid("the mask is on another grid".into()));
-    }
-    let [_, ny, _] = grid.dims;
-    let mut points = Vec::new();
-    let mut targets = Vec::new();
-    for (index, _) in inside.data.iter().enumerate().filter(|(_, i)| **i) {
-        let [i, j, k] = grid.ijk(index);
-        let n = normalise_mni(grid.point([i, j, k]).as_vec3());
-        points.push([n.x, n.y, n.z, 0.0]);
-        targets.push(((k * ny + j) * row + i) as u32);
-    }
-    Ok((points, targets))
 }
 
 /// A weight texture for `block`: texel (k, q) holds the weights from input k (of `w`,

@@ -331,6 +331,10 @@ pub struct VolumeRenderer {
     /// anatomy or the overlay changes, in either order.
     overlay_inside: Option<Mask>,
     bind_group: Option<wgpu::BindGroup>,
+    /// The instance its device came from, when known ([`Self::on_instance`]): a device is told
+    /// apart from another instance's only together with its instance (wgpu compares devices by
+    /// id, and each instance numbers its own).
+    instance: Option<wgpu::Instance>,
 }
 
 fn texture_3d(
@@ -451,6 +455,7 @@ impl VolumeRenderer {
             limit: 1.0,
             anatomy_mask: Vec::new(),
             overlay_inside: None,
+            instance: None,
             bind_group: None,
         }
     }
@@ -490,7 +495,8 @@ impl VolumeRenderer {
         style: &OverlayStyle,
     ) -> Result<Self, RenderError> {
         let (device, queue) = (&gpu.device, &gpu.queue);
-        let mut renderer = Self::new(device, queue, wgpu::TextureFormat::Rgba8Unorm);
+        let mut renderer =
+            Self::new(device, queue, wgpu::TextureFormat::Rgba8Unorm).on_instance(&gpu.instance);
         renderer.set_anatomy(device, queue, anatomy);
         if let Some((values, inside)) = overlay {
             renderer.set_overlay(device, queue, values, inside)?;
@@ -551,26 +557,39 @@ impl VolumeRenderer {
         self.adopt_overlay(device, queue, texture, inside)
     }
 
-    /// An empty overlay texture for `grid` (Rg16Float: value × inside, inside), to be filled on
-    /// the GPU (see [`super::fused_query::FusedQuery::fill_overlay`]).
-    pub fn new_overlay_texture(&self, device: &wgpu::Device, grid: &Grid) -> wgpu::Texture {
-        device.create_texture(&wgpu::TextureDescriptor {
-            label: Some("overlay"),
-            size: wgpu::Extent3d {
-                width: grid.dims[0] as u32,
-                height: grid.dims[1] as u32,
-                depth_or_array_layers: grid.dims[2] as u32,
-            },
-            mip_level_count: 1,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D3,
-            format: wgpu::TextureFormat::Rg16Float,
-            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-            view_formats: &[],
-        })
+    /// Records the instance this renderer's device came from, so that [`Self::show_prediction`]
+    /// can take textures written on that device.
+    pub fn on_instance(mut self, instance: &wgpu::Instance) -> Self {
+        self.instance = Some(instance.clone());
+        self
     }
 
-    /// Takes a filled overlay texture (from [`Self::new_overlay_texture`]) whose voxels are
+    /// Shows a prediction: its overlay texture when a WGSL kernel wrote one on this `device` of
+    /// this renderer's instance (no upload: [`crate::query::GridPrediction::on_gpu`]), its
+    /// values otherwise. Returns whether the texture from the GPU was taken.
+    pub fn show_prediction(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        prediction: &crate::query::GridPrediction,
+    ) -> Result<bool, RenderError> {
+        match &prediction.on_gpu {
+            Some(filled)
+                if self.instance.as_ref() == Some(&filled.instance)
+                    && filled.device == *device
+                    && filled.grid == prediction.volume.grid =>
+            {
+                self.adopt_overlay(device, queue, filled.texture.clone(), &prediction.inside)?;
+                Ok(true)
+            }
+            _ => {
+                self.set_overlay(device, queue, &prediction.volume, &prediction.inside)?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Takes a filled overlay texture (from [`overlay_texture`]) whose voxels are
     /// `inside`'s grid.
     pub fn adopt_overlay(
         &mut self,
@@ -913,6 +932,25 @@ impl VolumeRenderer {
         RgbaImage::from_raw(width, height, pixels)
             .ok_or_else(|| RenderError::Gpu("read back a short image".into()))
     }
+}
+
+/// An empty overlay texture for `grid` (Rg16Float: value × inside, inside), to be filled on the
+/// GPU by a query kernel ([`super::gpu_query::GpuQuery::grid_with_overlay`]).
+pub fn overlay_texture(device: &wgpu::Device, grid: &Grid) -> wgpu::Texture {
+    device.create_texture(&wgpu::TextureDescriptor {
+        label: Some("overlay"),
+        size: wgpu::Extent3d {
+            width: grid.dims[0] as u32,
+            height: grid.dims[1] as u32,
+            depth_or_array_layers: grid.dims[2] as u32,
+        },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D3,
+        format: wgpu::TextureFormat::Rg16Float,
+        usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+        view_formats: &[],
+    })
 }
 
 #[cfg(test)]

@@ -65,6 +65,21 @@ fn errors_are_one_line_naming_the_file() {
 }
 
 #[test]
+fn a_misspelt_gpu_kernel_is_refused_with_the_choices() {
+    let out = Command::new(env!("CARGO_BIN_EXE_nrf"))
+        .args(["info", "/no/such/file.nii.gz"])
+        .env("NRF_GPU_KERNEL", "cuda")
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("NRF_GPU_KERNEL") && stderr.contains("fused, tiled or layered"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn template_writes_a_brain_mask_at_the_requested_spacing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out_path = dir.path().join("mask.nii.gz");

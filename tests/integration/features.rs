@@ -402,3 +402,123 @@ fn predict_with_a_clip_model_but_no_clip_folder_says_what_to_give() {
         "{stderr}"
     );
 }
+
+/// A Hugging Face CLIP folder of `openai/clip-vit-base-patch16`'s sizes with pseudo-random
+/// weights, in `dir`.
+fn random_vit_b16_folder(dir: &Path) {
+    use nrf::features::clip::ClipVisionConfig;
+    let config = ClipVisionConfig::vit_b16();
+    let mut json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(data("clip-tiny/config.json")).expect("config"),
+    )
+    .expect("json");
+    for (key, value) in [
+        ("hidden_size", config.hidden_size),
+        ("intermediate_size", config.intermediate_size),
+        ("num_attention_heads", config.num_attention_heads),
+        ("num_hidden_layers", config.num_hidden_layers),
+        ("patch_size", config.patch_size),
+        ("image_size", config.image_size),
+        ("projection_dim", config.projection_dim),
+    ] {
+        json[key] = value.into();
+    }
+    std::fs::write(dir.join("config.json"), json.to_string()).expect("write config");
+    std::fs::copy(
+        data("clip-tiny/preprocessor_config.json"),
+        dir.join("preprocessor_config.json"),
+    )
+    .expect("copy preprocessing");
+    let dict = config.random_state_dict(11);
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = dict
+        .iter()
+        .map(|(name, tensor)| {
+            let view = safetensors::tensor::TensorView::new(
+                safetensors::Dtype::F32,
+                tensor.shape.clone(),
+                bytemuck::cast_slice(&tensor.data),
+            )
+            .expect("view");
+            (name.clone(), view)
+        })
+        .collect();
+    safetensors::serialize_to_file(views, None, &dir.join("model.safetensors"))
+        .expect("write weights");
+}
+
+#[test]
+fn an_official_size_model_predicts_the_same_on_the_gpu_as_on_the_cpu() {
+    let test = "an_official_size_model_predicts_the_same_on_the_gpu_as_on_the_cpu";
+    let Some(probe) = gpu_or_skip(test) else {
+        return;
+    };
+    use nrf::model::{Domain, ModelInfo, Nrf, NrfConfig, NrfNet};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clip = dir.path().join("clip-vit-b16-random");
+    std::fs::create_dir(&clip).expect("mkdir");
+    random_vit_b16_folder(&clip);
+    // MLP 8 × 4096 on CLIP ViT-B/16 features: the size researchers train.
+    let config = NrfConfig::new();
+    assert_eq!((config.hidden, config.num_layers), (4096, 8));
+    let model = Nrf {
+        net: NrfNet::init_seeded(&config, 7, &Device::flex()).expect("init"),
+        config,
+        info: ModelInfo::default(),
+        domain: Domain::Unknown,
+        source: None,
+    };
+    let model_path = dir.path().join("official-size.nrf");
+    model.save(&model_path).expect("save");
+    drop(model);
+    let points: Vec<f32> = (0..40)
+        .flat_map(|i| {
+            let t = i as f32;
+            [
+                (t * 0.37).sin() * 60.0,
+                (t * 0.11).cos() * 90.0 - 18.0,
+                (t * 0.23).sin() * 50.0 + 10.0,
+            ]
+        })
+        .collect();
+    let points_path = dir.path().join("points.npy");
+    npy::write_f32(&points_path, &[40, 3], &points).expect("points");
+    let predict = |device: &str| {
+        let out = dir.path().join(format!("{device}.npy"));
+        let run = std::process::Command::new(env!("CARGO_BIN_EXE_nrf"))
+            .args(["predict", "--model"])
+            .arg(&model_path)
+            .arg("--clip")
+            .arg(&clip)
+            .arg("--image")
+            .arg(data("clip-tiny/images/noise_227.png"))
+            .arg("--points")
+            .arg(&points_path)
+            .args(["--device", device, "--out"])
+            .arg(&out)
+            .output()
+            .expect("run");
+        let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
+        assert!(run.status.success(), "--device {device}: {stderr}");
+        let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
+        (npy::read_f32(&out).expect("prediction").data, stdout)
+    };
+    let (cpu, _) = predict("cpu");
+    let (gpu, said) = predict("gpu");
+    // Said, not inferred: the GPU ran it, in the per-layer kernel wide models take.
+    let kernel = if probe.is_software() {
+        "(layered WGSL kernel)"
+    } else {
+        "(tiled WGSL kernel)"
+    };
+    assert!(
+        said.contains("model on GPU:") && said.contains(kernel),
+        "{said}"
+    );
+    assert_eq!(gpu.len(), 40);
+    let scale = cpu.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
+    let worst = max_abs(&gpu, &cpu);
+    assert!(
+        worst <= 1e-4 * scale,
+        "GPU differs from the CPU by {worst} (values up to {scale})"
+    );
+}

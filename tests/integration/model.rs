@@ -142,13 +142,29 @@ fn gpu_queries_equal_the_cpu_at_every_width_with_latent_in() {
         let pts: Vec<Vec3> = fixture_points().into_iter().cycle().take(points).collect();
         let on = |device: &Device| {
             let model = model.on_device(device);
-            QueryEngine::new(&model)
+            QueryEngine::burn_only(&model)
                 .prepare(&model, &features)
                 .expect("prepare")
                 .query_points(&pts)
                 .expect("query")
         };
         let want = on(&cpu);
+        // On the GPU device a query runs the kernel its size calls for, and says so.
+        let on_gpu = model.on_device(&gpu.device);
+        let query = QueryEngine::new(&on_gpu)
+            .prepare(&on_gpu, &features)
+            .expect("prepare");
+        let by_default = query.query_points(&pts).expect("query");
+        assert_eq!(
+            query.gpu_kernel(),
+            Some(Kernel::for_model(
+                hidden.max(config.encoding_dim()),
+                nrf::device::gpu_context_of(&gpu.device)
+                    .expect("burn's GPU device is registered")
+                    .is_software()
+            )),
+            "width {hidden}"
+        );
         let kernel = |kernel| {
             GpuQuery::with_kernel(&context, &model, &features, kernel)
                 .expect("kernel")
@@ -158,6 +174,7 @@ fn gpu_queries_equal_the_cpu_at_every_width_with_latent_in() {
         let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
         for (path, got) in [
             ("burn-wgpu", on(&gpu.device)),
+            ("the default GPU query", by_default),
             ("tiled kernel", kernel(Kernel::Tiled)),
             ("layered kernel", kernel(Kernel::Layered)),
         ] {

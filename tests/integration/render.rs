@@ -704,3 +704,121 @@ fn the_overlay_shows_whether_it_arrives_before_or_after_the_anatomy() {
         .count();
     assert!(red > 100, "{red} red pixels");
 }
+
+#[test]
+fn a_grid_query_on_the_gpu_device_brings_its_overlay_texture() {
+    let test = "a_grid_query_on_the_gpu_device_brings_its_overlay_texture";
+    let Some(other_gpu) = gpu_or_skip(test) else {
+        return;
+    };
+    use nrf::device::{DeviceChoice, compute_device, gpu_context_of};
+    use nrf::render::volume3d::{FrameOptions, VolumeRenderer, brain_anatomy};
+    let compute = compute_device(DeviceChoice::Gpu).expect("burn on the GPU");
+    let gpu = gpu_context_of(&compute.device).expect("burn's GPU device is registered");
+    let cpu_model = nrf::defaults::default_model(1, &burn::tensor::Device::flex()).expect("model");
+    let model = cpu_model.on_device(&compute.device);
+    let (_, rgb) = nrf::data::simulate::stimulus_of(1, 2);
+    let image =
+        nrf::features::FeatureExtractor::extract(&nrf::features::builtin::BuiltinExtractor, &rgb)
+            .expect("features");
+    let grid = nrf::space::Grid::mni(4.0).expect("grid");
+    let want = QueryEngine::new(&cpu_model)
+        .prepare(&cpu_model, &image)
+        .expect("prepare")
+        .query_grid(&grid, Region::Domain)
+        .expect("CPU grid");
+    let query = QueryEngine::new(&model)
+        .prepare(&model, &image)
+        .expect("prepare");
+    let got = query.query_grid(&grid, Region::Domain).expect("GPU grid");
+    assert!(query.gpu_kernel().is_some(), "a WGSL kernel ran");
+    assert!(got.on_gpu.is_some(), "the level brings its overlay texture");
+    assert!(want.on_gpu.is_none());
+    assert_eq!(got.inside, want.inside);
+    let close = |a: &[f32], b: &[f32]| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs() / y.abs().max(1.0))
+            .fold(0.0f32, f32::max)
+    };
+    let gap = close(&got.volume.data, &want.volume.data);
+    assert!(gap <= 1e-4, "GPU grid vs CPU grid: {gap}");
+    // Every kernel's grid pass gives the inside values and a texture.
+    let inside_values: Vec<f32> = want.inside_values().collect();
+    for kernel in [Kernel::Fused, Kernel::Tiled, Kernel::Layered] {
+        let mut reports = 0;
+        let (values, _texture) = GpuQuery::with_kernel(&gpu, &cpu_model, &image, kernel)
+            .expect("kernel")
+            .grid_with_overlay(&gpu, &grid, &want.inside, &mut |_, _| {
+                reports += 1;
+                true
+            })
+            .expect("grid pass")
+            .expect("not cancelled");
+        assert!(reports >= 1);
+        let gap = close(&values, &inside_values);
+        assert!(gap <= 1e-4, "{kernel} kernel's grid pass vs CPU: {gap}");
+    }
+    // Drawn: the kernel's texture gives the picture the uploaded CPU values give.
+    let anatomy = brain_anatomy(&grid).expect("anatomy");
+    let style = OverlayStyle::symmetric(ColorMap::RdBuR, 1.0, 0.1);
+    let options = FrameOptions::default();
+    let mut adopted = VolumeRenderer::offscreen(&gpu, &anatomy, None, &style).expect("renderer");
+    assert!(
+        adopted
+            .show_prediction(&gpu.device, &gpu.queue, &got)
+            .expect("show"),
+        "the renderer on the query's device takes the texture"
+    );
+    let adopted = adopted
+        .render_offscreen(&gpu.device, &gpu.queue, &options, (160, 120))
+        .expect("render");
+    let mut uploaded =
+        VolumeRenderer::offscreen(&gpu, &anatomy, Some((&want.volume, &want.inside)), &style)
+            .expect("renderer");
+    let uploaded = uploaded
+        .render_offscreen(&gpu.device, &gpu.queue, &options, (160, 120))
+        .expect("render");
+    let differing = adopted
+        .pixels()
+        .zip(uploaded.pixels())
+        .filter(|(a, b)| (0..3).any(|k| a.0[k].abs_diff(b.0[k]) > 2))
+        .count();
+    assert!(differing * 200 < 160 * 120, "{differing} pixels differ");
+    // A renderer on another device cannot take it: it uploads the values.
+    let mut elsewhere =
+        VolumeRenderer::offscreen(&other_gpu, &anatomy, None, &style).expect("renderer");
+    assert!(
+        !elsewhere
+            .show_prediction(&other_gpu.device, &other_gpu.queue, &got)
+            .expect("show")
+    );
+    // A contrast sums two images: values only, right ones.
+    let (_, rgb_b) = nrf::data::simulate::stimulus_of(1, 3);
+    let image_b =
+        nrf::features::FeatureExtractor::extract(&nrf::features::builtin::BuiltinExtractor, &rgb_b)
+            .expect("features");
+    let engine = QueryEngine::new(&model);
+    let contrast = engine
+        .prepare(&model, &image)
+        .and_then(|a| a.minus(&engine.prepare(&model, &image_b).expect("prepare")))
+        .expect("contrast")
+        .query_grid(&grid, Region::Domain)
+        .expect("contrast grid");
+    assert!(contrast.on_gpu.is_none());
+    let cpu_engine = QueryEngine::new(&cpu_model);
+    let want_contrast = cpu_engine
+        .prepare(&cpu_model, &image)
+        .and_then(|a| a.minus(&cpu_engine.prepare(&cpu_model, &image_b).expect("prepare")))
+        .expect("contrast")
+        .query_grid(&grid, Region::Domain)
+        .expect("contrast grid");
+    let gap = close(&contrast.volume.data, &want_contrast.volume.data);
+    assert!(gap <= 1e-4, "GPU contrast vs CPU: {gap}");
+    // A cancel ends the grid pass.
+    let cancelled = query.query_grid_with_progress(&grid, Region::Domain, &mut |_, _| false);
+    assert!(
+        matches!(cancelled, Err(nrf::query::QueryError::Cancelled)),
+        "{cancelled:?}"
+    );
+}
