@@ -629,11 +629,8 @@ fn query_speeds(
             println!("{}", serde_json::to_string(&result)?);
         } else {
             println!(
-                "query {} points: {:.4} M points/s ({:.3} s) — {}",
-                result.points,
-                result.points_per_second / 1e6,
-                seconds,
-                result.path
+                "query {} points: {:.0} points/s ({:.3} s) — {}",
+                result.points, result.points_per_second, seconds, result.path
             );
         }
         Ok(())
