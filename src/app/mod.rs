@@ -62,6 +62,9 @@ pub struct ViewOptions {
     pub clip: Option<PathBuf>,
     /// Repaint continuously and record frame times here (a benchmark of the UI's frame rate).
     pub frame_stats: Option<Arc<std::sync::Mutex<FrameStats>>>,
+    /// With `frame_stats`: close the window this long after its first frame (to time the UI
+    /// while a slow model computes, without waiting for its last level).
+    pub exit_after: Option<std::time::Duration>,
     /// Where the model runs: a hardware GPU (the window's own device) under `Auto`, the CPU
     /// otherwise; `Gpu` takes a software adapter too.
     pub device: DeviceChoice,
@@ -78,6 +81,8 @@ pub struct FrameStats {
     pub idle: (u64, f64),
     /// Frames drawn at any other time (loading, predicting, refining), and their seconds.
     pub other: (u64, f64),
+    /// The longest frame of each of the three, seconds: the worst the UI got.
+    pub slowest: [f64; 3],
 }
 
 impl FrameStats {
@@ -338,6 +343,8 @@ pub struct NrfApp {
     hover: Option<(DVec3, Option<f32>)>,
     /// When the previous frame began (frame statistics only).
     last_frame: Option<std::time::Instant>,
+    /// The first frame's time (for [`ViewOptions::exit_after`]).
+    first_frame: Option<std::time::Instant>,
     layout: Layout,
     help_open: bool,
 }
@@ -534,6 +541,7 @@ impl NrfApp {
             export: export::ExportPanel::default(),
             hover: None,
             last_frame: None,
+            first_frame: None,
             layout: Layout::Grid,
             help_open: false,
         };
@@ -1838,15 +1846,30 @@ impl NrfApp {
         {
             let seconds = (now - last).as_secs_f64();
             let training = self.finetune.running() && self.finetune.progress().position.is_some();
-            let slot = if training {
-                &mut stats.training
+            let kind = if training {
+                0
             } else if self.idle() {
-                &mut stats.idle
+                1
             } else {
-                &mut stats.other
+                2
+            };
+            let stats = &mut *stats;
+            let slot = match kind {
+                0 => &mut stats.training,
+                1 => &mut stats.idle,
+                _ => &mut stats.other,
             };
             slot.0 += 1;
             slot.1 += seconds;
+            stats.slowest[kind] = stats.slowest[kind].max(seconds);
+        }
+        let first = *self.first_frame.get_or_insert(now);
+        if self
+            .options
+            .exit_after
+            .is_some_and(|limit| now - first >= limit)
+        {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
         }
         self.last_frame = Some(now);
     }

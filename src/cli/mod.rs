@@ -149,6 +149,7 @@ pub fn run(cli: Cli) -> Result<()> {
             finetune_images: 20,
             finetune_epochs: None,
             frame_rate: false,
+            exit_after: None,
             overlay: None,
             model: None,
             clip: None,
@@ -230,6 +231,10 @@ pub struct ViewArgs {
     /// fine-tune trains, and otherwise): a benchmark of the UI.
     #[arg(long)]
     pub frame_rate: bool,
+    /// With --frame-rate: close the window this many seconds after it opens (to time the UI
+    /// while a slow model computes).
+    #[arg(long, value_name = "SECONDS", requires = "frame_rate")]
+    pub exit_after: Option<f64>,
     /// Where the model runs: auto = a hardware GPU (on the window's own device) when there is
     /// one, else the CPU; gpu takes a software adapter too. The views are drawn on the GPU
     /// adapter either way.
@@ -260,6 +265,11 @@ fn view(args: ViewArgs) -> Result<()> {
         && !(1..=10_000).contains(&epochs)
     {
         anyhow::bail!("--finetune-epochs {epochs}: expected 1 to 10000");
+    }
+    if let Some(seconds) = args.exit_after
+        && !(seconds.is_finite() && seconds > 0.0 && seconds <= 86_400.0)
+    {
+        anyhow::bail!("--exit-after {seconds}: expected 0 to 86400 seconds");
     }
     let stats = args.frame_rate.then(std::sync::Arc::default);
     // Fail here, with the file's name, rather than in a dialog.
@@ -302,6 +312,7 @@ fn view(args: ViewArgs) -> Result<()> {
         finetune: args.finetune_from.map(|k| (k, args.finetune_images)),
         finetune_epochs: args.finetune_epochs,
         frame_stats: stats.clone(),
+        exit_after: args.exit_after.map(std::time::Duration::from_secs_f64),
         overlay: args.overlay.clone(),
         model: args.model.clone(),
         clip: args.clip.clone(),
@@ -321,8 +332,9 @@ fn view(args: ViewArgs) -> Result<()> {
     }
     if let Some(stats) = stats.and_then(|s| s.lock().ok().map(|s| *s)) {
         let [training, idle, other] = stats.rates();
+        let [slow_training, slow_idle, slow_other] = stats.slowest.map(|s| s * 1000.0);
         println!(
-            "UI frames: {training:.1} frames/s while a fine-tune trained ({} frames), {idle:.1} frames/s idle ({} frames), {other:.1} frames/s while loading and predicting ({} frames)",
+            "UI frames: {training:.1} frames/s while a fine-tune trained ({} frames, slowest {slow_training:.0} ms), {idle:.1} frames/s idle ({} frames, slowest {slow_idle:.0} ms), {other:.1} frames/s while loading and predicting ({} frames, slowest {slow_other:.0} ms)",
             stats.training.0, stats.idle.0, stats.other.0
         );
     }

@@ -15,8 +15,6 @@ use crate::gpu::GpuContext;
 use crate::space::{Grid, normalise_mni};
 use crate::volume::Mask;
 
-use super::volume3d::VolumeRenderer;
-
 /// Mesa's software rasteriser ends any shader loop after this many iterations per invocation
 /// (summed over every time the loop is entered).
 const SOFTWARE_LOOP_LIMIT: usize = 65_535;
@@ -387,17 +385,15 @@ impl FusedQuery {
         (params, mask)
     }
 
-    /// Evaluates the grid where `inside` straight into `renderer`'s overlay texture: the kernel
-    /// writes padded rows and the GPU copies them into the texture; nothing comes back to the
-    /// CPU. The renderer must live on `gpu`'s device.
-    pub fn fill_overlay(
+    /// Evaluates the grid where `inside` into packed overlay words (rows of the returned length,
+    /// ready to copy into a texture) in one dispatch; nothing comes back to the CPU.
+    pub fn packed_overlay(
         &self,
         gpu: &GpuContext,
         biases: &Biases,
-        renderer: &mut VolumeRenderer,
         grid: &Grid,
         inside: &Mask,
-    ) -> Result<(), RenderError> {
+    ) -> Result<(wgpu::Buffer, usize), RenderError> {
         if inside.grid != *grid {
             return Err(RenderError::Invalid("the mask is on another grid".into()));
         }
@@ -407,8 +403,7 @@ impl FusedQuery {
         let packed = packed_words(&gpu.device, row * ny * nz);
         let (encoder, _) = self.encode(gpu, biases, params, &mask, grid.len(), &packed);
         gpu.queue.submit([encoder.finish()]);
-        let texture = copy_into_overlay(gpu, &packed, grid, row);
-        renderer.adopt_overlay(&gpu.device, &gpu.queue, texture, inside)
+        Ok((packed, row))
     }
 
     /// Evaluates the grid where `inside` a chunk at a time (`progress` after each, `(done,

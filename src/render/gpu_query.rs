@@ -328,10 +328,12 @@ impl GpuQuery {
         grid: &Grid,
         inside: &Mask,
     ) -> Result<(), RenderError> {
-        match &self.kernel.kind {
-            KernelKind::Fused(q) => q.fill_overlay(gpu, &self.biases, renderer, grid, inside),
-            KernelKind::Tiled(q) => q.fill_overlay(gpu, &self.biases, renderer, grid, inside),
-        }
+        let (packed, row) = match &self.kernel.kind {
+            KernelKind::Fused(q) => q.packed_overlay(gpu, &self.biases, grid, inside)?,
+            KernelKind::Tiled(q) => q.packed_overlay(gpu, &self.biases, grid, inside)?,
+        };
+        let texture = copy_into_overlay(gpu, &packed, grid, row);
+        renderer.adopt_overlay(&gpu.device, &gpu.queue, texture, inside)
     }
 }
 

@@ -13,7 +13,6 @@ use super::gpu_query::{
     Biases, LayerBlock, MlpBlocks, bias_offsets, copy_into_overlay, grid_points, overlay_row,
     read_back, uncancelled,
 };
-use super::volume3d::VolumeRenderer;
 use crate::gpu::GpuContext;
 use crate::space::{Grid, normalise_mni};
 use crate::volume::Mask;
@@ -294,23 +293,20 @@ impl TiledQuery {
         Ok(bytemuck::cast_slice::<u8, u32>(&bytes).to_vec())
     }
 
-    /// Evaluates the grid where `inside` straight into `renderer`'s overlay texture: the write-out
-    /// kernel scatters into padded rows and the GPU copies them into the texture; nothing comes
-    /// back to the CPU. The renderer must live on `gpu`'s device.
-    pub fn fill_overlay(
+    /// Evaluates the grid where `inside` into packed overlay words (rows of the returned length,
+    /// ready to copy into a texture); nothing comes back to the CPU.
+    pub fn packed_overlay(
         &self,
         gpu: &GpuContext,
         biases: &Biases,
-        renderer: &mut VolumeRenderer,
         grid: &Grid,
         inside: &Mask,
-    ) -> Result<(), RenderError> {
+    ) -> Result<(wgpu::Buffer, usize), RenderError> {
         let Some((_, packed, row)) = self.run_grid(gpu, biases, grid, inside, &mut |_, _| true)?
         else {
             return Err(uncancelled());
         };
-        let texture = copy_into_overlay(gpu, &packed, grid, row);
-        renderer.adopt_overlay(&gpu.device, &gpu.queue, texture, inside)
+        Ok((packed, row))
     }
 
     /// Evaluates the grid where `inside` chunk by chunk (`progress` after each, `(done, total)`

@@ -65,6 +65,25 @@ fn errors_are_one_line_naming_the_file() {
 }
 
 #[test]
+fn exit_after_needs_the_frame_rate_and_a_sensible_time() {
+    let refused = |args: &[&str], says: &str| {
+        let out = nrf(args);
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    };
+    refused(&["view", "--exit-after", "5"], "--frame-rate");
+    refused(
+        &["view", "--frame-rate", "--exit-after=-3"],
+        "expected 0 to 86400 seconds",
+    );
+    refused(
+        &["view", "--frame-rate", "--exit-after", "NaN"],
+        "expected 0 to 86400 seconds",
+    );
+}
+
+#[test]
 fn a_misspelt_gpu_kernel_is_refused_with_the_choices() {
     let out = Command::new(env!("CARGO_BIN_EXE_nrf"))
         .args(["info", "/no/such/file.nii.gz"])
