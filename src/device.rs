@@ -273,6 +273,20 @@ pub fn compute_device(choice: DeviceChoice) -> Result<ComputeDevice, NoGpu> {
     })
 }
 
+/// Lowers the calling thread's CPU priority (nice 10) below a window's (0): background compute
+/// then yields the cores to the frames when both want them, and has them to itself otherwise.
+/// Linux only; elsewhere it does nothing.
+// The crate's one `unsafe`: the libc call that sets a thread's nice value (std has none).
+#[allow(unsafe_code)]
+pub fn yield_to_the_window() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority with PRIO_PROCESS and who = 0 changes the nice value of the calling
+    // thread only (Linux schedules threads as processes); it reads and writes no memory of ours.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+    }
+}
+
 /// Existing wgpu handles (e.g. the device a window draws with) that the model may share.
 pub struct SharedGpu {
     /// The instance the adapter came from.

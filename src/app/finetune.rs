@@ -156,6 +156,7 @@ impl FineTuneJob {
         let max_epochs = request.config.max_epochs;
         let stop = Arc::clone(&cancel);
         std::thread::spawn(move || {
+            crate::device::yield_to_the_window();
             let send = |message| {
                 // A closed channel only means the UI dropped the job.
                 let _ = sender.send(message);

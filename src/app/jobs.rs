@@ -60,6 +60,7 @@ fn spawn_worker<M: Send + 'static>(
     let cancel = Cancel::default();
     let token = cancel.clone();
     std::thread::spawn(move || {
+        crate::device::yield_to_the_window();
         let send = |message| {
             if token.is_set() {
                 return false;

@@ -94,24 +94,12 @@ impl FrameStats {
 }
 
 /// Makes the CPU compute threads (rayon's global pool, which burn's flex backend and our own
-/// parallel loops use) run at a lower priority than the window, so that a model computing on
-/// every core does not starve the frames: a frame is a few milliseconds of work the compute
-/// threads yield to, and when the window is idle they have the cores to themselves. Only where
-/// the pool is not started yet (call it first); elsewhere, and off Linux, it does nothing.
-// The crate's one `unsafe`: the libc call that sets a thread's nice value (std has none).
-#[allow(unsafe_code)]
+/// parallel loops use) run below the window ([`crate::device::yield_to_the_window`]); the
+/// viewer's job threads lower themselves the same way. Only where the pool is not started yet
+/// (call it first); elsewhere it does nothing.
 fn yield_compute_to_the_window() {
-    // Nice 10: below the window (0), well above nothing.
-    const COMPUTE_NICE: i32 = 10;
     let _ = rayon::ThreadPoolBuilder::new()
-        .start_handler(|_| {
-            #[cfg(target_os = "linux")]
-            // SAFETY: setpriority with PRIO_PROCESS and who = 0 changes the nice value of the
-            // calling thread only (Linux threads are scheduled as processes); it reads no memory.
-            unsafe {
-                libc::setpriority(libc::PRIO_PROCESS, 0, COMPUTE_NICE);
-            }
-        })
+        .start_handler(|_| crate::device::yield_to_the_window())
         .build_global();
 }
 

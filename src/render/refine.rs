@@ -200,6 +200,8 @@ impl RefinementJob {
         let cancel = Arc::new(AtomicBool::new(false));
         let stop = Arc::clone(&cancel);
         let thread = std::thread::spawn(move || {
+            // Levels are background work: a window drawing meanwhile comes first.
+            crate::device::yield_to_the_window();
             let send = |message| {
                 // A closed channel means nobody listens any more.
                 let listening = sender.send(message).is_ok();
