@@ -8,11 +8,11 @@ use wgpu::util::DeviceExt;
 
 use super::RenderError;
 use super::gpu_query::{
-    Biases, MlpBlocks, bias_offsets, copy_into_overlay, grid_points, overlay_row, packed_words,
-    read_back,
+    Biases, MlpBlocks, bias_offsets, copy_into_overlay, grid_points, normalised_texels,
+    overlay_row, packed_words, read_back,
 };
 use crate::gpu::GpuContext;
-use crate::space::{Grid, normalise_mni};
+use crate::space::Grid;
 use crate::volume::Mask;
 
 /// Mesa's software rasteriser ends any shader loop after this many iterations per invocation
@@ -317,13 +317,7 @@ impl FusedQuery {
         if points_mm.is_empty() {
             return Ok(Vec::new());
         }
-        let points: Vec<[f32; 4]> = points_mm
-            .iter()
-            .map(|&p| {
-                let n = normalise_mni(p);
-                [n.x, n.y, n.z, 0.0]
-            })
-            .collect();
+        let points = normalised_texels(points_mm);
         let bytes = self.run(
             gpu,
             biases,

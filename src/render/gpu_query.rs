@@ -426,6 +426,17 @@ pub(crate) fn grid_points(
     Ok((points, targets))
 }
 
+/// MNI points (mm) as the kernels read them: normalised xyz, w free.
+pub(crate) fn normalised_texels(points_mm: &[Vec3]) -> Vec<[f32; 4]> {
+    points_mm
+        .iter()
+        .map(|&p| {
+            let n = normalise_mni(p);
+            [n.x, n.y, n.z, 0.0]
+        })
+        .collect()
+}
+
 /// Words per row of a packed overlay grid `nx` voxels wide: 64 words = 256 bytes, the row
 /// alignment of buffer-to-texture copies.
 pub(crate) fn overlay_row(nx: usize) -> usize {

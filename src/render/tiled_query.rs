@@ -10,11 +10,11 @@ use wgpu::util::DeviceExt;
 
 use super::RenderError;
 use super::gpu_query::{
-    Biases, LayerBlock, MlpBlocks, bias_offsets, copy_into_overlay, grid_points, overlay_row,
-    read_back, uncancelled,
+    Biases, LayerBlock, MlpBlocks, bias_offsets, copy_into_overlay, grid_points, normalised_texels,
+    overlay_row, read_back, uncancelled,
 };
 use crate::gpu::GpuContext;
-use crate::space::{Grid, normalise_mni};
+use crate::space::Grid;
 use crate::volume::Mask;
 
 /// Points per workgroup tile (`TILE_POINTS` in `nrf_layer.wgsl`); chunks are multiples of it.
@@ -253,13 +253,7 @@ impl TiledQuery {
         if points_mm.is_empty() {
             return Ok(Some(Vec::new()));
         }
-        let points: Vec<[f32; 4]> = points_mm
-            .iter()
-            .map(|&p| {
-                let n = normalise_mni(p);
-                [n.x, n.y, n.z, 0.0]
-            })
-            .collect();
+        let points = normalised_texels(points_mm);
         let Some(outputs) = self.run(gpu, biases, &points, None, progress)? else {
             return Ok(None);
         };
