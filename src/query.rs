@@ -162,12 +162,6 @@ impl QueryEngine {
     /// The MLP's weights as the WGSL kernels read them (the latent's weights stay here: they go
     /// into each image's biases, [`ImageQuery::term_biases`]).
     pub(crate) fn kernel_blocks(&self) -> Result<MlpBlocks, QueryError> {
-        let read = |t: &Tensor<2>| {
-            t.clone()
-                .into_data()
-                .try_to_vec::<f32>()
-                .map_err(|e| QueryError::from(InputError::Readback(format!("{e:?}"))))
-        };
         let layers = self
             .layers
             .iter()
@@ -181,15 +175,15 @@ impl QueryEngine {
                         out: from_encoding.dims()[1],
                         previous: from_previous.as_ref().map_or(0, |w| w.dims()[0]),
                         previous_weights: match from_previous {
-                            Some(w) => read(w)?,
+                            Some(w) => values_of(w)?,
                             None => Vec::new(),
                         },
-                        encoding_weights: Some(read(from_encoding)?),
+                        encoding_weights: Some(values_of(from_encoding)?),
                     },
                     FactorisedLayer::Plain { weight, .. } => LayerBlock {
                         out: weight.dims()[1],
                         previous: weight.dims()[0],
-                        previous_weights: read(weight)?,
+                        previous_weights: values_of(weight)?,
                         encoding_weights: None,
                     },
                 })
@@ -198,7 +192,7 @@ impl QueryEngine {
         Ok(MlpBlocks {
             layers,
             encoding: self.config.encoding_dim(),
-            fourier_b: read(&self.fourier.b)?,
+            fourier_b: values_of(&self.fourier.b)?,
         })
     }
 
@@ -327,6 +321,14 @@ pub struct ImageQuery {
     on_kernel: Arc<OnceLock<Result<KernelTerms, String>>>,
 }
 
+/// A tensor's values, read back to the CPU (row-major).
+fn values_of(t: &Tensor<2>) -> Result<Vec<f32>, QueryError> {
+    t.clone()
+        .into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| InputError::Readback(format!("{e:?}")).into())
+}
+
 /// Each image's weight and its biases uploaded for the engine's kernel.
 type KernelTerms = Vec<(f32, GpuQuery)>;
 
@@ -437,20 +439,14 @@ impl ImageQuery {
     /// share W_latent · latent + b for the layers that take the input, the plain bias for the
     /// others): what the WGSL kernels take ([`crate::render::gpu_query`]).
     pub fn term_biases(&self) -> Result<Vec<(f32, LayerBiases)>, QueryError> {
-        let read = |t: &Tensor<2>| {
-            t.clone()
-                .into_data()
-                .try_to_vec::<f32>()
-                .map_err(|e| QueryError::from(InputError::Readback(format!("{e:?}"))))
-        };
         self.terms
             .iter()
             .map(|(weight, layers)| {
                 let biases = layers
                     .iter()
                     .map(|layer| match layer {
-                        PreparedLayer::TakesInput { share, .. } => read(share),
-                        PreparedLayer::Plain { bias, .. } => read(bias),
+                        PreparedLayer::TakesInput { share, .. } => values_of(share),
+                        PreparedLayer::Plain { bias, .. } => values_of(bias),
                     })
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok((*weight, biases))
@@ -520,11 +516,9 @@ impl ImageQuery {
                     None => values,
                 });
             }
-            let values = sum
-                .ok_or_else(|| InputError::Contrast("a query of no images".into()))?
-                .into_data()
-                .try_to_vec::<f32>()
-                .map_err(|e| InputError::Readback(format!("{e:?}")))?;
+            let values = values_of(
+                &sum.ok_or_else(|| InputError::Contrast("a query of no images".into()))?,
+            )?;
             out.extend(values);
             if !progress(out.len(), points_mm.len()) {
                 return Err(QueryError::Cancelled);

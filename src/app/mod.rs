@@ -75,21 +75,35 @@ pub struct ViewOptions {
 /// Frame times of the window, recorded when [`ViewOptions::frame_stats`] is set.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct FrameStats {
-    /// Frames drawn while a fine-tune was training (after measuring its data), and their seconds.
-    pub training: (u64, f64),
-    /// Frames drawn with nothing running in the background (views complete), and their seconds.
-    pub idle: (u64, f64),
-    /// Frames drawn at any other time (loading, predicting, refining), and their seconds.
-    pub other: (u64, f64),
-    /// The longest frame of each of the three, seconds: the worst the UI got.
-    pub slowest: [f64; 3],
+    /// Frames drawn while a fine-tune was training (after measuring its data).
+    pub training: PhaseFrames,
+    /// Frames drawn with nothing running in the background (views complete).
+    pub idle: PhaseFrames,
+    /// Frames drawn at any other time (loading, predicting, refining).
+    pub other: PhaseFrames,
 }
 
-impl FrameStats {
-    /// Frames per second while training, idle, and otherwise.
-    pub fn rates(&self) -> [f64; 3] {
-        let rate = |(frames, seconds): (u64, f64)| frames as f64 / seconds.max(1e-9);
-        [rate(self.training), rate(self.idle), rate(self.other)]
+/// The frames of one phase of [`FrameStats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PhaseFrames {
+    /// Frames drawn.
+    pub frames: u64,
+    /// Their seconds in all.
+    pub seconds: f64,
+    /// The longest of them, seconds: the worst the UI got.
+    pub slowest: f64,
+}
+
+impl PhaseFrames {
+    /// Frames per second.
+    pub fn rate(&self) -> f64 {
+        self.frames as f64 / self.seconds.max(1e-9)
+    }
+
+    fn add(&mut self, seconds: f64) {
+        self.frames += 1;
+        self.seconds += seconds;
+        self.slowest = self.slowest.max(seconds);
     }
 }
 
@@ -1857,22 +1871,14 @@ impl NrfApp {
         {
             let seconds = (now - last).as_secs_f64();
             let training = self.finetune.running() && self.finetune.progress().position.is_some();
-            let kind = if training {
-                0
+            let phase = if training {
+                &mut stats.training
             } else if self.idle() {
-                1
+                &mut stats.idle
             } else {
-                2
+                &mut stats.other
             };
-            let stats = &mut *stats;
-            let slot = match kind {
-                0 => &mut stats.training,
-                1 => &mut stats.idle,
-                _ => &mut stats.other,
-            };
-            slot.0 += 1;
-            slot.1 += seconds;
-            stats.slowest[kind] = stats.slowest[kind].max(seconds);
+            phase.add(seconds);
         }
         let first = *self.first_frame.get_or_insert(now);
         if self
@@ -1949,7 +1955,7 @@ impl NrfApp {
             .options
             .frame_stats
             .as_ref()
-            .is_none_or(|stats| stats.lock().is_ok_and(|s| s.idle.1 >= 3.0));
+            .is_none_or(|stats| stats.lock().is_ok_and(|s| s.idle.seconds >= 3.0));
         if !ready || !measured || self.screenshot_requested {
             return;
         }

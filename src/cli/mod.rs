@@ -331,11 +331,19 @@ fn view(args: ViewArgs) -> Result<()> {
         println!("wrote {}", path.display());
     }
     if let Some(stats) = stats.and_then(|s| s.lock().ok().map(|s| *s)) {
-        let [training, idle, other] = stats.rates();
-        let [slow_training, slow_idle, slow_other] = stats.slowest.map(|s| s * 1000.0);
+        let line = |phase: &nrf::app::PhaseFrames, when: &str| {
+            format!(
+                "{:.1} frames/s {when} ({} frames, slowest {:.0} ms)",
+                phase.rate(),
+                phase.frames,
+                phase.slowest * 1000.0
+            )
+        };
         println!(
-            "UI frames: {training:.1} frames/s while a fine-tune trained ({} frames, slowest {slow_training:.0} ms), {idle:.1} frames/s idle ({} frames, slowest {slow_idle:.0} ms), {other:.1} frames/s while loading and predicting ({} frames, slowest {slow_other:.0} ms)",
-            stats.training.0, stats.idle.0, stats.other.0
+            "UI frames: {}, {}, {}",
+            line(&stats.training, "while a fine-tune trained"),
+            line(&stats.idle, "idle"),
+            line(&stats.other, "while loading and predicting")
         );
     }
     Ok(())

@@ -222,7 +222,7 @@ impl FusedQuery {
         count: usize,
         packed_output: bool,
     ) -> Result<Vec<u8>, RenderError> {
-        let packed = packed_words(&gpu.device, count);
+        let packed = packed_words(&gpu.device, "fused packed", count);
         let (encoder, values) = self.encode(gpu, biases, params, points, count, &packed);
         let source = if packed_output { &packed } else { &values };
         read_back(gpu, encoder, source, (count * 4) as u64)
@@ -255,7 +255,7 @@ impl FusedQuery {
             }),
             usage: wgpu::BufferUsages::STORAGE,
         });
-        let values = packed_words(device, count);
+        let values = packed_words(device, "fused values", count);
         fn buffer(binding: u32, buffer: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
             wgpu::BindGroupEntry {
                 binding,
@@ -394,7 +394,7 @@ impl FusedQuery {
         let [nx, ny, nz] = grid.dims;
         let row = overlay_row(nx);
         let (params, mask) = self.grid_inputs(grid, inside, row as u32);
-        let packed = packed_words(&gpu.device, row * ny * nz);
+        let packed = packed_words(&gpu.device, "fused packed", row * ny * nz);
         let (encoder, _) = self.encode(gpu, biases, params, &mask, grid.len(), &packed);
         gpu.queue.submit([encoder.finish()]);
         Ok((packed, row))
@@ -418,7 +418,7 @@ impl FusedQuery {
         for (point, &target) in points.iter_mut().zip(&targets) {
             point[3] = f32::from_bits(target);
         }
-        let packed = packed_words(&gpu.device, row * ny * nz);
+        let packed = packed_words(&gpu.device, "fused packed", row * ny * nz);
         let mut values = Vec::with_capacity(points.len());
         for chunk in points.chunks(SCATTER_CHUNK_POINTS) {
             let params = self.params(chunk.len(), 2);
@@ -458,42 +458,18 @@ fn specialised_source(width: usize) -> String {
 /// The kernel's bindings, stated rather than derived from the shader: the weights texture is
 /// `Rgba32Float`, which is not filterable.
 fn bind_group_layout(device: &wgpu::Device) -> wgpu::BindGroupLayout {
-    let entry = |binding, ty| wgpu::BindGroupLayoutEntry {
-        binding,
-        visibility: wgpu::ShaderStages::COMPUTE,
-        ty,
-        count: None,
-    };
-    let storage = |read_only| wgpu::BindingType::Buffer {
-        ty: wgpu::BufferBindingType::Storage { read_only },
-        has_dynamic_offset: false,
-        min_binding_size: None,
-    };
+    use super::gpu_query::layout::*;
     device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
         label: Some("fused nrf query"),
         entries: &[
-            entry(
-                0,
-                wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Uniform,
-                    has_dynamic_offset: false,
-                    min_binding_size: None,
-                },
-            ),
-            entry(1, storage(true)),
-            entry(
-                2,
-                wgpu::BindingType::Texture {
-                    sample_type: wgpu::TextureSampleType::Float { filterable: false },
-                    view_dimension: wgpu::TextureViewDimension::D2,
-                    multisampled: false,
-                },
-            ),
-            entry(3, storage(true)),
-            entry(4, storage(true)),
-            entry(5, storage(false)),
-            entry(6, storage(false)),
-            entry(7, storage(true)),
+            uniform(0),
+            storage(1, true),
+            texture(2),
+            storage(3, true),
+            storage(4, true),
+            storage(5, false),
+            storage(6, false),
+            storage(7, true),
         ],
     })
 }

@@ -92,18 +92,12 @@ enum KernelKind {
 }
 
 impl GpuKernel {
-    /// Uploads `model`'s MLP for the kernel [`Kernel::for_model`] picks on `gpu`.
-    pub fn for_model(gpu: &GpuContext, model: &Nrf) -> Result<Self, RenderError> {
-        Self::new(
-            gpu,
-            model,
-            Kernel::for_model(widest(model), gpu.is_software()),
-        )
-    }
-
     /// Uploads `model`'s MLP for `kernel`.
     pub fn new(gpu: &GpuContext, model: &Nrf, kernel: Kernel) -> Result<Self, RenderError> {
-        Self::from_blocks(gpu, &MlpBlocks::new(model)?, kernel)
+        let blocks = crate::query::QueryEngine::new(model)
+            .kernel_blocks()
+            .map_err(|e| RenderError::Gpu(e.to_string()))?;
+        Self::from_blocks(gpu, &blocks, kernel)
     }
 
     /// Uploads the layers of `blocks` for `kernel`.
@@ -239,26 +233,25 @@ pub struct GpuQuery {
 }
 
 impl GpuQuery {
-    /// Uploads `model` for the kernel [`Kernel::for_model`] picks on `gpu`, with `image`'s
-    /// biases.
-    pub fn new(gpu: &GpuContext, model: &Nrf, image: &ImageFeatures) -> Result<Self, RenderError> {
-        let kernel = Kernel::for_model(widest(model), gpu.is_software());
-        Self::with_kernel(gpu, model, image, kernel)
-    }
-
     /// Uploads `model` for `kernel`, with `image`'s biases (computed by the burn query's
-    /// factorisation, [`crate::query::ImageQuery::layer_biases`]).
+    /// factorisation, [`crate::query::ImageQuery::layer_biases`]). Queries on a GPU device
+    /// choose their kernel themselves ([`crate::query::QueryEngine::device_kernel`]); this is for
+    /// comparing the kernels.
     pub fn with_kernel(
         gpu: &GpuContext,
         model: &Nrf,
         image: &ImageFeatures,
         kernel: Kernel,
     ) -> Result<Self, RenderError> {
-        let gpu_kernel = GpuKernel::new(gpu, model, kernel)?;
-        let biases = crate::query::QueryEngine::new(model)
+        // One engine splits the weights for the kernel and prepares the image's biases.
+        let engine = crate::query::QueryEngine::new(model);
+        let failed = |e: crate::query::QueryError| RenderError::Invalid(e.to_string());
+        let blocks = engine.kernel_blocks().map_err(failed)?;
+        let gpu_kernel = GpuKernel::from_blocks(gpu, &blocks, kernel)?;
+        let biases = engine
             .prepare(model, image)
             .and_then(|q| q.layer_biases())
-            .map_err(|e| RenderError::Invalid(e.to_string()))?;
+            .map_err(failed)?;
         Self::from_biases(gpu, Arc::new(gpu_kernel), &biases)
     }
 
@@ -375,13 +368,6 @@ pub(crate) struct MlpBlocks {
 }
 
 impl MlpBlocks {
-    /// Reads `model`'s MLP weights, split as the burn query splits them.
-    pub fn new(model: &Nrf) -> Result<Self, RenderError> {
-        crate::query::QueryEngine::new(model)
-            .kernel_blocks()
-            .map_err(|e| RenderError::Gpu(e.to_string()))
-    }
-
     /// Fourier frequencies F.
     pub fn frequencies(&self) -> usize {
         self.fourier_b.len() / 3
@@ -398,10 +384,10 @@ impl MlpBlocks {
     }
 }
 
-/// A grid query's packed words were missing: only a cancel, which grid queries never ask for,
-/// ends a run without them.
+/// A run asked for no cancel yet ended without its outputs (a cancel is the only way a run ends
+/// early, so this is a bug, not an input).
 pub(crate) fn uncancelled() -> RenderError {
-    RenderError::Gpu("the grid query ended without its packed values".into())
+    RenderError::Gpu("the query ended without its outputs though nothing cancelled it".into())
 }
 
 /// The inside voxels of `grid` as normalised points, and each one's word in a packed grid whose
@@ -419,22 +405,21 @@ pub(crate) fn grid_points(
     let mut targets = Vec::new();
     for (index, _) in inside.data.iter().enumerate().filter(|(_, i)| **i) {
         let [i, j, k] = grid.ijk(index);
-        let n = normalise_mni(grid.point([i, j, k]).as_vec3());
-        points.push([n.x, n.y, n.z, 0.0]);
+        points.push(texel(grid.point([i, j, k]).as_vec3()));
         targets.push(((k * ny + j) * row + i) as u32);
     }
     Ok((points, targets))
 }
 
-/// MNI points (mm) as the kernels read them: normalised xyz, w free.
+/// MNI points (mm) as the kernels read them ([`texel`]).
 pub(crate) fn normalised_texels(points_mm: &[Vec3]) -> Vec<[f32; 4]> {
-    points_mm
-        .iter()
-        .map(|&p| {
-            let n = normalise_mni(p);
-            [n.x, n.y, n.z, 0.0]
-        })
-        .collect()
+    points_mm.iter().map(|&p| texel(p)).collect()
+}
+
+/// One MNI point (mm) as the kernels read it: normalised xyz, w free.
+fn texel(mm: Vec3) -> [f32; 4] {
+    let n = normalise_mni(mm);
+    [n.x, n.y, n.z, 0.0]
 }
 
 /// Words per row of a packed overlay grid `nx` voxels wide: 64 words = 256 bytes, the row
@@ -444,9 +429,9 @@ pub(crate) fn overlay_row(nx: usize) -> usize {
 }
 
 /// A zeroed buffer of `len` words (at least one) the kernels write and the CPU may read back.
-pub(crate) fn packed_words(device: &wgpu::Device, len: usize) -> wgpu::Buffer {
+pub(crate) fn packed_words(device: &wgpu::Device, label: &str, len: usize) -> wgpu::Buffer {
     device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("query output"),
+        label: Some(label),
         size: (len.max(1) * 4) as u64,
         usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
         mapped_at_creation: false,
@@ -521,6 +506,63 @@ pub(crate) fn read_back(
         .to_vec();
     readback.unmap();
     Ok(data[..bytes as usize].to_vec())
+}
+
+/// Bind-group layout entries of the query kernels, stated rather than derived from the shaders:
+/// their textures are `Rgba32Float`, which is not filterable.
+pub(crate) mod layout {
+    pub fn uniform(binding: u32) -> wgpu::BindGroupLayoutEntry {
+        entry(
+            binding,
+            wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Uniform,
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+        )
+    }
+
+    pub fn storage(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
+        entry(
+            binding,
+            wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Storage { read_only },
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+        )
+    }
+
+    pub fn texture(binding: u32) -> wgpu::BindGroupLayoutEntry {
+        entry(
+            binding,
+            wgpu::BindingType::Texture {
+                sample_type: wgpu::TextureSampleType::Float { filterable: false },
+                view_dimension: wgpu::TextureViewDimension::D2,
+                multisampled: false,
+            },
+        )
+    }
+
+    pub fn written_texture(binding: u32) -> wgpu::BindGroupLayoutEntry {
+        entry(
+            binding,
+            wgpu::BindingType::StorageTexture {
+                access: wgpu::StorageTextureAccess::WriteOnly,
+                format: wgpu::TextureFormat::Rgba32Float,
+                view_dimension: wgpu::TextureViewDimension::D2,
+            },
+        )
+    }
+
+    fn entry(binding: u32, ty: wgpu::BindingType) -> wgpu::BindGroupLayoutEntry {
+        wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty,
+            count: None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use wgpu::util::DeviceExt;
 use super::RenderError;
 use super::gpu_query::{
     Biases, LayerBlock, MlpBlocks, bias_offsets, copy_into_overlay, grid_points, normalised_texels,
-    overlay_row, read_back, uncancelled,
+    overlay_row, packed_words, read_back, uncancelled,
 };
 use crate::gpu::GpuContext;
 use crate::space::Grid;
@@ -218,11 +218,6 @@ impl TiledQuery {
         })
     }
 
-    /// Points evaluated per submission (a cancel or a progress report waits at most one).
-    pub fn chunk_points(&self) -> usize {
-        self.chunk_points
-    }
-
     /// Evaluates at most `points` per submission (rounded up to a whole tile, and never more
     /// than the memory-sized default): smaller chunks answer a cancel sooner.
     pub fn limit_chunk_points(&mut self, points: usize) {
@@ -237,29 +232,16 @@ impl TiledQuery {
         biases: &Biases,
         points_mm: &[Vec3],
     ) -> Result<Vec<f32>, RenderError> {
-        let values = self.query_points_with_progress(gpu, biases, points_mm, &mut |_, _| true)?;
-        Ok(values.unwrap_or_default())
-    }
-
-    /// Values at MNI points (mm), reporting `(done, total)` points after each chunk; `None` when
-    /// `progress` returned false (cancelled) before the end.
-    pub fn query_points_with_progress(
-        &self,
-        gpu: &GpuContext,
-        biases: &Biases,
-        points_mm: &[Vec3],
-        progress: &mut dyn FnMut(usize, usize) -> bool,
-    ) -> Result<Option<Vec<f32>>, RenderError> {
         if points_mm.is_empty() {
-            return Ok(Some(Vec::new()));
+            return Ok(Vec::new());
         }
         let points = normalised_texels(points_mm);
-        let Some(outputs) = self.run(gpu, biases, &points, None, progress)? else {
-            return Ok(None);
-        };
+        let outputs = self
+            .run(gpu, biases, &points, None, &mut |_, _| true)?
+            .ok_or_else(uncancelled)?;
         let encoder = gpu.device.create_command_encoder(&Default::default());
         let bytes = read_back(gpu, encoder, &outputs.values, (points.len() * 4) as u64)?;
-        Ok(Some(bytemuck::cast_slice::<u8, f32>(&bytes).to_vec()))
+        Ok(bytemuck::cast_slice::<u8, f32>(&bytes).to_vec())
     }
 
     /// The grid's values where `inside` (0 elsewhere), each voxel packed as two f16 —
@@ -271,16 +253,9 @@ impl TiledQuery {
         grid: &Grid,
         inside: &Mask,
     ) -> Result<Vec<u32>, RenderError> {
-        let (points, targets) = grid_points(grid, inside, grid.dims[0])?;
-        let packed = self
-            .run(
-                gpu,
-                biases,
-                &points,
-                Some((&targets, grid.len())),
-                &mut |_, _| true,
-            )?
-            .and_then(|o| o.packed)
+        // Unpadded rows: the words in grid order.
+        let (_, packed) = self
+            .run_grid(gpu, biases, grid, inside, grid.dims[0], &mut |_, _| true)?
             .ok_or_else(uncancelled)?;
         let encoder = gpu.device.create_command_encoder(&Default::default());
         let bytes = read_back(gpu, encoder, &packed, (grid.len() * 4) as u64)?;
@@ -296,10 +271,10 @@ impl TiledQuery {
         grid: &Grid,
         inside: &Mask,
     ) -> Result<(wgpu::Buffer, usize), RenderError> {
-        let Some((_, packed, row)) = self.run_grid(gpu, biases, grid, inside, &mut |_, _| true)?
-        else {
-            return Err(uncancelled());
-        };
+        let row = overlay_row(grid.dims[0]);
+        let (_, packed) = self
+            .run_grid(gpu, biases, grid, inside, row, &mut |_, _| true)?
+            .ok_or_else(uncancelled)?;
         Ok((packed, row))
     }
 
@@ -314,7 +289,8 @@ impl TiledQuery {
         inside: &Mask,
         progress: &mut dyn FnMut(usize, usize) -> bool,
     ) -> Result<Option<(Vec<f32>, wgpu::Texture)>, RenderError> {
-        let Some((outputs, packed, row)) = self.run_grid(gpu, biases, grid, inside, progress)?
+        let row = overlay_row(grid.dims[0]);
+        let Some((outputs, packed)) = self.run_grid(gpu, biases, grid, inside, row, progress)?
         else {
             return Ok(None);
         };
@@ -328,18 +304,18 @@ impl TiledQuery {
         )))
     }
 
-    /// Runs the grid's inside voxels with a packed grid of overlay rows; returns the outputs,
-    /// the packed words and the row length (`None` when cancelled).
+    /// Runs the grid's inside voxels into a packed grid whose rows hold `row` words; returns the
+    /// outputs and the packed words (`None` when cancelled).
     fn run_grid(
         &self,
         gpu: &GpuContext,
         biases: &Biases,
         grid: &Grid,
         inside: &Mask,
+        row: usize,
         progress: &mut dyn FnMut(usize, usize) -> bool,
-    ) -> Result<Option<(Outputs, wgpu::Buffer, usize)>, RenderError> {
-        let [nx, ny, nz] = grid.dims;
-        let row = overlay_row(nx);
+    ) -> Result<Option<(Outputs, wgpu::Buffer)>, RenderError> {
+        let [_, ny, nz] = grid.dims;
         let (points, targets) = grid_points(grid, inside, row)?;
         let Some(mut outputs) = self.run(
             gpu,
@@ -352,7 +328,7 @@ impl TiledQuery {
             return Ok(None);
         };
         let packed = outputs.packed.take().ok_or_else(uncancelled)?;
-        Ok(Some((outputs, packed, row)))
+        Ok(Some((outputs, packed)))
     }
 
     /// Evaluates `points` (normalised xyz) chunk by chunk, waiting for each; grid queries also
@@ -374,14 +350,6 @@ impl TiledQuery {
                 usage: wgpu::BufferUsages::STORAGE | extra,
             })
         };
-        let words = |label, len: usize| {
-            device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size: (len.max(1) * 4) as u64,
-                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-                mapped_at_creation: false,
-            })
-        };
         let point_buffer = storage(
             "tiled points",
             bytemuck::cast_slice(if points.is_empty() {
@@ -391,7 +359,7 @@ impl TiledQuery {
             }),
             wgpu::BufferUsages::empty(),
         );
-        let values = words("tiled values", count);
+        let values = packed_words(device, "tiled values", count);
         let (targets, packed) = match grid {
             Some((targets, len)) => (
                 storage(
@@ -399,7 +367,7 @@ impl TiledQuery {
                     bytemuck::cast_slice(if targets.is_empty() { &[0u32] } else { targets }),
                     wgpu::BufferUsages::empty(),
                 ),
-                Some(words("tiled packed", len)),
+                Some(packed_words(device, "tiled packed", len)),
             ),
             None => (
                 storage("tiled targets", &[0; 4], wgpu::BufferUsages::empty()),
@@ -407,7 +375,7 @@ impl TiledQuery {
             ),
         };
         // Packed words no point writes stay zero: (0, 0), outside. wgpu zeroes new buffers.
-        let unpacked = words("tiled packed (unused)", 1);
+        let unpacked = packed_words(device, "tiled packed (unused)", 1);
         let packed_or_unused = packed.as_ref().unwrap_or(&unpacked);
 
         // One chunk's textures, sized for the chunk or the whole (smaller) query.
@@ -604,65 +572,8 @@ fn view_entry(binding: u32, view: &wgpu::TextureView) -> wgpu::BindGroupEntry<'_
 const LAYER_SOURCE: &str = include_str!("../../shaders/nrf_layer.wgsl");
 const POINTS_SOURCE: &str = include_str!("../../shaders/nrf_points.wgsl");
 
-/// Layout entries, stated rather than derived from the shaders: the textures are `Rgba32Float`,
-/// which is not filterable.
-mod layout {
-    pub fn uniform(binding: u32) -> wgpu::BindGroupLayoutEntry {
-        entry(
-            binding,
-            wgpu::BindingType::Buffer {
-                ty: wgpu::BufferBindingType::Uniform,
-                has_dynamic_offset: false,
-                min_binding_size: None,
-            },
-        )
-    }
-
-    pub fn storage(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
-        entry(
-            binding,
-            wgpu::BindingType::Buffer {
-                ty: wgpu::BufferBindingType::Storage { read_only },
-                has_dynamic_offset: false,
-                min_binding_size: None,
-            },
-        )
-    }
-
-    pub fn texture(binding: u32) -> wgpu::BindGroupLayoutEntry {
-        entry(
-            binding,
-            wgpu::BindingType::Texture {
-                sample_type: wgpu::TextureSampleType::Float { filterable: false },
-                view_dimension: wgpu::TextureViewDimension::D2,
-                multisampled: false,
-            },
-        )
-    }
-
-    pub fn written_texture(binding: u32) -> wgpu::BindGroupLayoutEntry {
-        entry(
-            binding,
-            wgpu::BindingType::StorageTexture {
-                access: wgpu::StorageTextureAccess::WriteOnly,
-                format: wgpu::TextureFormat::Rgba32Float,
-                view_dimension: wgpu::TextureViewDimension::D2,
-            },
-        )
-    }
-
-    fn entry(binding: u32, ty: wgpu::BindingType) -> wgpu::BindGroupLayoutEntry {
-        wgpu::BindGroupLayoutEntry {
-            binding,
-            visibility: wgpu::ShaderStages::COMPUTE,
-            ty,
-            count: None,
-        }
-    }
-}
-
 fn layer_layout(device: &wgpu::Device) -> wgpu::BindGroupLayout {
-    use layout::*;
+    use super::gpu_query::layout::*;
     device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
         label: Some("tiled layer"),
         entries: &[
@@ -678,7 +589,7 @@ fn layer_layout(device: &wgpu::Device) -> wgpu::BindGroupLayout {
 }
 
 fn encode_layout(device: &wgpu::Device) -> wgpu::BindGroupLayout {
-    use layout::*;
+    use super::gpu_query::layout::*;
     device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
         label: Some("tiled encode"),
         entries: &[
@@ -691,7 +602,7 @@ fn encode_layout(device: &wgpu::Device) -> wgpu::BindGroupLayout {
 }
 
 fn finish_layout(device: &wgpu::Device) -> wgpu::BindGroupLayout {
-    use layout::*;
+    use super::gpu_query::layout::*;
     device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
         label: Some("tiled finish"),
         entries: &[
