@@ -6,10 +6,10 @@
 //! file and what was expected, and the binary reports it. `DESIGN.md` maps the modules.
 
 pub mod app;
-pub mod atomic;
+pub mod atomic_file;
 pub mod data;
-pub mod defaults;
 pub mod device;
+pub mod embedded;
 pub mod error;
 pub mod features;
 pub mod gpu;
@@ -17,8 +17,9 @@ pub mod model;
 pub mod npy;
 pub mod query;
 pub mod render;
+pub mod session;
 pub mod space;
-pub mod summary;
+pub mod state_dict;
 pub mod template;
 pub mod train;
 pub mod volume;

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use npyz::WriterBuilder;
 
-use crate::atomic::{AtomicWriteError, write_atomically};
+use crate::atomic_file::{AtomicWriteError, write_atomically};
 use crate::error::FileError;
 
 /// Errors from `.npy` files.

@@ -2,6 +2,7 @@
 //! resampling from one grid to another through their affines, and masks.
 
 pub mod nifti;
+pub mod summary;
 
 use std::io;
 use std::path::{Path, PathBuf};

@@ -9,10 +9,10 @@ use std::sync::{Arc, Mutex};
 
 use eframe::egui;
 
-use super::figure;
-use super::jobs::Job;
 use super::{ModelSlot, NrfApp};
 use crate::query::{GridPrediction, Region};
+use crate::session::jobs::Job;
+use crate::session::views_export;
 use crate::space::Grid;
 use crate::volume::nifti::SpaceCode;
 
@@ -75,7 +75,7 @@ pub fn request_screenshot(ctx: &egui::Context, path: PathBuf, slot: ScreenshotSl
 /// Writes `picture` to `path` as PNG, atomically, creating the folder.
 fn write_png(path: &Path, picture: &image::RgbaImage) -> Result<(), String> {
     create_parent(path)?;
-    crate::atomic::write_atomically(path, |file| {
+    crate::atomic_file::write_atomically(path, |file| {
         picture
             .write_to(file, image::ImageFormat::Png)
             .map_err(std::io::Error::other)
@@ -117,9 +117,9 @@ fn write_volume(path: &Path, volume: &crate::volume::Volume) -> Result<PathBuf, 
 impl NrfApp {
     /// The views as they are laid out now, `scale` figure pixels per point (`None` before the
     /// first frame or the template).
-    pub(super) fn figure_request(&self, scale: f32) -> Option<figure::FigureRequest> {
+    pub(super) fn views_request(&self, scale: f32) -> Option<views_export::ViewsRequest> {
         let area = self.views_area?;
-        let to_pixels = |rect: egui::Rect| -> figure::PixelRect {
+        let to_pixels = |rect: egui::Rect| -> views_export::PixelRect {
             let min = (rect.min - area.min) * scale;
             let size = rect.size() * scale;
             (
@@ -132,12 +132,15 @@ impl NrfApp {
         let rects = self.layout.rects(area).map(|r| r.map(to_pixels));
         let sizes: [(u32, u32); 3] =
             std::array::from_fn(|k| rects[k].map_or((16, 16), |(_, _, w, h)| (w, h)));
-        let three_d = self.templates.as_ref().map(|t| figure::ThreeDRequest {
-            anatomy: Arc::clone(&t.brain),
-            overlay: self.shown_overlay().map(|(_, volume)| volume),
-            options: self.frame_options(),
-        });
-        Some(figure::FigureRequest {
+        let three_d = self
+            .templates
+            .as_ref()
+            .map(|t| views_export::ThreeDRequest {
+                anatomy: Arc::clone(&t.brain),
+                overlay: self.shown_overlay().map(|(_, volume)| volume),
+                options: self.frame_options(),
+            });
+        Some(views_export::ViewsRequest {
             size: (
                 (area.width() * scale).round() as u32,
                 (area.height() * scale).round() as u32,
@@ -223,13 +226,13 @@ impl NrfApp {
                  slices are queried at the finer pixels",
             )
             .clicked()
-            && let Some(request) = self.figure_request(2.0 * ctx.pixels_per_point())
+            && let Some(request) = self.views_request(2.0 * ctx.pixels_per_point())
         {
             let path = folder.join(format!("{stem}-views-2x.png"));
             let wake = ctx.clone();
             self.export.job = Some(Job::spawn(
                 move || {
-                    let (picture, note) = figure::render_figure(request)?;
+                    let (picture, note) = views_export::render_views(request)?;
                     write_png(&path, &picture)?;
                     match note {
                         // Written, but say what is missing.

@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use eframe::egui;
 use egui_plot::{Line, Plot, PlotPoints, Points};
 
-use super::finetune::{FineTuneJob, FineTuneProgress, FineTuneRequest, FineTuned, Target};
-use super::jobs::Job;
 use super::{ModelSlot, NrfApp};
+use crate::session::finetune::{FineTuneJob, FineTuneProgress, FineTuneRequest, FineTuned, Target};
+use crate::session::jobs::Job;
 use crate::train::trainer::StopReason;
 
 /// Training-set sizes offered: few, some, or all (a virtual subject has 900 own images; a
@@ -31,7 +31,7 @@ pub struct FineTunePanel {
     pub train_merger: bool,
     /// Upper bound on epochs.
     pub max_epochs: usize,
-    /// Validation images measured ([`super::finetune::VALIDATION_IMAGES`]; tests use fewer).
+    /// Validation images measured ([`crate::session::finetune::VALIDATION_IMAGES`]; tests use fewer).
     pub validation_images: usize,
     /// The running job.
     pub job: Option<FineTuneJob>,
@@ -51,11 +51,11 @@ impl FineTunePanel {
     pub fn new(target: usize) -> Self {
         let mut panel = Self {
             target: Target::Virtual(target),
-            source: ModelSlot::Embedded(target % crate::defaults::SUBJECTS + 1),
+            source: ModelSlot::Embedded(target % crate::embedded::SUBJECTS + 1),
             images: 20,
             train_merger: true,
             max_epochs: 0,
-            validation_images: super::finetune::VALIDATION_IMAGES,
+            validation_images: crate::session::finetune::VALIDATION_IMAGES,
             job: None,
             finished_progress: FineTuneProgress::default(),
             summary: None,
@@ -163,7 +163,7 @@ impl NrfApp {
                     egui::ComboBox::from_id_salt("finetune-target")
                         .selected_text(self.finetune.target.name())
                         .show_ui(ui, |ui| {
-                            for k in 1..=crate::defaults::SUBJECTS {
+                            for k in 1..=crate::embedded::SUBJECTS {
                                 let target = Target::Virtual(k);
                                 let name = target.name();
                                 ui.selectable_value(&mut self.finetune.target, target, name);

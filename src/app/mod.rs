@@ -7,11 +7,7 @@
 
 mod contrast;
 pub mod export;
-pub mod figure;
-pub mod files;
-pub mod finetune;
 mod finetune_panel;
-pub mod jobs;
 #[cfg(test)]
 mod tests;
 pub mod view3d;
@@ -22,6 +18,8 @@ use std::sync::Arc;
 use eframe::egui;
 use glam::DVec3;
 
+use crate::session::{finetune, jobs, open};
+
 use crate::data::stimuli::{self, Category};
 use crate::device::{ComputeDevice, DeviceChoice, SharedGpu};
 use crate::features::preprocess::Rgb8;
@@ -30,7 +28,7 @@ use crate::render::colormap::{BelowThreshold, ColorMap, OverlayStyle, quantile_a
 use crate::render::refine::{FIRST_LEVEL_SECONDS, Levels, RefineMessage, RefinementJob};
 use crate::render::slice::Convention;
 use crate::render::volume3d::{Camera, ClipPlane, FrameOptions, Mode3d};
-use jobs::{
+use crate::session::jobs::{
     Job, ModelSource, Polled, PredictionRequest, PreparedPrediction, RenderedSlice, SliceRequest,
     Step, SteppedJob, Templates, TruthSource,
 };
@@ -281,7 +279,7 @@ pub struct NrfApp {
     /// Models fine-tuned in this session.
     tuned: Vec<finetune::FineTuned>,
     /// Models opened in this session (files and run folders), with their feature extractors.
-    opened: Vec<files::ViewerModel>,
+    opened: Vec<open::ViewerModel>,
     /// A model that takes CLIP features, waiting for the user to choose a CLIP folder.
     pending_clip: Option<(String, Box<crate::model::Nrf>)>,
     /// The CLIP folder of this session (from `--clip`, dropped or chosen), used for every model
@@ -320,11 +318,11 @@ pub struct NrfApp {
     /// Show it instead of the prediction.
     show_file: bool,
     /// A label atlas: the status bar names its region under the cursor.
-    atlas: Option<Arc<files::Atlas>>,
+    atlas: Option<Arc<open::Atlas>>,
     /// The native open dialog, on its own thread: the chosen file, or `None` when cancelled.
     dialog_job: Option<Job<Option<PathBuf>>>,
     /// Files being read (dropped together, or named on the command line).
-    file_jobs: Vec<Job<files::Opened>>,
+    file_jobs: Vec<Job<open::Opened>>,
     /// A domain being read for the opened model of this index.
     domain_job: Option<Job<(usize, crate::model::Domain)>>,
     truth: Option<Arc<TruthSource>>,
@@ -625,7 +623,7 @@ impl NrfApp {
         match slot {
             ModelSlot::Embedded(k) => Some(ModelSource::Embedded(k)),
             ModelSlot::Tuned(i) => self.tuned.get(i).map(|t| {
-                ModelSource::Given(Box::new(files::ViewerModel::builtin(
+                ModelSource::Given(Box::new(open::ViewerModel::builtin(
                     t.name.clone(),
                     t.model.clone(),
                 )))
@@ -678,7 +676,7 @@ impl NrfApp {
         let device = self.compute.device.clone();
         self.status = format!("reading {}…", path.display());
         self.file_jobs.push(Job::spawn(
-            move || files::open(path, clip.as_deref(), &device),
+            move || open::open(path, clip.as_deref(), &device),
             move || wake.request_repaint(),
         ));
     }
@@ -695,8 +693,8 @@ impl NrfApp {
         self.status = format!("reading CLIP from {} for {name}…", folder.display());
         self.file_jobs.push(Job::spawn(
             move || {
-                files::with_clip(name, *model, &folder, &device)
-                    .map(|m| files::Opened::Model(Box::new(m)))
+                open::with_clip(name, *model, &folder, &device)
+                    .map(|m| open::Opened::Model(Box::new(m)))
             },
             move || wake.request_repaint(),
         ));
@@ -718,7 +716,7 @@ impl NrfApp {
         let wake = ctx.clone();
         self.status = format!("reading the domain from {}…", path.display());
         self.domain_job = Some(Job::spawn(
-            move || files::read_domain_for(&model, &path).map(|domain| (index, domain)),
+            move || open::read_domain_for(&model, &path).map(|domain| (index, domain)),
             move || wake.request_repaint(),
         ));
     }
@@ -737,10 +735,10 @@ impl NrfApp {
     }
 
     /// Shows what a file turned out to be.
-    fn file_opened(&mut self, opened: files::Opened, ctx: &egui::Context) {
+    fn file_opened(&mut self, opened: open::Opened, ctx: &egui::Context) {
         match opened {
-            files::Opened::Image { name, rgb } => self.show_image(name, rgb, ctx),
-            files::Opened::Model(model) => {
+            open::Opened::Image { name, rgb } => self.show_image(name, rgb, ctx),
+            open::Opened::Model(model) => {
                 if let Some(folder) = &model.clip_folder {
                     // A folder that worked serves the next CLIP models too.
                     self.clip_folder = Some(folder.clone());
@@ -761,11 +759,11 @@ impl NrfApp {
                 self.opened.push(*model);
                 self.select_model(ModelSlot::Opened(self.opened.len() - 1), ctx);
             }
-            files::Opened::NeedsClip { name, model } => {
+            open::Opened::NeedsClip { name, model } => {
                 self.status = format!("{name} takes CLIP features: choose a CLIP folder");
                 self.pending_clip = Some((name, model));
             }
-            files::Opened::ClipFolder(folder) => {
+            open::Opened::ClipFolder(folder) => {
                 if self.pending_clip.is_some() {
                     self.fit_pending_clip(folder, ctx);
                 } else {
@@ -776,8 +774,8 @@ impl NrfApp {
                     self.clip_folder = Some(folder);
                 }
             }
-            files::Opened::DomainSource(path) => self.set_domain(path, ctx),
-            files::Opened::Atlas(atlas) => {
+            open::Opened::DomainSource(path) => self.set_domain(path, ctx),
+            open::Opened::Atlas(atlas) => {
                 self.status = format!(
                     "atlas {}: {} regions named under the cursor",
                     atlas.name,
@@ -785,7 +783,7 @@ impl NrfApp {
                 );
                 self.atlas = Some(Arc::from(atlas));
             }
-            files::Opened::Overlay { name, volume } => {
+            open::Opened::Overlay { name, volume } => {
                 self.overlay_version += 1;
                 self.status = format!("{name}: shown instead of the prediction");
                 self.file_overlay = Some((name, (self.overlay_version, Arc::from(volume))));
@@ -1613,14 +1611,14 @@ impl NrfApp {
             ModelSlot::Opened(i) => self
                 .opened
                 .get(i)
-                .is_some_and(files::ViewerModel::is_builtin),
+                .is_some_and(open::ViewerModel::is_builtin),
         }
     }
 
     /// Every model the Subject list offers: the embedded subjects, this session's fine-tunes,
     /// then the models opened.
     fn model_slots(&self) -> Vec<ModelSlot> {
-        (1..=crate::defaults::SUBJECTS)
+        (1..=crate::embedded::SUBJECTS)
             .map(ModelSlot::Embedded)
             .chain((0..self.tuned.len()).map(ModelSlot::Tuned))
             .chain((0..self.opened.len()).map(ModelSlot::Opened))

@@ -359,7 +359,7 @@ fn the_views_export_at_twice_their_size() {
     // Twice the views' width, and a colour bar on the right.
     assert!(picture.width() > (area.width() * 2.0).round() as u32);
     // Each slice was queried at twice the pixels it has on screen.
-    let request = app(&harness).figure_request(2.0).expect("request");
+    let request = app(&harness).views_request(2.0).expect("request");
     for (twice, once) in request.slices.sizes.iter().zip(app(&harness).slice_sizes) {
         assert!(twice.0.abs_diff(2 * once.0) <= 2 && twice.1.abs_diff(2 * once.1) <= 2);
     }
@@ -534,7 +534,7 @@ fn the_status_bar_names_the_model_domains_roi_under_the_cursor() {
     // Subject 3's model with its domain labelled: voxels left of the midline are "left ROI".
     let dir = tempfile::tempdir().expect("tempdir");
     let mut model =
-        crate::defaults::default_model(3, &burn::tensor::Device::flex()).expect("model");
+        crate::embedded::default_model(3, &burn::tensor::Device::flex()).expect("model");
     let crate::model::Domain::Voxels(domain) = &model.domain else {
         panic!("the embedded models know their voxels");
     };
@@ -622,7 +622,7 @@ fn a_dropped_model_file_joins_the_subject_list_and_other_folders_are_refused() {
     let mut harness = predicting();
     let dir = tempfile::tempdir().expect("tempdir");
     let device = burn::tensor::Device::flex();
-    let model = crate::defaults::default_model(3, &device).expect("model");
+    let model = crate::embedded::default_model(3, &device).expect("model");
     let path = dir.path().join("my-subject.nrf");
     model.save(&path).expect("save");
     drop_file(&mut harness, &path);

@@ -488,7 +488,7 @@ pub fn render(args: &RenderBenchArgs) -> Result<()> {
     use nrf::render::volume3d::{Camera, FrameOptions, VolumeRenderer, brain_anatomy};
     let gpu = nrf::gpu::GpuContext::request()?;
     let device = compute_device(DeviceChoice::Cpu)?;
-    let model = nrf::defaults::default_model(1, &device.device)?;
+    let model = nrf::embedded::default_model(1, &device.device)?;
     let (_, rgb) = nrf::data::simulate::stimulus_of(1, 3);
     let features =
         nrf::features::FeatureExtractor::extract(&nrf::features::builtin::BuiltinExtractor, &rgb)?;

@@ -12,11 +12,6 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde::Serialize;
 
-use nrf::app::files::{ViewerModel, read_model, with_clip};
-use nrf::app::jobs::{
-    CONCURRENT_QUERY_JOBS, Cancel, ModelSource, Polled, PredictionRequest, SliceRequest, Step,
-    SteppedJob, prepare_query, slice_steps, templates,
-};
 use nrf::device::{ComputeDevice, compute_device};
 use nrf::features::ClipExtractor;
 use nrf::features::clip::{ClipFolder, ClipVision, ClipVisionConfig};
@@ -27,6 +22,11 @@ use nrf::render::refine::{
     DEFAULT_LEVELS, FIRST_LEVEL_SECONDS, Levels, RefineMessage, RefinementJob,
 };
 use nrf::render::slice::Convention;
+use nrf::session::jobs::{
+    CONCURRENT_QUERY_JOBS, Cancel, ModelSource, Polled, PredictionRequest, SliceRequest, Step,
+    SteppedJob, prepare_query, slice_steps, templates,
+};
+use nrf::session::open::{ViewerModel, read_model, with_clip};
 
 use super::model::DeviceArg;
 
@@ -162,7 +162,7 @@ fn open_model(args: &ViewerBenchArgs, device: &ComputeDevice) -> Result<(String,
         ));
     }
     let Some(path) = &args.model else {
-        if !(1..=nrf::defaults::SUBJECTS).contains(&args.subject) {
+        if !(1..=nrf::embedded::SUBJECTS).contains(&args.subject) {
             bail!(
                 "--subject {}: the embedded subjects are 1 to 8",
                 args.subject
@@ -175,7 +175,7 @@ fn open_model(args: &ViewerBenchArgs, device: &ComputeDevice) -> Result<(String,
     };
     let name = path.display().to_string();
     let model = read_model(path, &device.device).map_err(anyhow::Error::msg)?;
-    let viewer_model = if nrf::app::files::takes_builtin_features(&model) {
+    let viewer_model = if nrf::session::open::takes_builtin_features(&model) {
         ViewerModel::builtin(name.clone(), model)
     } else {
         let Some(clip) = &args.clip else {
@@ -270,7 +270,7 @@ fn one_drop(
     args: &ViewerBenchArgs,
     device: &ComputeDevice,
     source: &ModelSource,
-    templates: &nrf::app::jobs::Templates,
+    templates: &nrf::session::jobs::Templates,
     path: &std::path::Path,
 ) -> Result<DropTimes> {
     let started = Instant::now();

@@ -182,7 +182,7 @@ pub fn stimuli_command(args: &StimuliArgs) -> Result<()> {
                 image::ImageFormat::Png,
             )
             .context("encoding PNG")?;
-        nrf::atomic::write_atomically(&path, |out| {
+        nrf::atomic_file::write_atomically(&path, |out| {
             use std::io::Write;
             out.write_all(&bytes)
         })?;

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use nrf::space::affine_to_rows;
-use nrf::summary::ImageSummary;
 use nrf::volume::NiftiImage;
+use nrf::volume::summary::ImageSummary;
 
 /// Prints the summary (or JSON) of one file.
 pub fn info(file: PathBuf, json: bool) -> Result<()> {

@@ -274,13 +274,13 @@ fn view(args: ViewArgs) -> Result<()> {
     let stats = args.frame_rate.then(std::sync::Arc::default);
     // Fail here, with the file's name, rather than in a dialog.
     if let Some(overlay) = &args.overlay {
-        nrf::app::files::open(overlay.clone(), None, &burn::tensor::Device::flex())
+        nrf::session::open::open(overlay.clone(), None, &burn::tensor::Device::flex())
             .map_err(anyhow::Error::msg)?;
     }
     if let Some(path) = &args.model {
-        let model = nrf::app::files::read_model(path, &burn::tensor::Device::flex())
+        let model = nrf::session::open::read_model(path, &burn::tensor::Device::flex())
             .map_err(anyhow::Error::msg)?;
-        if !nrf::app::files::takes_builtin_features(&model) {
+        if !nrf::session::open::takes_builtin_features(&model) {
             let Some(clip) = &args.clip else {
                 anyhow::bail!(
                     "{}: the model takes CLIP features; pass --clip DIR (a local Hugging Face \
@@ -289,7 +289,7 @@ fn view(args: ViewArgs) -> Result<()> {
                 );
             };
             // The sizes only (config.json): the window reads the weights.
-            nrf::app::files::check_clip_config(&model, clip).map_err(anyhow::Error::msg)?;
+            nrf::session::open::check_clip_config(&model, clip).map_err(anyhow::Error::msg)?;
         }
     }
     if let Some(image) = &args.image {

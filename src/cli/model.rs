@@ -262,7 +262,7 @@ pub fn predict(args: &PredictArgs) -> Result<()> {
     let device = compute_device(args.device.into())?;
     let model = match &args.model {
         Some(path) => load_model(path, &args.domain, &device)?,
-        None => nrf::defaults::default_model(args.subject, &device.device)?,
+        None => nrf::embedded::default_model(args.subject, &device.device)?,
     };
     let (images, source) = match (&args.tokens, &args.global) {
         (Some(tokens), Some(global)) => (read_features_npy(tokens, global)?, tokens.clone()),

@@ -183,7 +183,7 @@ pub fn render(args: &RenderArgs) -> Result<()> {
     eprintln!("{}", device.report());
     let model = match &args.model {
         Some(path) => super::model::load_model(path, &Default::default(), &device)?,
-        None => nrf::defaults::default_model(args.subject, &device.device)?,
+        None => nrf::embedded::default_model(args.subject, &device.device)?,
     };
     let name = args.model.as_ref().map_or_else(
         || format!("embedded default model subj{:02}", args.subject),
@@ -269,7 +269,7 @@ pub fn render(args: &RenderArgs) -> Result<()> {
         with_colorbar(&image, &style)
     };
     let out = &args.out;
-    nrf::atomic::write_atomically(out, |file| {
+    nrf::atomic_file::write_atomically(out, |file| {
         image
             .write_to(file, image::ImageFormat::Png)
             .map_err(std::io::Error::other)

@@ -31,7 +31,7 @@ pub enum DataError {
     Npy(#[from] NpyError),
     /// A file that could not be written.
     #[error(transparent)]
-    Write(#[from] crate::atomic::AtomicWriteError),
+    Write(#[from] crate::atomic_file::AtomicWriteError),
     /// The caller cancelled.
     #[error("cancelled")]
     Cancelled,

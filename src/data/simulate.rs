@@ -30,7 +30,7 @@ use super::early_vision::VisualField;
 use super::stimuli::{self, STIMULUS_SIZE};
 use super::stimulus_file::StimulusWriter;
 use super::virtual_subjects::{Area, MODEL_VERSION, PointModel, VirtualSubject, Voxel};
-use crate::atomic::write_atomically;
+use crate::atomic_file::write_atomically;
 use crate::features::preprocess::Rgb8;
 use crate::npy;
 

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::preprocess::Rgb8;
 use super::{FeatureError, FeatureExtractor, ImageFeatures};
-use crate::atomic::{AtomicWriteError, write_atomically};
+use crate::atomic_file::{AtomicWriteError, write_atomically};
 
 /// Errors of the cache itself (the extractor's own errors pass through as [`FeatureError`]).
 #[derive(Debug, thiserror::Error)]

@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use super::preprocess::{ImageError, PreprocessConfig};
 use crate::error::FileError;
-use crate::model::weights::{
+use crate::state_dict::{
     NamedTensor, StateDict, WeightsError, linear_from, read_safetensors, take_tensor, transpose,
 };
 

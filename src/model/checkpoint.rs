@@ -14,9 +14,9 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 
 use super::official::ModelError;
-use super::weights::{NamedTensor, StateDict};
 use super::{Domain, ModelInfo, Nrf, NrfConfig, NrfNet, Roi, VoxelDomain};
 use crate::error::FileError;
+use crate::state_dict::{NamedTensor, StateDict};
 
 /// Version written into every file; readers refuse newer ones.
 pub const FORMAT_VERSION: u32 = 1;
@@ -99,7 +99,8 @@ impl Nrf {
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), ModelError> {
         let path = path.as_ref();
         let bytes = self.to_bytes(path)?;
-        crate::atomic::write_atomically(path, |out| out.write_all(&bytes)).map_err(ModelError::from)
+        crate::atomic_file::write_atomically(path, |out| out.write_all(&bytes))
+            .map_err(ModelError::from)
     }
 
     /// The bytes of the model's `.nrf` file; `path` only names it in errors.

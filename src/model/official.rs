@@ -11,9 +11,9 @@ use burn::tensor::Device;
 use glam::Vec3;
 use serde::Deserialize;
 
-use super::weights::{NamedTensor, StateDict, WeightsError};
 use super::{Domain, FeatureSpec, ModelInfo, Nrf, NrfConfig, NrfNet, Roi, VoxelDomain};
 use crate::error::FileError;
+use crate::state_dict::{NamedTensor, StateDict, WeightsError};
 
 /// Errors from reading an official run folder (or our own `.nrf` files); each names the file.
 #[derive(Debug, thiserror::Error)]
@@ -23,7 +23,7 @@ pub enum ModelError {
     File(#[from] FileError),
     /// Writing a model file failed.
     #[error(transparent)]
-    Write(#[from] crate::atomic::AtomicWriteError),
+    Write(#[from] crate::atomic_file::AtomicWriteError),
     /// Weights that do not fit the configuration.
     #[error("{path}: {source}")]
     Weights {

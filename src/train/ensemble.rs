@@ -309,7 +309,7 @@ impl EnsembleModel {
         let header = HashMap::from([(METADATA_KEY.to_string(), json)]);
         let bytes = safetensors::tensor::serialize(views, Some(header))
             .map_err(|e| invalid(path, format!("cannot encode safetensors: {e}")))?;
-        crate::atomic::write_atomically(path, |out| out.write_all(&bytes))
+        crate::atomic_file::write_atomically(path, |out| out.write_all(&bytes))
             .map_err(|e| TrainError::Model(ModelError::from(e)))
     }
 

@@ -791,7 +791,7 @@ fn float32_header(
 }
 
 /// Writes float32 NIfTI-1 (gzipped when the name ends in `.gz`) with sform and qform both set to
-/// `code`, atomically (see [`crate::atomic`]). `data` holds `volumes` 3D volumes of `dims` one
+/// `code`, atomically (see [`crate::atomic_file`]). `data` holds `volumes` 3D volumes of `dims` one
 /// after the other; more than one gives a 4D file.
 pub fn write_float32(
     path: &Path,
@@ -821,7 +821,7 @@ pub fn write_float32(
     }
     let header = float32_header(dims, volumes, affine, code, data);
     let gzip = is_gzip_name(path);
-    crate::atomic::write_atomically(path, |out| {
+    crate::atomic_file::write_atomically(path, |out| {
         let body = |out: &mut dyn Write| -> io::Result<()> {
             out.write_all(&header)?;
             for chunk in data.chunks(1 << 16) {

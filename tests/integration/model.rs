@@ -8,11 +8,11 @@ use glam::Vec3;
 use nrf::device::{DeviceChoice, compute_device};
 use nrf::features::ImageFeatures;
 use nrf::model::official::DomainSource;
-use nrf::model::weights::{NamedTensor, StateDict};
 use nrf::model::{Domain, ModelInfo, Nrf, NrfConfig, NrfNet, Roi, VoxelDomain};
 use nrf::npy;
 use nrf::query::QueryEngine;
 use nrf::render::gpu_query::{GpuQuery, Kernel};
+use nrf::state_dict::{NamedTensor, StateDict};
 
 use crate::support::{assert_mentions, data, gpu_or_skip};
 
@@ -591,7 +591,7 @@ fn contrasts_and_means_of_images_combine_their_predictions_everywhere() {
     use nrf::features::FeatureExtractor;
     use nrf::features::builtin::BuiltinExtractor;
     let device = burn::tensor::Device::flex();
-    let model = nrf::defaults::default_model(1, &device).expect("model");
+    let model = nrf::embedded::default_model(1, &device).expect("model");
     let features = |id| {
         let (_, rgb) = nrf::data::simulate::stimulus_of(1, id);
         BuiltinExtractor.extract(&rgb).expect("features")

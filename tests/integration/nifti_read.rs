@@ -1,6 +1,6 @@
 //! Every NIfTI fixture reads as nibabel reads it (`tests/data/nifti/expected.json`).
 
-use nrf::summary::ImageSummary;
+use nrf::volume::summary::ImageSummary;
 use nrf::volume::{NiftiImage, Volume};
 use serde_json::Value;
 

@@ -90,7 +90,7 @@ fn assert_matches_golden(name: &str, got: &RgbaImage) {
 #[test]
 fn slice_pixels_carry_the_nrf_value_at_their_mni_point() {
     let device = burn::tensor::Device::flex();
-    let model = nrf::defaults::default_model(1, &device).expect("default model");
+    let model = nrf::embedded::default_model(1, &device).expect("default model");
     let (_, rgb) = nrf::data::simulate::stimulus_of(1, 3);
     let features =
         nrf::features::FeatureExtractor::extract(&nrf::features::builtin::BuiltinExtractor, &rgb)
@@ -437,7 +437,7 @@ fn the_grid_queries_pack_values_inside_the_mask_only() {
     };
     use nrf::render::fused_query::unpack;
     let device = burn::tensor::Device::flex();
-    let model = nrf::defaults::default_model(2, &device).expect("model");
+    let model = nrf::embedded::default_model(2, &device).expect("model");
     let (_, rgb) = nrf::data::simulate::stimulus_of(1, 8);
     let image =
         nrf::features::FeatureExtractor::extract(&nrf::features::builtin::BuiltinExtractor, &rgb)
@@ -475,7 +475,7 @@ fn the_grid_queries_pack_values_inside_the_mask_only() {
 /// Embedded subject 1's model on the CPU, prepared for a procedural image, and its device.
 fn embedded_query() -> (nrf::query::ImageQuery, burn::tensor::Device) {
     let device = burn::tensor::Device::flex();
-    let model = nrf::defaults::default_model(1, &device).expect("model");
+    let model = nrf::embedded::default_model(1, &device).expect("model");
     let (_, rgb) = nrf::data::simulate::stimulus_of(1, 2);
     let image =
         nrf::features::FeatureExtractor::extract(&nrf::features::builtin::BuiltinExtractor, &rgb)
@@ -591,7 +591,7 @@ fn the_wgsl_kernels_fill_the_overlay_texture_on_the_gpu() {
     };
     use nrf::render::volume3d::{FrameOptions, VolumeRenderer, brain_anatomy};
     let device = burn::tensor::Device::flex();
-    let model = nrf::defaults::default_model(1, &device).expect("model");
+    let model = nrf::embedded::default_model(1, &device).expect("model");
     let (_, rgb) = nrf::data::simulate::stimulus_of(1, 1);
     let image =
         nrf::features::FeatureExtractor::extract(&nrf::features::builtin::BuiltinExtractor, &rgb)
@@ -715,7 +715,7 @@ fn a_grid_query_on_the_gpu_device_brings_its_overlay_texture() {
     use nrf::render::volume3d::{FrameOptions, VolumeRenderer, brain_anatomy};
     let compute = compute_device(DeviceChoice::Gpu).expect("burn on the GPU");
     let gpu = gpu_context_of(&compute.device).expect("burn's GPU device is registered");
-    let cpu_model = nrf::defaults::default_model(1, &burn::tensor::Device::flex()).expect("model");
+    let cpu_model = nrf::embedded::default_model(1, &burn::tensor::Device::flex()).expect("model");
     let model = cpu_model.on_device(&compute.device);
     let (_, rgb) = nrf::data::simulate::stimulus_of(1, 2);
     let image =

@@ -6,9 +6,9 @@ use burn::nn::Linear;
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
 use nrf::model::official::DomainSource;
-use nrf::model::weights::{StateDict, read_safetensors};
 use nrf::model::{Nrf, NrfNet};
 use nrf::npy;
+use nrf::state_dict::{StateDict, read_safetensors};
 use nrf::train::trainer::{adamw, loss_and_gradients};
 
 use crate::support::data;
@@ -695,7 +695,7 @@ fn predict_without_a_model_uses_the_embedded_subject_1() {
     ]);
     assert!(ok, "{stderr}");
     let got = npy::read_f32(&out).expect("prediction");
-    let model = nrf::defaults::default_model(1, &Device::flex()).expect("embedded model");
+    let model = nrf::embedded::default_model(1, &Device::flex()).expect("embedded model");
     let features = BuiltinExtractor
         .extract(&nrf::features::preprocess::load_rgb8(&image).expect("image"))
         .expect("features");
@@ -716,7 +716,7 @@ fn predict_without_a_model_uses_the_embedded_subject_1() {
         .zip(&want)
         .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
     assert!(gap < 1e-6, "{gap}");
-    let message = nrf::defaults::default_model(9, &Device::flex())
+    let message = nrf::embedded::default_model(9, &Device::flex())
         .expect_err("no subject 9")
         .to_string();
     assert!(message.contains("1 to 8"), "{message}");

@@ -261,8 +261,8 @@ mod finetune {
 
     use std::time::{Duration, Instant};
 
-    use nrf::app::finetune::{FineTuneJob, FineTuneRequest, FineTuned, Target};
-    use nrf::app::jobs::ModelSource;
+    use nrf::session::finetune::{FineTuneJob, FineTuneRequest, FineTuned, Target};
+    use nrf::session::jobs::ModelSource;
     use nrf::train::trainer::StopReason;
 
     fn request(max_epochs: usize) -> FineTuneRequest {

@@ -10,7 +10,7 @@ use std::sync::mpsc::{self, Receiver, TryRecvError};
 use glam::DVec3;
 use image::RgbaImage;
 
-use super::files::ViewerModel;
+use super::open::ViewerModel;
 use crate::data::virtual_subjects::VirtualSubject;
 use crate::features::FeatureExtractor;
 use crate::features::builtin::BuiltinExtractor;
@@ -243,7 +243,7 @@ pub fn prepare_query(
     let device = request.device;
     let (model, extractor): (_, Arc<dyn FeatureExtractor>) = match request.model {
         ModelSource::Embedded(subject) => (
-            crate::defaults::default_model(subject, &device).map_err(|e| e.to_string())?,
+            crate::embedded::default_model(subject, &device).map_err(|e| e.to_string())?,
             Arc::new(BuiltinExtractor),
         ),
         // Models opened in the viewer are read onto its device already; fine-tuned ones come
@@ -294,7 +294,7 @@ pub struct TruthSource {
 /// The truth source of embedded subject `number` (1–8).
 pub fn truth_source(number: usize, image: Rgb8) -> Result<TruthSource, String> {
     let subject =
-        VirtualSubject::new(crate::defaults::SIMULATION_SEED, number).map_err(|e| e.to_string())?;
+        VirtualSubject::new(crate::embedded::SIMULATION_SEED, number).map_err(|e| e.to_string())?;
     Ok(TruthSource { subject, image })
 }
 

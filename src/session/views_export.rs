@@ -29,7 +29,7 @@ pub struct ThreeDRequest {
 }
 
 /// One figure: the views' rectangles in figure pixels and what each needs.
-pub struct FigureRequest {
+pub struct ViewsRequest {
     /// Figure size, pixels (the views' area times the scale).
     pub size: (u32, u32),
     /// Rectangles of the sagittal, coronal, axial and 3D views (`None`: not in the layout).
@@ -42,7 +42,7 @@ pub struct FigureRequest {
 
 /// The views' picture with a colour bar on its right, and a note when the 3D tile could not be
 /// drawn (no GPU adapter: it stays black).
-pub fn render_figure(request: FigureRequest) -> Result<(RgbaImage, Option<String>), String> {
+pub fn render_views(request: ViewsRequest) -> Result<(RgbaImage, Option<String>), String> {
     let (width, height) = request.size;
     if width == 0 || height == 0 || width > 8192 || height > 8192 {
         return Err(format!(

@@ -256,7 +256,7 @@ fn run(
     // The source first: a model the viewer cannot train fails before the data are measured.
     let mut model = match request.source {
         ModelSource::Embedded(k) => {
-            crate::defaults::default_model(k, &burn::tensor::Device::flex())
+            crate::embedded::default_model(k, &burn::tensor::Device::flex())
                 .map_err(|e| TrainError::Invalid(e.to_string()))?
         }
         // Training runs on the CPU whatever device the viewer predicts on.
@@ -278,7 +278,7 @@ fn run(
     let (set, described) = match &request.target {
         Target::Virtual(k) => {
             let set = TrainingSet::simulated(
-                &crate::defaults::SIMULATION,
+                &crate::embedded::SIMULATION,
                 *k,
                 request.train_images,
                 request.validation_images,
