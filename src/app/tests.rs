@@ -10,7 +10,7 @@ use eframe::egui;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 
-use super::export::ScreenshotSlot;
+use super::state::ScreenshotSlot;
 use super::{ModelSlot, NrfApp, ViewOptions};
 use crate::query::ImageQuery;
 
@@ -37,7 +37,7 @@ fn build_harness(
         queue: r.queue.clone(),
     });
     if let Some(render_state) = render_state {
-        super::view3d::install(&render_state);
+        super::views::volume_paint::install(&render_state);
         builder = builder.renderer(egui_kittest::wgpu::WgpuTestRenderer::from_render_state(
             render_state,
         ));
@@ -143,8 +143,8 @@ fn step_until(harness: &mut AppHarness, what: &str, done: impl Fn(&NrfApp) -> bo
         assert!(
             Instant::now() < deadline,
             "timed out waiting for {what} (status: {:?}, error: {:?})",
-            app.status,
-            app.error
+            app.state.status,
+            app.state.error
         );
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -152,14 +152,14 @@ fn step_until(harness: &mut AppHarness, what: &str, done: impl Fn(&NrfApp) -> bo
 
 /// The full (1 mm) prediction and the three slices of it are on screen.
 fn prediction_shown(app: &NrfApp) -> bool {
-    app.query_job.is_none()
-        && app.overlay_spacing == Some(app.finest_spacing)
-        && app.slices.len() == 3
-        && app.slices.iter().all(|s| s.slice.factor == 1)
-        && app.restyle_job.is_none()
-        && !app.slices_restyle
-        && app.slices_job.is_none()
-        && !app.slices_stale
+    app.state.query_job.is_none()
+        && app.state.overlay_spacing == Some(app.state.finest_spacing)
+        && app.state.slices.len() == 3
+        && app.state.slices.iter().all(|s| s.slice.factor == 1)
+        && app.state.restyle_job.is_none()
+        && !app.state.slices_restyle
+        && app.state.slices_job.is_none()
+        && !app.state.slices_stale
 }
 
 /// A file dropped on the window, as eframe hands it over.
@@ -196,52 +196,58 @@ fn write_face(dir: &Path) -> PathBuf {
 #[test]
 fn a_dropped_image_starts_a_prediction_and_the_views_update() {
     let mut harness = predicting();
-    let before = app(&harness).overlay_version;
+    let before = app(&harness).state.overlay_version;
     let dir = tempfile::tempdir().expect("tempdir");
     drop_file(&mut harness, &write_face(dir.path()));
     step_until(&mut harness, "the face to be read", |app| {
-        app.image.as_ref().is_some_and(|i| i.name == "face.png")
+        app.state
+            .image
+            .as_ref()
+            .is_some_and(|i| i.name == "face.png")
     });
     assert!(
-        app(&harness).query_job.is_some(),
+        app(&harness).state.query_job.is_some(),
         "a prediction job starts as soon as the image is read"
     );
     step_until(&mut harness, "the face's prediction", |app| {
-        prediction_shown(app) && app.overlay_version > before
+        prediction_shown(app) && app.state.overlay_version > before
     });
     // The planned levels arrived as new overlays, the finest last.
-    assert!(app(&harness).overlay_version > before);
-    assert!(app(&harness).error.is_none());
+    assert!(app(&harness).state.overlay_version > before);
+    assert!(app(&harness).state.error.is_none());
 }
 
 #[test]
 fn a_bad_file_shows_an_error_and_changes_nothing() {
     let mut harness = predicting();
     let (name, version) = (
-        app(&harness).image.as_ref().map(|i| i.name.clone()),
-        app(&harness).overlay_version,
+        app(&harness).state.image.as_ref().map(|i| i.name.clone()),
+        app(&harness).state.overlay_version,
     );
     let dir = tempfile::tempdir().expect("tempdir");
     let bad = dir.path().join("notes.png");
     std::fs::write(&bad, b"not a picture").expect("write");
     drop_file(&mut harness, &bad);
-    step_until(&mut harness, "the error", |app| app.error.is_some());
+    step_until(&mut harness, "the error", |app| app.state.error.is_some());
     harness.step();
-    let error = app(&harness).error.clone().expect("an error message");
+    let error = app(&harness).state.error.clone().expect("an error message");
     assert!(error.contains("notes.png"), "{error}");
-    assert_eq!(app(&harness).image.as_ref().map(|i| i.name.clone()), name);
-    assert!(app(&harness).query_job.is_none());
+    assert_eq!(
+        app(&harness).state.image.as_ref().map(|i| i.name.clone()),
+        name
+    );
+    assert!(app(&harness).state.query_job.is_none());
     // The message is dismissable; the views are as they were.
     click(&mut harness, "Dismiss");
-    assert!(app(&harness).error.is_none());
-    assert_eq!(app(&harness).overlay_version, version);
+    assert!(app(&harness).state.error.is_none());
+    assert_eq!(app(&harness).state.overlay_version, version);
 }
 
 #[test]
 fn switching_subject_keeps_the_image_and_predicts_again() {
     let mut harness = predicting();
-    let image = app(&harness).image.as_ref().map(|i| i.name.clone());
-    let before = app(&harness).overlay.clone().expect("overlay");
+    let image = app(&harness).state.image.as_ref().map(|i| i.name.clone());
+    let before = app(&harness).state.overlay.clone().expect("overlay");
     // The Subject list is the first combo box showing subj01 (the Fine-tune target is the other).
     harness
         .get_all_by_value("virtual subj01")
@@ -251,12 +257,15 @@ fn switching_subject_keeps_the_image_and_predicts_again() {
     harness.step();
     harness.step();
     click(&mut harness, "virtual subj03");
-    assert_eq!(app(&harness).model, ModelSlot::Embedded(3));
+    assert_eq!(app(&harness).state.model, ModelSlot::Embedded(3));
     step_until(&mut harness, "subject 3's prediction", |app| {
-        prediction_shown(app) && app.overlay.as_ref().is_some_and(|o| o.0 > before.0)
+        prediction_shown(app) && app.state.overlay.as_ref().is_some_and(|o| o.0 > before.0)
     });
-    assert_eq!(app(&harness).image.as_ref().map(|i| i.name.clone()), image);
-    let after = app(&harness).overlay.clone().expect("overlay");
+    assert_eq!(
+        app(&harness).state.image.as_ref().map(|i| i.name.clone()),
+        image
+    );
+    let after = app(&harness).state.overlay.clone().expect("overlay");
     assert_ne!(
         after.1.volume.data, before.1.volume.data,
         "another subject's model predicts differently"
@@ -270,47 +279,54 @@ fn a_fine_tune_runs_plots_cancels_and_leaves_a_usable_model() {
         ..Default::default()
     });
     {
-        let panel = &mut app_mut(&mut harness).finetune;
+        let panel = &mut app_mut(&mut harness).state.finetune;
         panel.set_images(6);
         panel.max_epochs = 1000;
         panel.validation_images = 4;
         panel.source = ModelSlot::Embedded(2);
     }
     click(&mut harness, "Start");
-    assert!(app(&harness).finetune.running());
+    assert!(app(&harness).state.finetune.running());
     step_until(&mut harness, "a few training steps", |app| {
-        app.finetune.progress().loss.len() >= 3 && app.finetune.progress().validation_r.len() >= 2
+        app.state.finetune.progress().loss.len() >= 3
+            && app.state.finetune.progress().validation_r.len() >= 2
     });
     click(&mut harness, "Cancel");
     step_until(&mut harness, "the cancelled fine-tune", |app| {
-        !app.finetune.running()
+        !app.state.finetune.running()
     });
     let app_now = app(&harness);
-    assert_eq!(app_now.tuned.len(), 1, "{:?}", app_now.finetune.summary);
-    assert_eq!(app_now.model, ModelSlot::Tuned(0));
-    assert_eq!(app_now.ab_partner, Some(ModelSlot::Embedded(2)));
+    assert_eq!(
+        app_now.state.tuned.len(),
+        1,
+        "{:?}",
+        app_now.state.finetune.summary
+    );
+    assert_eq!(app_now.state.model, ModelSlot::Tuned(0));
+    assert_eq!(app_now.state.ab_partner, Some(ModelSlot::Embedded(2)));
     assert!(
         app_now
+            .state
             .finetune
             .summary
             .as_deref()
             .is_some_and(|s| s.contains("cancelled"))
     );
     // The curves stay for the finished run.
-    assert!(app_now.finetune.progress().loss.len() >= 3);
+    assert!(app_now.state.finetune.progress().loss.len() >= 3);
     // The new model predicts in the views.
     step_until(
         &mut harness,
         "the fine-tuned model's prediction",
         prediction_shown,
     );
-    let shown = app(&harness).overlay.clone().expect("overlay");
+    let shown = app(&harness).state.overlay.clone().expect("overlay");
     assert!(shown.1.volume.data.iter().all(|v| v.is_finite()));
     assert!(shown.1.inside.data.iter().any(|&i| i));
     // A/B switches to the source and back.
     click(&mut harness, "A/B: switch to virtual subj02");
-    assert_eq!(app(&harness).model, ModelSlot::Embedded(2));
-    assert_eq!(app(&harness).ab_partner, Some(ModelSlot::Tuned(0)));
+    assert_eq!(app(&harness).state.model, ModelSlot::Embedded(2));
+    assert_eq!(app(&harness).state.ab_partner, Some(ModelSlot::Tuned(0)));
 }
 
 #[test]
@@ -320,13 +336,13 @@ fn the_prediction_exports_as_nifti() {
     let folder = dir.path().join("out");
     {
         let app = app_mut(&mut harness);
-        app.export.folder = folder.display().to_string();
-        app.export.spacing_mm = 3.0;
+        app.state.export.folder = folder.display().to_string();
+        app.state.export.spacing_mm = 3.0;
     }
     click(&mut harness, "Export");
     click(&mut harness, "Prediction (NIfTI)");
     step_until(&mut harness, "the export", |app| {
-        app.export.job.is_none() && app.status.starts_with("wrote")
+        app.state.export.job.is_none() && app.state.status.starts_with("wrote")
     });
     let path = folder.join("virtual-subj01-example-object-3mm.nii.gz");
     let volume =
@@ -340,27 +356,33 @@ fn the_views_export_at_twice_their_size() {
     let mut harness = predicting();
     let dir = tempfile::tempdir().expect("tempdir");
     let folder = dir.path().join("out");
-    app_mut(&mut harness).export.folder = folder.display().to_string();
+    app_mut(&mut harness).state.export.folder = folder.display().to_string();
     click(&mut harness, "Export");
     click(&mut harness, "Views at 2x (PNG)");
     step_until(&mut harness, "the figure", |app| {
-        app.export.job.is_none() && (app.status.starts_with("wrote") || app.error.is_some())
+        app.state.export.job.is_none()
+            && (app.state.status.starts_with("wrote") || app.state.error.is_some())
     });
     // Without an adapter the 3D tile stays black and the message says so (CI has lavapipe).
     let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    if let Some(error) = app_mut(&mut harness).error.take() {
+    if let Some(error) = app_mut(&mut harness).state.error.take() {
         assert!(!in_ci && error.contains("3D view is missing"), "{error}");
     }
     let picture = image::open(folder.join("virtual-subj01-example-object-views-2x.png"))
         .expect("the figure reads back")
         .to_rgba8();
-    let area = app(&harness).views_area.expect("views drawn");
+    let area = app(&harness).state.views_area.expect("views drawn");
     assert_eq!(picture.height(), (area.height() * 2.0).round() as u32);
     // Twice the views' width, and a colour bar on the right.
     assert!(picture.width() > (area.width() * 2.0).round() as u32);
     // Each slice was queried at twice the pixels it has on screen.
-    let request = app(&harness).views_request(2.0).expect("request");
-    for (twice, once) in request.slices.sizes.iter().zip(app(&harness).slice_sizes) {
+    let request = app(&harness).state.views_request(2.0).expect("request");
+    for (twice, once) in request
+        .slices
+        .sizes
+        .iter()
+        .zip(app(&harness).state.slice_sizes)
+    {
         assert!(twice.0.abs_diff(2 * once.0) <= 2 && twice.1.abs_diff(2 * once.1) <= 2);
     }
     // The overlay's colours are there (a blue or red pixel: one channel well above the others).
@@ -378,7 +400,7 @@ fn the_views_export_at_twice_their_size() {
 fn a_dropped_nifti_map_is_shown_over_the_template_and_a_corrupt_one_is_refused() {
     let mut harness = predicting();
     // A 4 mm map: +3 in a 20 mm ball around the crosshair, 0 elsewhere.
-    let centre = app(&harness).at.as_vec3();
+    let centre = app(&harness).state.at.as_vec3();
     let dir = tempfile::tempdir().expect("tempdir");
     let map = dir.path().join("zstat1.nii.gz");
     write_map(
@@ -388,15 +410,18 @@ fn a_dropped_nifti_map_is_shown_over_the_template_and_a_corrupt_one_is_refused()
     );
     drop_file(&mut harness, &map);
     step_until(&mut harness, "the map in the slices", |app| {
-        app.show_file && app.slices_job.is_none() && !app.slices_stale && app.slices.len() == 3
+        app.state.show_file
+            && app.state.slices_job.is_none()
+            && !app.state.slices_stale
+            && app.state.slices.len() == 3
     });
     let app_now = app(&harness);
     assert_eq!(
-        app_now.shown_overlay().map(|(v, _)| v),
-        app_now.file_overlay.as_ref().map(|(_, (v, _))| *v)
+        app_now.state.shown_overlay().map(|(v, _)| v),
+        app_now.state.file_overlay.as_ref().map(|(_, (v, _))| *v)
     );
     // The slices through the crosshair show the map: 3 inside the ball, nothing far from it.
-    for view in &app_now.slices {
+    for view in &app_now.state.slices {
         let inside: Vec<f32> = view
             .slice
             .values
@@ -410,20 +435,21 @@ fn a_dropped_nifti_map_is_shown_over_the_template_and_a_corrupt_one_is_refused()
     }
     // Unticking it shows the prediction again.
     click(&mut harness, "show zstat1.nii.gz instead");
-    assert!(!app(&harness).show_file);
+    assert!(!app(&harness).state.show_file);
     assert_eq!(
-        app(&harness).shown_overlay().map(|(v, _)| v),
-        app(&harness).overlay.as_ref().map(|(v, _)| *v)
+        app(&harness).state.shown_overlay().map(|(v, _)| v),
+        app(&harness).state.overlay.as_ref().map(|(v, _)| *v)
     );
     // A corrupt NIfTI: a message naming it, the overlay kept.
     let bad = dir.path().join("broken.nii.gz");
     std::fs::write(&bad, b"not gzip at all").expect("write");
     drop_file(&mut harness, &bad);
-    step_until(&mut harness, "the error", |app| app.error.is_some());
-    let error = app(&harness).error.clone().unwrap_or_default();
+    step_until(&mut harness, "the error", |app| app.state.error.is_some());
+    let error = app(&harness).state.error.clone().unwrap_or_default();
     assert!(error.contains("broken.nii.gz"), "{error}");
     assert!(
         app(&harness)
+            .state
             .file_overlay
             .as_ref()
             .is_some_and(|(name, _)| name == "zstat1.nii.gz")
@@ -432,7 +458,7 @@ fn a_dropped_nifti_map_is_shown_over_the_template_and_a_corrupt_one_is_refused()
 
 #[test]
 fn layouts_place_the_views_they_show_without_overlap() {
-    use super::Layout;
+    use super::layout::Layout;
     let full = egui::Rect::from_min_size(egui::pos2(10.0, 20.0), egui::vec2(1000.0, 800.0));
     for (layout, name) in Layout::ALL {
         let rects: Vec<egui::Rect> = layout.rects(full).into_iter().flatten().collect();
@@ -476,7 +502,7 @@ fn layouts_place_the_views_they_show_without_overlap() {
 
 #[test]
 fn keyboard_shortcuts_switch_layout_mode_and_help() {
-    use super::Layout;
+    use super::layout::Layout;
     use crate::render::volume3d::Mode3d;
     let mut harness = harness(ViewOptions {
         subject: 1,
@@ -484,13 +510,13 @@ fn keyboard_shortcuts_switch_layout_mode_and_help() {
     });
     harness.key_press(egui::Key::L);
     harness.step();
-    assert_eq!(app(&harness).layout, Layout::Row);
+    assert_eq!(app(&harness).state.layout, Layout::Row);
     harness.key_press(egui::Key::M);
     harness.step();
-    assert_eq!(app(&harness).mode, Mode3d::Mip);
+    assert_eq!(app(&harness).state.mode, Mode3d::Mip);
     harness.key_press(egui::Key::A);
     harness.step();
-    assert!(!app(&harness).anatomy_on);
+    assert!(!app(&harness).state.anatomy_on);
     harness.key_press(egui::Key::F1);
     harness.step();
     harness.step();
@@ -505,27 +531,40 @@ fn a_pasted_image_is_shown_and_earlier_images_stay_a_click_away() {
         subject: 1,
         ..Default::default()
     });
-    let first = app(&harness).image.as_ref().map(|i| i.name.clone());
+    let first = app(&harness).state.image.as_ref().map(|i| i.name.clone());
     let red = egui::ColorImage::filled([40, 30], egui::Color32::from_rgb(200, 30, 20));
     harness.event(egui::Event::PasteImage(Arc::new(red)));
     harness.step();
     let app_now = app(&harness);
-    let shown = app_now.image.as_ref().expect("image");
+    let shown = app_now.state.image.as_ref().expect("image");
     assert_eq!(shown.name, "pasted image");
     assert_eq!((shown.rgb.width, shown.rgb.height), (40, 30));
     assert_eq!(&shown.rgb.pixels[..3], &[200, 30, 20]);
-    assert!(app_now.query_job.is_some(), "the pasted image is predicted");
+    assert!(
+        app_now.state.query_job.is_some(),
+        "the pasted image is predicted"
+    );
     assert_eq!(
-        app_now.recent.iter().map(|r| Some(r.name.clone())).next(),
+        app_now
+            .state
+            .recent
+            .iter()
+            .map(|r| Some(r.name.clone()))
+            .next(),
         Some(first.clone())
     );
     // Showing the earlier image again swaps the two.
-    let earlier = app_now.recent[0].clone();
+    let earlier = app_now.state.recent[0].clone();
     let ctx = harness.ctx.clone();
-    app_mut(&mut harness).show_image(earlier.name, earlier.rgb, &ctx);
-    assert_eq!(app(&harness).image.as_ref().map(|i| i.name.clone()), first);
-    assert_eq!(app(&harness).recent.len(), 1);
-    assert_eq!(app(&harness).recent[0].name, "pasted image");
+    app_mut(&mut harness)
+        .state
+        .show_image(earlier.name, earlier.rgb, &ctx);
+    assert_eq!(
+        app(&harness).state.image.as_ref().map(|i| i.name.clone()),
+        first
+    );
+    assert_eq!(app(&harness).state.recent.len(), 1);
+    assert_eq!(app(&harness).state.recent[0].name, "pasted image");
 }
 
 #[test]
@@ -555,13 +594,13 @@ fn the_status_bar_names_the_model_domains_roi_under_the_cursor() {
     model.save(&path).expect("save");
     drop_file(&mut harness, &path);
     step_until(&mut harness, "the labelled model's prediction", |app| {
-        app.model == ModelSlot::Opened(0) && prediction_shown(app)
+        app.state.model == ModelSlot::Opened(0) && prediction_shown(app)
     });
     // Point into the model's domain on the left of the axial slice (the crosshair's row).
     let rect = {
         let central = harness.ctx.content_rect();
         let area = egui::Rect::from_min_max(egui::pos2(260.0, central.min.y), central.max);
-        app(&harness).layout.rects(area)[2].expect("axial view")
+        app(&harness).state.layout.rects(area)[2].expect("axial view")
     };
     // Scan the left half of the axial view for a point inside the model's domain.
     let mut found = None;
@@ -595,20 +634,21 @@ fn a_dropped_atlas_names_the_region_under_the_cursor() {
     )
     .expect("names");
     drop_file(&mut harness, &path);
-    step_until(&mut harness, "the atlas", |app| app.atlas.is_some());
+    step_until(&mut harness, "the atlas", |app| app.state.atlas.is_some());
     // The overlay is untouched: an atlas names regions, it is not drawn.
-    assert!(!app(&harness).show_file);
+    assert!(!app(&harness).state.show_file);
     // Point at the axial slice, a quarter of the way in from its left edge.
     let rect = {
         let central = harness.ctx.content_rect();
         let area = egui::Rect::from_min_max(egui::pos2(260.0, central.min.y), central.max);
-        app(&harness).layout.rects(area)[2].expect("axial view")
+        app(&harness).state.layout.rects(area)[2].expect("axial view")
     };
     harness.hover_at(rect.lerp_inside(egui::vec2(0.25, 0.5)));
     harness.step();
     harness.step();
     let (p, _) = app(&harness).hover.expect("a hovered point");
     let region = app(&harness)
+        .state
         .atlas
         .as_ref()
         .and_then(|a| a.region_at(p))
@@ -627,13 +667,18 @@ fn a_dropped_model_file_joins_the_subject_list_and_other_folders_are_refused() {
     model.save(&path).expect("save");
     drop_file(&mut harness, &path);
     step_until(&mut harness, "the model file's prediction", |app| {
-        app.model == ModelSlot::Opened(0) && prediction_shown(app)
+        app.state.model == ModelSlot::Opened(0) && prediction_shown(app)
     });
     assert_eq!(
-        app(&harness).model_name(ModelSlot::Opened(0)),
+        app(&harness).state.model_name(ModelSlot::Opened(0)),
         "my-subject.nrf"
     );
-    assert!(app(&harness).model_slots().contains(&ModelSlot::Opened(0)));
+    assert!(
+        app(&harness)
+            .state
+            .model_slots()
+            .contains(&ModelSlot::Opened(0))
+    );
     // A file describes no virtual subject: no ground truth to offer.
     assert!(
         harness
@@ -643,11 +688,11 @@ fn a_dropped_model_file_joins_the_subject_list_and_other_folders_are_refused() {
 
     // A folder that is not a run folder: a clear message, nothing changes.
     drop_file(&mut harness, dir.path());
-    step_until(&mut harness, "the error", |app| app.error.is_some());
-    let error = app_mut(&mut harness).error.take().unwrap_or_default();
+    step_until(&mut harness, "the error", |app| app.state.error.is_some());
+    let error = app_mut(&mut harness).state.error.take().unwrap_or_default();
     assert!(error.contains("experiment_config.yaml"), "{error}");
-    assert_eq!(app(&harness).opened.len(), 1);
-    assert_eq!(app(&harness).model, ModelSlot::Opened(0));
+    assert_eq!(app(&harness).state.opened.len(), 1);
+    assert_eq!(app(&harness).state.model, ModelSlot::Opened(0));
 }
 
 /// A file of the test data that a fresh clone carries (`tests/data`).
@@ -678,24 +723,24 @@ fn models_on_clip_features_wait_for_a_clip_folder_that_fits_them() {
     // folder does not give those: a clear message, the model keeps waiting, nothing else changes.
     drop_file(&mut harness, &test_data("nrf-official"));
     step_until(&mut harness, "the run folder read", |app| {
-        app.pending_clip.is_some() || app.error.is_some()
+        app.state.pending_clip.is_some() || app.state.error.is_some()
     });
-    assert_eq!(app(&harness).error, None);
+    assert_eq!(app(&harness).state.error, None);
     harness.get_by_label("Choose CLIP folder…");
     drop_file(&mut harness, &test_data("clip-tiny"));
     step_until(&mut harness, "the misfit refused", |app| {
-        app.error.is_some()
+        app.state.error.is_some()
     });
-    let error = app_mut(&mut harness).error.take().unwrap_or_default();
+    let error = app_mut(&mut harness).state.error.take().unwrap_or_default();
     assert!(
         error.contains("clip-tiny") && error.contains("does not fit"),
         "{error}"
     );
-    assert!(app(&harness).pending_clip.is_some());
-    assert!(app(&harness).opened.is_empty());
-    assert_eq!(app(&harness).model, ModelSlot::Embedded(1));
+    assert!(app(&harness).state.pending_clip.is_some());
+    assert!(app(&harness).state.opened.is_empty());
+    assert_eq!(app(&harness).state.model, ModelSlot::Embedded(1));
     click(&mut harness, "Cancel");
-    assert!(app(&harness).pending_clip.is_none());
+    assert!(app(&harness).state.pending_clip.is_none());
 
     // A run folder missing its network's weights names the file.
     let dir = tempfile::tempdir().expect("tempdir");
@@ -704,27 +749,28 @@ fn models_on_clip_features_wait_for_a_clip_folder_that_fits_them() {
     std::fs::remove_file(broken.join("best_model/best_NRF_model.pth.tar")).expect("remove");
     drop_file(&mut harness, &broken);
     step_until(&mut harness, "the broken folder refused", |app| {
-        app.error.is_some()
+        app.state.error.is_some()
     });
-    let error = app_mut(&mut harness).error.take().unwrap_or_default();
+    let error = app_mut(&mut harness).state.error.take().unwrap_or_default();
     assert!(error.contains("best_NRF_model.pth.tar"), "{error}");
-    assert!(app(&harness).pending_clip.is_none());
+    assert!(app(&harness).state.pending_clip.is_none());
 
     // The end-to-end fixture's model (converted from its run folder) with the CLIP folder it was
     // made with: the viewer's prediction is PyTorch's.
     drop_file(&mut harness, &test_data("nrf-e2e/model.nrf"));
     step_until(&mut harness, "the model waiting", |app| {
-        app.pending_clip.is_some()
+        app.state.pending_clip.is_some()
     });
     drop_file(&mut harness, &test_data("clip-tiny"));
     step_until(&mut harness, "the CLIP model's prediction", |app| {
-        app.model == ModelSlot::Opened(0) && prediction_shown(app)
+        app.state.model == ModelSlot::Opened(0) && prediction_shown(app)
     });
-    assert!(app(&harness).pending_clip.is_none());
-    assert!(!app(&harness).trainable(ModelSlot::Opened(0)));
+    assert!(app(&harness).state.pending_clip.is_none());
+    assert!(!app(&harness).state.trainable(ModelSlot::Opened(0)));
     drop_file(&mut harness, &test_data("clip-tiny/images/noise_227.png"));
     step_until(&mut harness, "the new image's prediction", |app| {
-        app.image
+        app.state
+            .image
             .as_ref()
             .is_some_and(|i| i.name == "noise_227.png")
             && prediction_shown(app)
@@ -738,6 +784,7 @@ fn models_on_clip_features_wait_for_a_clip_folder_that_fits_them() {
     let expected =
         crate::npy::read_f32(test_data("nrf-e2e/noise_227.expected_prediction.npy")).expect("npy");
     let got = app(&harness)
+        .state
         .query
         .as_ref()
         .expect("query")
@@ -773,69 +820,77 @@ fn assert_voxelwise(
 #[test]
 fn an_a_minus_b_contrast_shows_the_difference_of_two_images() {
     let mut harness = predicting();
-    let a_only = app(&harness).overlay.clone().expect("A");
+    let a_only = app(&harness).state.overlay.clone().expect("A");
     click(&mut harness, "Set as B");
-    assert_eq!(app(&harness).contrast.b.len(), 1);
-    let first = app(&harness).image.clone().expect("image");
+    assert_eq!(app(&harness).state.contrast.b.len(), 1);
+    let first = app(&harness).state.image.clone().expect("image");
     // A different image becomes A; then A − B is asked for.
     harness.get_by_label("face").click();
     step_until(&mut harness, "the face's prediction", |app| {
         prediction_shown(app)
             && app
+                .state
                 .image
                 .as_ref()
                 .is_some_and(|i| i.name == "example: face")
     });
-    let face = app(&harness).overlay.clone().expect("face");
+    let face = app(&harness).state.overlay.clone().expect("face");
     click(&mut harness, "show A - B");
     step_until(&mut harness, "the contrast", |app| {
-        prediction_shown(app) && app.query.as_ref().is_some_and(ImageQuery::is_contrast)
+        prediction_shown(app)
+            && app
+                .state
+                .query
+                .as_ref()
+                .is_some_and(ImageQuery::is_contrast)
     });
-    let contrast = app(&harness).overlay.clone().expect("A − B");
+    let contrast = app(&harness).state.overlay.clone().expect("A − B");
     assert!(
-        app(&harness).status.contains("A - B"),
+        app(&harness).state.status.contains("A - B"),
         "{}",
-        app(&harness).status
+        app(&harness).state.status
     );
     // The 1 mm contrast volume is the face's volume minus the first image's.
     assert_voxelwise(&contrast.1, &face.1, &a_only.1, |a, b| a - b);
 
     // Sets: the face joins B, so A − B = face − mean(first, face) = (face − first) / 2.
     click(&mut harness, "Add to B");
-    assert_eq!(app(&harness).contrast.b.len(), 2);
+    assert_eq!(app(&harness).state.contrast.b.len(), 2);
     step_until(&mut harness, "the contrast of sets", |app| {
         prediction_shown(app)
             && app
+                .state
                 .overlay
                 .as_ref()
                 .is_some_and(|(version, _)| *version > contrast.0)
     });
-    let half = app(&harness).overlay.clone().expect("A - mean(B)");
+    let half = app(&harness).state.overlay.clone().expect("A - mean(B)");
     assert_voxelwise(&half.1, &face.1, &a_only.1, |a, b| (a - b) / 2.0);
     // Adding an image twice is refused with a message; nothing changes.
     click(&mut harness, "Add to B");
     assert!(
         app_mut(&mut harness)
+            .state
             .error
             .take()
             .is_some_and(|e| e.contains("already"))
     );
-    assert_eq!(app(&harness).contrast.b.len(), 2);
-    assert_eq!(first.name, app(&harness).contrast.b[0].name);
+    assert_eq!(app(&harness).state.contrast.b.len(), 2);
+    assert_eq!(first.name, app(&harness).state.contrast.b[0].name);
     click(&mut harness, "Clear A and B");
     step_until(&mut harness, "the face alone again", |app| {
-        prediction_shown(app) && app.query.as_ref().is_some_and(|q| !q.is_contrast())
+        prediction_shown(app) && app.state.query.as_ref().is_some_and(|q| !q.is_contrast())
     });
 }
 
 #[test]
 fn a_click_on_the_3d_view_moves_the_crosshair_to_the_surface() {
     let mut harness = predicting();
-    let before = app(&harness).at;
+    let before = app(&harness).state.at;
     let rect = {
         let central = harness.ctx.content_rect();
         let area = egui::Rect::from_min_max(egui::pos2(260.0, central.min.y), central.max);
-        app(&harness).layout.rects(area)[3].expect("3D view")
+        app(&harness).state.layout.rects(area)[3].expect("3D view")
     };
     let pos = rect.lerp_inside(egui::vec2(0.5, 0.45));
     for pressed in [true, false] {
@@ -848,10 +903,11 @@ fn a_click_on_the_3d_view_moves_the_crosshair_to_the_surface() {
         });
         harness.step();
     }
-    let after = app(&harness).at;
+    let after = app(&harness).state.at;
     assert_ne!(after, before, "the crosshair moved");
     // It sits on the brain's surface: inside the template's brain, near its edge.
     let brain = app(&harness)
+        .state
         .templates
         .as_ref()
         .expect("templates")
@@ -867,7 +923,7 @@ fn a_click_on_the_3d_view_moves_the_crosshair_to_the_surface() {
             .sample_voxel(v)
             .is_some_and(|g| g >= crate::render::volume3d::SURFACE_GREY)
     );
-    assert!(app(&harness).slices_stale || app(&harness).slices_job.is_some());
+    assert!(app(&harness).state.slices_stale || app(&harness).state.slices_job.is_some());
 }
 
 /// A wgpu render state on a software adapter (lavapipe) for snapshot images; `None` (the test
@@ -912,7 +968,7 @@ fn settle(harness: &mut AppHarness) {
     harness.step();
     step_until(harness, "the views redrawn", prediction_shown);
     // The status line carries the query's seconds, which vary from run to run.
-    app_mut(harness).status = "virtual subj01: 1 mm volume".into();
+    app_mut(harness).state.status = "virtual subj01: 1 mm volume".into();
     harness.step();
     harness.step();
 }
@@ -936,7 +992,7 @@ fn the_main_layouts_match_their_snapshots() {
     step_until(&mut harness, "the example's prediction", prediction_shown);
     settle(&mut harness);
     harness.snapshot("viewer_2x2");
-    app_mut(&mut harness).layout = super::Layout::Row;
+    app_mut(&mut harness).state.layout = super::layout::Layout::Row;
     settle(&mut harness);
     harness.snapshot("viewer_row");
 }
@@ -947,39 +1003,52 @@ fn a_new_image_or_model_clears_the_previous_prediction_at_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     drop_file(&mut harness, &write_face(dir.path()));
     step_until(&mut harness, "the face to be read", |app| {
-        app.image.as_ref().is_some_and(|i| i.name == "face.png")
+        app.state
+            .image
+            .as_ref()
+            .is_some_and(|i| i.name == "face.png")
     });
     // Nothing of the example's prediction stays on screen under the face's name: the views
     // show the anatomy and say what is being computed until the face's first level arrives.
     let now = app(&harness);
-    assert!(now.overlay.is_none() && now.query.is_none() && now.overlay_spacing.is_none());
     assert!(
-        now.slices
+        now.state.overlay.is_none()
+            && now.state.query.is_none()
+            && now.state.overlay_spacing.is_none()
+    );
+    assert!(
+        now.state
+            .slices
             .iter()
             .all(|s| !s.slice.inside.iter().any(|&i| i)),
         "slices of the anatomy alone"
     );
-    let pending = now.pending_prediction().expect("a caption");
+    let pending = now.state.pending_prediction().expect("a caption");
     assert!(
         pending.contains("virtual subj01") && pending.contains("face.png"),
         "{pending}"
     );
     step_until(&mut harness, "the face's prediction", prediction_shown);
-    assert!(app(&harness).pending_prediction().is_none());
+    assert!(app(&harness).state.pending_prediction().is_none());
     // Another model: its own colour range, and the previous model's volume gone at once.
-    app_mut(&mut harness).range = 123.0;
+    app_mut(&mut harness).state.range = 123.0;
     let ctx = harness.ctx.clone();
-    app_mut(&mut harness).select_model(ModelSlot::Embedded(2), &ctx);
+    app_mut(&mut harness)
+        .state
+        .select_model(ModelSlot::Embedded(2), &ctx);
     let now = app(&harness);
-    assert!(now.overlay.is_none() && now.query.is_none() && now.slices.is_empty());
-    assert!(now.range_pending);
     assert!(
-        now.pending_prediction()
+        now.state.overlay.is_none() && now.state.query.is_none() && now.state.slices.is_empty()
+    );
+    assert!(now.state.range_pending);
+    assert!(
+        now.state
+            .pending_prediction()
             .is_some_and(|p| p.contains("subj02"))
     );
     step_until(&mut harness, "subject 2's prediction", prediction_shown);
     assert_ne!(
-        app(&harness).range,
+        app(&harness).state.range,
         123.0,
         "the range is set from subject 2's prediction"
     );
@@ -989,17 +1058,17 @@ fn a_new_image_or_model_clears_the_previous_prediction_at_once() {
 fn slow_models_show_coarse_slices_first_then_every_pixel() {
     let mut harness = predicting();
     // As if the model ran at 2 000 points/s: the slices' first step is coarse.
-    app_mut(&mut harness).rate_per_job = Some(2_000.0);
-    app_mut(&mut harness).slices_stale = true;
-    app_mut(&mut harness).slices.clear();
+    app_mut(&mut harness).state.rate_per_job = Some(2_000.0);
+    app_mut(&mut harness).state.slices_stale = true;
+    app_mut(&mut harness).state.slices.clear();
     let mut factors = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(120);
     while factors.last() != Some(&1) {
         harness.step();
         let app = app(&harness);
-        if let Some(factor) = app.slices.iter().map(|s| s.slice.factor).max()
+        if let Some(factor) = app.state.slices.iter().map(|s| s.slice.factor).max()
             && factors.last() != Some(&factor)
-            && !app.slices_stale
+            && !app.state.slices_stale
         {
             factors.push(factor);
         }
@@ -1024,7 +1093,7 @@ fn on_the_gpu_the_prediction_shown_comes_from_the_windows_device() {
             .renderer
             .read()
             .callback_resources
-            .get::<super::view3d::View3dResources>()
+            .get::<super::views::volume_paint::View3dResources>()
             .map(|r| r.overlay_from_gpu)
     };
     let mut harness = build_harness(
@@ -1038,18 +1107,18 @@ fn on_the_gpu_the_prediction_shown_comes_from_the_windows_device() {
     {
         let app = app_mut(&mut harness);
         // A coarse finest level: lavapipe compiles each new kernel slowly.
-        app.finest_spacing = 4.0;
-        assert!(app.compute.is_gpu(), "{}", app.compute.report());
+        app.state.finest_spacing = 4.0;
+        assert!(app.state.compute.is_gpu(), "{}", app.state.compute.report());
         assert!(
-            app.compute.note.is_none(),
+            app.state.compute.note.is_none(),
             "burn shares the window's device: {}",
-            app.compute.report()
+            app.state.compute.report()
         );
-        assert!(app.compute.place().starts_with("model on GPU: "));
+        assert!(app.state.compute.place().starts_with("model on GPU: "));
         assert!(
-            app.compute.place().contains(&adapter),
+            app.state.compute.place().contains(&adapter),
             "{}",
-            app.compute.place()
+            app.state.compute.place()
         );
     }
     step_until(&mut harness, "the prediction on the GPU", prediction_shown);
@@ -1058,35 +1127,44 @@ fn on_the_gpu_the_prediction_shown_comes_from_the_windows_device() {
     let now = app(&harness);
     // Asserted from the level itself, not inferred: the device that computed it, the kernel
     // that ran there, and the 3D view drawing the very texture that kernel wrote.
-    assert_eq!(now.overlay_device.as_ref(), Some(&now.compute.device));
     assert_eq!(
-        now.query.as_ref().map(ImageQuery::device),
-        Some(now.compute.device.clone())
+        now.state.overlay_device.as_ref(),
+        Some(&now.state.compute.device)
     );
     assert_eq!(
-        now.query.as_ref().and_then(ImageQuery::gpu_kernel),
+        now.state.query.as_ref().map(ImageQuery::device),
+        Some(now.state.compute.device.clone())
+    );
+    assert_eq!(
+        now.state.query.as_ref().and_then(ImageQuery::gpu_kernel),
         Some(crate::render::gpu_query::Kernel::Fused),
         "the embedded 128-wide model runs the fused kernel"
     );
     assert!(
-        now.overlay
+        now.state
+            .overlay
             .as_ref()
             .is_some_and(|(_, p)| p.on_gpu.is_some()),
         "the level came with its overlay texture"
     );
     assert_eq!(overlay_from_gpu(), Some(true), "no upload for the 3D view");
     // The status bar says where the model runs.
-    harness.get_by_label(&now.compute.place());
+    harness.get_by_label(&now.state.compute.place());
     // Switching image cancels the running levels: the old job is dropped at once.
-    let old = now.overlay.clone().expect("overlay");
+    let old = now.state.overlay.clone().expect("overlay");
     let ctx = harness.ctx.clone();
     let (_, rgb) = crate::data::simulate::stimulus_of(1, 5);
-    app_mut(&mut harness).show_image("another".into(), rgb, &ctx);
-    assert!(app(&harness).refinement.is_none() && app(&harness).overlay.is_none());
+    app_mut(&mut harness)
+        .state
+        .show_image("another".into(), rgb, &ctx);
+    assert!(app(&harness).state.refinement.is_none() && app(&harness).state.overlay.is_none());
     step_until(&mut harness, "the new image's prediction", prediction_shown);
     let now = app(&harness);
-    assert_ne!(now.overlay.as_ref().map(|o| o.0), Some(old.0));
-    assert_eq!(now.overlay_device.as_ref(), Some(&now.compute.device));
+    assert_ne!(now.state.overlay.as_ref().map(|o| o.0), Some(old.0));
+    assert_eq!(
+        now.state.overlay_device.as_ref(),
+        Some(&now.state.compute.device)
+    );
 }
 
 #[test]
@@ -1104,20 +1182,20 @@ fn a_model_without_a_domain_says_so_and_takes_one_dropped_on_the_window() {
     let mut harness = predicting();
     drop_file(&mut harness, &path);
     step_until(&mut harness, "the model waiting", |app| {
-        app.pending_clip.is_some()
+        app.state.pending_clip.is_some()
     });
     drop_file(&mut harness, &test_data("clip-tiny"));
     step_until(&mut harness, "its prediction", |app| {
-        app.model == ModelSlot::Opened(0) && prediction_shown(app)
+        app.state.model == ModelSlot::Opened(0) && prediction_shown(app)
     });
     let now = app(&harness);
     assert!(
-        now.status_line().contains("no domain"),
+        now.state.status_line().contains("no domain"),
         "{}",
-        now.status_line()
+        now.state.status_line()
     );
     assert_eq!(
-        now.overlay.as_ref().map(|o| o.1.region),
+        now.state.overlay.as_ref().map(|o| o.1.region),
         Some(crate::query::RegionUsed::BrainMask)
     );
     harness.get_by_label("Domain coordinates…");
@@ -1126,9 +1204,9 @@ fn a_model_without_a_domain_says_so_and_takes_one_dropped_on_the_window() {
     std::fs::write(&bad, b"not numpy").expect("write");
     drop_file(&mut harness, &bad);
     step_until(&mut harness, "the bad domain refused", |app| {
-        app.error.is_some()
+        app.state.error.is_some()
     });
-    let error = app_mut(&mut harness).error.take().unwrap_or_default();
+    let error = app_mut(&mut harness).state.error.take().unwrap_or_default();
     assert!(error.contains("bad.npy"), "{error}");
     // The NSD-processed coordinates: the views stay within them from now on.
     drop_file(
@@ -1137,33 +1215,34 @@ fn a_model_without_a_domain_says_so_and_takes_one_dropped_on_the_window() {
     );
     step_until(&mut harness, "the prediction within the domain", |app| {
         prediction_shown(app)
-            && app.overlay.as_ref().map(|o| o.1.region)
+            && app.state.overlay.as_ref().map(|o| o.1.region)
                 == Some(crate::query::RegionUsed::ModelDomain)
     });
-    assert!(!app(&harness).status_line().contains("no domain"));
-    assert!(app(&harness).error.is_none());
+    assert!(!app(&harness).state.status_line().contains("no domain"));
+    assert!(app(&harness).state.error.is_none());
 }
 
 #[test]
 fn new_colours_recolour_the_slices_without_querying_again() {
     let mut harness = predicting();
     let before: Vec<(Vec<f32>, Vec<u8>)> = app(&harness)
+        .state
         .slices
         .iter()
         .map(|v| (v.slice.values.clone(), v.slice.image.as_raw().clone()))
         .collect();
     {
         let app = app_mut(&mut harness);
-        app.range /= 4.0;
-        app.threshold = app.range / 5.0;
-        app.restyle_slices();
+        app.state.range /= 4.0;
+        app.state.threshold = app.state.range / 5.0;
+        app.state.restyle_slices();
     }
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         harness.step();
         let app = app(&harness);
-        assert!(app.slices_job.is_none(), "no query for new colours");
-        if app.restyle_job.is_none() && !app.slices_restyle {
+        assert!(app.state.slices_job.is_none(), "no query for new colours");
+        if app.state.restyle_job.is_none() && !app.state.slices_restyle {
             break;
         }
         assert!(
@@ -1172,7 +1251,7 @@ fn new_colours_recolour_the_slices_without_querying_again() {
         );
         std::thread::sleep(Duration::from_millis(5));
     }
-    let after = &app(&harness).slices;
+    let after = &app(&harness).state.slices;
     assert_eq!(after.len(), 3);
     for (view, (values, image)) in after.iter().zip(&before) {
         assert_eq!(&view.slice.values, values, "the same values");

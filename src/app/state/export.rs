@@ -1,15 +1,15 @@
-//! The Export section: a PNG screenshot of the window, the views redrawn at 2× (`figure`), the
-//! current prediction as NIfTI at a
-//! chosen spacing, and a fine-tuned model's validation r map as NIfTI. Every file is written off
-//! the UI thread, atomically (temp + rename), into a folder the user picks; names follow the
-//! model and image shown.
+//! Exports (the Export panel's actions): a PNG screenshot of the window, the views redrawn at 2×
+//! ([`crate::session::views_export`]), the current prediction as NIfTI at a chosen spacing, and
+//! a fine-tuned model's validation r map as NIfTI. Every file is written off the UI thread,
+//! atomically (temp + rename), into a folder the user picks; names follow the model and image
+//! shown.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use eframe::egui;
 
-use super::{ModelSlot, NrfApp};
+use super::AppState;
 use crate::query::{GridPrediction, Region};
 use crate::session::jobs::Job;
 use crate::session::views_export;
@@ -19,19 +19,19 @@ use crate::volume::nifti::SpaceCode;
 /// Where a screenshot's outcome lands (it is written on a thread of its own).
 pub type ScreenshotSlot = Arc<Mutex<Option<Result<PathBuf, String>>>>;
 
-/// The section's state.
-pub struct ExportPanel {
+/// The Export panel's settings and running exports.
+pub struct ExportState {
     /// The folder files go to (created when missing).
     pub folder: String,
     /// Spacing of the exported prediction, mm.
     pub spacing_mm: f64,
-    pub(super) job: Option<Job<PathBuf>>,
+    pub(crate) job: Option<Job<PathBuf>>,
     /// The native folder dialog, on its own thread.
-    folder_dialog: Option<Job<Option<PathBuf>>>,
-    screenshot: ScreenshotSlot,
+    pub(crate) folder_dialog: Option<Job<Option<PathBuf>>>,
+    pub(crate) screenshot: ScreenshotSlot,
 }
 
-impl Default for ExportPanel {
+impl Default for ExportState {
     fn default() -> Self {
         Self {
             folder: "nrf-exports".into(),
@@ -114,10 +114,10 @@ fn write_volume(path: &Path, volume: &crate::volume::Volume) -> Result<PathBuf, 
     Ok(path.to_path_buf())
 }
 
-impl NrfApp {
+impl AppState {
     /// The views as they are laid out now, `scale` figure pixels per point (`None` before the
     /// first frame or the template).
-    pub(super) fn views_request(&self, scale: f32) -> Option<views_export::ViewsRequest> {
+    pub(crate) fn views_request(&self, scale: f32) -> Option<views_export::ViewsRequest> {
         let area = self.views_area?;
         let to_pixels = |rect: egui::Rect| -> views_export::PixelRect {
             let min = (rect.min - area.min) * scale;
@@ -152,13 +152,83 @@ impl NrfApp {
     }
 
     /// The stem of exported files: model and image.
-    fn export_stem(&self) -> String {
+    pub(crate) fn export_stem(&self) -> String {
         let image = self.image.as_ref().map_or("no-image", |i| i.name.as_str());
         file_stem(&format!("{}-{image}", self.model_name(self.model)))
     }
 
+    /// Where an export with this suffix goes: the folder, then model and image.
+    pub(crate) fn export_path(&self, suffix: &str) -> PathBuf {
+        PathBuf::from(self.export.folder.trim()).join(format!("{}{suffix}", self.export_stem()))
+    }
+
+    /// Chooses the export folder in a native dialog on its own thread.
+    pub(crate) fn choose_export_folder(&mut self, ctx: &egui::Context) {
+        let wake = ctx.clone();
+        self.export.folder_dialog = Some(Job::spawn(
+            || Ok(rfd::FileDialog::new().pick_folder()),
+            move || wake.request_repaint(),
+        ));
+    }
+
+    /// Writes the views redrawn at `scale` pixels per point, with a colour bar, as PNG.
+    pub(crate) fn export_views(&mut self, scale: f32, ctx: &egui::Context) {
+        let Some(request) = self.views_request(scale) else {
+            return;
+        };
+        let path = self.export_path("-views-2x.png");
+        let wake = ctx.clone();
+        self.export.job = Some(Job::spawn(
+            move || {
+                let (picture, note) = views_export::render_views(request)?;
+                write_png(&path, &picture)?;
+                match note {
+                    // Written, but say what is missing.
+                    Some(note) => Err(format!("wrote {}, but {note}", path.display())),
+                    None => Ok(path),
+                }
+            },
+            move || wake.request_repaint(),
+        ));
+    }
+
+    /// Writes the prediction shown on an MNI grid at the export spacing as NIfTI.
+    pub(crate) fn export_prediction(&mut self, ctx: &egui::Context) {
+        let Some(query) = self.query.clone() else {
+            return;
+        };
+        let spacing = self.export.spacing_mm;
+        let path = self.export_path(&format!("-{spacing}mm.nii.gz"));
+        let wake = ctx.clone();
+        self.export.job = Some(Job::spawn(
+            move || {
+                let grid = Grid::mni(spacing).map_err(|e| e.to_string())?;
+                let GridPrediction { volume, .. } = query
+                    .query_grid(&grid, Region::Domain)
+                    .map_err(|e| e.to_string())?;
+                write_volume(&path, &volume)
+            },
+            move || wake.request_repaint(),
+        ));
+    }
+
+    /// Writes the validation r map of the `index`-th fine-tuned model as NIfTI.
+    pub(crate) fn export_r_map(&mut self, index: usize, ctx: &egui::Context) {
+        let Some(tuned) = self.tuned.get(index) else {
+            return;
+        };
+        let path = PathBuf::from(self.export.folder.trim())
+            .join(format!("{}-r-map.nii.gz", file_stem(&tuned.name)));
+        let map = Arc::clone(&tuned.r_map);
+        let wake = ctx.clone();
+        self.export.job = Some(Job::spawn(
+            move || write_volume(&path, &map.volume),
+            move || wake.request_repaint(),
+        ));
+    }
+
     /// Takes finished exports' outcomes.
-    pub(super) fn poll_exports(&mut self) {
+    pub(crate) fn poll_exports(&mut self) {
         if let Some(answer) = self.export.folder_dialog.as_ref().and_then(Job::poll) {
             self.export.folder_dialog = None;
             match answer {
@@ -184,125 +254,6 @@ impl NrfApp {
             Some(Ok(path)) => self.status = format!("wrote {}", path.display()),
             Some(Err(e)) => self.error = Some(e),
             None => {}
-        }
-    }
-
-    /// The side panel's Export section.
-    pub(super) fn export_section(&mut self, ui: &mut egui::Ui) {
-        let ctx = ui.ctx().clone();
-        ui.horizontal(|ui| {
-            ui.label("folder");
-            ui.add(egui::TextEdit::singleline(&mut self.export.folder).desired_width(130.0));
-            if ui
-                .add_enabled(self.export.folder_dialog.is_none(), egui::Button::new("…"))
-                .on_hover_text("Choose the folder")
-                .clicked()
-            {
-                let wake = ctx.clone();
-                self.export.folder_dialog = Some(Job::spawn(
-                    || Ok(rfd::FileDialog::new().pick_folder()),
-                    move || wake.request_repaint(),
-                ));
-            }
-        });
-        let folder = PathBuf::from(self.export.folder.trim());
-        let stem = self.export_stem();
-        let busy = self.export.job.is_some();
-        if ui
-            .button("Screenshot (PNG)")
-            .on_hover_text("The whole window as it is now")
-            .clicked()
-        {
-            let path = folder.join(format!("{stem}.png"));
-            request_screenshot(&ctx, path, Arc::clone(&self.export.screenshot), false);
-        }
-        if ui
-            .add_enabled(
-                !busy && self.views_area.is_some() && self.templates.is_some(),
-                egui::Button::new("Views at 2x (PNG)"),
-            )
-            .on_hover_text(
-                "The views drawn again at twice their size on screen, with a colour bar: \
-                 slices are queried at the finer pixels",
-            )
-            .clicked()
-            && let Some(request) = self.views_request(2.0 * ctx.pixels_per_point())
-        {
-            let path = folder.join(format!("{stem}-views-2x.png"));
-            let wake = ctx.clone();
-            self.export.job = Some(Job::spawn(
-                move || {
-                    let (picture, note) = views_export::render_views(request)?;
-                    write_png(&path, &picture)?;
-                    match note {
-                        // Written, but say what is missing.
-                        Some(note) => Err(format!("wrote {}, but {note}", path.display())),
-                        None => Ok(path),
-                    }
-                },
-                move || wake.request_repaint(),
-            ));
-        }
-        ui.horizontal(|ui| {
-            let query = self.query.clone();
-            let spacing = self.export.spacing_mm;
-            let clicked = ui
-                .add_enabled(
-                    !busy && query.is_some(),
-                    egui::Button::new("Prediction (NIfTI)"),
-                )
-                .on_hover_text(
-                    "The prediction on an MNI grid of this spacing, 0 outside the domain",
-                )
-                .clicked();
-            let combo = egui::ComboBox::from_id_salt("export-spacing")
-                .selected_text(format!("{} mm", self.export.spacing_mm))
-                .width(60.0)
-                .show_ui(ui, |ui| {
-                    for spacing in [1.0, 1.5, 2.0, 3.0] {
-                        ui.selectable_value(
-                            &mut self.export.spacing_mm,
-                            spacing,
-                            format!("{spacing} mm"),
-                        );
-                    }
-                });
-            super::name_widget(&combo.response, "export spacing");
-            if clicked && let Some(query) = query {
-                let path = folder.join(format!("{stem}-{spacing}mm.nii.gz"));
-                let wake = ctx.clone();
-                self.export.job = Some(Job::spawn(
-                    move || {
-                        let grid = Grid::mni(spacing).map_err(|e| e.to_string())?;
-                        let GridPrediction { volume, .. } = query
-                            .query_grid(&grid, Region::Domain)
-                            .map_err(|e| e.to_string())?;
-                        write_volume(&path, &volume)
-                    },
-                    move || wake.request_repaint(),
-                ));
-            }
-        });
-        if let ModelSlot::Tuned(i) = self.model
-            && let Some(tuned) = self.tuned.get(i)
-            && ui
-                .add_enabled(!busy, egui::Button::new("r map (NIfTI)"))
-                .on_hover_text("Validation r per voxel of the fine-tuned model, 2 mm")
-                .clicked()
-        {
-            let path = folder.join(format!("{}-r-map.nii.gz", file_stem(&tuned.name)));
-            let map = Arc::clone(&tuned.r_map);
-            let wake = ctx.clone();
-            self.export.job = Some(Job::spawn(
-                move || write_volume(&path, &map.volume),
-                move || wake.request_repaint(),
-            ));
-        }
-        if busy {
-            ui.horizontal(|ui| {
-                ui.spinner();
-                ui.label("writing…");
-            });
         }
     }
 }
