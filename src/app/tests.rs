@@ -1137,7 +1137,7 @@ fn on_the_gpu_the_prediction_shown_comes_from_the_windows_device() {
     );
     assert_eq!(
         now.state.query.as_ref().and_then(ImageQuery::gpu_kernel),
-        Some(crate::render::gpu_query::Kernel::Fused),
+        Some(crate::query::gpu::Kernel::Fused),
         "the embedded 128-wide model runs the fused kernel"
     );
     assert!(

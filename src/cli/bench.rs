@@ -606,7 +606,7 @@ fn query_speeds(
     model: &Nrf,
     features: &ImageFeatures,
 ) -> Result<()> {
-    use nrf::render::gpu_query::{GpuQuery, Kernel, widest};
+    use nrf::query::gpu::{GpuQuery, Kernel, widest};
     let grid = nrf::space::Grid::mni(2.0)?;
     let mut points = grid.points();
     if let Some(n) = args.points {

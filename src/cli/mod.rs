@@ -137,7 +137,7 @@ pub enum TemplateChoice {
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     // A misspelt kernel is an error here, not a silent fall back to burn's kernels later.
-    nrf::render::gpu_query::kernel_override().map_err(anyhow::Error::msg)?;
+    nrf::query::gpu::kernel_override().map_err(anyhow::Error::msg)?;
     match cli.command {
         None => view(ViewArgs {
             image: None,

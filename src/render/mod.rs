@@ -5,12 +5,9 @@
 
 pub mod colorbar;
 pub mod colormap;
-pub mod fused_query;
-pub mod gpu_query;
 pub mod refine;
 pub mod slice;
 pub mod text;
-pub mod tiled_query;
 pub mod volume3d;
 
 use crate::space::SpaceError;

@@ -589,7 +589,7 @@ impl VolumeRenderer {
         }
     }
 
-    /// Takes a filled overlay texture (from [`overlay_texture`]) whose voxels are
+    /// Takes a filled overlay texture (from [`crate::query::gpu::overlay_texture`]) whose voxels are
     /// `inside`'s grid.
     pub fn adopt_overlay(
         &mut self,
@@ -932,25 +932,6 @@ impl VolumeRenderer {
         RgbaImage::from_raw(width, height, pixels)
             .ok_or_else(|| RenderError::Gpu("read back a short image".into()))
     }
-}
-
-/// An empty overlay texture for `grid` (Rg16Float: value × inside, inside), to be filled on the
-/// GPU by a query kernel ([`super::gpu_query::GpuQuery::grid_with_overlay`]).
-pub fn overlay_texture(device: &wgpu::Device, grid: &Grid) -> wgpu::Texture {
-    device.create_texture(&wgpu::TextureDescriptor {
-        label: Some("overlay"),
-        size: wgpu::Extent3d {
-            width: grid.dims[0] as u32,
-            height: grid.dims[1] as u32,
-            depth_or_array_layers: grid.dims[2] as u32,
-        },
-        mip_level_count: 1,
-        sample_count: 1,
-        dimension: wgpu::TextureDimension::D3,
-        format: wgpu::TextureFormat::Rg16Float,
-        usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-        view_formats: &[],
-    })
 }
 
 #[cfg(test)]

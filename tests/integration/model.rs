@@ -11,7 +11,7 @@ use nrf::model::official::DomainSource;
 use nrf::model::{Domain, ModelInfo, Nrf, NrfConfig, NrfNet, Roi, VoxelDomain};
 use nrf::npy;
 use nrf::query::QueryEngine;
-use nrf::render::gpu_query::{GpuQuery, Kernel};
+use nrf::query::gpu::{GpuQuery, Kernel};
 use nrf::state_dict::{NamedTensor, StateDict};
 
 use crate::support::{assert_mentions, data, gpu_or_skip};

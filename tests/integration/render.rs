@@ -12,9 +12,9 @@ use std::process::Command;
 
 use glam::DVec3;
 use image::RgbaImage;
+use nrf::query::gpu::{GpuKernel, GpuQuery, Kernel};
 use nrf::query::{QueryEngine, Region};
 use nrf::render::colormap::{ColorMap, OverlayStyle};
-use nrf::render::gpu_query::{GpuKernel, GpuQuery, Kernel};
 use nrf::render::slice::{Convention, SliceDecorations, SliceLayout, render_slice};
 use nrf::space::{BoundingBox, Orientation};
 
@@ -435,7 +435,7 @@ fn the_grid_queries_pack_values_inside_the_mask_only() {
     let Some(gpu) = gpu_or_skip("the_grid_queries_pack_values_inside_the_mask_only") else {
         return;
     };
-    use nrf::render::fused_query::unpack;
+    use nrf::query::gpu::unpack;
     let device = burn::tensor::Device::flex();
     let model = nrf::embedded::default_model(2, &device).expect("model");
     let (_, rgb) = nrf::data::simulate::stimulus_of(1, 8);
@@ -620,10 +620,13 @@ fn the_wgsl_kernels_fill_the_overlay_texture_on_the_gpu() {
     let mut got = None;
     for kernel in [Kernel::Fused, Kernel::Tiled, Kernel::Layered] {
         let mut filled = VolumeRenderer::offscreen(&gpu, &anatomy, None, &style).expect("renderer");
-        GpuQuery::with_kernel(&gpu, &model, &image, kernel)
+        let texture = GpuQuery::with_kernel(&gpu, &model, &image, kernel)
             .expect("kernel")
-            .fill_overlay(&gpu, &mut filled, &grid, &reference.inside)
+            .overlay(&gpu, &grid, &reference.inside)
             .expect("fill");
+        filled
+            .adopt_overlay(&gpu.device, &gpu.queue, texture, &reference.inside)
+            .expect("adopt");
         let image = filled
             .render_offscreen(&gpu.device, &gpu.queue, &options, (160, 120))
             .expect("render");

@@ -2,11 +2,15 @@
 //! ([`ImageQuery`]); then any set of points, a grid at any spacing, or a slice at any pixel size
 //! costs only the point-dependent part, N·(2F·H + (L−2)·H² + H) multiply-adds, evaluated in
 //! bounded-memory chunks on the CPU (burn's flex backend) or a GPU: there our own WGSL kernels
-//! ([`crate::render::gpu_query`]) on burn's very wgpu device, or burn-wgpu where none can take
+//! ([`gpu`]) on burn's very wgpu device, or burn-wgpu where none can take
 //! the model.
 //!
 //! The factorisation: W·[latent; γ] + b = (W_latent·latent + b) + W_γ·γ, the first term once per
 //! image; `latent_in` layers factorise the same way.
+
+mod fused_kernel;
+pub mod gpu;
+mod tiled_kernel;
 
 use std::sync::{Arc, OnceLock};
 
@@ -16,12 +20,10 @@ use glam::Vec3;
 
 use crate::features::ImageFeatures;
 use crate::model::{Domain, FourierFeatures, InputError, Nrf, NrfConfig, normalised_points};
-use crate::render::gpu_query::{
-    DeviceKernel, GpuKernel, GpuQuery, Kernel, LayerBlock, MlpBlocks, kernel_override,
-};
 use crate::space::{Grid, Plane};
 use crate::template;
 use crate::volume::{Mask, Volume, VolumeError};
+use gpu::{DeviceKernel, GpuKernel, GpuQuery, Kernel, LayerBlock, MlpBlocks, kernel_override};
 
 /// Which points grid and slice queries evaluate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -437,7 +439,7 @@ impl ImageQuery {
 
     /// Each image's weight in this query and its layers' biases, `[out]` per layer (the image's
     /// share W_latent · latent + b for the layers that take the input, the plain bias for the
-    /// others): what the WGSL kernels take ([`crate::render::gpu_query`]).
+    /// others): what the WGSL kernels take ([`gpu`]).
     pub fn term_biases(&self) -> Result<Vec<(f32, LayerBiases)>, QueryError> {
         self.terms
             .iter()

@@ -8,10 +8,9 @@
 use glam::Vec3;
 use wgpu::util::DeviceExt;
 
-use super::RenderError;
-use super::gpu_query::{
-    Biases, LayerBlock, MlpBlocks, bias_offsets, copy_into_overlay, grid_points, normalised_texels,
-    overlay_row, packed_words, read_back, uncancelled,
+use super::gpu::{
+    Biases, KernelError, LayerBlock, MlpBlocks, bias_offsets, copy_into_overlay, grid_points,
+    normalised_texels, overlay_row, packed_words, read_back, uncancelled,
 };
 use crate::gpu::GpuContext;
 use crate::space::Grid;
@@ -91,7 +90,7 @@ impl TiledQuery {
         gpu: &GpuContext,
         blocks: &MlpBlocks,
         shared_tiles: bool,
-    ) -> Result<Self, RenderError> {
+    ) -> Result<Self, KernelError> {
         let device = &gpu.device;
         let texture_limit = device.limits().max_texture_dimension_2d as usize;
         let encoding_inputs = blocks.encoding.next_multiple_of(STEP);
@@ -102,7 +101,7 @@ impl TiledQuery {
             let last = index + 1 == blocks.layers.len();
             let output_texels = block.out.div_ceil(4).next_multiple_of(TILE_QUADS);
             if output_texels.max(encoding_inputs).max(previous_padded) > texture_limit {
-                return Err(RenderError::Invalid(format!(
+                return Err(KernelError::Invalid(format!(
                     "layer {index} ({} inputs, {} outputs) needs textures wider than this \
                      adapter's {texture_limit} texels",
                     block.previous, block.out
@@ -141,7 +140,7 @@ impl TiledQuery {
             previous_padded = output_texels * 4;
         }
         if blocks.layers.last().is_none_or(|l| l.out != 1) {
-            return Err(RenderError::Invalid(
+            return Err(KernelError::Invalid(
                 "the MLP's last layer must have one output".into(),
             ));
         }
@@ -231,7 +230,7 @@ impl TiledQuery {
         gpu: &GpuContext,
         biases: &Biases,
         points_mm: &[Vec3],
-    ) -> Result<Vec<f32>, RenderError> {
+    ) -> Result<Vec<f32>, KernelError> {
         if points_mm.is_empty() {
             return Ok(Vec::new());
         }
@@ -252,7 +251,7 @@ impl TiledQuery {
         biases: &Biases,
         grid: &Grid,
         inside: &Mask,
-    ) -> Result<Vec<u32>, RenderError> {
+    ) -> Result<Vec<u32>, KernelError> {
         // Unpadded rows: the words in grid order.
         let (_, packed) = self
             .run_grid(gpu, biases, grid, inside, grid.dims[0], &mut |_, _| true)?
@@ -270,7 +269,7 @@ impl TiledQuery {
         biases: &Biases,
         grid: &Grid,
         inside: &Mask,
-    ) -> Result<(wgpu::Buffer, usize), RenderError> {
+    ) -> Result<(wgpu::Buffer, usize), KernelError> {
         let row = overlay_row(grid.dims[0]);
         let (_, packed) = self
             .run_grid(gpu, biases, grid, inside, row, &mut |_, _| true)?
@@ -288,7 +287,7 @@ impl TiledQuery {
         grid: &Grid,
         inside: &Mask,
         progress: &mut dyn FnMut(usize, usize) -> bool,
-    ) -> Result<Option<(Vec<f32>, wgpu::Texture)>, RenderError> {
+    ) -> Result<Option<(Vec<f32>, wgpu::Texture)>, KernelError> {
         let row = overlay_row(grid.dims[0]);
         let Some((outputs, packed)) = self.run_grid(gpu, biases, grid, inside, row, progress)?
         else {
@@ -314,7 +313,7 @@ impl TiledQuery {
         inside: &Mask,
         row: usize,
         progress: &mut dyn FnMut(usize, usize) -> bool,
-    ) -> Result<Option<(Outputs, wgpu::Buffer)>, RenderError> {
+    ) -> Result<Option<(Outputs, wgpu::Buffer)>, KernelError> {
         let [_, ny, nz] = grid.dims;
         let (points, targets) = grid_points(grid, inside, row)?;
         let Some(mut outputs) = self.run(
@@ -340,7 +339,7 @@ impl TiledQuery {
         points: &[[f32; 4]],
         grid: Option<(&[u32], usize)>,
         progress: &mut dyn FnMut(usize, usize) -> bool,
-    ) -> Result<Option<Outputs>, RenderError> {
+    ) -> Result<Option<Outputs>, KernelError> {
         let device = &gpu.device;
         let count = points.len();
         let storage = |label, bytes: &[u8], extra| {
@@ -489,7 +488,7 @@ impl TiledQuery {
             gpu.queue.submit([encoder.finish()]);
             device
                 .poll(wgpu::PollType::wait_indefinitely())
-                .map_err(|e| RenderError::Gpu(e.to_string()))?;
+                .map_err(|e| KernelError::Gpu(e.to_string()))?;
             done += in_chunk;
             if !progress(done, count) {
                 return Ok(None);
@@ -573,7 +572,7 @@ const LAYER_SOURCE: &str = include_str!("../../shaders/nrf_layer.wgsl");
 const POINTS_SOURCE: &str = include_str!("../../shaders/nrf_points.wgsl");
 
 fn layer_layout(device: &wgpu::Device) -> wgpu::BindGroupLayout {
-    use super::gpu_query::layout::*;
+    use super::gpu::layout::*;
     device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
         label: Some("tiled layer"),
         entries: &[
@@ -589,7 +588,7 @@ fn layer_layout(device: &wgpu::Device) -> wgpu::BindGroupLayout {
 }
 
 fn encode_layout(device: &wgpu::Device) -> wgpu::BindGroupLayout {
-    use super::gpu_query::layout::*;
+    use super::gpu::layout::*;
     device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
         label: Some("tiled encode"),
         entries: &[
@@ -602,7 +601,7 @@ fn encode_layout(device: &wgpu::Device) -> wgpu::BindGroupLayout {
 }
 
 fn finish_layout(device: &wgpu::Device) -> wgpu::BindGroupLayout {
-    use super::gpu_query::layout::*;
+    use super::gpu::layout::*;
     device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
         label: Some("tiled finish"),
         entries: &[

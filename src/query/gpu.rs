@@ -9,21 +9,31 @@ use std::sync::{Arc, mpsc};
 
 use glam::Vec3;
 
-use super::RenderError;
-use super::fused_query::FusedQuery;
-use super::tiled_query::TiledQuery;
-use super::volume3d::VolumeRenderer;
+use super::fused_kernel::FusedQuery;
+pub use super::fused_kernel::unpack;
+use super::tiled_kernel::TiledQuery;
 use crate::features::ImageFeatures;
 use crate::gpu::GpuContext;
 use crate::model::Nrf;
 use crate::space::{Grid, normalise_mni};
 use crate::volume::Mask;
 
+/// Why a GPU query kernel could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum KernelError {
+    /// The kernel cannot take the request (a model too wide for it, mismatched sizes, …).
+    #[error("{0}")]
+    Invalid(String),
+    /// The GPU failed while computing or reading back.
+    #[error("GPU rendering failed: {0}")]
+    Gpu(String),
+}
+
 /// Which kernel evaluates the MLP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kernel {
     /// Whole MLP in one dispatch, activations in registers and private arrays (layers and
-    /// encoding up to [`super::fused_query::MAX_WIDTH`] wide).
+    /// encoding up to [`super::fused_kernel::MAX_WIDTH`] wide).
     Fused,
     /// One dispatch per layer, weight and input tiles in workgroup memory (any width).
     Tiled,
@@ -93,10 +103,10 @@ enum KernelKind {
 
 impl GpuKernel {
     /// Uploads `model`'s MLP for `kernel`.
-    pub fn new(gpu: &GpuContext, model: &Nrf, kernel: Kernel) -> Result<Self, RenderError> {
+    pub fn new(gpu: &GpuContext, model: &Nrf, kernel: Kernel) -> Result<Self, KernelError> {
         let blocks = crate::query::QueryEngine::new(model)
             .kernel_blocks()
-            .map_err(|e| RenderError::Gpu(e.to_string()))?;
+            .map_err(|e| KernelError::Gpu(e.to_string()))?;
         Self::from_blocks(gpu, &blocks, kernel)
     }
 
@@ -105,7 +115,7 @@ impl GpuKernel {
         gpu: &GpuContext,
         blocks: &MlpBlocks,
         kernel: Kernel,
-    ) -> Result<Self, RenderError> {
+    ) -> Result<Self, KernelError> {
         let kind = match kernel {
             Kernel::Fused => KernelKind::Fused(FusedQuery::from_blocks(gpu, blocks)?),
             Kernel::Tiled => KernelKind::Tiled(TiledQuery::from_blocks(gpu, blocks, true)?),
@@ -133,14 +143,14 @@ impl GpuKernel {
 
     /// Uploads one image's biases (`[out]` per layer: the bias, plus W_latent · latent for the
     /// layers that take the input) as the kernels read them.
-    pub fn biases(&self, gpu: &GpuContext, biases: &[Vec<f32>]) -> Result<Biases, RenderError> {
+    pub fn biases(&self, gpu: &GpuContext, biases: &[Vec<f32>]) -> Result<Biases, KernelError> {
         if biases.len() != self.outs.len()
             || biases
                 .iter()
                 .zip(&self.outs)
                 .any(|(b, &out)| b.len() != out)
         {
-            return Err(RenderError::Invalid(format!(
+            return Err(KernelError::Invalid(format!(
                 "biases for layers of {:?} outputs, given {:?}",
                 self.outs,
                 biases.iter().map(Vec::len).collect::<Vec<_>>()
@@ -209,7 +219,7 @@ pub struct Biases(pub(crate) wgpu::Buffer);
 /// that both kernels read the same layout).
 pub(crate) fn bias_quads(out: usize) -> usize {
     out.div_ceil(4)
-        .next_multiple_of(super::tiled_query::TILE_QUADS)
+        .next_multiple_of(super::tiled_kernel::TILE_QUADS)
 }
 
 /// Each layer's first quad in the bias buffer.
@@ -242,10 +252,10 @@ impl GpuQuery {
         model: &Nrf,
         image: &ImageFeatures,
         kernel: Kernel,
-    ) -> Result<Self, RenderError> {
+    ) -> Result<Self, KernelError> {
         // One engine splits the weights for the kernel and prepares the image's biases.
         let engine = crate::query::QueryEngine::new(model);
-        let failed = |e: crate::query::QueryError| RenderError::Invalid(e.to_string());
+        let failed = |e: crate::query::QueryError| KernelError::Invalid(e.to_string());
         let blocks = engine.kernel_blocks().map_err(failed)?;
         let gpu_kernel = GpuKernel::from_blocks(gpu, &blocks, kernel)?;
         let biases = engine
@@ -260,7 +270,7 @@ impl GpuQuery {
         gpu: &GpuContext,
         kernel: Arc<GpuKernel>,
         biases: &[Vec<f32>],
-    ) -> Result<Self, RenderError> {
+    ) -> Result<Self, KernelError> {
         let biases = kernel.biases(gpu, biases)?;
         Ok(Self { kernel, biases })
     }
@@ -275,7 +285,7 @@ impl GpuQuery {
         &self,
         gpu: &GpuContext,
         points_mm: &[Vec3],
-    ) -> Result<Vec<f32>, RenderError> {
+    ) -> Result<Vec<f32>, KernelError> {
         match &self.kernel.kind {
             KernelKind::Fused(q) => q.query_points(gpu, &self.biases, points_mm),
             KernelKind::Tiled(q) => q.query_points(gpu, &self.biases, points_mm),
@@ -289,7 +299,7 @@ impl GpuQuery {
         gpu: &GpuContext,
         grid: &Grid,
         inside: &Mask,
-    ) -> Result<Vec<u32>, RenderError> {
+    ) -> Result<Vec<u32>, KernelError> {
         match &self.kernel.kind {
             KernelKind::Fused(q) => q.query_grid_packed(gpu, &self.biases, grid, inside),
             KernelKind::Tiled(q) => q.query_grid_packed(gpu, &self.biases, grid, inside),
@@ -305,29 +315,47 @@ impl GpuQuery {
         grid: &Grid,
         inside: &Mask,
         progress: &mut dyn FnMut(usize, usize) -> bool,
-    ) -> Result<Option<(Vec<f32>, wgpu::Texture)>, RenderError> {
+    ) -> Result<Option<(Vec<f32>, wgpu::Texture)>, KernelError> {
         match &self.kernel.kind {
             KernelKind::Fused(q) => q.grid_with_overlay(gpu, &self.biases, grid, inside, progress),
             KernelKind::Tiled(q) => q.grid_with_overlay(gpu, &self.biases, grid, inside, progress),
         }
     }
 
-    /// Evaluates the grid where `inside` straight into `renderer`'s overlay texture; nothing
-    /// comes back to the CPU. The renderer must live on `gpu`'s device.
-    pub fn fill_overlay(
+    /// Evaluates the grid where `inside` into a new overlay texture ([`overlay_texture`]) on
+    /// `gpu`'s device; nothing comes back to the CPU. A renderer on that device adopts it
+    /// (`VolumeRenderer::adopt_overlay`).
+    pub fn overlay(
         &self,
         gpu: &GpuContext,
-        renderer: &mut VolumeRenderer,
         grid: &Grid,
         inside: &Mask,
-    ) -> Result<(), RenderError> {
+    ) -> Result<wgpu::Texture, KernelError> {
         let (packed, row) = match &self.kernel.kind {
             KernelKind::Fused(q) => q.packed_overlay(gpu, &self.biases, grid, inside)?,
             KernelKind::Tiled(q) => q.packed_overlay(gpu, &self.biases, grid, inside)?,
         };
-        let texture = copy_into_overlay(gpu, &packed, grid, row);
-        renderer.adopt_overlay(&gpu.device, &gpu.queue, texture, inside)
+        Ok(copy_into_overlay(gpu, &packed, grid, row))
     }
+}
+
+/// An empty overlay texture for `grid` (Rg16Float: value × inside, inside), to be filled on the
+/// GPU by a query kernel ([`GpuQuery::grid_with_overlay`]).
+pub fn overlay_texture(device: &wgpu::Device, grid: &Grid) -> wgpu::Texture {
+    device.create_texture(&wgpu::TextureDescriptor {
+        label: Some("overlay"),
+        size: wgpu::Extent3d {
+            width: grid.dims[0] as u32,
+            height: grid.dims[1] as u32,
+            depth_or_array_layers: grid.dims[2] as u32,
+        },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D3,
+        format: wgpu::TextureFormat::Rg16Float,
+        usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+        view_formats: &[],
+    })
 }
 
 /// The widest layer output or encoding of `model`'s MLP.
@@ -386,8 +414,8 @@ impl MlpBlocks {
 
 /// A run asked for no cancel yet ended without its outputs (a cancel is the only way a run ends
 /// early, so this is a bug, not an input).
-pub(crate) fn uncancelled() -> RenderError {
-    RenderError::Gpu("the query ended without its outputs though nothing cancelled it".into())
+pub(crate) fn uncancelled() -> KernelError {
+    KernelError::Gpu("the query ended without its outputs though nothing cancelled it".into())
 }
 
 /// The inside voxels of `grid` as normalised points, and each one's word in a packed grid whose
@@ -396,9 +424,9 @@ pub(crate) fn grid_points(
     grid: &Grid,
     inside: &Mask,
     row: usize,
-) -> Result<(Vec<[f32; 4]>, Vec<u32>), RenderError> {
+) -> Result<(Vec<[f32; 4]>, Vec<u32>), KernelError> {
     if inside.grid != *grid {
-        return Err(RenderError::Invalid("the mask is on another grid".into()));
+        return Err(KernelError::Invalid("the mask is on another grid".into()));
     }
     let [_, ny, _] = grid.dims;
     let mut points = Vec::new();
@@ -446,7 +474,7 @@ pub(crate) fn copy_into_overlay(
     row: usize,
 ) -> wgpu::Texture {
     let [nx, ny, nz] = grid.dims;
-    let texture = super::volume3d::overlay_texture(&gpu.device, grid);
+    let texture = overlay_texture(&gpu.device, grid);
     let mut encoder = gpu.device.create_command_encoder(&Default::default());
     encoder.copy_buffer_to_texture(
         wgpu::TexelCopyBufferInfo {
@@ -475,8 +503,8 @@ pub(crate) fn read_back(
     mut encoder: wgpu::CommandEncoder,
     source: &wgpu::Buffer,
     bytes: u64,
-) -> Result<Vec<u8>, RenderError> {
-    let failed = |e: &dyn std::fmt::Display| RenderError::Gpu(e.to_string());
+) -> Result<Vec<u8>, KernelError> {
+    let failed = |e: &dyn std::fmt::Display| KernelError::Gpu(e.to_string());
     let size = bytes.max(4);
     let readback = gpu.device.create_buffer(&wgpu::BufferDescriptor {
         label: Some("query readback"),
@@ -580,7 +608,7 @@ mod tests {
         assert_eq!(Kernel::for_model(FUSED_UP_TO + 1, true), Kernel::Layered);
         assert_eq!(Kernel::for_model(4096, true), Kernel::Layered);
         // Past the fused kernel's arrays: never fused.
-        let past = super::super::fused_query::MAX_WIDTH + 8;
+        let past = super::super::fused_kernel::MAX_WIDTH + 8;
         assert_ne!(Kernel::for_model(past, false), Kernel::Fused);
         for kernel in [Kernel::Fused, Kernel::Tiled, Kernel::Layered] {
             assert_eq!(kernel.to_string().parse::<Kernel>(), Ok(kernel));

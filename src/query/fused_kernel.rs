@@ -6,10 +6,9 @@
 use glam::{DVec3, Vec3};
 use wgpu::util::DeviceExt;
 
-use super::RenderError;
-use super::gpu_query::{
-    Biases, MlpBlocks, bias_offsets, copy_into_overlay, grid_points, normalised_texels,
-    overlay_row, packed_words, read_back,
+use super::gpu::{
+    Biases, KernelError, MlpBlocks, bias_offsets, copy_into_overlay, grid_points,
+    normalised_texels, overlay_row, packed_words, read_back,
 };
 use crate::gpu::GpuContext;
 use crate::space::Grid;
@@ -69,7 +68,7 @@ pub struct FusedQuery {
 /// The weights as the kernel reads them: texel `(k, row)` holds the weights from input `k` to
 /// four consecutive outputs. Each block of a layer's inputs takes `out/4` rows of `width`
 /// texels (inputs past the block's end are zero). Biases are a buffer of their own, per image
-/// ([`super::gpu_query::Biases`]).
+/// ([`super::gpu::Biases`]).
 struct WeightTexels {
     /// `[rows][width][4]`.
     texels: Vec<[f32; 4]>,
@@ -103,11 +102,11 @@ impl WeightTexels {
 
 impl FusedQuery {
     /// Packs the layers of `blocks` for the kernel.
-    pub(crate) fn from_blocks(gpu: &GpuContext, blocks: &MlpBlocks) -> Result<Self, RenderError> {
+    pub(crate) fn from_blocks(gpu: &GpuContext, blocks: &MlpBlocks) -> Result<Self, KernelError> {
         let encoding = blocks.encoding;
         let widest = blocks.layers.iter().map(|l| l.out).max().unwrap_or(0);
         if widest > MAX_WIDTH || encoding > MAX_WIDTH {
-            return Err(RenderError::Invalid(format!(
+            return Err(KernelError::Invalid(format!(
                 "the fused kernel holds layers up to {MAX_WIDTH} wide; this model has width \
                  {widest} and a {encoding}-wide encoding (use the tiled kernel)"
             )));
@@ -143,7 +142,7 @@ impl FusedQuery {
             table.push(entry);
         }
         if gpu.is_software() && inner_steps >= SOFTWARE_LOOP_LIMIT {
-            return Err(RenderError::Invalid(format!(
+            return Err(KernelError::Invalid(format!(
                 "this model needs {inner_steps} inner-loop steps per point, beyond the {} a \
                  software GPU (lavapipe) runs in one loop; use the tiled kernel",
                 SOFTWARE_LOOP_LIMIT - 1
@@ -151,7 +150,7 @@ impl FusedQuery {
         }
         let limit = gpu.device.limits().max_texture_dimension_2d as usize;
         if texels.rows() > limit {
-            return Err(RenderError::Invalid(format!(
+            return Err(KernelError::Invalid(format!(
                 "this model's weights take {} texture rows, beyond this adapter's {limit}; use \
                  the tiled kernel",
                 texels.rows()
@@ -221,7 +220,7 @@ impl FusedQuery {
         points: &[[f32; 4]],
         count: usize,
         packed_output: bool,
-    ) -> Result<Vec<u8>, RenderError> {
+    ) -> Result<Vec<u8>, KernelError> {
         let packed = packed_words(&gpu.device, "fused packed", count);
         let (encoder, values) = self.encode(gpu, biases, params, points, count, &packed);
         let source = if packed_output { &packed } else { &values };
@@ -313,7 +312,7 @@ impl FusedQuery {
         gpu: &GpuContext,
         biases: &Biases,
         points_mm: &[Vec3],
-    ) -> Result<Vec<f32>, RenderError> {
+    ) -> Result<Vec<f32>, KernelError> {
         if points_mm.is_empty() {
             return Ok(Vec::new());
         }
@@ -337,9 +336,9 @@ impl FusedQuery {
         biases: &Biases,
         grid: &Grid,
         inside: &Mask,
-    ) -> Result<Vec<u32>, RenderError> {
+    ) -> Result<Vec<u32>, KernelError> {
         if inside.grid != *grid {
-            return Err(RenderError::Invalid("the mask is on another grid".into()));
+            return Err(KernelError::Invalid("the mask is on another grid".into()));
         }
         let count = grid.len();
         let (params, mask) = self.grid_inputs(grid, inside, 0);
@@ -387,9 +386,9 @@ impl FusedQuery {
         biases: &Biases,
         grid: &Grid,
         inside: &Mask,
-    ) -> Result<(wgpu::Buffer, usize), RenderError> {
+    ) -> Result<(wgpu::Buffer, usize), KernelError> {
         if inside.grid != *grid {
-            return Err(RenderError::Invalid("the mask is on another grid".into()));
+            return Err(KernelError::Invalid("the mask is on another grid".into()));
         }
         let [nx, ny, nz] = grid.dims;
         let row = overlay_row(nx);
@@ -410,7 +409,7 @@ impl FusedQuery {
         grid: &Grid,
         inside: &Mask,
         progress: &mut dyn FnMut(usize, usize) -> bool,
-    ) -> Result<Option<(Vec<f32>, wgpu::Texture)>, RenderError> {
+    ) -> Result<Option<(Vec<f32>, wgpu::Texture)>, KernelError> {
         let [nx, ny, nz] = grid.dims;
         let row = overlay_row(nx);
         let (mut points, targets) = grid_points(grid, inside, row)?;
@@ -458,7 +457,7 @@ fn specialised_source(width: usize) -> String {
 /// The kernel's bindings, stated rather than derived from the shader: the weights texture is
 /// `Rgba32Float`, which is not filterable.
 fn bind_group_layout(device: &wgpu::Device) -> wgpu::BindGroupLayout {
-    use super::gpu_query::layout::*;
+    use super::gpu::layout::*;
     device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
         label: Some("fused nrf query"),
         entries: &[
@@ -474,7 +473,7 @@ fn bind_group_layout(device: &wgpu::Device) -> wgpu::BindGroupLayout {
     })
 }
 
-/// Unpacks one grid voxel of [`super::gpu_query::GpuQuery::query_grid_packed`] into (value, inside).
+/// Unpacks one grid voxel of [`super::gpu::GpuQuery::query_grid_packed`] into (value, inside).
 pub fn unpack(word: u32) -> (f32, bool) {
     let weighted = half::f16::from_bits((word & 0xFFFF) as u16).to_f32();
     let inside = half::f16::from_bits((word >> 16) as u16).to_f32();
