@@ -324,31 +324,6 @@ pub fn compute_device_on(choice: DeviceChoice, shared: SharedGpu) -> Result<Comp
     }
 }
 
-/// The features and limits a wgpu device must be opened with for burn to compute on it: the
-/// adapter's own (burn picks kernels by the adapter's features), less those that only some
-/// memory kinds allow.
-pub fn device_requirements(adapter: &wgpu::Adapter) -> (wgpu::Features, wgpu::Limits) {
-    (
-        adapter.features() - wgpu::Features::MAPPABLE_PRIMARY_BUFFERS,
-        adapter.limits(),
-    )
-}
-
-/// A device descriptor with [`device_requirements`], for a window's (or a test's) wgpu device
-/// that burn may share.
-pub fn shareable_device_descriptor(
-    adapter: &wgpu::Adapter,
-    label: &'static str,
-) -> wgpu::DeviceDescriptor<'static> {
-    let (required_features, required_limits) = device_requirements(adapter);
-    wgpu::DeviceDescriptor {
-        label: Some(label),
-        required_features,
-        required_limits,
-        ..Default::default()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -84,7 +84,7 @@ impl GpuContext {
             })
             .await
             .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
-        let (required_features, required_limits) = crate::device::device_requirements(&adapter);
+        let (required_features, required_limits) = device_requirements(&adapter);
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("nrf"),
@@ -231,5 +231,30 @@ impl GpuContext {
                 first,
             }),
         }
+    }
+}
+
+/// The features and limits a wgpu device must be opened with for burn to compute on it: the
+/// adapter's own (burn picks kernels by the adapter's features), less those that only some
+/// memory kinds allow.
+pub fn device_requirements(adapter: &wgpu::Adapter) -> (wgpu::Features, wgpu::Limits) {
+    (
+        adapter.features() - wgpu::Features::MAPPABLE_PRIMARY_BUFFERS,
+        adapter.limits(),
+    )
+}
+
+/// A device descriptor with [`device_requirements`], for a window's (or a test's) wgpu device
+/// that burn may share.
+pub fn shareable_device_descriptor(
+    adapter: &wgpu::Adapter,
+    label: &'static str,
+) -> wgpu::DeviceDescriptor<'static> {
+    let (required_features, required_limits) = device_requirements(adapter);
+    wgpu::DeviceDescriptor {
+        label: Some(label),
+        required_features,
+        required_limits,
+        ..Default::default()
     }
 }

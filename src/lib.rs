@@ -5,6 +5,7 @@
 //! The library never prints or exits: every fallible call returns a typed error that names the
 //! file and what was expected, and the binary reports it. `DESIGN.md` maps the modules.
 
+#[cfg(feature = "viewer")]
 pub mod app;
 pub mod atomic_file;
 pub mod data;

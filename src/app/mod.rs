@@ -183,7 +183,7 @@ fn window_gpu_configuration() -> eframe::egui_wgpu::WgpuConfiguration {
     let mut configuration = eframe::egui_wgpu::WgpuConfiguration::default();
     if let eframe::egui_wgpu::WgpuSetup::CreateNew(create) = &mut configuration.wgpu_setup {
         create.device_descriptor =
-            Arc::new(|adapter| crate::device::shareable_device_descriptor(adapter, "nrf window"));
+            Arc::new(|adapter| crate::gpu::shareable_device_descriptor(adapter, "nrf window"));
     }
     configuration
 }

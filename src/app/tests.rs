@@ -934,7 +934,7 @@ fn software_render_state(test: &str) -> Option<eframe::egui_wgpu::RenderState> {
     // As the window opens its device: with the adapter's features, for burn to share it.
     if let egui_wgpu::WgpuSetup::CreateNew(create) = &mut setup {
         create.device_descriptor =
-            Arc::new(|adapter| crate::device::shareable_device_descriptor(adapter, "kittest"));
+            Arc::new(|adapter| crate::gpu::shareable_device_descriptor(adapter, "kittest"));
     }
     let state = pollster::block_on(async {
         let instance = setup.new_instance().await;

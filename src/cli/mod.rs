@@ -2,20 +2,25 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
+pub use view::ViewArgs;
 
 mod bench;
 mod bench_viewer;
 mod data;
+mod evaluate;
+mod finetune;
 mod gpu;
 mod info;
 mod io;
 mod model;
 mod progress;
 mod render;
+mod superres;
 mod template;
 mod train;
+mod view;
 
 /// Neural Response Functions: look inside brain-encoding models that predict the fMRI response
 /// to an image at any MNI coordinate (Chen et al., ICLR 2026).
@@ -85,14 +90,14 @@ pub enum Command {
     /// Train a new NRF on one subject's data (built-in features by default).
     Train(Box<train::TrainArgs>),
     /// Fine-tune a model (e.g. another subject's) on a target subject's data, from few images.
-    Finetune(Box<train::FinetuneArgs>),
+    Finetune(Box<finetune::FinetuneArgs>),
     /// The voxel-wise ridge baseline on the same features, scored like `nrf eval`.
-    Ridge(Box<train::RidgeArgs>),
+    Ridge(Box<evaluate::RidgeArgs>),
     /// Score a model on a dataset's held-out images: per-voxel Pearson r, an r map, JSON.
-    Eval(train::EvalArgs),
+    Eval(evaluate::EvalArgs),
     /// Super-resolution on a virtual subject: the NRF queried on a 0.9 mm grid between the
     /// 1.8 mm voxels vs trilinear upsampling of the ridge baseline, scored against the truth.
-    Superres(Box<train::SuperresArgs>),
+    Superres(Box<superres::SuperresArgs>),
     /// Draw an image's predicted response as PNG without a window: slices queried at the pixel
     /// size, the ray-marched 3D view (GPU adapter; software is fine), or an ortho figure.
     Render(Box<render::RenderArgs>),
@@ -139,7 +144,7 @@ pub fn run(cli: Cli) -> Result<()> {
     // A misspelt kernel is an error here, not a silent fall back to burn's kernels later.
     nrf::query::gpu::kernel_override().map_err(anyhow::Error::msg)?;
     match cli.command {
-        None => view(ViewArgs {
+        None => view::view(ViewArgs {
             image: None,
             subject: 1,
             screenshot: None,
@@ -173,178 +178,16 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Truth(args)) => data::truth_command(&args),
         Some(Command::Stimuli(args)) => data::stimuli_command(&args),
         Some(Command::Train(args)) => train::train_command(&args),
-        Some(Command::Finetune(args)) => train::finetune_command(&args),
-        Some(Command::Eval(args)) => train::eval_command(&args),
-        Some(Command::Ridge(args)) => train::ridge_command(&args),
-        Some(Command::Superres(args)) => train::superres_command(&args),
+        Some(Command::Finetune(args)) => finetune::finetune_command(&args),
+        Some(Command::Eval(args)) => evaluate::eval_command(&args),
+        Some(Command::Ridge(args)) => evaluate::ridge_command(&args),
+        Some(Command::Superres(args)) => superres::superres_command(&args),
         Some(Command::Render(args)) => render::render(&args),
-        Some(Command::View(args)) => view(args),
+        Some(Command::View(args)) => view::view(args),
         Some(Command::Bench(BenchCommand::Query(args))) => bench::query(&args),
         Some(Command::Bench(BenchCommand::Features(args))) => bench::features(&args),
         Some(Command::Bench(BenchCommand::Train(args))) => bench::train(&args),
         Some(Command::Bench(BenchCommand::Render(args))) => bench::render(&args),
         Some(Command::Bench(BenchCommand::Viewer(args))) => bench_viewer::viewer(&args),
     }
-}
-
-/// Options of `nrf view`.
-#[derive(Debug, clap::Args)]
-pub struct ViewArgs {
-    /// An image to show at once (default: an example stimulus).
-    #[arg(long)]
-    pub image: Option<PathBuf>,
-    /// Embedded virtual subject (1–8).
-    #[arg(long, default_value_t = 1)]
-    pub subject: usize,
-    /// A model to show instead of --subject's: a .nrf file or an official run folder (models
-    /// on CLIP features need --clip).
-    #[arg(long, value_name = "M.nrf|RUN_DIR")]
-    pub model: Option<PathBuf>,
-    /// Local Hugging Face CLIP folder (config.json, model.safetensors, preprocessor_config.json)
-    /// for models that take CLIP features; it can also be chosen in the window.
-    #[arg(long, value_name = "DIR")]
-    pub clip: Option<PathBuf>,
-    /// Write a PNG of the window once the first full prediction is on screen.
-    #[arg(long)]
-    pub screenshot: Option<PathBuf>,
-    /// Close the window after the screenshot.
-    #[arg(long, requires = "screenshot")]
-    pub exit: bool,
-    /// Show the virtual subject's noise-free truth instead of the prediction.
-    #[arg(long)]
-    pub truth: bool,
-    /// Start fine-tuning this embedded subject's model to --subject at once (as the Fine-tune
-    /// panel's Start does); with --screenshot, the picture is taken when it has finished.
-    #[arg(long, value_name = "K")]
-    pub finetune_from: Option<usize>,
-    /// Training images of that fine-tune.
-    #[arg(long, default_value_t = 20, requires = "finetune_from")]
-    pub finetune_images: usize,
-    /// The most epochs of that fine-tune (default: what the Fine-tune panel suggests for the
-    /// number of images, e.g. 400 for 20; it stops earlier when validation stops improving).
-    #[arg(long, value_name = "N", requires = "finetune_from")]
-    pub finetune_epochs: Option<usize>,
-    /// A NIfTI volume (e.g. a stat map) to show over the template in place of the prediction.
-    #[arg(long, value_name = "FILE.nii[.gz]")]
-    pub overlay: Option<PathBuf>,
-    /// Repaint continuously and print the window's frames per second when it closes (while a
-    /// fine-tune trains, and otherwise): a benchmark of the UI.
-    #[arg(long)]
-    pub frame_rate: bool,
-    /// With --frame-rate: close the window this many seconds after it opens (to time the UI
-    /// while a slow model computes).
-    #[arg(long, value_name = "SECONDS", requires = "frame_rate")]
-    pub exit_after: Option<f64>,
-    /// Where the model runs: auto = a hardware GPU (on the window's own device) when there is
-    /// one, else the CPU; gpu takes a software adapter too. The views are drawn on the GPU
-    /// adapter either way.
-    #[arg(long, value_enum, default_value_t = model::DeviceArg::Auto)]
-    pub device: model::DeviceArg,
-}
-
-/// `nrf view`.
-fn view(args: ViewArgs) -> Result<()> {
-    if !(1..=8).contains(&args.subject) {
-        anyhow::bail!(
-            "--subject {}: the embedded subjects are 1 to 8",
-            args.subject
-        );
-    }
-    if let Some(k) = args.finetune_from
-        && !(1..=8).contains(&k)
-    {
-        anyhow::bail!("--finetune-from {k}: the embedded subjects are 1 to 8");
-    }
-    if !(1..=900).contains(&args.finetune_images) {
-        anyhow::bail!(
-            "--finetune-images {}: a virtual subject has 1 to 900 training images",
-            args.finetune_images
-        );
-    }
-    if let Some(epochs) = args.finetune_epochs
-        && !(1..=10_000).contains(&epochs)
-    {
-        anyhow::bail!("--finetune-epochs {epochs}: expected 1 to 10000");
-    }
-    if let Some(seconds) = args.exit_after
-        && !(seconds.is_finite() && seconds > 0.0 && seconds <= 86_400.0)
-    {
-        anyhow::bail!("--exit-after {seconds}: expected 0 to 86400 seconds");
-    }
-    let stats = args.frame_rate.then(std::sync::Arc::default);
-    // Fail here, with the file's name, rather than in a dialog.
-    if let Some(overlay) = &args.overlay {
-        nrf::session::open::open(overlay.clone(), None, &burn::tensor::Device::flex())
-            .map_err(anyhow::Error::msg)?;
-    }
-    if let Some(path) = &args.model {
-        let model = nrf::session::open::read_model(path, &burn::tensor::Device::flex())
-            .map_err(anyhow::Error::msg)?;
-        if !nrf::session::open::takes_builtin_features(&model) {
-            let Some(clip) = &args.clip else {
-                anyhow::bail!(
-                    "{}: the model takes CLIP features; pass --clip DIR (a local Hugging Face \
-                     CLIP folder)",
-                    path.display()
-                );
-            };
-            // The sizes only (config.json): the window reads the weights.
-            nrf::session::open::check_clip_config(&model, clip).map_err(anyhow::Error::msg)?;
-        }
-    }
-    if let Some(image) = &args.image {
-        // Fail here, with the file's name, rather than in a dialog.
-        nrf::features::preprocess::load_rgb8(image)?;
-    }
-    // Where the model runs is known once the window has its GPU device: told through a channel.
-    let (report, reports) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in reports {
-            eprintln!("{line}");
-        }
-    });
-    nrf::app::run(nrf::app::ViewOptions {
-        image: args.image,
-        subject: args.subject,
-        screenshot: args.screenshot.clone(),
-        exit: args.exit,
-        truth: args.truth,
-        finetune: args.finetune_from.map(|k| (k, args.finetune_images)),
-        finetune_epochs: args.finetune_epochs,
-        frame_stats: stats.clone(),
-        exit_after: args.exit_after.map(std::time::Duration::from_secs_f64),
-        overlay: args.overlay.clone(),
-        model: args.model.clone(),
-        clip: args.clip.clone(),
-        device: args.device.into(),
-        device_report: Some(report),
-    })
-    .map_err(anyhow::Error::msg)
-    .context(
-        "could not open the viewer window (no display? run it in a desktop session or under \
-         xvfb-run, or use the command-line tools: `nrf --help`)",
-    )?;
-    if let Some(path) = &args.screenshot {
-        if !path.is_file() {
-            anyhow::bail!("{}: no screenshot was written", path.display());
-        }
-        println!("wrote {}", path.display());
-    }
-    if let Some(stats) = stats.and_then(|s| s.lock().ok().map(|s| *s)) {
-        let line = |phase: &nrf::app::PhaseFrames, when: &str| {
-            format!(
-                "{:.1} frames/s {when} ({} frames, slowest {:.0} ms)",
-                phase.rate(),
-                phase.frames,
-                phase.slowest * 1000.0
-            )
-        };
-        println!(
-            "UI frames: {}, {}, {}",
-            line(&stats.training, "while a fine-tune trained"),
-            line(&stats.idle, "idle"),
-            line(&stats.other, "while loading and predicting")
-        );
-    }
-    Ok(())
 }

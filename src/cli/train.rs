@@ -1,5 +1,5 @@
-//! `nrf train` (a new NRF on one subject's data) and `nrf eval` (per-voxel r on held-out images,
-//! an r map, JSON).
+//! `nrf train` (a new NRF on one subject's data), and what the training commands share: where
+//! the data are, the schedule, the training set and a reported training run (`fit`).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -14,11 +14,9 @@ use nrf::features::{FeatureExtractor, extractor_for};
 use nrf::model::domain::VoxelDomain;
 use nrf::model::{Domain, FeatureSpec, ModelInfo, Nrf, NrfConfig, NrfNet};
 use nrf::train::data::TrainingSet;
-use nrf::train::ensemble::EnsembleModel;
-use nrf::train::metrics::{pearson_per_voxel, summarise};
-use nrf::train::trainer::{StopReason, TrainConfig, TrainEvent, predict_rows, train};
+use nrf::train::trainer::{StopReason, TrainConfig, TrainEvent, train};
 
-use super::model::{DeviceArg, load_model};
+use super::model::DeviceArg;
 use super::progress::ProgressBar;
 
 /// Where the training data are.
@@ -96,7 +94,7 @@ impl DataArgs {
     }
 }
 
-fn default_cache_dir() -> Result<PathBuf> {
+pub(super) fn default_cache_dir() -> Result<PathBuf> {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
@@ -187,7 +185,7 @@ pub struct TrainArgs {
 }
 
 /// Fails now, not after hours of training, if `out` cannot be written.
-fn check_writable(out: &Path) -> Result<()> {
+pub(super) fn check_writable(out: &Path) -> Result<()> {
     let dir = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -205,7 +203,7 @@ fn check_writable(out: &Path) -> Result<()> {
 }
 
 /// A new model sized for the extractor, with a seeded Fourier matrix and seeded initial weights.
-fn new_model(
+pub(super) fn new_model(
     args: &TrainArgs,
     extractor: &dyn FeatureExtractor,
     device: &burn::tensor::Device,
@@ -234,7 +232,10 @@ fn new_model(
     })
 }
 
-fn extractor_named(name: &str, device: &burn::tensor::Device) -> Result<Box<dyn FeatureExtractor>> {
+pub(super) fn extractor_named(
+    name: &str,
+    device: &burn::tensor::Device,
+) -> Result<Box<dyn FeatureExtractor>> {
     if name == "builtin" {
         return Ok(extractor_for(
             Some(nrf::features::builtin::BUILTIN_ID),
@@ -289,16 +290,16 @@ pub fn train_command(args: &TrainArgs) -> Result<()> {
 }
 
 /// What a training run needs besides the model and its configuration.
-struct FitJob<'a> {
-    data: &'a DataArgs,
+pub(super) struct FitJob<'a> {
+    pub(super) data: &'a DataArgs,
     /// Where the best model is written as it improves (`None`: kept in memory only).
-    out: Option<&'a Path>,
-    verb: &'a str,
-    device: &'a str,
+    pub(super) out: Option<&'a Path>,
+    pub(super) verb: &'a str,
+    pub(super) device: &'a str,
 }
 
 /// Features of the dataset, with the training images limited to a seeded subset of `images`.
-fn prepare_set(
+pub(super) fn prepare_set(
     data: &DataArgs,
     dataset: &Dataset,
     extractor: &dyn FeatureExtractor,
@@ -319,7 +320,7 @@ fn prepare_set(
 }
 
 /// The model's record and domain, then training with progress; returns the best model.
-fn fit(
+pub(super) fn fit(
     mut model: Nrf,
     dataset: &Dataset,
     set: &TrainingSet,
@@ -424,545 +425,6 @@ fn fit(
     Ok(outcome.model)
 }
 
-fn clip_folder(features: &str) -> Option<&Path> {
+pub(super) fn clip_folder(features: &str) -> Option<&Path> {
     features.strip_prefix("clip:").map(Path::new)
-}
-
-/// Options of `nrf eval`.
-#[derive(Debug, Args)]
-pub struct EvalArgs {
-    /// The model (.nrf or an official run folder).
-    #[arg(long)]
-    pub model: PathBuf,
-    /// The dataset.
-    #[command(flatten)]
-    pub data: DataArgs,
-    /// A local HF CLIP folder, for models trained on CLIP features.
-    #[arg(long)]
-    pub clip: Option<PathBuf>,
-    /// Write the per-voxel r as NIfTI in MNI space (2 mm grid, nearest voxel within reach).
-    #[arg(long)]
-    pub r_map: Option<PathBuf>,
-    /// Print JSON instead of text.
-    #[arg(long)]
-    pub json: bool,
-    /// Where to compute.
-    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
-    pub device: DeviceArg,
-}
-
-/// `nrf eval`.
-pub fn eval_command(args: &EvalArgs) -> Result<()> {
-    let device = compute_device(DeviceChoice::from(args.device))?;
-    // A single model or an ensemble file: both predict the validation rows.
-    let scored = if nrf::model::checkpoint::is_ensemble_file(&args.model) {
-        Scored::Ensemble(Box::new(EnsembleModel::load(&args.model, &device.device)?))
-    } else {
-        Scored::Single(Box::new(load_model(
-            &args.model,
-            &Default::default(),
-            &device,
-        )?))
-    };
-    let info = match &scored {
-        Scored::Single(model) => &model.info,
-        Scored::Ensemble(ensemble) => &ensemble.info,
-    };
-    let id = info.features.as_ref().map(|f| f.extractor.clone());
-    let extractor = extractor_for(id.as_deref(), args.clip.as_deref(), &device.device)
-        .with_context(|| args.model.display().to_string())?;
-    let dataset = args.data.open()?;
-    let set = args.data.training_set(&dataset, extractor.as_ref(), true)?;
-    let rows = &set.validation_rows;
-    if rows.len() < 2 {
-        bail!(
-            "{}: {} validation images; at least 2 are needed for a correlation",
-            args.data.data.display(),
-            rows.len()
-        );
-    }
-    let predicted = match &scored {
-        Scored::Single(model) => predict_rows(model, &set, rows)?,
-        Scored::Ensemble(ensemble) => ensemble.predict_rows(&set, rows)?,
-    };
-    let report = Report {
-        name: args.model.display().to_string(),
-        training_images: None,
-        data: &args.data,
-        r_map: args.r_map.as_deref(),
-        json: args.json,
-    };
-    report.print(&dataset, &set, &predicted)
-}
-
-/// What `nrf eval` scores.
-enum Scored {
-    Single(Box<Nrf>),
-    Ensemble(Box<EnsembleModel>),
-}
-
-/// How to report scores of predictions on the validation rows.
-struct Report<'a> {
-    name: String,
-    /// Images the scored model was fitted on here (ridge), if known.
-    training_images: Option<usize>,
-    data: &'a DataArgs,
-    r_map: Option<&'a Path>,
-    json: bool,
-}
-
-impl Report<'_> {
-    /// Per-voxel r of `predicted` (`[validation rows, voxels]`), its summary, the
-    /// noise-ceiling-normalised summary for simulated subjects, and optionally an r map.
-    fn print(&self, dataset: &Dataset, set: &TrainingSet, predicted: &[f32]) -> Result<()> {
-        let rows = &set.validation_rows;
-        let measured = set.rows_of(rows);
-        let scores = pearson_per_voxel(predicted, &measured, set.voxels());
-        let summary = summarise(&scores).context("no voxel has a defined r")?;
-        let ceiling = noise_ceiling(self.data, dataset, set.voxels())?;
-        let normalised = ceiling.as_ref().and_then(|nc| {
-            let values: Vec<Option<f32>> = scores
-                .iter()
-                .zip(nc)
-                .map(|(r, c)| match (r, *c > 1.0) {
-                    (Some(r), true) => Some(r / (c / 100.0).sqrt()),
-                    _ => None,
-                })
-                .collect();
-            summarise(&values)
-        });
-        if let Some(path) = self.r_map {
-            write_r_map(path, set, &scores)?;
-        }
-        if self.json {
-            println!(
-                "{}",
-                serde_json::json!({
-                    "model": self.name,
-                    "subject": dataset.subject,
-                    "validation_images": rows.len(),
-                    "training_images": self.training_images,
-                    "voxels": set.voxels(),
-                    "r": summary,
-                    "r_over_sqrt_noise_ceiling": normalised,
-                })
-            );
-            return Ok(());
-        }
-        println!(
-            "{} on {} ({} validation images): median r {:.4}, mean r {:.4} over {} voxels{}",
-            self.name,
-            dataset.subject,
-            rows.len(),
-            summary.median,
-            summary.mean,
-            summary.defined,
-            if summary.undefined > 0 {
-                format!(
-                    " ({} voxels with constant values left out)",
-                    summary.undefined
-                )
-            } else {
-                String::new()
-            }
-        );
-        if let Some(n) = normalised {
-            println!("noise-ceiling-normalised (r / √NC): median {:.4}", n.median);
-        }
-        Ok(())
-    }
-}
-
-/// Options of `nrf ridge`.
-#[derive(Debug, Args)]
-pub struct RidgeArgs {
-    /// The dataset.
-    #[command(flatten)]
-    pub data: DataArgs,
-    /// Image features: `builtin` or `clip:FOLDER`.
-    #[arg(long, default_value = "builtin")]
-    pub features: String,
-    /// Training images to use (the same seeded subset `nrf train --images` takes).
-    #[arg(long)]
-    pub images: Option<usize>,
-    /// Cross-validation folds for the per-voxel penalty.
-    #[arg(long, default_value_t = 5)]
-    pub folds: usize,
-    /// Seed of the image subset and the folds.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Write the per-voxel r as NIfTI in MNI space (2 mm grid).
-    #[arg(long)]
-    pub r_map: Option<PathBuf>,
-    /// Print JSON instead of text.
-    #[arg(long)]
-    pub json: bool,
-}
-
-/// `nrf ridge`: the voxel-wise ridge baseline, fitted and scored like an NRF.
-pub fn ridge_command(args: &RidgeArgs) -> Result<()> {
-    use nrf::train::ridge::{RidgeConfig, RidgeModel};
-    let device = compute_device(DeviceChoice::Cpu)?;
-    let extractor = extractor_named(&args.features, &device.device)?;
-    let dataset = args.data.open()?;
-    let mut set = args
-        .data
-        .training_set(&dataset, extractor.as_ref(), false)?;
-    if let Some(n) = args.images {
-        if n > set.train_rows.len() {
-            bail!(
-                "--images {n}: the dataset has only {} training images",
-                set.train_rows.len()
-            );
-        }
-        set.limit_training_images(n, args.seed);
-    }
-    let started = Instant::now();
-    let config = RidgeConfig {
-        folds: args.folds,
-        seed: args.seed,
-        ..RidgeConfig::default()
-    };
-    let model = RidgeModel::fit(&set, &config, &device.device)?;
-    let held: Vec<_> = set
-        .validation_rows
-        .iter()
-        .map(|&r| &set.features[r])
-        .collect();
-    let predicted = model.predict(&held)?;
-    eprintln!(
-        "ridge on {} training images, {} voxels, {}-fold cross-validated α: {:.1} s",
-        set.train_rows.len(),
-        set.voxels(),
-        args.folds,
-        started.elapsed().as_secs_f64()
-    );
-    let report = Report {
-        name: format!("ridge ({})", extractor.id()),
-        training_images: Some(set.train_rows.len()),
-        data: &args.data,
-        r_map: args.r_map.as_deref(),
-        json: args.json,
-    };
-    report.print(&dataset, &set, &predicted)
-}
-
-/// A simulated subject's estimated noise ceilings (%), in the dataset's voxel order.
-fn noise_ceiling(args: &DataArgs, dataset: &Dataset, voxels: usize) -> Result<Option<Vec<f32>>> {
-    let path = args
-        .data
-        .join("virtual")
-        .join(&dataset.subject)
-        .join("noise_ceiling.npy");
-    if !path.is_file() || args.roi != "nsdgeneral" || !dataset.warnings.is_empty() {
-        return Ok(None);
-    }
-    let nc = nrf::npy::read_f32(&path)?;
-    Ok((nc.data.len() == voxels).then_some(nc.data))
-}
-
-/// The r map on a 2 mm MNI grid (see [`nrf::train::metrics::score_map`]).
-fn write_r_map(path: &Path, set: &TrainingSet, scores: &[Option<f32>]) -> Result<()> {
-    let domain = VoxelDomain::new(set.coordinates.clone(), Vec::new(), None)?;
-    let (map, _) = nrf::train::metrics::score_map(&domain, scores, 2.0)?;
-    map.write_nifti(path, nrf::volume::nifti::SpaceCode::Mni152)?;
-    eprintln!("wrote {}: r map at 2 mm", path.display());
-    Ok(())
-}
-
-/// What trains when fine-tuning.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Trainable {
-    /// Merger and MLP.
-    All,
-    /// The MLP only; the feature merger stays frozen.
-    Mlp,
-}
-
-/// Options of `nrf finetune`.
-#[derive(Debug, Args)]
-pub struct FinetuneArgs {
-    /// The source model (.nrf or an official run folder); repeat with --ensemble to fine-tune
-    /// several sources and combine them per voxel.
-    #[arg(long = "from", required = true)]
-    pub from: Vec<PathBuf>,
-    /// The target subject's data.
-    #[command(flatten)]
-    pub data: DataArgs,
-    /// The fine-tuned model to write (.nrf; with --ensemble, an ensemble file).
-    #[arg(long)]
-    pub out: PathBuf,
-    /// Target training images to use (a seeded subset, e.g. 20 or 200; default all).
-    #[arg(long)]
-    pub images: Option<usize>,
-    /// What trains.
-    #[arg(long, value_enum, default_value_t = Trainable::All)]
-    pub train: Trainable,
-    /// Fine-tune every --from model, then fit a per-voxel least-squares combination of their
-    /// predictions (with an intercept) on the target's training images.
-    #[arg(long)]
-    pub ensemble: bool,
-    /// Ridge penalty on the ensemble weights (keeps similar members from getting wild weights).
-    #[arg(long, default_value_t = 1.0, requires = "ensemble")]
-    pub ensemble_ridge: f64,
-    /// A local HF CLIP folder, for models trained on CLIP features.
-    #[arg(long)]
-    pub clip: Option<PathBuf>,
-    /// Epochs, batches, learning rate, seed.
-    #[command(flatten)]
-    pub schedule: ScheduleArgs,
-    /// Where to compute.
-    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
-    pub device: DeviceArg,
-}
-
-/// A source model ready for fine-tuning, with its extractor.
-fn load_source(
-    path: &Path,
-    clip: Option<&Path>,
-    device: &nrf::device::ComputeDevice,
-) -> Result<(Nrf, Box<dyn FeatureExtractor>)> {
-    let mut model = load_model(path, &Default::default(), device)?;
-    model.source = Some(path.to_path_buf());
-    // A fresh training record: epochs count from the start of this fine-tuning.
-    model.info.training = None;
-    model.info.scores.clear();
-    let id = model.info.features.as_ref().map(|f| f.extractor.clone());
-    let extractor = extractor_for(id.as_deref(), clip, &device.device)
-        .with_context(|| path.display().to_string())?;
-    Ok((model, extractor))
-}
-
-/// `nrf finetune`: source subjects' models trained further on a target subject's data. The
-/// starting model's validation r on the target is reported first; it is kept unless training
-/// beats it. With `--ensemble`, every source is fine-tuned and the results are combined per voxel.
-pub fn finetune_command(args: &FinetuneArgs) -> Result<()> {
-    check_writable(&args.out)?;
-    if args.from.len() > 1 && !args.ensemble {
-        bail!(
-            "{} --from models: give --ensemble to fine-tune each and combine them, or one --from",
-            args.from.len()
-        );
-    }
-    let device = compute_device(DeviceChoice::from(args.device))?;
-    let sources = args
-        .from
-        .iter()
-        .map(|path| load_source(path, args.clip.as_deref(), &device))
-        .collect::<Result<Vec<_>>>()?;
-    let extractor_id = sources[0].1.id();
-    if let Some((path, _)) = args
-        .from
-        .iter()
-        .zip(&sources)
-        .find(|(_, (_, e))| e.id() != extractor_id)
-    {
-        bail!(
-            "{}: trained on features {}, but {} on {extractor_id}; ensemble members must share features",
-            path.display(),
-            sources[args.from.iter().position(|p| p == path).unwrap_or(0)]
-                .1
-                .id(),
-            args.from[0].display()
-        );
-    }
-    let dataset = args.data.open()?;
-    let config = args
-        .schedule
-        .config()
-        .with_train_merger(args.train == Trainable::All);
-    let set = prepare_set(
-        &args.data,
-        &dataset,
-        sources[0].1.as_ref(),
-        args.images,
-        config.seed,
-    )?;
-    if !args.ensemble {
-        let (model, _) = sources.into_iter().next().context("no --from model")?;
-        let job = FitJob {
-            data: &args.data,
-            out: Some(&args.out),
-            verb: "fine-tuned",
-            device: &device.description,
-        };
-        fit(model, &dataset, &set, &config, &job)?;
-        return Ok(());
-    }
-    let mut members = Vec::with_capacity(sources.len());
-    for (k, (model, _)) in sources.into_iter().enumerate() {
-        eprintln!(
-            "member {} of {}: {}",
-            k + 1,
-            args.from.len(),
-            args.from[k].display()
-        );
-        let job = FitJob {
-            data: &args.data,
-            out: None,
-            verb: "fine-tuned",
-            device: &device.description,
-        };
-        members.push(fit(model, &dataset, &set, &config, &job)?);
-    }
-    let started = Instant::now();
-    let mut ensemble = EnsembleModel::fit(members, &set, args.ensemble_ridge)?;
-    let predicted = ensemble.predict_rows(&set, &set.validation_rows)?;
-    let measured = set.rows_of(&set.validation_rows);
-    let summary = summarise(&pearson_per_voxel(&predicted, &measured, set.voxels()))
-        .context("no voxel has a defined r")?;
-    ensemble.info.provenance = format!(
-        "ensemble of {} models fine-tuned by nrf {} on {} ({}, {} training images, {} voxels), from {}",
-        args.from.len(),
-        env!("CARGO_PKG_VERSION"),
-        args.data.data.display(),
-        dataset.subject,
-        set.train_rows.len(),
-        set.voxels(),
-        args.from
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    ensemble
-        .info
-        .scores
-        .insert("val_median_r".into(), f64::from(summary.median));
-    ensemble.save(&args.out)?;
-    println!(
-        "wrote {}: ensemble of {} fine-tuned models, validation median r {:.4} (combination fitted in {:.1} s)",
-        args.out.display(),
-        args.from.len(),
-        summary.median,
-        started.elapsed().as_secs_f64()
-    );
-    Ok(())
-}
-
-/// Options of `nrf superres`.
-#[derive(Debug, Args)]
-pub struct SuperresArgs {
-    /// The NRF trained on the subject's voxels (.nrf).
-    #[arg(long)]
-    pub model: PathBuf,
-    /// A simulated dataset (`nrf simulate`); the truth comes from its virtual subjects.
-    #[command(flatten)]
-    pub data: DataArgs,
-    /// Training images of the ridge baseline (the same seeded subset `nrf ridge --images` takes;
-    /// default all).
-    #[arg(long)]
-    pub images: Option<usize>,
-    /// Seed of the ridge's image subset and folds.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Print JSON instead of text.
-    #[arg(long)]
-    pub json: bool,
-    /// Where to compute the NRF.
-    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
-    pub device: DeviceArg,
-}
-
-/// `nrf superres`: the NRF queried between a virtual subject's voxels vs trilinear upsampling of
-/// the ridge baseline, both scored against the noise-free truth on held-out images.
-pub fn superres_command(args: &SuperresArgs) -> Result<()> {
-    use nrf::data::simulate::{open_virtual_subject, truth_at};
-    use nrf::train::ridge::{RidgeConfig, RidgeModel};
-    use nrf::train::superres::{BetweenVoxels, check_voxels, score};
-    let number = nrf::data::dataset::normalise_subject(&args.data.subject)
-        .and_then(|s| s[4..].parse::<usize>().ok())
-        .with_context(|| {
-            format!(
-                "--subject {:?}: expected a number or subjNN",
-                args.data.subject
-            )
-        })?;
-    let (_, subject) = open_virtual_subject(&args.data.data, number)?;
-    let device = compute_device(DeviceChoice::from(args.device))?;
-    let model = Nrf::load(&args.model, &device.device)?;
-    let id = model.info.features.as_ref().map(|f| f.extractor.clone());
-    let extractor = extractor_for(id.as_deref(), None, &device.device)
-        .with_context(|| args.model.display().to_string())?;
-    let dataset = args.data.open()?;
-    let mut set = prepare_set(
-        &args.data,
-        &dataset,
-        extractor.as_ref(),
-        args.images,
-        args.seed,
-    )?;
-    let voxels = subject.voxels();
-    check_voxels(&voxels, &set.coordinates)?;
-    let between = BetweenVoxels::of(&subject, &voxels);
-    eprintln!(
-        "{} points between {} voxels, {} held-out images",
-        between.points.len(),
-        voxels.len(),
-        set.validation_rows.len()
-    );
-    let started = Instant::now();
-    let cpu = compute_device(DeviceChoice::Cpu)?;
-    let ridge = RidgeModel::fit(
-        &set,
-        &nrf::train::ridge::RidgeConfig {
-            seed: args.seed,
-            ..RidgeConfig::default()
-        },
-        &cpu.device,
-    )?;
-    let rows = std::mem::take(&mut set.validation_rows);
-    let held: Vec<_> = rows.iter().map(|&r| &set.features[r]).collect();
-    let baseline = ridge.predict(&held)?;
-    let bar = ProgressBar::counting("truth and NRF".into(), "images");
-    let engine = nrf::query::QueryEngine::new(&model);
-    let (mut truth_between, mut truth_voxels) = (Vec::new(), Vec::new());
-    let (mut nrf_between, mut nrf_voxels) = (Vec::new(), Vec::new());
-    for (done, &row) in rows.iter().enumerate() {
-        let image = dataset.image(row)?;
-        truth_between.extend(truth_at(&subject, &image, &between.points));
-        truth_voxels.extend(truth_at(&subject, &image, &set.coordinates));
-        let query = engine.prepare(&model, &set.features[row])?;
-        nrf_between.extend(query.query_points(&between.points)?);
-        nrf_voxels.extend(query.query_points(&set.coordinates)?);
-        bar.update(done + 1, rows.len());
-    }
-    bar.finish();
-    let scores = score(
-        &between,
-        set.voxels(),
-        &truth_between,
-        &truth_voxels,
-        &nrf_between,
-        &nrf_voxels,
-        &baseline,
-    )?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "model": args.model.display().to_string(),
-                "subject": dataset.subject,
-                "ridge_training_images": set.train_rows.len(),
-                "scores": scores,
-            })
-        );
-        return Ok(());
-    }
-    println!(
-        "median r against the noise-free truth over {} held-out images ({:.1} s):",
-        scores.images,
-        started.elapsed().as_secs_f64()
-    );
-    println!(
-        "  between voxels (0.9 mm, {} points): NRF {:.4}, trilinear ridge {:.4}",
-        scores.points, scores.nrf_between.median, scores.baseline_trilinear_between.median
-    );
-    println!(
-        "  at the voxels ({}): NRF {:.4}, ridge {:.4}",
-        set.voxels(),
-        scores.nrf_at_voxels.median,
-        scores.baseline_at_voxels.median
-    );
-    Ok(())
 }

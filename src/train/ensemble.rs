@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::TrainError;
 use super::data::TrainingSet;
+use super::metrics::{ScoreSummary, pearson_per_voxel, summarise};
 use super::trainer::predict_rows;
 use crate::error::FileError;
 use crate::features::ImageFeatures;
@@ -206,6 +207,19 @@ impl EnsembleModel {
                 ..ModelInfo::default()
             },
         })
+    }
+
+    /// Scores the ensemble on `set`'s validation images (per-voxel Pearson r) and records the
+    /// median as its `val_median_r` score.
+    pub fn validate(&mut self, set: &TrainingSet) -> Result<ScoreSummary, TrainError> {
+        let predicted = self.predict_rows(set, &set.validation_rows)?;
+        let measured = set.rows_of(&set.validation_rows);
+        let summary = summarise(&pearson_per_voxel(&predicted, &measured, set.voxels()))
+            .ok_or_else(|| TrainError::Invalid("no voxel has a defined r".into()))?;
+        self.info
+            .scores
+            .insert("val_median_r".into(), f64::from(summary.median));
+        Ok(summary)
     }
 
     /// Combined predictions `[rows, voxels]` of `set`'s rows at its voxels.

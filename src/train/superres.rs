@@ -9,8 +9,14 @@ use glam::{IVec3, Vec3};
 use serde::Serialize;
 
 use super::TrainError;
+use super::data::TrainingSet;
 use super::metrics::{ScoreSummary, pearson_per_voxel, summarise};
+use super::ridge::{RidgeConfig, RidgeModel};
+use crate::data::dataset::Dataset;
+use crate::data::simulate::truth_at;
 use crate::data::virtual_subjects::{VirtualSubject, Voxel};
+use crate::model::Nrf;
+use crate::query::QueryEngine;
 
 /// Points between a subject's voxels, each with the trilinear weights of the voxels around it.
 #[derive(Debug, Clone)]
@@ -143,6 +149,57 @@ pub fn score(
         nrf_at_voxels: summary(nrf_at_voxels, truth_at_voxels, voxels)?,
         baseline_at_voxels: summary(baseline_at_voxels, truth_at_voxels, voxels)?,
     })
+}
+
+/// The whole super-resolution comparison on a virtual subject: a ridge baseline fitted on `set`'s
+/// training images (seeded folds, on `ridge_device`), then for each held-out (validation) image
+/// the truth, the NRF and the baseline at the voxels and between them, scored with [`score`].
+/// `progress(done, total)` is told after each held-out image.
+pub fn super_resolution(
+    subject: &VirtualSubject,
+    model: &Nrf,
+    dataset: &Dataset,
+    set: &TrainingSet,
+    ridge_seed: u64,
+    ridge_device: &burn::tensor::Device,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<SuperResolutionScores, TrainError> {
+    let voxels = subject.voxels();
+    check_voxels(&voxels, &set.coordinates)?;
+    let between = BetweenVoxels::of(subject, &voxels);
+    let ridge = RidgeModel::fit(
+        set,
+        &RidgeConfig {
+            seed: ridge_seed,
+            ..RidgeConfig::default()
+        },
+        ridge_device,
+    )?;
+    let rows = &set.validation_rows;
+    let held: Vec<_> = rows.iter().map(|&r| &set.features[r]).collect();
+    let baseline = ridge.predict(&held)?;
+    let engine = QueryEngine::new(model);
+    // [images, points] and [images, voxels], row-major.
+    let (mut truth_between, mut truth_voxels) = (Vec::new(), Vec::new());
+    let (mut nrf_between, mut nrf_voxels) = (Vec::new(), Vec::new());
+    for (done, &row) in rows.iter().enumerate() {
+        let image = dataset.image(row)?;
+        truth_between.extend(truth_at(subject, &image, &between.points));
+        truth_voxels.extend(truth_at(subject, &image, &set.coordinates));
+        let query = engine.prepare(model, &set.features[row])?;
+        nrf_between.extend(query.query_points(&between.points)?);
+        nrf_voxels.extend(query.query_points(&set.coordinates)?);
+        progress(done + 1, rows.len());
+    }
+    score(
+        &between,
+        set.voxels(),
+        &truth_between,
+        &truth_voxels,
+        &nrf_between,
+        &nrf_voxels,
+        &baseline,
+    )
 }
 
 #[cfg(test)]

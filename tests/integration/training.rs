@@ -753,12 +753,28 @@ fn an_ensemble_fits_at_least_as_well_as_its_members_and_survives_a_file_round_tr
         sse(&affine.predict(&[pred], set.voxels()))
     };
     let singles = [single(&members[0]), single(&members[1])];
-    let ensemble = EnsembleModel::fit(members, set, 0.0).expect("ensemble");
+    let mut ensemble = EnsembleModel::fit(members, set, 0.0).expect("ensemble");
     let combined = ensemble.predict_rows(set, rows).expect("predict");
     let both = sse(&combined);
     assert!(
         both <= singles[0] * (1.0 + 1e-4) && both <= singles[1] * (1.0 + 1e-4),
         "ensemble SSE {both} vs members {singles:?}"
+    );
+    // Validation: the median per-voxel r on the validation images, recorded as its score.
+    let summary = ensemble.validate(set).expect("validate");
+    let validation = ensemble
+        .predict_rows(set, &set.validation_rows)
+        .expect("predict");
+    let r = nrf::train::metrics::pearson_per_voxel(
+        &validation,
+        &set.rows_of(&set.validation_rows),
+        set.voxels(),
+    );
+    let expected = nrf::train::metrics::summarise(&r).expect("defined r");
+    assert_eq!(summary.median, expected.median);
+    assert_eq!(
+        ensemble.info.scores.get("val_median_r"),
+        Some(&f64::from(summary.median))
     );
 
     let dir = tempfile::tempdir().expect("tempdir");
@@ -767,6 +783,10 @@ fn an_ensemble_fits_at_least_as_well_as_its_members_and_survives_a_file_round_tr
     let loaded = EnsembleModel::load(&path, &Device::flex()).expect("load");
     assert_eq!(loaded.combination, ensemble.combination);
     assert_eq!(loaded.members.len(), 2);
+    assert_eq!(
+        loaded.info.scores.get("val_median_r"),
+        Some(&f64::from(summary.median))
+    );
     let again = loaded.predict_rows(set, rows).expect("predict");
     assert_eq!(again, combined);
     // A single-model reader says what the file is instead of failing obscurely.

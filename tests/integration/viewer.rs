@@ -1,5 +1,6 @@
 //! The viewer in a real window: `nrf view --image … --screenshot … --exit` under Xvfb (or the
 //! session's display) writes a non-blank PNG of the whole layout.
+#![cfg_attr(not(feature = "viewer"), allow(dead_code))]
 
 use std::process::Command;
 
@@ -87,6 +88,7 @@ fn overlay_coloured(picture: &image::RgbaImage) -> usize {
 }
 
 #[test]
+#[cfg(feature = "viewer")]
 fn the_viewer_shows_the_ground_truth_of_a_virtual_subject() {
     let Some(picture) = screenshot(
         "the_viewer_shows_the_ground_truth_of_a_virtual_subject",
@@ -98,6 +100,7 @@ fn the_viewer_shows_the_ground_truth_of_a_virtual_subject() {
 }
 
 #[test]
+#[cfg(feature = "viewer")]
 fn the_viewer_opens_predicts_and_writes_a_screenshot() {
     let Some((picture, log)) = screenshot_and_log(
         "the_viewer_opens_predicts_and_writes_a_screenshot",
@@ -123,6 +126,7 @@ fn the_viewer_opens_predicts_and_writes_a_screenshot() {
 }
 
 #[test]
+#[cfg(feature = "viewer")]
 fn the_viewer_predicts_on_the_gpu_when_asked_and_says_so() {
     let test = "the_viewer_predicts_on_the_gpu_when_asked_and_says_so";
     if crate::support::gpu_or_skip(test).is_none() {
@@ -159,6 +163,7 @@ fn the_viewer_refuses_a_bad_image_before_opening() {
 }
 
 #[test]
+#[cfg(feature = "viewer")]
 fn the_viewer_fine_tunes_at_start_and_screenshots_the_result() {
     let Some(picture) = screenshot(
         "the_viewer_fine_tunes_at_start_and_screenshots_the_result",
@@ -403,4 +408,20 @@ mod finetune {
         };
         assert!(message.contains("subject 9"), "{message}");
     }
+}
+
+/// A CLI-only build (`--no-default-features`) says so instead of opening a window.
+#[test]
+#[cfg(not(feature = "viewer"))]
+fn a_cli_only_build_says_it_has_no_viewer() {
+    let output = Command::new(env!("CARGO_BIN_EXE_nrf"))
+        .arg("view")
+        .output()
+        .expect("nrf runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("built without the viewer"),
+        "stderr: {stderr}"
+    );
 }

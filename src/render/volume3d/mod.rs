@@ -3,125 +3,20 @@
 //! the volume textures; it draws into any render pass (an egui paint callback or an offscreen
 //! texture) and [`VolumeRenderer::render_offscreen`] reads an image back.
 
+mod camera;
+mod occupancy;
+
 use glam::{DVec3, Mat4, Vec3, Vec4};
 use image::RgbaImage;
 use wgpu::util::DeviceExt;
 
-use super::RenderError;
-use super::colormap::OverlayStyle;
+pub use camera::{Camera, SURFACE_GREY};
+use occupancy::BLOCK;
+
+use crate::render::RenderError;
+use crate::render::colormap::OverlayStyle;
 use crate::space::Grid;
 use crate::volume::{Mask, Volume};
-
-/// An orbiting camera around a target point (MNI mm).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Camera {
-    /// The point looked at.
-    pub target: Vec3,
-    /// Angle around the vertical axis, degrees: 0 looks from behind (posterior), 90 from the
-    /// right, −90 from the left.
-    pub azimuth_deg: f32,
-    /// Angle above the horizontal, degrees.
-    pub elevation_deg: f32,
-    /// Distance from the target, mm.
-    pub distance_mm: f32,
-    /// Vertical field of view, degrees.
-    pub fov_deg: f32,
-}
-
-impl Default for Camera {
-    /// The left hemisphere from behind and above: the visual cortex in view.
-    fn default() -> Self {
-        Self {
-            target: Vec3::new(0.0, -18.0, 10.0),
-            azimuth_deg: -55.0,
-            elevation_deg: 20.0,
-            distance_mm: 420.0,
-            fov_deg: 30.0,
-        }
-    }
-}
-
-impl Camera {
-    /// The camera position, mm.
-    pub fn eye(&self) -> Vec3 {
-        let (az, el) = (
-            self.azimuth_deg.to_radians(),
-            self.elevation_deg.to_radians(),
-        );
-        self.target
-            + self.distance_mm * Vec3::new(az.sin() * el.cos(), -az.cos() * el.cos(), el.sin())
-    }
-
-    /// The vertical field of view (radians) of an image of `aspect` = width / height: `fov_deg`
-    /// spans the image's shorter side, so that a tall, narrow view still shows the whole brain.
-    pub fn vertical_fov(&self, aspect: f32) -> f32 {
-        let fov = self.fov_deg.to_radians();
-        if aspect >= 1.0 {
-            fov
-        } else {
-            2.0 * ((fov / 2.0).tan() / aspect.max(1e-3)).atan()
-        }
-    }
-
-    /// World → clip matrix for an image of `aspect` = width / height.
-    pub fn view_projection(&self, aspect: f32) -> Mat4 {
-        let view = glam::camera::rh::view::look_at_mat4(self.eye(), self.target, Vec3::Z);
-        let near = (self.distance_mm - 200.0).max(1.0);
-        let projection =
-        // WebGPU's clip space: depth 0..1, y up (as Direct3D's).
-            glam::camera::rh::proj::directx::perspective(
-                self.vertical_fov(aspect),
-                aspect.max(1e-3),
-                near,
-                self.distance_mm + 200.0,
-            );
-        projection * view
-    }
-}
-
-impl Camera {
-    /// Moves the camera and what it looks at together across the view, as a drag of
-    /// (`dx`, `dy`) pixels (y down) on a view of `size` pixels would: the point under the
-    /// pointer at the target's depth stays under it.
-    pub fn pan(&mut self, dx: f32, dy: f32, size: (f32, f32)) {
-        let (width, height) = (size.0.max(1.0), size.1.max(1.0));
-        let forward = (self.target - self.eye()).normalize_or_zero();
-        let right = forward.cross(Vec3::Z).normalize_or(Vec3::X);
-        let up = right.cross(forward);
-        // Millimetres per pixel in the plane through the target.
-        let half_height = (self.vertical_fov(width / height) / 2.0).tan();
-        let mm_per_px = 2.0 * self.distance_mm * half_height / height;
-        self.target += (-dx * right + dy * up) * mm_per_px;
-    }
-}
-
-/// Grey level (0..1) above which the 3D view shows the anatomy as opaque enough to count as its
-/// surface when picking (the marcher's opacity ramp starts at 0.08).
-pub const SURFACE_GREY: f32 = 0.1;
-
-impl Camera {
-    /// The first point along the ray through `ndc` (−1..1, y up) of an image of `aspect` where
-    /// `anatomy` (grey levels 0..1 in MNI mm) reaches [`SURFACE_GREY`]: what a click on the 3D
-    /// view points at. Marched on the CPU in half-millimetre steps; `None` when the ray misses.
-    pub fn pick_surface(&self, aspect: f32, ndc: glam::Vec2, anatomy: &Volume) -> Option<Vec3> {
-        let inverse = self.view_projection(aspect).inverse();
-        let unproject = |z: f32| {
-            let p = inverse * Vec4::new(ndc.x, ndc.y, z, 1.0);
-            p.truncate() / p.w
-        };
-        let (near, far) = (unproject(0.0), unproject(1.0));
-        let dir = (far - near).normalize_or_zero();
-        let to_voxel = anatomy.grid.world_to_voxel().ok()?;
-        let length = near.distance(far);
-        const STEP_MM: f32 = 0.5;
-        (0..(length / STEP_MM) as usize)
-            .map(|k| near + dir * (k as f32 * STEP_MM))
-            .find(|p| {
-                let v = to_voxel.transform_point3(p.as_dvec3());
-                anatomy.sample_voxel(v).is_some_and(|g| g >= SURFACE_GREY)
-            })
-    }
-}
 
 /// 3D rendering mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -197,51 +92,6 @@ struct Params {
     origin: [f32; 4],
 }
 
-/// Edge of an occupancy block, in anatomy voxels.
-const BLOCK: usize = 4;
-
-/// The largest Chebyshev distance (in blocks) the occupancy texture records.
-const MAX_SKIP_BLOCKS: u8 = 32;
-
-/// Each block's Chebyshev distance (in blocks, at most `cap`) to the nearest `filled` block, 0
-/// for filled ones: a ray anywhere in a block at distance d meets nothing before it leaves the
-/// cube of blocks within d − 1 of it. A breadth-first search over the 26 neighbours.
-fn chebyshev_distance(filled: &[bool], dims: [usize; 3], cap: u8) -> Vec<u8> {
-    let [nx, ny, nz] = dims;
-    let mut distance: Vec<u8> = filled.iter().map(|&f| if f { 0 } else { cap }).collect();
-    let mut frontier: Vec<usize> = (0..filled.len()).filter(|&n| filled[n]).collect();
-    let mut next = Vec::new();
-    for d in 1..cap {
-        for &n in &frontier {
-            let (i, j, k) = (n % nx, (n / nx) % ny, n / (nx * ny));
-            for dk in -1i64..=1 {
-                for dj in -1i64..=1 {
-                    for di in -1i64..=1 {
-                        let (a, b, c) = (i as i64 + di, j as i64 + dj, k as i64 + dk);
-                        if a < 0 || b < 0 || c < 0 {
-                            continue;
-                        }
-                        let (a, b, c) = (a as usize, b as usize, c as usize);
-                        if a >= nx || b >= ny || c >= nz {
-                            continue;
-                        }
-                        let m = a + nx * (b + ny * c);
-                        if distance[m] > d {
-                            distance[m] = d;
-                            next.push(m);
-                        }
-                    }
-                }
-            }
-        }
-        if next.is_empty() {
-            break;
-        }
-        std::mem::swap(&mut frontier, &mut next);
-        next.clear();
-    }
-    distance
-}
 /// Grey level below which the anatomy is fully transparent (the shader's smoothstep start).
 const ANATOMY_VISIBLE: f32 = 0.08;
 /// Entries in the colour lookup table.
@@ -373,7 +223,7 @@ impl VolumeRenderer {
     pub fn new(device: &wgpu::Device, queue: &wgpu::Queue, format: wgpu::TextureFormat) -> Self {
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("raymarch.wgsl"),
-            source: wgpu::ShaderSource::Wgsl(include_str!("../../shaders/raymarch.wgsl").into()),
+            source: wgpu::ShaderSource::Wgsl(include_str!("../../../shaders/raymarch.wgsl").into()),
         });
         let texture_entry = |binding, dimension| wgpu::BindGroupLayoutEntry {
             binding,
@@ -626,77 +476,15 @@ impl VolumeRenderer {
         self.bind_group = None;
     }
 
-    /// Marks blocks of the anatomy grid that hold visible anatomy or overlay voxels (and those
-    /// the overlay reaches), with each empty block's Chebyshev distance to the nearest marked
-    /// one, as the texture the shader uses to skip empty space.
+    /// Uploads the occupancy of the anatomy and overlay ([`occupancy::occupancy`]): the
+    /// texture the shader uses to skip empty space.
     fn rebuild_occupancy(&mut self, device: &wgpu::Device, queue: &wgpu::Queue) {
         self.bind_group = None;
         let Some(grid) = self.anatomy_grid else {
             return;
         };
-        let [nx, ny, nz] = grid.dims;
-        let blocks = [nx.div_ceil(BLOCK), ny.div_ceil(BLOCK), nz.div_ceil(BLOCK)];
-        let block_index = |[i, j, k]: [usize; 3]| i + blocks[0] * (j + blocks[1] * k);
-        let mut filled = vec![false; blocks[0] * blocks[1] * blocks[2]];
-        // Blocks within one voxel of a visible voxel (trilinear samples reach that far).
-        let near_blocks = |c: usize, n: usize| {
-            let lo = c.saturating_sub(1) / BLOCK;
-            let hi = (c + 1).min(n - 1) / BLOCK;
-            lo..=hi
-        };
-        let mark = |filled: &mut Vec<bool>, [i, j, k]: [usize; 3]| {
-            for bk in near_blocks(k, nz) {
-                for bj in near_blocks(j, ny) {
-                    for bi in near_blocks(i, nx) {
-                        filled[block_index([bi, bj, bk])] = true;
-                    }
-                }
-            }
-        };
-        for (n, &visible) in self.anatomy_mask.iter().enumerate() {
-            if visible {
-                mark(&mut filled, grid.ijk(n));
-            }
-        }
-        let mut overlay_blocks = vec![false; filled.len()];
-        if let Some(mask) = &self.overlay_inside
-            && let Ok(to_voxel) = grid.world_to_voxel()
-        {
-            // An overlay voxel reaches one overlay spacing around its centre.
-            let reach = mask.grid.spacing_mm() / grid.spacing_mm();
-            for (n, &inside) in mask.data.iter().enumerate() {
-                if !inside {
-                    continue;
-                }
-                let p = to_voxel.transform_point3(mask.grid.point(mask.grid.ijk(n)));
-                let lo = (p - reach).max(glam::DVec3::ZERO);
-                let hi = p + reach;
-                let range = |a: f64, b: f64, n: usize| {
-                    (a as usize / BLOCK)..=((b.max(0.0) as usize).min(n - 1) / BLOCK)
-                };
-                for bk in range(lo.z, hi.z, nz) {
-                    for bj in range(lo.y, hi.y, ny) {
-                        for bi in range(lo.x, hi.x, nx) {
-                            if bi < blocks[0] && bj < blocks[1] && bk < blocks[2] {
-                                overlay_blocks[block_index([bi, bj, bk])] = true;
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        for (f, &o) in filled.iter_mut().zip(&overlay_blocks) {
-            *f |= o;
-        }
-        // r: 0 where there is something to see (the march samples the block), else the number
-        // of blocks to the nearest such block (the march leaves that many blocks behind in one
-        // step); g: the overlay reaches the block (only there is it sampled).
-        let distance = chebyshev_distance(&filled, blocks, MAX_SKIP_BLOCKS);
-        let texels: Vec<u8> = distance
-            .iter()
-            .enumerate()
-            .flat_map(|(n, &d)| [d, if overlay_blocks[n] { 255 } else { 0 }])
-            .collect();
+        let (blocks, texels) =
+            occupancy::occupancy(&grid, &self.anatomy_mask, self.overlay_inside.as_ref());
         self.occupancy = texture_3d(
             device,
             queue,
@@ -931,115 +719,5 @@ impl VolumeRenderer {
         readback.unmap();
         RgbaImage::from_raw(width, height, pixels)
             .ok_or_else(|| RenderError::Gpu("read back a short image".into()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn empty_blocks_know_their_chebyshev_distance_to_the_nearest_filled_one() {
-        let dims = [9, 7, 5];
-        let index = |i: usize, j: usize, k: usize| i + 9 * (j + 7 * k);
-        let mut filled = vec![false; 9 * 7 * 5];
-        filled[index(2, 3, 1)] = true;
-        filled[index(8, 0, 4)] = true;
-        let distance = chebyshev_distance(&filled, dims, 5);
-        for k in 0..5usize {
-            for j in 0..7usize {
-                for i in 0..9usize {
-                    let to = |(a, b, c): (usize, usize, usize)| {
-                        i.abs_diff(a).max(j.abs_diff(b)).max(k.abs_diff(c))
-                    };
-                    let nearest = to((2, 3, 1)).min(to((8, 0, 4))).min(5);
-                    assert_eq!(
-                        usize::from(distance[index(i, j, k)]),
-                        nearest,
-                        "{i} {j} {k}"
-                    );
-                }
-            }
-        }
-        // Nothing filled: every block is at the cap (nothing to meet within it).
-        assert!(
-            chebyshev_distance(&[false; 8], [2, 2, 2], 3)
-                .iter()
-                .all(|&d| d == 3)
-        );
-    }
-
-    #[test]
-    fn panning_keeps_the_point_under_the_pointer() {
-        // A wide view and a tall, narrow one (whose field of view spans its width).
-        for (width, height) in [(800.0, 600.0), (250.0, 780.0)] {
-            pan_check(width, height);
-        }
-    }
-
-    fn pan_check(width: f32, height: f32) {
-        let mut camera = Camera::default();
-        let aspect = width / height;
-        // A point at the target's depth, 100 px right of the centre.
-        let before = camera.view_projection(aspect);
-        let ndc_x = 100.0 / (height * aspect / 2.0);
-        let ray_point = before
-            .inverse()
-            .project_point3(glam::Vec3::new(ndc_x, 0.0, 0.5));
-        let eye = camera.eye();
-        let direction = (ray_point - eye).normalize();
-        let forward = (camera.target - eye).normalize();
-        let point = eye + direction * (camera.distance_mm / direction.dot(forward));
-        let (distance, azimuth) = (camera.distance_mm, camera.azimuth_deg);
-        camera.pan(-100.0, 0.0, (width, height));
-        // Dragged 100 px left, the point is now at the centre; the view only moved sideways.
-        let after = camera.view_projection(aspect).project_point3(point);
-        assert!(after.x.abs() < 1e-3 && after.y.abs() < 1e-3, "{after:?}");
-        assert_eq!(
-            (camera.distance_mm, camera.azimuth_deg),
-            (distance, azimuth)
-        );
-        assert!((camera.eye() - eye).dot(forward).abs() < 1e-3);
-    }
-
-    #[test]
-    fn a_narrow_view_keeps_the_field_of_view_across_its_width() {
-        let camera = Camera::default();
-        // A point on the edge of a square view's field stays on the edge of a narrow view's.
-        let square = camera.view_projection(1.0);
-        let narrow = camera.view_projection(0.25);
-        let edge = square
-            .inverse()
-            .project_point3(glam::Vec3::new(1.0, 0.0, 0.5));
-        let seen = narrow.project_point3(edge);
-        assert!((seen.x - 1.0).abs() < 1e-3, "{seen:?}");
-        assert!((camera.vertical_fov(2.0) - camera.fov_deg.to_radians()).abs() < 1e-6);
-    }
-
-    #[test]
-    fn a_pick_lands_on_the_near_surface_of_a_ball() {
-        // A ball of radius 50 mm at the origin, grey 1 inside.
-        let grid = Grid::mni(2.0).expect("grid");
-        let data = grid
-            .points()
-            .iter()
-            .map(|p| if p.length() < 50.0 { 1.0 } else { 0.0 })
-            .collect();
-        let ball = Volume::new(grid, data).expect("volume");
-        let camera = Camera {
-            target: Vec3::ZERO,
-            ..Camera::default()
-        };
-        let hit = camera
-            .pick_surface(4.0 / 3.0, glam::Vec2::ZERO, &ball)
-            .expect("the centre ray hits the ball");
-        assert!((hit.length() - 50.0).abs() < 2.5, "{hit:?}");
-        // On the camera's side of the ball.
-        assert!(hit.dot(camera.eye()) > 0.0);
-        // A ray far off to the side misses.
-        assert_eq!(
-            camera.pick_surface(4.0 / 3.0, glam::Vec2::new(0.95, 0.95), &ball),
-            None
-        );
     }
 }
