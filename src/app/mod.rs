@@ -27,6 +27,7 @@ use state::{AppState, ScreenshotSlot, request_screenshot};
 
 use crate::device::{ComputeDevice, DeviceChoice, SharedGpu};
 use crate::features::preprocess::Rgb8;
+use crate::session::SessionError;
 
 /// How the viewer starts.
 #[derive(Debug, Clone, Default)]
@@ -111,7 +112,7 @@ fn yield_compute_to_the_window() {
 }
 
 /// Opens the viewer window; returns when it closes.
-pub fn run(options: ViewOptions) -> Result<(), String> {
+pub fn run(options: ViewOptions) -> Result<(), SessionError> {
     yield_compute_to_the_window();
     let native = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
@@ -170,7 +171,7 @@ pub fn run(options: ViewOptions) -> Result<(), String> {
             )))
         }),
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| SessionError::Invalid(e.to_string()))?;
     match result.lock().map(|mut r| r.take()) {
         Ok(Some(Err(error))) => Err(error),
         _ => Ok(()),

@@ -16,7 +16,7 @@ use nrf::model::{Domain, ModelInfo, Nrf, NrfConfig, NrfNet};
 use nrf::query::QueryEngine;
 use nrf::space::BoundingBox;
 
-use super::model::DeviceArg;
+use super::predict::DeviceArg;
 
 /// Sizes and repetitions of the query benchmark.
 #[derive(Debug, Args)]

@@ -28,7 +28,7 @@ use nrf::session::jobs::{
 };
 use nrf::session::open::{ViewerModel, read_model, with_clip};
 
-use super::model::DeviceArg;
+use super::predict::DeviceArg;
 
 /// What the viewer benchmark opens and how often it drops an image.
 #[derive(Debug, Args)]

@@ -12,12 +12,12 @@ use nrf::device::{DeviceChoice, compute_device};
 use nrf::features::extractor_for;
 use nrf::model::Nrf;
 use nrf::model::domain::VoxelDomain;
-use nrf::train::data::TrainingSet;
 use nrf::train::ensemble::EnsembleModel;
 use nrf::train::metrics::{pearson_per_voxel, summarise};
 use nrf::train::trainer::predict_rows;
+use nrf::train::training_set::TrainingSet;
 
-use super::model::{DeviceArg, load_model};
+use super::predict::{DeviceArg, load_model};
 
 use super::train::{DataArgs, extractor_named};
 

@@ -12,7 +12,7 @@ use nrf::features::{FeatureExtractor, extractor_for};
 use nrf::model::Nrf;
 use nrf::train::ensemble::EnsembleModel;
 
-use super::model::{DeviceArg, load_model};
+use super::predict::{DeviceArg, load_model};
 
 use super::train::{DataArgs, FitJob, ScheduleArgs, check_writable, fit, prepare_set};
 

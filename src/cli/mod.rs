@@ -8,15 +8,15 @@ pub use view::ViewArgs;
 
 mod bench;
 mod bench_viewer;
-mod data;
 mod evaluate;
 mod finetune;
 mod gpu;
 mod info;
 mod io;
-mod model;
+mod predict;
 mod progress;
 mod render;
+mod simulate;
 mod superres;
 mod template;
 mod train;
@@ -77,16 +77,16 @@ pub enum Command {
         subject: Option<String>,
         /// Where the model's domain comes from.
         #[command(flatten)]
-        domain: model::DomainArgs,
+        domain: predict::DomainArgs,
     },
     /// Predict the response to image files (or precomputed features) at points (.npy) or on a
     /// grid (NIfTI); without --model, with the embedded model of a virtual subject.
-    Predict(model::PredictArgs),
+    Predict(predict::PredictArgs),
     /// Simulate virtual subjects viewing procedural stimuli, in the official NSD-processed
     /// layout (plus virtual/ with the ground truth). Virtual subjects are not real data.
-    Simulate(data::SimulateArgs),
+    Simulate(simulate::SimulateArgs),
     /// The noise-free response of a simulated subject to any image, at points or on a grid.
-    Truth(data::TruthArgs),
+    Truth(simulate::TruthArgs),
     /// Train a new NRF on one subject's data (built-in features by default).
     Train(Box<train::TrainArgs>),
     /// Fine-tune a model (e.g. another subject's) on a target subject's data, from few images.
@@ -104,7 +104,7 @@ pub enum Command {
     /// Open the viewer (the default when nrf runs without a command).
     View(ViewArgs),
     /// Write procedural stimuli (faces, places, objects, bodies, text, textures, gratings) as PNG.
-    Stimuli(data::StimuliArgs),
+    Stimuli(simulate::StimuliArgs),
     /// Measure speed.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -158,7 +158,7 @@ pub fn run(cli: Cli) -> Result<()> {
             overlay: None,
             model: None,
             clip: None,
-            device: model::DeviceArg::Auto,
+            device: predict::DeviceArg::Auto,
         }),
         Some(Command::Info { file, json }) => info::info(file, json),
         Some(Command::Gpu) => gpu::run(),
@@ -172,11 +172,11 @@ pub fn run(cli: Cli) -> Result<()> {
             out,
             subject,
             domain,
-        }) => model::convert(&dir, &out, &domain, subject),
-        Some(Command::Predict(args)) => model::predict(&args),
-        Some(Command::Simulate(args)) => data::simulate_command(&args),
-        Some(Command::Truth(args)) => data::truth_command(&args),
-        Some(Command::Stimuli(args)) => data::stimuli_command(&args),
+        }) => predict::convert(&dir, &out, &domain, subject),
+        Some(Command::Predict(args)) => predict::predict(&args),
+        Some(Command::Simulate(args)) => simulate::simulate_command(&args),
+        Some(Command::Truth(args)) => simulate::truth_command(&args),
+        Some(Command::Stimuli(args)) => simulate::stimuli_command(&args),
         Some(Command::Train(args)) => train::train_command(&args),
         Some(Command::Finetune(args)) => finetune::finetune_command(&args),
         Some(Command::Eval(args)) => evaluate::eval_command(&args),

@@ -25,7 +25,7 @@ use nrf::space::{BoundingBox, Grid, Orientation};
 use nrf::template::{TemplateImage, on_grid};
 use nrf::volume::Volume;
 
-use super::model::DeviceArg;
+use super::predict::DeviceArg;
 
 /// Which view to draw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -182,7 +182,7 @@ pub fn render(args: &RenderArgs) -> Result<()> {
     let device = compute_device(args.device.into())?;
     eprintln!("{}", device.report());
     let model = match &args.model {
-        Some(path) => super::model::load_model(path, &Default::default(), &device)?,
+        Some(path) => super::predict::load_model(path, &Default::default(), &device)?,
         None => nrf::embedded::default_model(args.subject, &device.device)?,
     };
     let name = args.model.as_ref().map_or_else(

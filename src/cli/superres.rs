@@ -11,7 +11,7 @@ use nrf::device::{DeviceChoice, compute_device};
 use nrf::features::extractor_for;
 use nrf::model::Nrf;
 
-use super::model::DeviceArg;
+use super::predict::DeviceArg;
 use super::progress::ProgressBar;
 
 use super::train::{DataArgs, prepare_set};

@@ -13,10 +13,10 @@ use nrf::features::cache::FeatureCache;
 use nrf::features::{FeatureExtractor, extractor_for};
 use nrf::model::domain::VoxelDomain;
 use nrf::model::{Domain, FeatureSpec, ModelInfo, Nrf, NrfConfig, NrfNet};
-use nrf::train::data::TrainingSet;
 use nrf::train::trainer::{StopReason, TrainConfig, TrainEvent, train};
+use nrf::train::training_set::TrainingSet;
 
-use super::model::DeviceArg;
+use super::predict::DeviceArg;
 use super::progress::ProgressBar;
 
 /// Where the training data are.

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use anyhow::Result;
 
-use super::model::DeviceArg;
+use super::predict::DeviceArg;
 
 /// Options of `nrf view`.
 #[derive(Debug, clap::Args)]

@@ -3,8 +3,8 @@
 
 use image::{Rgba, RgbaImage};
 
+use super::bitmap_font;
 use super::colormap::{BelowThreshold, OverlayStyle, to_u8};
-use super::text;
 
 /// Width of the strip the bar adds, pixels (at label scale 1).
 const STRIP: u32 = 64;
@@ -37,7 +37,7 @@ pub fn with_colorbar(image: &RgbaImage, style: &OverlayStyle) -> RgbaImage {
     let mut out = RgbaImage::from_pixel(w, h, Rgba([0, 0, 0, 255]));
     image::imageops::replace(&mut out, image, 0, 0);
     let (bottom, top) = bar_range(style);
-    let margin = (h / 10).max(text::height(scale) + 4);
+    let margin = (h / 10).max(bitmap_font::height(scale) + 4);
     let bar_top = margin;
     let bar_bottom = h.saturating_sub(margin).max(bar_top + 1);
     let bar_left = image.width() + 6 * scale;
@@ -54,10 +54,10 @@ pub fn with_colorbar(image: &RgbaImage, style: &OverlayStyle) -> RgbaImage {
         }
     }
     let label_x = i64::from(bar_left + bar_width + 3 * scale);
-    let half = i64::from(text::height(scale) / 2);
+    let half = i64::from(bitmap_font::height(scale) / 2);
     let mut label = |value: f32| {
         let y = bar_top as f32 + (top - value) / (top - bottom).max(1e-9) * span;
-        text::draw(
+        bitmap_font::draw(
             &mut out,
             &format_value(value),
             label_x,

@@ -3,11 +3,11 @@
 //! library renders to images (offscreen, for `nrf render`, figures and tests) and into render
 //! passes (for the viewer).
 
+pub mod bitmap_font;
 pub mod colorbar;
 pub mod colormap;
 pub mod refine;
 pub mod slice;
-pub mod text;
 pub mod volume3d;
 
 use crate::space::SpaceError;

@@ -12,8 +12,8 @@ use image::{Rgba, RgbaImage};
 use serde::{Deserialize, Serialize};
 
 use super::RenderError;
+use super::bitmap_font;
 use super::colormap::OverlayStyle;
-use super::text;
 use crate::space::{BoundingBox, Orientation, Plane};
 use crate::volume::Volume;
 
@@ -245,19 +245,19 @@ pub fn render_slice(
     let scale = if width.min(height) >= 300 { 2 } else { 1 };
     if decorations.labels {
         let [left, right, top, bottom] = layout.edge_labels();
-        let h = text::height(scale) as i64;
+        let h = bitmap_font::height(scale) as i64;
         let (w, hh) = (i64::from(width), i64::from(height));
         let white = [235, 235, 235];
-        text::draw(&mut image, left, 3, (hh - h) / 2, scale, white);
-        let rw = text::width(right, scale) as i64;
-        text::draw(&mut image, right, w - rw - 3, (hh - h) / 2, scale, white);
-        let tw = text::width(top, scale) as i64;
-        text::draw(&mut image, top, (w - tw) / 2, 3, scale, white);
-        text::draw(&mut image, bottom, (w - tw) / 2, hh - h - 3, scale, white);
+        bitmap_font::draw(&mut image, left, 3, (hh - h) / 2, scale, white);
+        let rw = bitmap_font::width(right, scale) as i64;
+        bitmap_font::draw(&mut image, right, w - rw - 3, (hh - h) / 2, scale, white);
+        let tw = bitmap_font::width(top, scale) as i64;
+        bitmap_font::draw(&mut image, top, (w - tw) / 2, 3, scale, white);
+        bitmap_font::draw(&mut image, bottom, (w - tw) / 2, hh - h - 3, scale, white);
     }
     if decorations.extrapolated {
-        let h = text::height(scale) as i64;
-        text::draw(
+        let h = bitmap_font::height(scale) as i64;
+        bitmap_font::draw(
             &mut image,
             "EXTRAPOLATED",
             4,

@@ -14,15 +14,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::time::Instant;
 
+use super::SessionError;
 use super::jobs::ModelSource;
 use crate::data::dataset::Dataset;
 use crate::features::builtin::BuiltinExtractor;
 use crate::model::Nrf;
 use crate::model::domain::{Domain, VoxelDomain};
 use crate::train::TrainError;
-use crate::train::data::TrainingSet;
 use crate::train::metrics::score_map;
 use crate::train::trainer::{StopReason, TrainConfig, TrainEvent, train, voxel_scores};
+use crate::train::training_set::TrainingSet;
 
 /// Validation images measured for a fine-tune (of the 100 shared ones): enough for a stable
 /// median r, few enough that validating stays quick.
@@ -136,7 +137,7 @@ pub struct FineTuneProgress {
 enum Message {
     Preparing(usize, usize),
     Event(TrainEvent, f64),
-    Done(Box<Result<FineTuned, String>>),
+    Done(Box<Result<FineTuned, SessionError>>),
 }
 
 /// A fine-tune running on its own thread.
@@ -163,8 +164,10 @@ impl FineTuneJob {
                 wake();
             };
             let result = run(request, &stop, &send).map_err(|e| match e {
-                TrainError::Cancelled => "cancelled before training started".to_string(),
-                e => e.to_string(),
+                TrainError::Cancelled => {
+                    SessionError::Invalid("cancelled before training started".into())
+                }
+                e => e.into(),
             });
             send(Message::Done(Box::new(result)));
         });
@@ -187,7 +190,7 @@ impl FineTuneJob {
     }
 
     /// Takes the reports that arrived (never blocks); the result once the job has finished.
-    pub fn poll(&mut self) -> Option<Result<FineTuned, String>> {
+    pub fn poll(&mut self) -> Option<Result<FineTuned, SessionError>> {
         loop {
             match self.receiver.try_recv() {
                 Ok(Message::Preparing(done, total)) => {
@@ -199,7 +202,9 @@ impl FineTuneJob {
                 Ok(Message::Done(result)) => return Some(*result),
                 Err(TryRecvError::Empty) => return None,
                 Err(TryRecvError::Disconnected) => {
-                    return Some(Err("the fine-tune stopped without answering".into()));
+                    return Some(Err(SessionError::Invalid(
+                        "the fine-tune stopped without answering".into(),
+                    )));
                 }
             }
         }

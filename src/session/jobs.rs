@@ -17,6 +17,7 @@ use crate::features::builtin::BuiltinExtractor;
 use crate::features::preprocess::Rgb8;
 use burn::tensor::Device;
 
+use super::SessionError;
 use crate::query::{GridPrediction, ImageQuery, QueryEngine, Region, RegionUsed};
 use crate::render::colormap::OverlayStyle;
 use crate::render::refine::measure_points_per_second;
@@ -39,10 +40,10 @@ impl Cancel {
         self.0.store(true, Ordering::Relaxed);
     }
 
-    /// `Err` (an empty message, never shown) once cancelled: for `?` between steps.
-    pub fn check(&self) -> Result<(), String> {
+    /// `Err` ([`SessionError::Cancelled`], never shown) once cancelled: for `?` between steps.
+    pub fn check(&self) -> Result<(), SessionError> {
         if self.is_set() {
-            Err(String::new())
+            Err(SessionError::Cancelled)
         } else {
             Ok(())
         }
@@ -77,14 +78,14 @@ fn spawn_worker<M: Send + 'static>(
 
 /// A job whose single answer arrives later; dropping it cancels the work.
 pub struct Job<T> {
-    receiver: Receiver<Result<T, String>>,
+    receiver: Receiver<Result<T, SessionError>>,
     cancel: Cancel,
 }
 
 impl<T: Send + 'static> Job<T> {
     /// Runs `work` on a new thread; `wake` is called when the answer is ready (a UI repaint).
     pub fn spawn(
-        work: impl FnOnce() -> Result<T, String> + Send + 'static,
+        work: impl FnOnce() -> Result<T, SessionError> + Send + 'static,
         wake: impl Fn() + Send + 'static,
     ) -> Self {
         Self::spawn_cancellable(move |_| work(), wake)
@@ -92,7 +93,7 @@ impl<T: Send + 'static> Job<T> {
 
     /// Runs `work` on a new thread, handing it the token that is set when the job is dropped.
     pub fn spawn_cancellable(
-        work: impl FnOnce(&Cancel) -> Result<T, String> + Send + 'static,
+        work: impl FnOnce(&Cancel) -> Result<T, SessionError> + Send + 'static,
         wake: impl Fn() + Send + 'static,
     ) -> Self {
         let (receiver, cancel) = spawn_worker(
@@ -105,13 +106,13 @@ impl<T: Send + 'static> Job<T> {
     }
 
     /// The answer, if it has arrived (never blocks).
-    pub fn poll(&self) -> Option<Result<T, String>> {
+    pub fn poll(&self) -> Option<Result<T, SessionError>> {
         match self.receiver.try_recv() {
             Ok(answer) => Some(answer),
             Err(TryRecvError::Empty) => None,
-            Err(TryRecvError::Disconnected) => {
-                Some(Err("the job stopped without answering".into()))
-            }
+            Err(TryRecvError::Disconnected) => Some(Err(SessionError::Invalid(
+                "the job stopped without answering".into(),
+            ))),
         }
     }
 }
@@ -186,11 +187,10 @@ pub struct Templates {
 }
 
 /// Prepares the templates (about a second: decoding and masking the 1 mm template).
-pub fn templates() -> Result<Templates, String> {
-    let grid = Grid::mni(1.0).map_err(|e| e.to_string())?;
-    let brain = crate::render::volume3d::brain_anatomy(&grid).map_err(|e| e.to_string())?;
-    let t1 =
-        crate::template::load(crate::template::TemplateImage::T1).map_err(|e| e.to_string())?;
+pub fn templates() -> Result<Templates, SessionError> {
+    let grid = Grid::mni(1.0)?;
+    let brain = crate::render::volume3d::brain_anatomy(&grid)?;
+    let t1 = crate::template::load(crate::template::TemplateImage::T1)?;
     let window = Anatomy::with_auto_window(&t1).window;
     Ok(Templates {
         brain: Arc::new(brain),
@@ -239,11 +239,11 @@ pub struct PreparedPrediction {
 pub fn prepare_query(
     request: PredictionRequest,
     cancel: &Cancel,
-) -> Result<PreparedPrediction, String> {
+) -> Result<PreparedPrediction, SessionError> {
     let device = request.device;
     let (model, extractor): (_, Arc<dyn FeatureExtractor>) = match request.model {
         ModelSource::Embedded(subject) => (
-            crate::embedded::default_model(subject, &device).map_err(|e| e.to_string())?,
+            crate::embedded::default_model(subject, &device)?,
             Arc::new(BuiltinExtractor),
         ),
         // Models opened in the viewer are read onto its device already; fine-tuned ones come
@@ -255,28 +255,24 @@ pub fn prepare_query(
         let mut features = Vec::with_capacity(images.len());
         for image in images {
             cancel.check()?;
-            features.push(extractor.extract(image).map_err(|e| e.to_string())?);
+            features.push(extractor.extract(image)?);
         }
         cancel.check()?;
-        let queries = engine
-            .prepare_batch(&model, &features)
-            .map_err(|e| e.to_string())?;
+        let queries = engine.prepare_batch(&model, &features)?;
         match queries.len() {
             1 => queries
                 .into_iter()
                 .next()
-                .ok_or_else(|| "no image".to_string()),
-            _ => ImageQuery::mean(&queries).map_err(|e| e.to_string()),
+                .ok_or_else(|| SessionError::Invalid("no image".into())),
+            _ => ImageQuery::mean(&queries).map_err(SessionError::from),
         }
     };
     let mut query = mean_of(&request.images)?;
     if !request.baseline.is_empty() {
-        query = query
-            .minus(&mean_of(&request.baseline)?)
-            .map_err(|e| e.to_string())?;
+        query = query.minus(&mean_of(&request.baseline)?)?;
     }
     cancel.check()?;
-    let points_per_second = measure_points_per_second(&query).map_err(|e| e.to_string())?;
+    let points_per_second = measure_points_per_second(&query)?;
     Ok(PreparedPrediction {
         query,
         points_per_second,
@@ -292,18 +288,16 @@ pub struct TruthSource {
 }
 
 /// The truth source of embedded subject `number` (1–8).
-pub fn truth_source(number: usize, image: Rgb8) -> Result<TruthSource, String> {
-    let subject =
-        VirtualSubject::new(crate::embedded::SIMULATION_SEED, number).map_err(|e| e.to_string())?;
+pub fn truth_source(number: usize, image: Rgb8) -> Result<TruthSource, SessionError> {
+    let subject = VirtualSubject::new(crate::embedded::SIMULATION_SEED, number)?;
     Ok(TruthSource { subject, image })
 }
 
 /// The truth on the MNI grid of `spacing_mm` inside the brain mask, as a grid prediction.
-pub fn truth_volume(source: &TruthSource, spacing_mm: f64) -> Result<GridPrediction, String> {
-    let grid = Grid::mni(spacing_mm).map_err(|e| e.to_string())?;
-    let volume = crate::data::simulate::truth_on_grid(&source.subject, &source.image, &grid)
-        .map_err(|e| e.to_string())?;
-    let inside = crate::template::brain_mask(&grid).map_err(|e| e.to_string())?;
+pub fn truth_volume(source: &TruthSource, spacing_mm: f64) -> Result<GridPrediction, SessionError> {
+    let grid = Grid::mni(spacing_mm)?;
+    let volume = crate::data::simulate::truth_on_grid(&source.subject, &source.image, &grid)?;
+    let inside = crate::template::brain_mask(&grid)?;
     Ok(GridPrediction {
         volume,
         inside,
@@ -316,9 +310,9 @@ pub fn truth_volume(source: &TruthSource, spacing_mm: f64) -> Result<GridPredict
 fn truth_on_plane(
     source: &TruthSource,
     plane: &crate::space::Plane,
-) -> Result<(Vec<f32>, Vec<bool>), String> {
+) -> Result<(Vec<f32>, Vec<bool>), SessionError> {
     let points = plane.points();
-    let inside = crate::template::brain_mask_at(&points).map_err(|e| e.to_string())?;
+    let inside = crate::template::brain_mask_at(&points)?;
     let selected: Vec<glam::Vec3> = points
         .iter()
         .zip(&inside)
@@ -337,9 +331,9 @@ fn truth_on_plane(
 fn volume_on_plane(
     volume: &GridPrediction,
     plane: &crate::space::Plane,
-) -> Result<(Vec<f32>, Vec<bool>), String> {
+) -> Result<(Vec<f32>, Vec<bool>), SessionError> {
     let grid = volume.volume.grid;
-    let to_voxel = grid.world_to_voxel().map_err(|e| e.to_string())?;
+    let to_voxel = grid.world_to_voxel()?;
     Ok(plane
         .points()
         .iter()
@@ -363,7 +357,7 @@ pub fn recolour_slices(
     window: (f32, f32),
     style: &OverlayStyle,
     at: DVec3,
-) -> Result<Vec<RenderedSlice>, String> {
+) -> Result<Vec<RenderedSlice>, SessionError> {
     let anatomy = Anatomy { volume: t1, window };
     slices
         .into_iter()
@@ -378,8 +372,7 @@ pub fn recolour_slices(
                     labels: true,
                     extrapolated: false,
                 },
-            )
-            .map_err(|e| e.to_string())?;
+            )?;
             Ok(slice)
         })
         .collect()
@@ -491,9 +484,9 @@ pub fn slice_steps(
                     return;
                 }
             }
-            Err(e) if e.is_empty() => return,
+            Err(SessionError::Cancelled) => return,
             Err(e) => {
-                send(Step::Failed(e));
+                send(Step::Failed(e.to_string()));
                 return;
             }
         }
@@ -517,11 +510,11 @@ fn query_on_plane(
     plane: &crate::space::Plane,
     factor: usize,
     cancel: &Cancel,
-) -> Result<(Vec<f32>, Vec<bool>), String> {
+) -> Result<(Vec<f32>, Vec<bool>), SessionError> {
     let mut go_on = |_, _| !cancel.is_set();
     let cancelled = |e: crate::query::QueryError| match e {
-        crate::query::QueryError::Cancelled => String::new(),
-        other => other.to_string(),
+        crate::query::QueryError::Cancelled => SessionError::Cancelled,
+        other => other.into(),
     };
     if factor <= 1 {
         let prediction = query
@@ -548,7 +541,7 @@ fn query_on_plane(
 }
 
 /// The three slice layouts at the request's sizes.
-fn layouts(request: &SliceRequest) -> Result<Vec<(Orientation, SliceLayout)>, String> {
+fn layouts(request: &SliceRequest) -> Result<Vec<(Orientation, SliceLayout)>, SessionError> {
     [
         Orientation::Sagittal,
         Orientation::Coronal,
@@ -565,7 +558,7 @@ fn layouts(request: &SliceRequest) -> Result<Vec<(Orientation, SliceLayout)>, St
             request.convention,
         )
         .map(|layout| (orientation, layout))
-        .map_err(|e| e.to_string())
+        .map_err(SessionError::from)
     })
     .collect()
 }
@@ -576,7 +569,7 @@ pub fn render_slices(
     request: &SliceRequest,
     factor: usize,
     cancel: &Cancel,
-) -> Result<Vec<RenderedSlice>, String> {
+) -> Result<Vec<RenderedSlice>, SessionError> {
     let anatomy = Anatomy {
         volume: &request.t1,
         window: request.window,
@@ -586,7 +579,10 @@ pub fn render_slices(
         .map(|(orientation, layout)| {
             let (values, inside) = match (&request.truth, &request.query) {
                 _ if request.volume.is_some() => {
-                    let volume = request.volume.as_deref().ok_or("no volume")?;
+                    let volume = request
+                        .volume
+                        .as_deref()
+                        .ok_or(SessionError::Invalid("no volume".into()))?;
                     volume_on_plane(volume, &layout.plane)?
                 }
                 (Some(truth), _) => truth_on_plane(truth, &layout.plane)?,
@@ -607,8 +603,7 @@ pub fn render_slices(
                     labels: true,
                     extrapolated: false,
                 },
-            )
-            .map_err(|e| e.to_string())?;
+            )?;
             Ok(RenderedSlice {
                 orientation,
                 layout,

@@ -5,7 +5,10 @@
 //! No windowing crate here: the viewer (`crate::app`, feature `viewer`) drives these from its UI
 //! thread, and `nrf bench viewer` and the tests drive them headless.
 
+mod error;
 pub mod finetune;
 pub mod jobs;
 pub mod open;
 pub mod views_export;
+
+pub use error::SessionError;

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use burn::tensor::Device;
 use glam::DVec3;
 
+use super::SessionError;
 use crate::features::builtin::{BUILTIN_ID, BuiltinExtractor};
 use crate::features::clip::ClipVisionConfig;
 use crate::features::preprocess::Rgb8;
@@ -100,7 +101,7 @@ pub fn is_domain_source(path: &Path) -> bool {
 /// NSD-processed root, whose `nsdgeneral` voxels of the model's subject (from its config, else
 /// `subj01`) are taken with every ROI label found there — as `nrf convert --domain` and
 /// `--nsd-root` read them.
-pub fn read_domain_for(model: &Nrf, path: &Path) -> Result<Domain, String> {
+pub fn read_domain_for(model: &Nrf, path: &Path) -> Result<Domain, SessionError> {
     let source = if path.is_dir() {
         DomainSource::NsdProcessed {
             root: path.to_path_buf(),
@@ -114,7 +115,7 @@ pub fn read_domain_for(model: &Nrf, path: &Path) -> Result<Domain, String> {
     } else {
         DomainSource::Coords(path.to_path_buf())
     };
-    crate::model::official::read_domain(&source).map_err(|e| e.to_string())
+    crate::model::official::read_domain(&source).map_err(SessionError::from)
 }
 
 /// Whether `dir` looks like a local Hugging Face CLIP folder rather than a run folder.
@@ -124,18 +125,18 @@ pub fn is_clip_folder(dir: &Path) -> bool {
 
 /// Reads a `.nrf` model or an official run folder (whose domain is then unknown: the views use
 /// the brain mask) onto `device`. Ensembles are refused with what to use instead.
-pub fn read_model(path: &Path, device: &Device) -> Result<Nrf, String> {
+pub fn read_model(path: &Path, device: &Device) -> Result<Nrf, SessionError> {
     if path.is_dir() {
         return Nrf::from_official_dir(path, &DomainSource::Unknown, device)
-            .map_err(|e| e.to_string());
+            .map_err(SessionError::from);
     }
     if crate::model::checkpoint::is_ensemble_file(path) {
-        return Err(format!(
+        return Err(SessionError::Invalid(format!(
             "{}: an ensemble; the viewer shows single models (score it with `nrf eval`)",
             path.display()
-        ));
+        )));
     }
-    Nrf::load(path, device).map_err(|e| e.to_string())
+    Nrf::load(path, device).map_err(SessionError::from)
 }
 
 /// Whether a model takes the built-in features (otherwise CLIP's).
@@ -145,16 +146,15 @@ pub fn takes_builtin_features(model: &Nrf) -> bool {
 
 /// Checks, from its `config.json` alone (no weights read), that the CLIP folder gives the
 /// feature sizes `model` takes.
-pub fn check_clip_config(model: &Nrf, folder: &Path) -> Result<(), String> {
+pub fn check_clip_config(model: &Nrf, folder: &Path) -> Result<(), SessionError> {
     if !folder.is_dir() {
-        return Err(format!(
+        return Err(SessionError::Invalid(format!(
             "{}: not a CLIP folder (expected a folder with config.json, model.safetensors and \
              preprocessor_config.json)",
             folder.display()
-        ));
+        )));
     }
-    let config =
-        ClipVisionConfig::from_file(&folder.join("config.json")).map_err(|e| e.to_string())?;
+    let config = ClipVisionConfig::from_file(&folder.join("config.json"))?;
     model
         .check_feature_sizes(
             config.patches_per_side().pow(2),
@@ -162,11 +162,11 @@ pub fn check_clip_config(model: &Nrf, folder: &Path) -> Result<(), String> {
             config.projection_dim,
         )
         .map_err(|e| {
-            format!(
+            SessionError::Invalid(format!(
                 "{}: this CLIP model does not fit the NRF model ({e}); choose the CLIP model it \
                  was trained with",
                 folder.display()
-            )
+            ))
         })
 }
 
@@ -177,15 +177,15 @@ pub fn with_clip(
     model: Nrf,
     folder: &Path,
     device: &Device,
-) -> Result<ViewerModel, String> {
+) -> Result<ViewerModel, SessionError> {
     check_clip_config(&model, folder)?;
     let id = model.info.features.as_ref().map(|f| f.extractor.as_str());
-    let extractor = extractor_for(id, Some(folder), device).map_err(|e| e.to_string())?;
+    let extractor = extractor_for(id, Some(folder), device)?;
     model.check_extractor(extractor.as_ref()).map_err(|e| {
-        format!(
+        SessionError::Invalid(format!(
             "{}: this CLIP model does not fit the NRF model ({e})",
             folder.display()
-        )
+        ))
     })?;
     Ok(ViewerModel {
         name,
@@ -202,7 +202,7 @@ fn open_model(
     name: String,
     clip: Option<&Path>,
     device: &Device,
-) -> Result<Opened, String> {
+) -> Result<Opened, SessionError> {
     let model = read_model(path, device)?;
     if takes_builtin_features(&model) {
         return Ok(Opened::Model(Box::new(ViewerModel::builtin(name, model))));
@@ -262,8 +262,9 @@ pub fn names_file(nifti: &Path) -> Option<PathBuf> {
 
 /// Reads `index name` lines (separated by a tab, comma or spaces); `#` comments, blank lines and
 /// a header line whose first field is not a number are skipped.
-pub fn read_names(path: &Path) -> Result<BTreeMap<u32, String>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+pub fn read_names(path: &Path) -> Result<BTreeMap<u32, String>, SessionError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| SessionError::Invalid(format!("{}: {e}", path.display())))?;
     let mut names = BTreeMap::new();
     for line in text.lines() {
         let line = line.trim();
@@ -283,10 +284,10 @@ pub fn read_names(path: &Path) -> Result<BTreeMap<u32, String>, String> {
         }
     }
     if names.is_empty() {
-        return Err(format!(
+        return Err(SessionError::Invalid(format!(
             "{}: no `index name` lines (expected e.g. `1<TAB>Left amygdala`)",
             path.display()
-        ));
+        )));
     }
     Ok(names)
 }
@@ -303,14 +304,14 @@ pub fn is_nifti(path: &Path) -> bool {
 /// Reads `path` by what it is: a model (`.nrf` or run folder), a CLIP folder, a NIfTI overlay
 /// or atlas, or a picture. `clip` is the CLIP folder chosen earlier in the session, for models
 /// that take CLIP features. Errors name the file.
-pub fn open(path: PathBuf, clip: Option<&Path>, device: &Device) -> Result<Opened, String> {
+pub fn open(path: PathBuf, clip: Option<&Path>, device: &Device) -> Result<Opened, SessionError> {
     let name = path.file_name().map_or_else(
         || path.display().to_string(),
         |n| n.to_string_lossy().into(),
     );
     if path.is_dir() && is_clip_folder(&path) {
         // Read the config now: a folder that is not CLIP fails here, with its name.
-        ClipVisionConfig::from_file(&path.join("config.json")).map_err(|e| e.to_string())?;
+        ClipVisionConfig::from_file(&path.join("config.json"))?;
         return Ok(Opened::ClipFolder(path));
     }
     if is_domain_source(&path) {
@@ -324,7 +325,7 @@ pub fn open(path: PathBuf, clip: Option<&Path>, device: &Device) -> Result<Opene
         return open_model(&path, name, clip, device);
     }
     if is_nifti(&path) {
-        let volume = Volume::read_nifti(&path, 0).map_err(|e| e.to_string())?;
+        let volume = Volume::read_nifti(&path, 0)?;
         if let Some(names) = names_file(&path) {
             return Ok(Opened::Atlas(Box::new(Atlas {
                 name,
@@ -341,17 +342,17 @@ pub fn open(path: PathBuf, clip: Option<&Path>, device: &Device) -> Result<Opene
                 .collect(),
         };
         if !inside.data.iter().any(|&i| i) {
-            return Err(format!(
+            return Err(SessionError::Invalid(format!(
                 "{}: every voxel is zero or not a number; nothing to show",
                 path.display()
-            ));
+            )));
         }
         let data = volume
             .data
             .iter()
             .map(|&v| if v.is_finite() { v } else { 0.0 })
             .collect();
-        let volume = Volume::new(volume.grid, data).map_err(|e| e.to_string())?;
+        let volume = Volume::new(volume.grid, data)?;
         return Ok(Opened::Overlay {
             name,
             volume: Box::new(GridPrediction {
@@ -362,7 +363,7 @@ pub fn open(path: PathBuf, clip: Option<&Path>, device: &Device) -> Result<Opene
             }),
         });
     }
-    let rgb = crate::features::preprocess::load_rgb8(&path).map_err(|e| e.to_string())?;
+    let rgb = crate::features::preprocess::load_rgb8(&path)?;
     Ok(Opened::Image { name, rgb })
 }
 
@@ -418,7 +419,7 @@ mod tests {
         let path = dir.path().join("labels.tsv");
         std::fs::write(&path, "index\tname\n").expect("write");
         let message = read_names(&path).expect_err("no names");
-        assert!(message.contains("labels.tsv"), "{message}");
+        assert!(message.to_string().contains("labels.tsv"), "{message}");
     }
 
     #[test]
@@ -432,6 +433,6 @@ mod tests {
         let Err(message) = open(path, None, &burn::tensor::Device::flex()) else {
             panic!("an empty overlay must be refused");
         };
-        assert!(message.contains("empty.nii.gz"), "{message}");
+        assert!(message.to_string().contains("empty.nii.gz"), "{message}");
     }
 }

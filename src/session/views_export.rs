@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use image::{Rgba, RgbaImage};
 
+use super::SessionError;
 use super::jobs::{Cancel, SliceRequest, render_slices};
 use crate::gpu::GpuContext;
 use crate::query::GridPrediction;
@@ -42,12 +43,12 @@ pub struct ViewsRequest {
 
 /// The views' picture with a colour bar on its right, and a note when the 3D tile could not be
 /// drawn (no GPU adapter: it stays black).
-pub fn render_views(request: ViewsRequest) -> Result<(RgbaImage, Option<String>), String> {
+pub fn render_views(request: ViewsRequest) -> Result<(RgbaImage, Option<String>), SessionError> {
     let (width, height) = request.size;
     if width == 0 || height == 0 || width > 8192 || height > 8192 {
-        return Err(format!(
+        return Err(SessionError::Invalid(format!(
             "figure size {width}×{height}: expected 1 to 8192 pixels a side"
-        ));
+        )));
     }
     let mut out = RgbaImage::from_pixel(width, height, Rgba([0, 0, 0, 255]));
     let style = request.slices.style;
@@ -82,14 +83,15 @@ fn render_3d(
     request: &ThreeDRequest,
     style: &OverlayStyle,
     size: (u32, u32),
-) -> Result<RgbaImage, String> {
+) -> Result<RgbaImage, SessionError> {
     let gpu = GpuContext::request().map_err(|e| {
-        format!("{e} (a software adapter works: on Debian/Ubuntu install mesa-vulkan-drivers)")
+        SessionError::Invalid(format!(
+            "{e} (a software adapter works: on Debian/Ubuntu install mesa-vulkan-drivers)"
+        ))
     })?;
     let overlay = request.overlay.as_deref().map(|o| (&o.volume, &o.inside));
-    let mut renderer = VolumeRenderer::offscreen(&gpu, &request.anatomy, overlay, style)
-        .map_err(|e| e.to_string())?;
+    let mut renderer = VolumeRenderer::offscreen(&gpu, &request.anatomy, overlay, style)?;
     renderer
         .render_offscreen(&gpu.device, &gpu.queue, &request.options, size)
-        .map_err(|e| e.to_string())
+        .map_err(SessionError::from)
 }

@@ -19,9 +19,9 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 
 use super::TrainError;
-use super::data::TrainingSet;
 use super::metrics::{ScoreSummary, pearson_per_voxel, summarise};
 use super::trainer::predict_rows;
+use super::training_set::TrainingSet;
 use crate::error::FileError;
 use crate::features::ImageFeatures;
 use crate::model::checkpoint::{ENSEMBLE_FORMAT, METADATA_KEY};

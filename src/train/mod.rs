@@ -1,13 +1,13 @@
 //! Training: the official loss, the trainer (AdamW, sampled voxels, validation r, early
 //! stopping), training sets built from datasets and cached features, and evaluation metrics.
 
-pub mod data;
 pub mod ensemble;
 pub mod loss;
 pub mod metrics;
 pub mod ridge;
 pub mod superres;
 pub mod trainer;
+pub mod training_set;
 
 use crate::data::dataset::DataError;
 use crate::features::FeatureError;

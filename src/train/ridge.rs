@@ -13,8 +13,8 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use super::TrainError;
-use super::data::TrainingSet;
 use super::metrics::pearson_per_voxel;
+use super::training_set::TrainingSet;
 use crate::features::ImageFeatures;
 
 /// How to fit.

@@ -9,9 +9,9 @@ use glam::{IVec3, Vec3};
 use serde::Serialize;
 
 use super::TrainError;
-use super::data::TrainingSet;
 use super::metrics::{ScoreSummary, pearson_per_voxel, summarise};
 use super::ridge::{RidgeConfig, RidgeModel};
+use super::training_set::TrainingSet;
 use crate::data::dataset::Dataset;
 use crate::data::simulate::truth_at;
 use crate::data::virtual_subjects::{VirtualSubject, Voxel};

@@ -19,9 +19,9 @@ use rand::seq::{SliceRandom, index};
 use rand_chacha::ChaCha8Rng;
 
 use super::TrainError;
-use super::data::TrainingSet;
 use super::loss::official_loss;
 use super::metrics::{ScoreSummary, pearson_per_voxel, summarise};
+use super::training_set::TrainingSet;
 use crate::model::{Nrf, NrfNet, feature_tensors};
 use crate::query::QueryEngine;
 use crate::space::normalise_mni;

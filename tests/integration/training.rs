@@ -153,7 +153,7 @@ fn one_adamw_step_matches_pytorch() {
 }
 
 /// A small simulated subject: 150 images (30 validate), shared by the trainer tests.
-fn small_set() -> &'static nrf::train::data::TrainingSet {
+fn small_set() -> &'static nrf::train::training_set::TrainingSet {
     &small_simulation().1
 }
 
@@ -162,11 +162,11 @@ fn small_data_dir() -> &'static std::path::Path {
     small_simulation().0.path()
 }
 
-fn small_simulation() -> &'static (tempfile::TempDir, nrf::train::data::TrainingSet) {
+fn small_simulation() -> &'static (tempfile::TempDir, nrf::train::training_set::TrainingSet) {
     use nrf::data::dataset::Dataset;
     use nrf::data::simulate::{SimulationConfig, simulate};
     use nrf::features::builtin::BuiltinExtractor;
-    use nrf::train::data::TrainingSet;
+    use nrf::train::training_set::TrainingSet;
     static SET: std::sync::OnceLock<(tempfile::TempDir, TrainingSet)> = std::sync::OnceLock::new();
     SET.get_or_init(|| {
         let dir = tempfile::tempdir().expect("tempdir");

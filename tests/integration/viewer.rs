@@ -289,7 +289,7 @@ mod finetune {
     fn finish(
         job: &mut FineTuneJob,
         mut each: impl FnMut(&FineTuneJob),
-    ) -> Result<FineTuned, String> {
+    ) -> Result<FineTuned, nrf::session::SessionError> {
         let deadline = Instant::now() + Duration::from_secs(600);
         loop {
             if let Some(answer) = job.poll() {
@@ -366,7 +366,7 @@ mod finetune {
             panic!("an empty folder is no dataset");
         };
         let folder = empty.path().display().to_string();
-        assert!(message.contains(&folder), "{message}");
+        assert!(message.to_string().contains(&folder), "{message}");
     }
 
     #[test]
@@ -390,7 +390,7 @@ mod finetune {
         let Err(message) = finish(&mut job, |_| {}) else {
             panic!("a fine-tune cancelled while measuring must not give a model");
         };
-        assert!(message.contains("cancelled"), "{message}");
+        assert!(message.to_string().contains("cancelled"), "{message}");
     }
 
     #[test]
@@ -400,13 +400,16 @@ mod finetune {
         let Err(message) = finish(&mut FineTuneJob::start(bad, || {}), |_| {}) else {
             panic!("5000 training images cannot exist");
         };
-        assert!(message.contains("5000 training images"), "{message}");
+        assert!(
+            message.to_string().contains("5000 training images"),
+            "{message}"
+        );
         let mut bad = request(3);
         bad.target = Target::Virtual(9);
         let Err(message) = finish(&mut FineTuneJob::start(bad, || {}), |_| {}) else {
             panic!("there is no subject 9");
         };
-        assert!(message.contains("subject 9"), "{message}");
+        assert!(message.to_string().contains("subject 9"), "{message}");
     }
 }
 

@@ -366,7 +366,7 @@ fn simulate_refuses_impossible_requests() {
 #[test]
 fn a_simulated_training_set_is_measured_in_memory_and_repeatable() {
     use nrf::features::builtin::BuiltinExtractor;
-    use nrf::train::data::TrainingSet;
+    use nrf::train::training_set::TrainingSet;
     let layout = nrf::embedded::SIMULATION;
     let make = || TrainingSet::simulated(&layout, 3, 5, 3, &BuiltinExtractor, &|_, _| true);
     let set = make().expect("simulated set");
@@ -391,7 +391,7 @@ fn a_simulated_training_set_is_measured_in_memory_and_repeatable() {
 #[test]
 fn a_simulated_training_set_refuses_what_does_not_exist() {
     use nrf::features::builtin::BuiltinExtractor;
-    use nrf::train::data::TrainingSet;
+    use nrf::train::training_set::TrainingSet;
     let layout = nrf::embedded::SIMULATION;
     let fails = |number, train, validation| {
         TrainingSet::simulated(

@@ -87,7 +87,7 @@ fn contrast_rows(ui: &mut egui::Ui, state: &mut AppState) {
                 .clicked()
             && let Err(e) = contrast::add(&mut state.contrast.b, &image)
         {
-            state.error = Some(e);
+            state.error = Some(e.to_string());
         }
         if ui
             .button("Add to A")
@@ -98,7 +98,7 @@ fn contrast_rows(ui: &mut egui::Ui, state: &mut AppState) {
             .clicked()
             && let Err(e) = contrast::add(&mut state.contrast.a, &image)
         {
-            state.error = Some(e);
+            state.error = Some(e.to_string());
         }
     });
     if !state.contrast.b.is_empty() {

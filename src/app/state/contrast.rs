@@ -4,6 +4,7 @@
 
 use super::ShownImage;
 use crate::features::preprocess::Rgb8;
+use crate::session::SessionError;
 
 /// The most images on one side (each costs one more MLP evaluation at every point).
 pub const MAX_SET: usize = 8;
@@ -48,12 +49,17 @@ impl Contrast {
 }
 
 /// Adds `image` to `set` unless it is there or the set is full; says why not.
-pub(crate) fn add(set: &mut Vec<ShownImage>, image: &ShownImage) -> Result<(), String> {
+pub(crate) fn add(set: &mut Vec<ShownImage>, image: &ShownImage) -> Result<(), SessionError> {
     if set.iter().any(|i| i.name == image.name) {
-        return Err(format!("{} is already in the set", image.name));
+        return Err(SessionError::Invalid(format!(
+            "{} is already in the set",
+            image.name
+        )));
     }
     if set.len() >= MAX_SET {
-        return Err(format!("a set holds at most {MAX_SET} images"));
+        return Err(SessionError::Invalid(format!(
+            "a set holds at most {MAX_SET} images"
+        )));
     }
     set.push(image.clone());
     Ok(())

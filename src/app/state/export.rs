@@ -11,13 +11,14 @@ use eframe::egui;
 
 use super::AppState;
 use crate::query::{GridPrediction, Region};
+use crate::session::SessionError;
 use crate::session::jobs::Job;
 use crate::session::views_export;
 use crate::space::Grid;
 use crate::volume::nifti::SpaceCode;
 
 /// Where a screenshot's outcome lands (it is written on a thread of its own).
-pub type ScreenshotSlot = Arc<Mutex<Option<Result<PathBuf, String>>>>;
+pub type ScreenshotSlot = Arc<Mutex<Option<Result<PathBuf, SessionError>>>>;
 
 /// The Export panel's settings and running exports.
 pub struct ExportState {
@@ -56,7 +57,9 @@ pub fn request_screenshot(ctx: &egui::Context, path: PathBuf, slot: ScreenshotSl
                 let [w, h] = image.size;
                 let raw: Vec<u8> = image.pixels.iter().flat_map(|c| c.to_array()).collect();
                 let saved = image::RgbaImage::from_raw(w as u32, h as u32, raw)
-                    .ok_or_else(|| "the screenshot has the wrong size".to_string())
+                    .ok_or_else(|| {
+                        SessionError::Invalid("the screenshot has the wrong size".into())
+                    })
                     .and_then(|img| write_png(&path, &img))
                     .map(|()| path);
                 if let Ok(mut outcome) = slot.lock() {
@@ -73,20 +76,21 @@ pub fn request_screenshot(ctx: &egui::Context, path: PathBuf, slot: ScreenshotSl
 }
 
 /// Writes `picture` to `path` as PNG, atomically, creating the folder.
-fn write_png(path: &Path, picture: &image::RgbaImage) -> Result<(), String> {
+fn write_png(path: &Path, picture: &image::RgbaImage) -> Result<(), SessionError> {
     create_parent(path)?;
     crate::atomic_file::write_atomically(path, |file| {
         picture
             .write_to(file, image::ImageFormat::Png)
             .map_err(std::io::Error::other)
     })
-    .map_err(|e| format!("{}: {e}", path.display()))
+    .map_err(|e| SessionError::Invalid(format!("{}: {e}", path.display())))
 }
 
-fn create_parent(path: &Path) -> Result<(), String> {
+fn create_parent(path: &Path) -> Result<(), SessionError> {
     match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir)
-            .map_err(|e| format!("{}: cannot create the folder ({e})", dir.display())),
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir).map_err(|e| {
+            SessionError::Invalid(format!("{}: cannot create the folder ({e})", dir.display()))
+        }),
         _ => Ok(()),
     }
 }
@@ -106,11 +110,11 @@ pub fn file_stem(text: &str) -> String {
 }
 
 /// Writes `volume` as NIfTI (MNI152 space) at `path`.
-fn write_volume(path: &Path, volume: &crate::volume::Volume) -> Result<PathBuf, String> {
+fn write_volume(path: &Path, volume: &crate::volume::Volume) -> Result<PathBuf, SessionError> {
     create_parent(path)?;
     volume
         .write_nifti(path, SpaceCode::Mni152)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+        .map_err(|e| SessionError::Invalid(format!("{}: {e}", path.display())))?;
     Ok(path.to_path_buf())
 }
 
@@ -184,7 +188,10 @@ impl AppState {
                 write_png(&path, &picture)?;
                 match note {
                     // Written, but say what is missing.
-                    Some(note) => Err(format!("wrote {}, but {note}", path.display())),
+                    Some(note) => Err(SessionError::Invalid(format!(
+                        "wrote {}, but {note}",
+                        path.display()
+                    ))),
                     None => Ok(path),
                 }
             },
@@ -202,10 +209,8 @@ impl AppState {
         let wake = ctx.clone();
         self.export.job = Some(Job::spawn(
             move || {
-                let grid = Grid::mni(spacing).map_err(|e| e.to_string())?;
-                let GridPrediction { volume, .. } = query
-                    .query_grid(&grid, Region::Domain)
-                    .map_err(|e| e.to_string())?;
+                let grid = Grid::mni(spacing)?;
+                let GridPrediction { volume, .. } = query.query_grid(&grid, Region::Domain)?;
                 write_volume(&path, &volume)
             },
             move || wake.request_repaint(),
@@ -234,14 +239,14 @@ impl AppState {
             match answer {
                 Ok(Some(folder)) => self.export.folder = folder.display().to_string(),
                 Ok(None) => {}
-                Err(e) => self.error = Some(e),
+                Err(e) => self.error = Some(e.to_string()),
             }
         }
         if let Some(answer) = self.export.job.as_ref().and_then(Job::poll) {
             self.export.job = None;
             match answer {
                 Ok(path) => self.status = format!("wrote {}", path.display()),
-                Err(e) => self.error = Some(e),
+                Err(e) => self.error = Some(e.to_string()),
             }
         }
         let outcome = self
@@ -252,7 +257,7 @@ impl AppState {
             .and_then(|mut slot| slot.take());
         match outcome {
             Some(Ok(path)) => self.status = format!("wrote {}", path.display()),
-            Some(Err(e)) => self.error = Some(e),
+            Some(Err(e)) => self.error = Some(e.to_string()),
             None => {}
         }
     }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use eframe::egui;
 
 use super::{AppState, ModelSlot};
+use crate::session::SessionError;
 use crate::session::finetune::{FineTuneJob, FineTuneProgress, FineTuneRequest, FineTuned, Target};
 use crate::session::jobs::Job;
 use crate::train::trainer::StopReason;
@@ -146,14 +147,14 @@ impl AppState {
             match answer {
                 Ok(Some(folder)) => self.finetune.target = Target::Folder(folder),
                 Ok(None) => {}
-                Err(e) => self.error = Some(e),
+                Err(e) => self.error = Some(e.to_string()),
             }
         }
         if let Some(answer) = self.finetune.save_job.as_ref().and_then(Job::poll) {
             self.finetune.save_job = None;
             match answer {
                 Ok(path) => self.status = format!("saved {}", path.display()),
-                Err(e) => self.error = Some(e),
+                Err(e) => self.error = Some(e.to_string()),
             }
         }
         let Some(job) = self.finetune.job.as_mut() else {
@@ -173,20 +174,20 @@ impl AppState {
                 self.ab_partner = Some(source);
                 self.select_model(slot, ctx);
             }
-            Err(e) => self.finetune.summary = Some(e),
+            Err(e) => self.finetune.summary = Some(e.to_string()),
         }
     }
 }
 
 /// Writes `model` to `path` (atomically), refusing anything but a `.nrf` name.
-fn save(model: &crate::model::Nrf, path: PathBuf) -> Result<PathBuf, String> {
+fn save(model: &crate::model::Nrf, path: PathBuf) -> Result<PathBuf, SessionError> {
     if path.extension().and_then(|e| e.to_str()) != Some("nrf") {
-        return Err(format!(
+        return Err(SessionError::Invalid(format!(
             "{}: give a file name ending in .nrf",
             path.display()
-        ));
+        )));
     }
-    model.save(&path).map_err(|e| e.to_string())?;
+    model.save(&path)?;
     Ok(path)
 }
 

@@ -18,7 +18,7 @@ impl AppState {
             match answer {
                 Ok(Some(path)) => self.open_file(path, ctx),
                 Ok(None) => {}
-                Err(e) => self.error = Some(e),
+                Err(e) => self.error = Some(e.to_string()),
             }
         }
         let mut pending = Vec::new();
@@ -27,7 +27,7 @@ impl AppState {
                 None => pending.push(job),
                 Some(Ok(opened)) => self.file_opened(opened, ctx),
                 Some(Err(e)) => {
-                    self.error = Some(e);
+                    self.error = Some(e.to_string());
                     self.status.clear();
                 }
             }
@@ -47,7 +47,7 @@ impl AppState {
                     }
                 }
                 Err(e) => {
-                    self.error = Some(e);
+                    self.error = Some(e.to_string());
                     self.status.clear();
                 }
             }
@@ -82,7 +82,7 @@ impl AppState {
                     self.slices_job = None;
                 }
                 Err(e) => {
-                    self.error = Some(e);
+                    self.error = Some(e.to_string());
                     self.status.clear();
                 }
             }
@@ -158,7 +158,7 @@ impl AppState {
                     self.truth = Some(source);
                     self.slices_stale = true;
                 }
-                Err(e) => self.error = Some(e),
+                Err(e) => self.error = Some(e.to_string()),
             }
         }
         while let Some(polled) = self.slices_job.as_ref().map(SteppedJob::poll) {
@@ -191,7 +191,7 @@ impl AppState {
                     self.show_slices(rendered, ctx);
                 }
                 Ok(_) => {}
-                Err(e) => self.error = Some(e),
+                Err(e) => self.error = Some(e.to_string()),
             }
         }
     }
