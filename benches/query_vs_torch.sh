@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# NRF query speed: `nrf bench query` beside the PyTorch anchor (../shared/bench/torch_nrf_query.py),
+# NRF query speed: `nrf bench query` beside the PyTorch anchor (benches/anchors/torch_nrf_query.py),
 # same sizes, same machine, same run. Results go to BENCHMARKS.md by hand, with machine and date.
 #
 # Needs a release build (cargo build --release) and PyTorch in ~/.cache/torch-bench:
@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 nrf=${NRF:-target/release/nrf}
 python=${TORCH_PYTHON:-$HOME/.cache/torch-bench/bin/python}
-anchor=${TORCH_ANCHOR:-../shared/bench/torch_nrf_query.py}
+anchor=${TORCH_ANCHOR:-benches/anchors/torch_nrf_query.py}
 threads=$(nproc)
 
 echo "# $(date -u +%F) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $threads cores"
