@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Takes the viewer screenshots in docs/images/ with `nrf view --screenshot … --exit`: what a
 # newcomer sees at each step (an image dropped, another subject, a 20-image fine-tune, the ground
-# truth, a NIfTI map dropped). Run from the repository root after `cargo build --release`; uses
+# truth, a NIfTI map dropped, the Ask panel's localiser and pRF). Run from the repository root after `cargo build --release`; uses
 # xvfb-run when there is no display (about 3 minutes on 2 cores with lavapipe).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,4 +26,8 @@ view --image "$face" --subject 1 --finetune-from 2 --finetune-images 20 \
 # A map from elsewhere, dropped as NIfTI: here subject 4's predicted response to the place at 2 mm.
 "$nrf" predict --subject 4 --image "$place" --grid 2 --out "$work/subj04-place.nii.gz" > /dev/null
 view --image "$face" --overlay "$work/subj04-place.nii.gz" --screenshot "$out/viewer-overlay.png" --exit
+# The Ask panel: a face − place localiser (the crosshair on its top peak, the images driving it,
+# its pRF), and the pRF at a left V1 point.
+view --image "$face" --subject 1 --localizer face:20 place:20 --screenshot "$out/viewer-localizer.png" --exit
+view --image "$face" --subject 1 --prf-at=-9,-86,6 --screenshot "$out/viewer-prf.png" --exit
 ls -l "$out"/viewer*.png

@@ -8,8 +8,9 @@ use std::path::Path;
 use burn::tensor::Device;
 
 use crate::data::simulate::SimulationConfig;
-use crate::model::Nrf;
+use crate::data::virtual_subjects::{Area, VirtualSubject};
 use crate::model::official::ModelError;
+use crate::model::{Domain, Nrf, Roi, VoxelDomain};
 
 /// Number of embedded subjects.
 pub const SUBJECTS: usize = 8;
@@ -35,6 +36,9 @@ pub enum DefaultModelError {
     /// The embedded bytes did not decode (a broken build).
     #[error(transparent)]
     Model(#[from] ModelError),
+    /// The embedded template behind the virtual subject's areas did not decode (a broken build).
+    #[error(transparent)]
+    Template(#[from] crate::volume::VolumeError),
 }
 
 /// Seed of the simulation the embedded models were trained on (`assets/models/train_defaults.sh`):
@@ -51,7 +55,8 @@ pub const SIMULATION: SimulationConfig = SimulationConfig {
     seed: 1,
 };
 
-/// The embedded model of virtual subject `subject` (1-based) on `device`.
+/// The embedded model of virtual subject `subject` (1-based) on `device`, its domain labelled
+/// with the subject's visual areas ([`label_virtual_areas`]).
 pub fn default_model(subject: usize, device: &Device) -> Result<Nrf, DefaultModelError> {
     let bytes = subject
         .checked_sub(1)
@@ -60,5 +65,33 @@ pub fn default_model(subject: usize, device: &Device) -> Result<Nrf, DefaultMode
     let name = format!("embedded default model subj{subject:02}");
     let mut model = Nrf::from_bytes(Path::new(&name), bytes, device)?;
     model.source = None;
+    if let Domain::Voxels(voxels) = &model.domain
+        && voxels.rois().is_empty()
+    {
+        let truth = VirtualSubject::new(SIMULATION_SEED, subject)?;
+        model.domain = Domain::Voxels(label_virtual_areas(voxels, &truth));
+    }
     Ok(model)
+}
+
+/// A virtual subject's domain with one ROI per visual area (V1, V2, V3, hV4, FFA, PPA, EBA,
+/// LO): the voxels whose membership of it exceeds 0.5, as `nrf simulate` writes its ROI files.
+/// The embedded models were trained on the whole `nsdgeneral`-like region and carry no labels;
+/// the simulator knows them.
+pub fn label_virtual_areas(domain: &VoxelDomain, subject: &VirtualSubject) -> VoxelDomain {
+    let labels: Vec<Option<Area>> = domain
+        .coords_mm()
+        .iter()
+        .map(|&p| subject.point_model(p).label(0.5))
+        .collect();
+    let rois = Area::ALL
+        .iter()
+        .map(|&area| Roi {
+            name: area.roi_name().to_string(),
+            members: labels.iter().map(|l| *l == Some(area)).collect(),
+        })
+        .filter(|roi| roi.members.iter().any(|&m| m))
+        .collect();
+    VoxelDomain::new(domain.coords_mm().to_vec(), rois, Some(domain.reach_mm()))
+        .unwrap_or_else(|_| domain.clone())
 }

@@ -14,6 +14,7 @@ pub mod embedded;
 pub mod error;
 pub mod features;
 pub mod gpu;
+pub mod insilico;
 pub mod model;
 pub mod npy;
 pub mod query;

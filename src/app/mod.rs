@@ -49,6 +49,13 @@ pub struct ViewOptions {
     pub finetune_epochs: Option<usize>,
     /// A NIfTI volume to show over the template at once (as if dropped on the window).
     pub overlay: Option<PathBuf>,
+    /// Run the Ask panel's localiser at once on these sets (A, B); when it answers, the
+    /// crosshair moves to its top peak, the images driving it are ranked and its pRF shown.
+    pub localizer: Option<(String, String)>,
+    /// Show the pRF at this point at once, the crosshair there.
+    pub prf_at: Option<glam::Vec3>,
+    /// Start with the prediction shown relative to the average image.
+    pub relative_to_average: bool,
     /// A `.nrf` model or official run folder to show at once instead of the embedded subject
     /// (as if dropped).
     pub model: Option<PathBuf>,
@@ -317,13 +324,16 @@ impl NrfApp {
         }
         help::shortcuts(&ctx, state, &mut self.help_open);
         // While a fine-tune runs from the command line, Display folds away to leave its curves room.
-        let display_open = self.options.finetune.is_none();
+        // A fine-tune's curves or the Ask panel's answers, asked for on the command line, need
+        // the room: Display starts folded then.
+        let asked = self.options.localizer.is_some() || self.options.prf_at.is_some();
+        let display_open = self.options.finetune.is_none() && !asked;
         egui::Panel::left("controls")
             .resizable(false)
             .exact_size(260.0)
             .show(ui, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| {
-                    panels::side_panel(ui, state, display_open);
+                    panels::side_panel(ui, state, display_open, !asked);
                 });
             });
         // The hover comes from the previous frame's views (panels are laid out before them).

@@ -280,6 +280,7 @@ fn one_drop(
             model: source.clone(),
             images: vec![image],
             baseline: Vec::new(),
+            relative_to: None,
             device: device.device.clone(),
         },
         &Cancel::default(),

@@ -12,6 +12,7 @@ mod evaluate;
 mod finetune;
 mod gpu;
 mod info;
+mod insilico;
 mod io;
 mod predict;
 mod progress;
@@ -95,6 +96,18 @@ pub enum Command {
     Ridge(Box<evaluate::RidgeArgs>),
     /// Score a model on a dataset's held-out images: per-voxel Pearson r, an r map, JSON.
     Eval(evaluate::EvalArgs),
+    /// An in-silico localiser: two image sets (folders or procedural categories) predicted on a
+    /// grid, their difference and Welch t per point, and the peaks with their ROIs.
+    Localizer(Box<insilico::LocalizerArgs>),
+    /// What drives a point: the images of a set that raise (and lower) the prediction most at a
+    /// point, a small sphere or an ROI.
+    Top(Box<insilico::TopArgs>),
+    /// What a point sees: its population receptive field, mapped with contrast patches and bars
+    /// and fitted with a 2D Gaussian (centre, size); on a virtual subject beside the truth's.
+    Prf(Box<insilico::PrfArgs>),
+    /// The mean prediction per ROI of the model's domain for each image of a set, or per
+    /// category; as a table, CSV or JSON.
+    Roi(Box<insilico::RoiArgs>),
     /// Super-resolution on a virtual subject: the NRF queried on a 0.9 mm grid between the
     /// 1.8 mm voxels vs trilinear upsampling of the ridge baseline, scored against the truth.
     Superres(Box<superres::SuperresArgs>),
@@ -152,6 +165,9 @@ pub fn run(cli: Cli) -> Result<()> {
             truth: false,
             finetune_from: None,
             finetune_images: 20,
+            localizer: None,
+            prf_at: None,
+            relative: false,
             finetune_epochs: None,
             frame_rate: false,
             exit_after: None,
@@ -180,6 +196,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Train(args)) => train::train_command(&args),
         Some(Command::Finetune(args)) => finetune::finetune_command(&args),
         Some(Command::Eval(args)) => evaluate::eval_command(&args),
+        Some(Command::Localizer(args)) => insilico::localizer(&args),
+        Some(Command::Top(args)) => insilico::top(&args),
+        Some(Command::Prf(args)) => insilico::prf(&args),
+        Some(Command::Roi(args)) => insilico::roi(&args),
         Some(Command::Ridge(args)) => evaluate::ridge_command(&args),
         Some(Command::Superres(args)) => superres::superres_command(&args),
         Some(Command::Render(args)) => render::render(&args),

@@ -20,7 +20,7 @@ use super::io::{nifti_grid, read_points};
 use super::progress::ProgressBar;
 
 /// Where an official model's domain comes from (ignored for `.nrf` files, which carry theirs).
-#[derive(Debug, Default, Args)]
+#[derive(Debug, Default, Clone, Args)]
 pub struct DomainArgs {
     /// MNI coordinates (N×3 .npy, mm) of the voxels the model was trained on.
     #[arg(long, value_name = "COORDS.npy", conflicts_with = "nsd_root")]
@@ -82,7 +82,7 @@ pub fn load_model(path: &Path, domain: &DomainArgs, device: &ComputeDevice) -> R
     }
 }
 
-fn describe_domain(model: &Nrf) -> String {
+pub(super) fn describe_domain(model: &Nrf) -> String {
     match &model.domain {
         nrf::model::Domain::Unknown => "unknown (grids and slices use the brain mask)".into(),
         nrf::model::Domain::Voxels(d) => format!(
@@ -149,8 +149,30 @@ pub struct PredictArgs {
     pub subject: usize,
     /// Image files (JPEG, PNG, WebP, BMP, TIFF, GIF); features are extracted with the model's
     /// extractor (CLIP models need --clip).
-    #[arg(long, value_name = "FILE", num_args = 1.., required_unless_present = "tokens")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        num_args = 1..,
+        required_unless_present_any = ["tokens", "images"]
+    )]
     pub image: Vec<PathBuf>,
+    /// A set of images instead of files: a folder, CATEGORY:N[:SEED] (face, place, object,
+    /// body, text, texture, grating) or library:N[:SEED]; features through the feature cache.
+    /// The image names are written, in order, beside --out (NAME.images.txt).
+    #[arg(long, value_name = "SET", conflicts_with_all = ["image", "tokens"],
+          value_parser = |s: &str| nrf::insilico::image_set::SetSpec::parse(s).map_err(|e| e.to_string()))]
+    pub images: Option<nrf::insilico::image_set::SetSpec>,
+    /// Predict relative to the average image: subtract, at every point, the mean prediction
+    /// over this set (e.g. library:70), so each image shows what is specific to it.
+    #[arg(long, value_name = "SET", conflicts_with = "tokens",
+          value_parser = |s: &str| nrf::insilico::image_set::SetSpec::parse(s).map_err(|e| e.to_string()))]
+    pub baseline: Option<nrf::insilico::image_set::SetSpec>,
+    /// Feature cache folder for --images and --baseline (default: ~/.cache/nrf/features).
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+    /// Compute the features of --images and --baseline without a cache.
+    #[arg(long, conflicts_with = "cache")]
+    pub no_cache: bool,
     /// Local Hugging Face CLIP folder (config.json, model.safetensors, preprocessor_config.json)
     /// for models trained on CLIP features.
     #[arg(long, value_name = "DIR")]
@@ -226,7 +248,7 @@ impl From<DeviceArg> for DeviceChoice {
 }
 
 /// The model's name in messages: its path, or the embedded default.
-fn model_name(args: &PredictArgs) -> String {
+pub(super) fn model_name(args: &PredictArgs) -> String {
     match &args.model {
         Some(path) => path.display().to_string(),
         None => format!("embedded default model subj{:02}", args.subject),
@@ -259,6 +281,9 @@ fn extract_features(
 
 /// `nrf predict`.
 pub fn predict(args: &PredictArgs) -> Result<()> {
+    if args.images.is_some() || args.baseline.is_some() {
+        return super::insilico::predict_sets(args);
+    }
     let device = compute_device(args.device.into())?;
     let model = match &args.model {
         Some(path) => load_model(path, &args.domain, &device)?,
@@ -340,7 +365,7 @@ pub fn predict(args: &PredictArgs) -> Result<()> {
 }
 
 /// Where the queries ran, for a closing line: the device and, on a GPU, which kernel.
-fn ran_on(device: &ComputeDevice, query: Option<&ImageQuery>) -> String {
+pub(super) fn ran_on(device: &ComputeDevice, query: Option<&ImageQuery>) -> String {
     match query.and_then(ImageQuery::gpu_kernel) {
         Some(kernel) => format!("{} ({kernel} WGSL kernel)", device.place()),
         None => device.description.clone(),

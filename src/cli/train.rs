@@ -95,11 +95,8 @@ impl DataArgs {
 }
 
 pub(super) fn default_cache_dir() -> Result<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .context("cannot find a cache folder: set HOME or XDG_CACHE_HOME, or give --cache DIR")?;
-    Ok(base.join("nrf").join("features"))
+    nrf::features::cache::default_root()
+        .context("cannot find a cache folder: set HOME or XDG_CACHE_HOME, or give --cache DIR")
 }
 
 /// The training schedule, shared by `nrf train` and `nrf finetune`.

@@ -36,6 +36,10 @@ pub struct ViewArgs {
     /// Show the virtual subject's noise-free truth instead of the prediction.
     #[arg(long)]
     pub truth: bool,
+    /// Show each prediction relative to the average image: minus the mean prediction over 14
+    /// procedural images (two per category), so what is specific to the image stands out.
+    #[arg(long)]
+    pub relative: bool,
     /// Start fine-tuning this embedded subject's model to --subject at once (as the Fine-tune
     /// panel's Start does); with --screenshot, the picture is taken when it has finished.
     #[arg(long, value_name = "K")]
@@ -47,6 +51,15 @@ pub struct ViewArgs {
     /// number of images, e.g. 400 for 20; it stops earlier when validation stops improving).
     #[arg(long, value_name = "N", requires = "finetune_from")]
     pub finetune_epochs: Option<usize>,
+    /// Run an in-silico localiser at once (Ask panel): sets A and B (a folder, CATEGORY:N or
+    /// library:N), e.g. --localizer face:20 place:20; the crosshair then moves to its top peak,
+    /// the images that drive it are ranked and its pRF is shown.
+    #[arg(long, num_args = 2, value_names = ["A", "B"])]
+    pub localizer: Option<Vec<String>>,
+    /// Show the pRF at this point at once (Ask panel), with the crosshair there.
+    #[arg(long, value_name = "X,Y,Z", allow_hyphen_values = true,
+          value_parser = super::insilico::parse_point, conflicts_with = "localizer")]
+    pub prf_at: Option<glam::Vec3>,
     /// A NIfTI volume (e.g. a stat map) to show over the template in place of the prediction.
     #[arg(long, value_name = "FILE.nii[.gz]")]
     pub overlay: Option<PathBuf>,
@@ -114,6 +127,14 @@ pub fn view(args: ViewArgs) -> Result<()> {
             nrf::session::open::check_clip_config(&model, clip).map_err(anyhow::Error::msg)?;
         }
     }
+    for set in args.localizer.iter().flatten() {
+        nrf::insilico::image_set::SetSpec::parse(set)
+            .map_err(|e| anyhow::anyhow!("--localizer: {e}"))?;
+    }
+    if let Some(point) = args.prf_at {
+        nrf::insilico::top_images::check_point_in_brain(point)
+            .map_err(|e| anyhow::anyhow!("--prf-at: {e}"))?;
+    }
     if let Some(image) = &args.image {
         // Fail here, with the file's name, rather than in a dialog.
         nrf::features::preprocess::load_rgb8(image)?;
@@ -143,6 +164,12 @@ fn open_window(args: ViewArgs) -> Result<()> {
         frame_stats: stats.clone(),
         exit_after: args.exit_after.map(std::time::Duration::from_secs_f64),
         overlay: args.overlay.clone(),
+        localizer: args
+            .localizer
+            .as_ref()
+            .and_then(|sets| Some((sets.first()?.clone(), sets.get(1)?.clone()))),
+        prf_at: args.prf_at,
+        relative_to_average: args.relative,
         model: args.model.clone(),
         clip: args.clip.clone(),
         device: args.device.into(),

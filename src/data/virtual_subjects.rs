@@ -92,7 +92,8 @@ impl Area {
         }
     }
 
-    fn index(self) -> usize {
+    /// Position in [`Area::ALL`] (the order of [`PointModel`]'s arrays).
+    pub fn index(self) -> usize {
         Area::ALL.iter().position(|&a| a == self).unwrap_or(0)
     }
 }

@@ -80,6 +80,16 @@ fn folder_name(extractor_id: &str) -> String {
         .collect()
 }
 
+/// The user's feature cache folder: `$XDG_CACHE_HOME/nrf/features`, else
+/// `~/.cache/nrf/features`; `None` when neither variable is set.
+pub fn default_root() -> Option<PathBuf> {
+    std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .map(|base| base.join("nrf").join("features"))
+}
+
 impl FeatureCache {
     /// Opens (creating if needed) a cache rooted at `root`.
     pub fn open(root: impl AsRef<Path>) -> Result<Self, CacheError> {

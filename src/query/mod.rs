@@ -234,6 +234,39 @@ impl QueryEngine {
         self.chunk_points
     }
 
+    /// The model's domain (its training voxels and their ROI labels, when known).
+    pub fn domain(&self) -> &Domain {
+        &self.domain
+    }
+
+    /// Which region a query of `region` evaluates for this model.
+    pub fn region_used(&self, region: Region) -> RegionUsed {
+        match (region, &self.domain) {
+            (Region::Everywhere, _) => RegionUsed::Everywhere,
+            (Region::Brain, _) | (Region::Domain, Domain::Unknown) => RegionUsed::BrainMask,
+            (Region::Domain, Domain::Voxels(_)) => RegionUsed::ModelDomain,
+        }
+    }
+
+    /// The voxels of `grid` that a query of `region` evaluates, and which region that is (the
+    /// same for every image of this model).
+    pub fn region_mask(
+        &self,
+        grid: &Grid,
+        region: Region,
+    ) -> Result<(Mask, RegionUsed), QueryError> {
+        let used = self.region_used(region);
+        let inside = match (used, &self.domain) {
+            (RegionUsed::ModelDomain, Domain::Voxels(d)) => d.mask_grid(grid),
+            (RegionUsed::Everywhere, _) => Mask {
+                grid: *grid,
+                data: vec![true; grid.len()],
+            },
+            _ => template::brain_mask(grid)?,
+        };
+        Ok((inside, used))
+    }
+
     /// Computes the latents of several images at once and their shares of the inputs.
     pub fn prepare_batch(
         self: &Arc<Self>,
@@ -591,11 +624,7 @@ impl ImageQuery {
     }
 
     fn region_mask_points(&self, region: Region) -> RegionUsed {
-        match (region, &self.engine.domain) {
-            (Region::Everywhere, _) => RegionUsed::Everywhere,
-            (Region::Brain, _) | (Region::Domain, Domain::Unknown) => RegionUsed::BrainMask,
-            (Region::Domain, Domain::Voxels(_)) => RegionUsed::ModelDomain,
-        }
+        self.engine.region_used(region)
     }
 
     /// The voxels of `grid` that a query of `region` evaluates, and which region that is.
@@ -604,16 +633,7 @@ impl ImageQuery {
         grid: &Grid,
         region: Region,
     ) -> Result<(Mask, RegionUsed), QueryError> {
-        let used = self.region_mask_points(region);
-        let inside = match (used, &self.engine.domain) {
-            (RegionUsed::ModelDomain, Domain::Voxels(d)) => d.mask_grid(grid),
-            (RegionUsed::Everywhere, _) => Mask {
-                grid: *grid,
-                data: vec![true; grid.len()],
-            },
-            _ => template::brain_mask(grid)?,
-        };
-        Ok((inside, used))
+        self.engine.region_mask(grid, region)
     }
 
     /// Values on a grid (any spacing, any affine) inside `region`; memory is the output volume

@@ -80,10 +80,23 @@ pub enum SessionError {
         /// What failed.
         source: std::io::Error,
     },
+    /// An in-silico experiment that failed.
+    #[error(transparent)]
+    Insilico(crate::insilico::InsilicoError),
     /// The job was cancelled (its result is no longer wanted).
     #[error("cancelled")]
     Cancelled,
     /// A request that cannot work, said in words (with the file it concerns).
     #[error("{0}")]
     Invalid(String),
+}
+
+impl From<crate::insilico::InsilicoError> for SessionError {
+    /// A cancelled experiment is a cancelled job (never shown); other errors pass unchanged.
+    fn from(e: crate::insilico::InsilicoError) -> Self {
+        match e {
+            crate::insilico::InsilicoError::Cancelled => Self::Cancelled,
+            e => Self::Insilico(e),
+        }
+    }
 }

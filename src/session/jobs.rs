@@ -216,9 +216,33 @@ pub struct PredictionRequest {
     pub images: Vec<Rgb8>,
     /// The baseline B (an image or a set): the query is then mean(A) − mean(B); empty for none.
     pub baseline: Vec<Rgb8>,
+    /// With no baseline: a reference set whose mean prediction is subtracted ("relative to the
+    /// average image", [`AVERAGE_IMAGE_SET`]); its images are drawn in the job.
+    pub relative_to: Option<crate::insilico::image_set::SetSpec>,
     /// Where the model runs (the viewer's compute device).
     pub device: Device,
 }
+
+/// The model of a source on `device`, and the extractor of its features.
+pub fn resolve_model(
+    source: ModelSource,
+    device: &Device,
+) -> Result<(crate::model::Nrf, Arc<dyn FeatureExtractor>), SessionError> {
+    Ok(match source {
+        ModelSource::Embedded(subject) => (
+            crate::embedded::default_model(subject, device)?,
+            Arc::new(BuiltinExtractor),
+        ),
+        // Models opened in the viewer are read onto its device already; fine-tuned ones come
+        // from training on the CPU (small: copied in milliseconds).
+        ModelSource::Given(given) => (given.model.on_device(device), given.extractor),
+    })
+}
+
+/// The reference set of the viewer's "relative to the average image": two images of each
+/// procedural category (`library:14`, seed 2), whose mean prediction is subtracted. Small, as
+/// each image costs one more MLP evaluation at every point.
+pub const AVERAGE_IMAGE_SET: &str = "library:14";
 
 /// Jobs that query the model at once in the viewer: the 3D levels and the slices. Each plans
 /// with its share of the measured rate.
@@ -240,16 +264,7 @@ pub fn prepare_query(
     request: PredictionRequest,
     cancel: &Cancel,
 ) -> Result<PreparedPrediction, SessionError> {
-    let device = request.device;
-    let (model, extractor): (_, Arc<dyn FeatureExtractor>) = match request.model {
-        ModelSource::Embedded(subject) => (
-            crate::embedded::default_model(subject, &device)?,
-            Arc::new(BuiltinExtractor),
-        ),
-        // Models opened in the viewer are read onto its device already; fine-tuned ones come
-        // from training on the CPU (small: copied in milliseconds).
-        ModelSource::Given(given) => (given.model.on_device(&device), given.extractor),
-    };
+    let (model, extractor) = resolve_model(request.model, &request.device)?;
     let engine = QueryEngine::new(&model);
     let mean_of = |images: &[Rgb8]| {
         let mut features = Vec::with_capacity(images.len());
@@ -270,6 +285,13 @@ pub fn prepare_query(
     let mut query = mean_of(&request.images)?;
     if !request.baseline.is_empty() {
         query = query.minus(&mean_of(&request.baseline)?)?;
+    } else if let Some(reference) = &request.relative_to {
+        let images = reference
+            .items()?
+            .iter()
+            .map(|item| item.load())
+            .collect::<Result<Vec<_>, _>>()?;
+        query = query.minus(&mean_of(&images)?)?;
     }
     cancel.check()?;
     let points_per_second = measure_points_per_second(&query)?;

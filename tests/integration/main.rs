@@ -5,6 +5,7 @@ mod cli;
 mod datasets;
 mod features;
 mod gpu;
+mod insilico;
 mod model;
 mod nifti_bad_input;
 mod nifti_read;

@@ -26,7 +26,13 @@ pub(super) fn show(ui: &mut egui::Ui, state: &mut AppState) {
             }
         });
     super::name_widget(&combo.response, "colour map");
-    let range = ui.add(egui::Slider::new(&mut state.range, 0.01..=5.0).text("range ±"));
+    // Not clamped: maps such as a localiser's t or a dropped z map set ranges above the
+    // slider's end, and typing one in works too.
+    let range = ui.add(
+        egui::Slider::new(&mut state.range, 0.01..=5.0)
+            .clamping(egui::SliderClamping::Never)
+            .text("range ±"),
+    );
     let threshold =
         ui.add(egui::Slider::new(&mut state.threshold, 0.0..=state.range).text("threshold"));
     if range.changed() || threshold.changed() {

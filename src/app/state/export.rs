@@ -86,6 +86,15 @@ fn write_png(path: &Path, picture: &image::RgbaImage) -> Result<(), SessionError
     .map_err(|e| SessionError::Invalid(format!("{}: {e}", path.display())))
 }
 
+/// [`file_stem`] of a name without its suffix (`.csv`, `.nii.gz`), then the suffix again.
+fn file_stem_keeping_suffix(name: &str) -> String {
+    let suffix = [".nii.gz", ".csv"]
+        .into_iter()
+        .find(|s| name.ends_with(s))
+        .unwrap_or("");
+    format!("{}{suffix}", file_stem(&name[..name.len() - suffix.len()]))
+}
+
 fn create_parent(path: &Path) -> Result<(), SessionError> {
     match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir).map_err(|e| {
@@ -228,6 +237,49 @@ impl AppState {
         let wake = ctx.clone();
         self.export.job = Some(Job::spawn(
             move || write_volume(&path, &map.volume),
+            move || wake.request_repaint(),
+        ));
+    }
+
+    /// Writes the localiser's t map shown as NIfTI (2 mm, 0 outside the domain).
+    pub(crate) fn export_localizer(&mut self, ctx: &egui::Context) {
+        let Some(shown) = self.localizer_shown() else {
+            return;
+        };
+        let name = format!(
+            "{}-localizer-{}-minus-{}-t.nii.gz",
+            self.model_name(shown.model),
+            shown.answer.a,
+            shown.answer.b
+        );
+        let path = PathBuf::from(self.export.folder.trim()).join(file_stem_keeping_suffix(&name));
+        let map = Arc::clone(&shown.overlay.1);
+        let wake = ctx.clone();
+        self.export.job = Some(Job::spawn(
+            move || write_volume(&path, &map.volume),
+            move || wake.request_repaint(),
+        ));
+    }
+
+    /// Writes the mean prediction per ROI shown as CSV.
+    pub(crate) fn export_roi_csv(&mut self, ctx: &egui::Context) {
+        let Some((slot, image, summary)) = &self.questions.roi else {
+            return;
+        };
+        let name = format!("{}-{image}-roi-means.csv", self.model_name(*slot));
+        let path = PathBuf::from(self.export.folder.trim()).join(file_stem_keeping_suffix(&name));
+        let csv = summary.to_csv();
+        let wake = ctx.clone();
+        self.export.job = Some(Job::spawn(
+            move || {
+                create_parent(&path)?;
+                crate::atomic_file::write_atomically(&path, |file| {
+                    use std::io::Write;
+                    file.write_all(csv.as_bytes())
+                })
+                .map_err(|e| SessionError::Invalid(format!("{}: {e}", path.display())))?;
+                Ok(path)
+            },
             move || wake.request_repaint(),
         ));
     }

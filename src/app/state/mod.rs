@@ -13,6 +13,7 @@ mod export;
 mod files;
 mod finetune;
 mod polling;
+pub(crate) mod questions;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use glam::DVec3;
 pub(crate) use contrast::Contrast;
 pub(crate) use export::{ExportState, ScreenshotSlot, file_stem, request_screenshot};
 pub(crate) use finetune::{FineTuneState, IMAGE_CHOICES};
+pub(crate) use questions::QuestionsState;
 
 use super::ViewOptions;
 use super::layout::Layout;
@@ -147,6 +149,9 @@ pub(crate) struct AppState {
     /// The prediction's levels set the colour range (a new image or model arrived): the first
     /// and the finest; cleared when the user sets it.
     pub(crate) range_pending: bool,
+    /// Show the prediction minus the mean prediction over [`jobs::AVERAGE_IMAGE_SET`] (what is
+    /// specific to the image), unless a contrast is shown.
+    pub(crate) relative_to_average: bool,
     /// Show the virtual subject's noise-free truth instead of the prediction.
     pub(crate) show_truth: bool,
     /// Show the fine-tuned model's validation r map instead of the prediction.
@@ -199,6 +204,8 @@ pub(crate) struct AppState {
     pub(crate) status: String,
     pub(crate) export: ExportState,
     pub(crate) layout: Layout,
+    /// The questions of the Ask panel and their answers.
+    pub(crate) questions: QuestionsState,
 }
 
 impl AppState {
@@ -238,6 +245,7 @@ impl AppState {
             overlay_spacing: None,
             overlay_device: None,
             range_pending: true,
+            relative_to_average: options.relative_to_average,
             show_truth: options.truth,
             show_r_map: false,
             file_overlay: None,
@@ -279,6 +287,7 @@ impl AppState {
             status: String::new(),
             export: ExportState::default(),
             layout: Layout::Grid,
+            questions: QuestionsState::default(),
         };
         if let Some((source, images)) = options.finetune {
             state.finetune.source = ModelSlot::Embedded(source.clamp(1, 8));
@@ -287,6 +296,18 @@ impl AppState {
                 state.finetune.max_epochs = epochs;
             }
             state.start_finetune(ctx);
+        }
+        if let Some((a, b)) = options.localizer.clone() {
+            state.questions.a_set = a;
+            state.questions.b_set = b;
+            state.questions.follow_localizer = true;
+            state.questions.open_panel = true;
+            state.start_localizer(ctx);
+        }
+        if let Some(point) = options.prf_at {
+            state.move_crosshair(point);
+            state.questions.prf_on = true;
+            state.questions.open_panel = true;
         }
         for path in [options.model.clone(), options.overlay.clone()]
             .into_iter()
@@ -319,14 +340,25 @@ impl AppState {
         }
     }
 
-    /// The model shown, and `A − B` when a contrast is.
+    /// The model shown, and `A − B` when a contrast is (or the localiser's t when that is).
     pub(crate) fn shown_name(&self) -> String {
-        let contrast =
-            if self.query.as_ref().is_some_and(ImageQuery::is_contrast) || self.contrast.active() {
-                ", A - B"
-            } else {
-                ""
-            };
+        if let Some(localizer) = self.localizer_shown() {
+            return format!(
+                "{}, localiser t {} - {}",
+                self.model_name(self.model),
+                localizer.answer.a,
+                localizer.answer.b
+            );
+        }
+        let contrast = if self.contrast.active() {
+            ", A - B"
+        } else if self.relative_to_average {
+            ", relative to the average image"
+        } else if self.query.as_ref().is_some_and(ImageQuery::is_contrast) {
+            ", A - B"
+        } else {
+            ""
+        };
         format!("{}{contrast}", self.model_name(self.model))
     }
 
@@ -437,10 +469,14 @@ impl AppState {
             return;
         };
         let (images, baseline) = self.contrast.sides(&image.rgb);
+        let relative_to = (self.relative_to_average && baseline.is_empty())
+            .then(|| crate::insilico::image_set::SetSpec::parse(jobs::AVERAGE_IMAGE_SET).ok())
+            .flatten();
         let request = PredictionRequest {
             model,
             images,
             baseline,
+            relative_to,
             device: self.compute.device.clone(),
         };
         let wake = ctx.clone();
@@ -605,13 +641,16 @@ impl AppState {
         })
     }
 
-    /// A volume shown in place of the prediction: a dropped NIfTI file, or the fine-tuned
-    /// model's r map.
+    /// A volume shown in place of the prediction: a dropped NIfTI file, the localiser's t map,
+    /// or the fine-tuned model's r map.
     pub(crate) fn volume_shown(&self) -> Option<(u64, Arc<GridPrediction>)> {
         if self.show_file
             && let Some((_, overlay)) = &self.file_overlay
         {
             return Some(overlay.clone());
+        }
+        if let Some(localizer) = self.localizer_shown() {
+            return Some(localizer.overlay.clone());
         }
         match self.model {
             ModelSlot::Tuned(i) if self.show_r_map => self
@@ -716,5 +755,6 @@ impl AppState {
             && self.truth_job.is_none()
             && self.file_jobs.is_empty()
             && !self.finetune.running()
+            && !self.questions.busy()
     }
 }

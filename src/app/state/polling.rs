@@ -53,6 +53,7 @@ impl AppState {
             }
         }
         self.poll_finetune(ctx);
+        self.poll_questions(ctx);
         self.poll_exports();
         if let Some(answer) = self.templates_job.as_ref().and_then(Job::poll) {
             self.templates_job = None;

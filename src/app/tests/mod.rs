@@ -7,6 +7,7 @@ mod images;
 mod layout;
 mod models;
 mod overlays;
+mod questions;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
