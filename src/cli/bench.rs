@@ -103,6 +103,11 @@ fn bench_on(device: &ComputeDevice, args: &QueryBenchArgs) -> Result<QueryBenchR
         .collect();
     let engine = QueryEngine::new(&model);
     let query = engine.prepare(&model, &features)?;
+    let device_name = match query.gpu_kernel() {
+        Some(kernel) => format!("{} ({kernel} WGSL kernel)", device.description),
+        None if engine.direct_cpu_path() => format!("{}, direct gemm path", device.description),
+        None => device.description.clone(),
+    };
     // Warm-up: kernels compile (GPU), buffers and threads start.
     query.query_points(&points[..engine.chunk_points().min(points.len())])?;
     let mut best = f64::INFINITY;
@@ -118,7 +123,7 @@ fn bench_on(device: &ComputeDevice, args: &QueryBenchArgs) -> Result<QueryBenchR
     }
     let points_per_second = args.points as f64 / best;
     Ok(QueryBenchResult {
-        device: device.description.clone(),
+        device: device_name,
         hidden: args.hidden,
         layers: args.layers,
         points: args.points,

@@ -683,3 +683,106 @@ fn names_file(out: &std::path::Path) -> PathBuf {
         .unwrap_or(&name);
     out.with_file_name(format!("{stem}.images.txt"))
 }
+
+/// `nrf predict --model ENSEMBLE`: the ensemble's combined prediction and, with `--spread`, how
+/// much its members disagree (the standard deviation of their predictions), at points or on a
+/// grid over the target's voxels.
+pub fn predict_ensemble(path: &std::path::Path, args: &super::predict::PredictArgs) -> Result<()> {
+    use nrf::features::preprocess::load_rgb8;
+    use nrf::train::ensemble::EnsembleModel;
+    if args.images.is_some() || args.baseline.is_some() {
+        bail!(
+            "{}: an ensemble predicts --image files or --tokens/--global features (not --images or --baseline sets)",
+            path.display()
+        );
+    }
+    let device = compute_device(args.device.into())?;
+    let ensemble = EnsembleModel::load(path, &device.device)?;
+    let started = Instant::now();
+    let first = ensemble
+        .members
+        .first()
+        .with_context(|| format!("{}: an ensemble without members", path.display()))?;
+    let images = match (&args.tokens, &args.global) {
+        (Some(tokens), Some(global)) => nrf::features::read_features_npy(tokens, global)?,
+        _ => {
+            let id = first.info.features.as_ref().map(|f| f.extractor.as_str());
+            let extractor = extractor_for(id, args.clip.as_deref(), &device.device)
+                .with_context(|| path.display().to_string())?;
+            args.image
+                .iter()
+                .map(|image| {
+                    let rgb = load_rgb8(image)?;
+                    extractor
+                        .extract(&rgb)
+                        .with_context(|| image.display().to_string())
+                })
+                .collect::<Result<Vec<_>>>()?
+        }
+    };
+    for member in &ensemble.members {
+        for features in &images {
+            member.check_features(features)?;
+        }
+    }
+    let refs: Vec<&nrf::features::ImageFeatures> = images.iter().collect();
+    let (points, grid_points) = match (&args.points, args.grid) {
+        (Some(points), _) => (super::io::read_points(points)?, None),
+        (None, grid) => {
+            let grid = nifti_grid(grid, &args.out)?;
+            nrf::insilico::set_prediction::check_set_size(images.len(), grid.len())?;
+            let inside = match args.region {
+                RegionArg::Domain => ensemble.voxels.mask_grid(&grid),
+                RegionArg::Brain => nrf::template::brain_mask(&grid)?,
+                RegionArg::All => nrf::volume::Mask {
+                    grid,
+                    data: vec![true; grid.len()],
+                },
+            };
+            let points = inside.points();
+            let at = GridPoints {
+                inside,
+                region: nrf::query::RegionUsed::ModelDomain,
+                points: points.clone(),
+            };
+            (points, Some(at))
+        }
+    };
+    let members = ensemble.member_predictions(&refs, &points)?;
+    let combined = ensemble.combine(&members, &points);
+    let spread = args
+        .spread
+        .as_ref()
+        .map(|_| EnsembleModel::spread(&members));
+    let write = |out: &std::path::Path, values: &[f32]| -> Result<()> {
+        match &grid_points {
+            None => nrf::npy::write_f32(out, &[images.len(), points.len()], values)?,
+            Some(at) => {
+                let n = points.len().max(1);
+                let volumes = values
+                    .chunks(n)
+                    .map(|row| at.volume(row, 0.0))
+                    .collect::<Result<Vec<_>, _>>()?;
+                nrf::volume::Volume::write_nifti_series(&volumes, out, SpaceCode::Mni152)?;
+            }
+        }
+        Ok(())
+    };
+    write(&args.out, &combined)?;
+    if let (Some(out), Some(spread)) = (&args.spread, &spread) {
+        write(out, spread)?;
+    }
+    println!(
+        "wrote {}{}: {} image(s) × {} points, an ensemble of {} members, in {:.2} s",
+        args.out.display(),
+        args.spread.as_ref().map_or(String::new(), |s| format!(
+            " and the members' spread {}",
+            s.display()
+        )),
+        images.len(),
+        points.len(),
+        ensemble.members.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

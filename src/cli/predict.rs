@@ -210,6 +210,10 @@ pub struct PredictArgs {
     /// Where to compute.
     #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
     pub device: DeviceArg,
+    /// With an ensemble file as --model (nrf finetune --ensemble): also write how much its
+    /// members disagree, the standard deviation of their predictions, in --out's format.
+    #[arg(long, value_name = "FILE")]
+    pub spread: Option<PathBuf>,
     /// Domain of an official model.
     #[command(flatten)]
     pub domain: DomainArgs,
@@ -281,6 +285,17 @@ fn extract_features(
 
 /// `nrf predict`.
 pub fn predict(args: &PredictArgs) -> Result<()> {
+    if let Some(path) = &args.model
+        && nrf::model::checkpoint::is_ensemble_file(path)
+    {
+        return super::insilico::predict_ensemble(path, args);
+    }
+    if let Some(spread) = &args.spread {
+        bail!(
+            "--spread {}: only an ensemble has members to disagree; give an ensemble file (nrf finetune --ensemble) as --model",
+            spread.display()
+        );
+    }
     if args.images.is_some() || args.baseline.is_some() {
         return super::insilico::predict_sets(args);
     }
@@ -368,6 +383,9 @@ pub fn predict(args: &PredictArgs) -> Result<()> {
 pub(super) fn ran_on(device: &ComputeDevice, query: Option<&ImageQuery>) -> String {
     match query.and_then(ImageQuery::gpu_kernel) {
         Some(kernel) => format!("{} ({kernel} WGSL kernel)", device.place()),
+        None if query.is_some_and(ImageQuery::direct_cpu_path) => {
+            format!("{}, direct gemm path", device.description)
+        }
         None => device.description.clone(),
     }
 }

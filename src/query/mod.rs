@@ -8,6 +8,7 @@
 //! The factorisation: W·[latent; γ] + b = (W_latent·latent + b) + W_γ·γ, the first term once per
 //! image; `latent_in` layers factorise the same way.
 
+mod cpu_kernel;
 mod fused_kernel;
 pub mod gpu;
 mod tiled_kernel;
@@ -23,6 +24,7 @@ use crate::model::{Domain, FourierFeatures, InputError, Nrf, NrfConfig, normalis
 use crate::space::{Grid, Plane};
 use crate::template;
 use crate::volume::{Mask, Volume, VolumeError};
+use cpu_kernel::CpuMlp;
 use gpu::{DeviceKernel, GpuKernel, GpuQuery, Kernel, LayerBlock, MlpBlocks, kernel_override};
 
 /// Which points grid and slice queries evaluate.
@@ -105,6 +107,8 @@ pub struct QueryEngine {
     /// On a GPU: the model uploaded for our WGSL kernels at the first query, or why the burn
     /// query runs instead.
     kernel: OnceLock<Result<Arc<DeviceKernel>, String>>,
+    /// On the CPU: the MLP for the direct path ([`cpu_kernel`]), or why burn's query runs.
+    cpu: OnceLock<Result<Arc<CpuMlp>, String>>,
 }
 
 impl QueryEngine {
@@ -149,15 +153,17 @@ impl QueryEngine {
             domain: model.domain.clone(),
             config,
             kernel: OnceLock::new(),
+            cpu: OnceLock::new(),
         })
     }
 
-    /// [`Self::new`], with queries on a GPU run by burn-wgpu's kernels, never ours (to compare
-    /// the two).
+    /// [`Self::new`], with queries run by burn's kernels, never ours: burn-wgpu on a GPU, burn
+    /// flex on the CPU (the reference the WGSL kernels and the direct CPU path must match).
     pub fn burn_only(model: &Nrf) -> Arc<Self> {
         let engine = Self::new(model);
-        // A fresh engine's cell is empty, so this sets it.
+        // A fresh engine's cells are empty, so this sets them.
         let _ = engine.kernel.set(Err("burn-wgpu asked for".into()));
+        let _ = engine.cpu.set(Err("burn flex asked for".into()));
         engine
     }
 
@@ -222,6 +228,29 @@ impl QueryEngine {
             })
             .as_ref()
             .map_err(String::as_str)
+    }
+
+    /// The direct CPU path for this engine's queries (built at the first call), or why burn's
+    /// query runs: not on the CPU, or `NRF_CPU_KERNEL=burn`.
+    fn cpu_mlp(&self) -> Result<&Arc<CpuMlp>, &str> {
+        self.cpu
+            .get_or_init(|| {
+                if self.fourier.b.device() != Device::flex() {
+                    return Err("not on the CPU".into());
+                }
+                if std::env::var("NRF_CPU_KERNEL").is_ok_and(|v| v == "burn") {
+                    return Err("burn asked for (NRF_CPU_KERNEL=burn)".into());
+                }
+                let blocks = self.kernel_blocks().map_err(|e| e.to_string())?;
+                Ok(Arc::new(CpuMlp::new(blocks)))
+            })
+            .as_ref()
+            .map_err(String::as_str)
+    }
+
+    /// Whether CPU queries take the direct path (else burn's op-by-op query).
+    pub fn direct_cpu_path(&self) -> bool {
+        self.cpu_mlp().is_ok()
     }
 
     /// The model's sizes.
@@ -305,6 +334,7 @@ impl QueryEngine {
                     engine: Arc::clone(self),
                     terms: vec![(1.0, layers)],
                     on_kernel: Arc::default(),
+                    on_cpu: Arc::default(),
                 }
             })
             .collect())
@@ -354,6 +384,8 @@ pub struct ImageQuery {
     terms: Vec<(f32, Vec<PreparedLayer>)>,
     /// On a GPU with a WGSL kernel: each term's biases uploaded for it (at the first query).
     on_kernel: Arc<OnceLock<Result<KernelTerms, String>>>,
+    /// On the CPU's direct path: each term's weight and biases (at the first query).
+    on_cpu: Arc<OnceLock<Result<WeightedBiases, String>>>,
 }
 
 /// A tensor's values, read back to the CPU (row-major).
@@ -410,6 +442,9 @@ impl GridPrediction {
     }
 }
 
+/// Each image's weight in a query and its layers' biases ([`ImageQuery::term_biases`]).
+pub type WeightedBiases = Vec<(f32, LayerBiases)>;
+
 /// A slice query's result.
 #[derive(Debug, Clone)]
 pub struct PlanePrediction {
@@ -440,6 +475,7 @@ impl ImageQuery {
                 .map(|(weight, layers)| (-weight, layers.clone())),
         );
         self.on_kernel = Arc::default();
+        self.on_cpu = Arc::default();
         Ok(self)
     }
 
@@ -467,6 +503,7 @@ impl ImageQuery {
                 .map(|(weight, layers)| (weight * share, layers.clone()))
                 .collect(),
             on_kernel: Arc::default(),
+            on_cpu: Arc::default(),
         })
     }
 
@@ -534,6 +571,11 @@ impl ImageQuery {
         if let Some((device_kernel, terms)) = self.kernel_terms() {
             return self.query_points_on_kernel(device_kernel, terms, points_mm, progress);
         }
+        if let Some((mlp, terms)) = self.cpu_terms() {
+            return mlp
+                .query(terms, points_mm, progress)
+                .ok_or(QueryError::Cancelled);
+        }
         let device = self.device();
         let mut out = Vec::with_capacity(points_mm.len());
         for chunk in points_mm.chunks(self.engine.chunk_points) {
@@ -593,6 +635,22 @@ impl ImageQuery {
             .as_ref()
             .ok()?;
         Some((device_kernel, terms))
+    }
+
+    /// Whether these queries take the direct CPU path ([`QueryEngine::direct_cpu_path`]).
+    pub fn direct_cpu_path(&self) -> bool {
+        self.engine.direct_cpu_path()
+    }
+
+    /// The direct CPU path and each term's biases, `None` when burn's query runs.
+    fn cpu_terms(&self) -> Option<(&CpuMlp, &[(f32, LayerBiases)])> {
+        let mlp = self.engine.cpu_mlp().ok()?;
+        let terms = self
+            .on_cpu
+            .get_or_init(|| self.term_biases().map_err(|e| e.to_string()))
+            .as_ref()
+            .ok()?;
+        Some((mlp, terms))
     }
 
     /// [`Self::query_points_with_progress`] on the WGSL kernel: Σ weight · f(image, point) over

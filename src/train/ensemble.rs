@@ -228,6 +228,25 @@ impl EnsembleModel {
         self.predict_points(&per_image, &set.coordinates)
     }
 
+    /// Each member's predictions `[images, points]` at any MNI points, in member order.
+    pub fn member_predictions(
+        &self,
+        images: &[&ImageFeatures],
+        points: &[Vec3],
+    ) -> Result<Vec<Vec<f32>>, TrainError> {
+        self.members
+            .iter()
+            .map(|member| {
+                let engine = QueryEngine::new(member);
+                let mut values = Vec::with_capacity(images.len() * points.len());
+                for features in images {
+                    values.extend(engine.prepare(member, features)?.query_points(points)?);
+                }
+                Ok(values)
+            })
+            .collect()
+    }
+
     /// Combined predictions `[images, points]` at any MNI points: each point takes the weights of
     /// its nearest target voxel (beyond the voxels' reach, the members' mean).
     pub fn predict_points(
@@ -235,6 +254,12 @@ impl EnsembleModel {
         images: &[&ImageFeatures],
         points: &[Vec3],
     ) -> Result<Vec<f32>, TrainError> {
+        Ok(self.combine(&self.member_predictions(images, points)?, points))
+    }
+
+    /// The combination of members' predictions `[images, points]` (as
+    /// [`Self::member_predictions`] gives them) at `points`.
+    pub fn combine(&self, members: &[Vec<f32>], points: &[Vec3]) -> Vec<f32> {
         let k = self.members.len();
         let n = k + 1;
         let mean_weights: Vec<f32> = (0..n)
@@ -247,23 +272,39 @@ impl EnsembleModel {
                 None => mean_weights.as_slice(),
             })
             .collect();
-        let mut out = vec![0.0f32; images.len() * points.len()];
-        for (m, member) in self.members.iter().enumerate() {
-            let engine = QueryEngine::new(member);
-            for (i, features) in images.iter().enumerate() {
-                let values = engine.prepare(member, features)?.query_points(points)?;
-                let row = &mut out[i * points.len()..(i + 1) * points.len()];
-                for ((o, v), w) in row.iter_mut().zip(values).zip(&weights) {
-                    *o += w[m] * v;
-                }
+        let len = members.first().map_or(0, Vec::len);
+        let mut out = vec![0.0f32; len];
+        for (m, values) in members.iter().enumerate() {
+            for (i, (o, v)) in out.iter_mut().zip(values).enumerate() {
+                *o += weights[i % points.len().max(1)][m] * v;
             }
         }
-        for row in out.chunks_mut(points.len().max(1)) {
-            for (o, w) in row.iter_mut().zip(&weights) {
-                *o += w[k];
-            }
+        for (i, o) in out.iter_mut().enumerate() {
+            *o += weights[i % points.len().max(1)][k];
         }
-        Ok(out)
+        out
+    }
+
+    /// How much the members disagree: at each image and point the standard deviation of the
+    /// members' predictions (`K − 1` in the denominator; 0 for one member), `[images, points]`
+    /// — where an ensemble is uncertain.
+    pub fn spread(members: &[Vec<f32>]) -> Vec<f32> {
+        let k = members.len();
+        let len = members.first().map_or(0, Vec::len);
+        if k < 2 {
+            return vec![0.0; len];
+        }
+        (0..len)
+            .map(|i| {
+                let mean = members.iter().map(|m| f64::from(m[i])).sum::<f64>() / k as f64;
+                let var = members
+                    .iter()
+                    .map(|m| (f64::from(m[i]) - mean).powi(2))
+                    .sum::<f64>()
+                    / (k - 1) as f64;
+                var.sqrt() as f32
+            })
+            .collect()
     }
 
     /// Writes the ensemble file, atomically.

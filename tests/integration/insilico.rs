@@ -333,3 +333,110 @@ fn prf_and_localizer_report_json_and_files() {
     let volume = nrf::volume::Volume::read_nifti(&map, 0).expect("t map");
     assert_eq!(volume.grid.spacing_mm().x.abs(), 6.0);
 }
+
+#[test]
+fn an_ensemble_predicts_its_combination_and_the_spread_of_its_members() {
+    use nrf::model::Domain;
+    use nrf::train::ensemble::{Ensemble, EnsembleModel};
+    let device = burn::tensor::Device::flex();
+    let members: Vec<Nrf> = [1, 2]
+        .iter()
+        .map(|&k| default_model(k, &device).expect("model"))
+        .collect();
+    let Domain::Voxels(voxels) = members[0].domain.clone() else {
+        panic!("the embedded model has a domain");
+    };
+    let count = voxels.coords_mm().len();
+    let ensemble = EnsembleModel {
+        combination: Ensemble {
+            members: 2,
+            weights: (0..count).flat_map(|_| [0.5, 0.5, 0.0]).collect(),
+        },
+        voxels,
+        info: members[0].info.clone(),
+        members,
+    };
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("ensemble.nrf");
+    ensemble.save(&file).expect("save");
+    let (_, rgb) = nrf::data::simulate::stimulus_of(1, 3);
+    let image = dir.path().join("face.png");
+    image::RgbImage::from_raw(rgb.width, rgb.height, rgb.pixels.clone())
+        .expect("buffer")
+        .save(&image)
+        .expect("save");
+    let points = [Vec3::new(-40.0, -60.0, -20.0), Vec3::new(10.0, -90.0, 0.0)];
+    let points_file = dir.path().join("points.npy");
+    nrf::npy::write_f32(
+        &points_file,
+        &[2, 3],
+        &points.iter().flat_map(|p| p.to_array()).collect::<Vec<_>>(),
+    )
+    .expect("points");
+    let (mean_out, spread_out) = (dir.path().join("mean.npy"), dir.path().join("sd.npy"));
+    let path = |p: &std::path::Path| p.to_str().expect("utf-8").to_string();
+    let out = nrf(&[
+        "predict",
+        "--model",
+        &path(&file),
+        "--image",
+        &path(&image),
+        "--points",
+        &path(&points_file),
+        "--out",
+        &path(&mean_out),
+        "--spread",
+        &path(&spread_out),
+        "--device",
+        "cpu",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Each member by itself, through the query layer.
+    let features =
+        nrf::features::FeatureExtractor::extract(&BuiltinExtractor, &rgb).expect("features");
+    let each: Vec<Vec<f32>> = ensemble
+        .members
+        .iter()
+        .map(|m| {
+            QueryEngine::new(m)
+                .prepare(m, &features)
+                .expect("prepare")
+                .query_points(&points)
+                .expect("query")
+        })
+        .collect();
+    let (_, mean) = crate::support::read_npy_f32(&mean_out);
+    let (shape, spread) = crate::support::read_npy_f32(&spread_out);
+    assert_eq!(shape, [1, 2]);
+    for p in 0..2 {
+        let (a, b) = (each[0][p], each[1][p]);
+        assert!(
+            (mean[p] - 0.5 * (a + b)).abs() < 1e-5,
+            "{} vs {}",
+            mean[p],
+            0.5 * (a + b)
+        );
+        // The standard deviation of two values: |a − b| / √2.
+        assert!((spread[p] - (a - b).abs() / 2f32.sqrt()).abs() < 1e-5);
+    }
+    // A single model has no spread to give.
+    let out = nrf(&[
+        "predict",
+        "--image",
+        &path(&image),
+        "--points",
+        &path(&points_file),
+        "--out",
+        &path(&mean_out),
+        "--spread",
+        &path(&spread_out),
+        "--device",
+        "cpu",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ensemble"));
+}

@@ -2,6 +2,7 @@
 //! Fixtures live in `tests/data/` (copied from the reference fixtures, see `tests/data/README.md`).
 
 mod cli;
+mod cpu_queries;
 mod datasets;
 mod features;
 mod gpu;
