@@ -332,6 +332,32 @@ fn prf_and_localizer_report_json_and_files() {
     );
     let volume = nrf::volume::Volume::read_nifti(&map, 0).expect("t map");
     assert_eq!(volume.grid.spacing_mm().x.abs(), 6.0);
+
+    // ROI means per category, as CSV: one row per category, one column per area.
+    let csv = dir.path().join("roi.csv");
+    let out = nrf(&[
+        "roi",
+        "--images",
+        "library:14",
+        "--by-category",
+        "--csv",
+        csv.to_str().expect("utf-8"),
+        "--device",
+        "cpu",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&csv).expect("csv");
+    let mut lines = text.lines();
+    let header = lines.next().expect("header");
+    assert!(header.starts_with("label,images,V1,"), "{header}");
+    assert!(header.contains("FFA"), "{header}");
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 7, "{text}");
+    assert!(rows.iter().any(|r| r.starts_with("face,2,")), "{text}");
 }
 
 #[test]
