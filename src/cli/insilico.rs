@@ -24,7 +24,7 @@ use nrf::model::Nrf;
 use nrf::query::{QueryEngine, Region};
 use nrf::volume::SpaceCode;
 
-use super::io::nifti_grid;
+use super::io::{nifti_grid, parse_point};
 use super::predict::{DeviceArg, DomainArgs, RegionArg, load_model};
 use super::progress::ProgressBar;
 
@@ -161,19 +161,6 @@ fn short(label: &str) -> String {
         label.to_string()
     } else {
         format!("…{}", chars[chars.len() - 23..].iter().collect::<String>())
-    }
-}
-
-/// Parses `X,Y,Z` (mm).
-pub fn parse_point(s: &str) -> Result<Vec3, String> {
-    let v: Vec<f32> = s
-        .split(',')
-        .map(|p| p.trim().parse::<f32>())
-        .collect::<Result<_, _>>()
-        .map_err(|_| format!("{s:?}: expected X,Y,Z in mm, e.g. -40,-52,-18"))?;
-    match v.as_slice() {
-        [x, y, z] if v.iter().all(|c| c.is_finite()) => Ok(Vec3::new(*x, *y, *z)),
-        _ => Err(format!("{s:?}: expected three numbers X,Y,Z")),
     }
 }
 

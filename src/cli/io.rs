@@ -1,5 +1,5 @@
-//! Inputs and outputs several commands share: MNI points from `.npy`, and the grid behind a
-//! NIfTI output.
+//! Inputs and outputs several commands share: MNI points (`X,Y,Z` or `.npy`), and the grid
+//! behind a NIfTI output.
 
 use std::path::Path;
 
@@ -8,6 +8,19 @@ use glam::Vec3;
 
 use nrf::npy;
 use nrf::space::Grid;
+
+/// Parses a point given as `X,Y,Z` (MNI mm) on the command line.
+pub fn parse_point(s: &str) -> Result<Vec3, String> {
+    let v: Vec<f32> = s
+        .split(',')
+        .map(|p| p.trim().parse::<f32>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("{s:?}: expected X,Y,Z in mm, e.g. -40,-52,-18"))?;
+    match v.as_slice() {
+        [x, y, z] if v.iter().all(|c| c.is_finite()) => Ok(Vec3::new(*x, *y, *z)),
+        _ => Err(format!("{s:?}: expected three numbers X,Y,Z")),
+    }
+}
 
 /// Reads an `(N, 3)` `.npy` of MNI points in mm.
 pub fn read_points(path: &Path) -> Result<Vec<Vec3>> {

@@ -125,15 +125,7 @@ pub struct RenderArgs {
 }
 
 fn parse_point(s: &str) -> Result<DVec3, String> {
-    let v: Vec<f64> = s
-        .split(',')
-        .map(|p| p.trim().parse::<f64>())
-        .collect::<Result<_, _>>()
-        .map_err(|_| format!("{s:?}: expected X,Y,Z in mm, e.g. 0,-80,5"))?;
-    match v.as_slice() {
-        [x, y, z] if v.iter().all(|c| c.is_finite()) => Ok(DVec3::new(*x, *y, *z)),
-        _ => Err(format!("{s:?}: expected three numbers X,Y,Z")),
-    }
+    super::io::parse_point(s).map(|p| p.as_dvec3())
 }
 
 pub(super) fn parse_size(s: &str) -> Result<(u32, u32), String> {

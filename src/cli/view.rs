@@ -58,7 +58,7 @@ pub struct ViewArgs {
     pub localizer: Option<Vec<String>>,
     /// Show the pRF at this point at once (Ask panel), with the crosshair there.
     #[arg(long, value_name = "X,Y,Z", allow_hyphen_values = true,
-          value_parser = super::insilico::parse_point, conflicts_with = "localizer")]
+          value_parser = super::io::parse_point, conflicts_with = "localizer")]
     pub prf_at: Option<glam::Vec3>,
     /// A NIfTI volume (e.g. a stat map) to show over the template in place of the prediction.
     #[arg(long, value_name = "FILE.nii[.gz]")]

@@ -174,6 +174,17 @@ fn nrf(args: &[&str]) -> std::process::Output {
         .expect("run nrf")
 }
 
+/// Runs nrf and asserts that it succeeded (its stderr otherwise).
+fn succeeds(args: &[&str]) -> std::process::Output {
+    let out = nrf(args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 fn fails_with(args: &[&str], words: &[&str]) {
     let out = nrf(args);
     assert!(!out.status.success(), "{args:?} succeeded");
@@ -253,7 +264,7 @@ fn unreadable_images_in_a_set_are_skipped_and_named() {
             .expect("save");
     }
     std::fs::write(dir.path().join("broken.jpg"), b"not a jpeg").expect("write");
-    let out = nrf(&[
+    let out = succeeds(&[
         "top",
         "--point",
         "-40,-60,-20",
@@ -265,11 +276,6 @@ fn unreadable_images_in_a_set_are_skipped_and_named() {
         "--device",
         "cpu",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("skipped broken.jpg"), "{stderr}");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
@@ -282,7 +288,7 @@ fn unreadable_images_in_a_set_are_skipped_and_named() {
 fn prf_and_localizer_report_json_and_files() {
     let dir = tempfile::tempdir().expect("dir");
     let png = dir.path().join("prf.png");
-    let out = nrf(&[
+    let out = succeeds(&[
         "prf",
         "--point",
         "-9,-86,6",
@@ -292,11 +298,6 @@ fn prf_and_localizer_report_json_and_files() {
         "--device",
         "cpu",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert!(v["fit"]["sigma_deg"].as_f64().expect("sigma") > 0.0);
     assert_eq!(v["truth"]["simulator"]["area"], "V1");
@@ -304,7 +305,7 @@ fn prf_and_localizer_report_json_and_files() {
     assert!(image::open(&png).is_ok());
 
     let map = dir.path().join("t.nii.gz");
-    let out = nrf(&[
+    let out = succeeds(&[
         "localizer",
         "--a",
         "face:4",
@@ -318,11 +319,6 @@ fn prf_and_localizer_report_json_and_files() {
         "--device",
         "cpu",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["a"]["images"], 4);
     assert!(v["peak"]["t"].as_f64().expect("t") > 0.0);
@@ -335,7 +331,7 @@ fn prf_and_localizer_report_json_and_files() {
 
     // ROI means per category, as CSV: one row per category, one column per area.
     let csv = dir.path().join("roi.csv");
-    let out = nrf(&[
+    succeeds(&[
         "roi",
         "--images",
         "library:14",
@@ -345,11 +341,6 @@ fn prf_and_localizer_report_json_and_files() {
         "--device",
         "cpu",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let text = std::fs::read_to_string(&csv).expect("csv");
     let mut lines = text.lines();
     let header = lines.next().expect("header");
@@ -401,7 +392,7 @@ fn an_ensemble_predicts_its_combination_and_the_spread_of_its_members() {
     .expect("points");
     let (mean_out, spread_out) = (dir.path().join("mean.npy"), dir.path().join("sd.npy"));
     let path = |p: &std::path::Path| p.to_str().expect("utf-8").to_string();
-    let out = nrf(&[
+    succeeds(&[
         "predict",
         "--model",
         &path(&file),
@@ -416,11 +407,6 @@ fn an_ensemble_predicts_its_combination_and_the_spread_of_its_members() {
         "--device",
         "cpu",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     // Each member by itself, through the query layer.
     let features =
         nrf::features::FeatureExtractor::extract(&BuiltinExtractor, &rgb).expect("features");
