@@ -276,8 +276,9 @@ pub fn compute_device(choice: DeviceChoice) -> Result<ComputeDevice, NoGpu> {
 /// Lowers the calling thread's CPU priority (nice 10) below a window's (0): background compute
 /// then yields the cores to the frames when both want them, and has them to itself otherwise.
 /// Linux only; elsewhere it does nothing.
-// One of the crate's two `unsafe` blocks (the other is the `gemm` call of
-// `query/cpu_kernel.rs`): the libc call that sets a thread's nice value (std has none).
+// One of the crate's three `unsafe` blocks (the others: the `gemm` call of
+// `query/cpu_kernel.rs`, `main.rs`'s runtime folder): the libc call that sets a thread's nice
+// value (std has none).
 #[allow(unsafe_code)]
 pub fn yield_to_the_window() {
     #[cfg(target_os = "linux")]

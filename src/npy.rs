@@ -62,9 +62,75 @@ impl NpyArray {
     }
 }
 
+/// The number of values a shape holds, `None` when it overflows.
+fn shape_count(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d))
+}
+
+/// Fails, before anything is allocated, when the header's shape holds more values than the file
+/// has bytes (every value takes at least one).
+fn check_shape_fits(path: &Path, shape: &[usize], file_bytes: usize) -> Result<(), NpyError> {
+    match shape_count(shape) {
+        Some(count) if count <= file_bytes => Ok(()),
+        _ => Err(FileError::invalid(
+            path,
+            format!("header shape {shape:?} holds more values than the file's {file_bytes} bytes"),
+        )
+        .into()),
+    }
+}
+
+/// The shape a `.npy` header declares, read before `npyz` sees the file (it multiplies the
+/// dimensions unchecked); `None` when the header cannot be read this way (`npyz` then reports
+/// what is wrong).
+fn declared_shape(bytes: &[u8]) -> Option<Vec<u64>> {
+    if bytes.get(..6)? != b"\x93NUMPY" {
+        return None;
+    }
+    let (len, start): (usize, usize) = match bytes.get(6)? {
+        1 => (
+            u16::from_le_bytes([*bytes.get(8)?, *bytes.get(9)?]) as usize,
+            10,
+        ),
+        2 | 3 => (
+            u32::from_le_bytes(bytes.get(8..12)?.try_into().ok()?) as usize,
+            12,
+        ),
+        _ => return None,
+    };
+    let text = std::str::from_utf8(bytes.get(start..start.checked_add(len)?)?).ok()?;
+    let rest = &text[text.find("'shape'")?..];
+    let tuple = &rest[rest.find('(')? + 1..rest.find(')')?];
+    tuple
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(|d| d.trim_end_matches('L').parse::<u64>().ok())
+        .collect()
+}
+
+/// Refuses a header whose shape holds more values than the file has bytes, before `npyz`
+/// reads it.
+fn check_declared_shape(path: &Path, bytes: &[u8]) -> Result<(), NpyError> {
+    let Some(shape) = declared_shape(bytes) else {
+        return Ok(());
+    };
+    match shape.iter().try_fold(1u64, |n, &d| n.checked_mul(d)) {
+        Some(count) if count <= bytes.len() as u64 => Ok(()),
+        _ => Err(FileError::invalid(
+            path,
+            format!(
+                "header shape {shape:?} holds more values than the file's {} bytes",
+                bytes.len()
+            ),
+        )
+        .into()),
+    }
+}
+
 /// Fails unless the header's shape holds exactly `len` values.
 fn check_length(path: &Path, shape: &[usize], len: usize) -> Result<(), NpyError> {
-    if len == shape.iter().product::<usize>() {
+    if shape_count(shape) == Some(len) {
         return Ok(());
     }
     Err(FileError::invalid(
@@ -74,19 +140,18 @@ fn check_length(path: &Path, shape: &[usize], len: usize) -> Result<(), NpyError
     .into())
 }
 
-/// Reads a float32 or float64 `.npy` file (float64 is converted) in C order.
+/// Reads a float32 or float64 `.npy` file (float64 is converted), returned in C order whichever
+/// order it was saved in.
 pub fn read_f32(path: impl AsRef<Path>) -> Result<NpyArray, NpyError> {
     let path = path.as_ref();
     let invalid = |message: String| -> NpyError { FileError::invalid(path, message).into() };
     let bytes = crate::error::read_bytes(path)?;
+    check_declared_shape(path, &bytes)?;
     let npy = npyz::NpyFile::new(&bytes[..])
         .map_err(|e| invalid(format!("not a valid .npy file ({e})")))?;
-    if npy.order() != npyz::Order::C {
-        return Err(invalid(
-            "Fortran-ordered arrays are not supported: save with np.ascontiguousarray".into(),
-        ));
-    }
+    let fortran = npy.order() == npyz::Order::Fortran;
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
+    check_shape_fits(path, &shape, bytes.len())?;
     let dtype = npy.dtype();
     let data: Vec<f32> = match dtype.descr().as_str() {
         "'<f4'" | "'>f4'" => npy.into_vec::<f32>(),
@@ -101,7 +166,40 @@ pub fn read_f32(path: impl AsRef<Path>) -> Result<NpyArray, NpyError> {
     }
     .map_err(|e| invalid(format!("truncated or unreadable data ({e})")))?;
     check_length(path, &shape, data.len())?;
+    let data = if fortran {
+        fortran_to_c(&data, &shape)
+    } else {
+        data
+    };
     Ok(NpyArray { shape, data })
+}
+
+/// Values stored in Fortran order (first index fastest, as `np.asfortranarray` saves them) in C
+/// order (last index fastest), for `data.len() == shape.iter().product()`.
+fn fortran_to_c<T: Copy>(data: &[T], shape: &[usize]) -> Vec<T> {
+    if shape.len() < 2 {
+        return data.to_vec();
+    }
+    // C strides of the output; walk the Fortran input in order, its index counting up first
+    // index fastest.
+    let mut c_strides = vec![1usize; shape.len()];
+    for axis in (0..shape.len() - 1).rev() {
+        c_strides[axis] = c_strides[axis + 1] * shape[axis + 1];
+    }
+    let mut out = data.to_vec();
+    let mut index = vec![0usize; shape.len()];
+    for &value in data {
+        let at: usize = index.iter().zip(&c_strides).map(|(i, s)| i * s).sum();
+        out[at] = value;
+        for (i, &d) in index.iter_mut().zip(shape) {
+            *i += 1;
+            if *i < d {
+                break;
+            }
+            *i = 0;
+        }
+    }
+    out
 }
 
 /// Reads an integer `.npy` file (signed or unsigned, 1 to 8 bytes, either byte order) such as
@@ -110,9 +208,12 @@ pub fn read_integers(path: impl AsRef<Path>) -> Result<(Vec<usize>, Vec<i64>), N
     let path = path.as_ref();
     let invalid = |message: String| -> NpyError { FileError::invalid(path, message).into() };
     let bytes = crate::error::read_bytes(path)?;
+    check_declared_shape(path, &bytes)?;
     let npy = npyz::NpyFile::new(&bytes[..])
         .map_err(|e| invalid(format!("not a valid .npy file ({e})")))?;
+    let fortran = npy.order() == npyz::Order::Fortran;
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
+    check_shape_fits(path, &shape, bytes.len())?;
     let descr = npy.dtype().descr();
     let widen = |v: Result<Vec<i64>, std::io::Error>| v;
     let data: Vec<i64> = match descr
@@ -157,6 +258,11 @@ pub fn read_integers(path: impl AsRef<Path>) -> Result<(Vec<usize>, Vec<i64>), N
     }
     .map_err(|e| invalid(format!("truncated or unreadable data ({e})")))?;
     check_length(path, &shape, data.len())?;
+    let data = if fortran {
+        fortran_to_c(&data, &shape)
+    } else {
+        data
+    };
     Ok((shape, data))
 }
 
@@ -195,6 +301,55 @@ pub fn write_f32(path: impl AsRef<Path>, shape: &[usize], data: &[f32]) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An `.npy` file with a hand-written header (format 1.0).
+    fn npy_bytes(header: &str, payload: &[u8]) -> Vec<u8> {
+        let mut dict = header.to_string();
+        while !(10 + dict.len() + 1).is_multiple_of(64) {
+            dict.push(' ');
+        }
+        dict.push('\n');
+        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+        bytes.extend((dict.len() as u16).to_le_bytes());
+        bytes.extend(dict.as_bytes());
+        bytes.extend(payload);
+        bytes
+    }
+
+    #[test]
+    fn fortran_ordered_arrays_read_in_c_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // np.asfortranarray([[1, 2, 3], [4, 5, 6]]) stores 1 4 2 5 3 6.
+        let stored: Vec<u8> = [1.0f32, 4.0, 2.0, 5.0, 3.0, 6.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let path = dir.path().join("f.npy");
+        let header = "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }";
+        std::fs::write(&path, npy_bytes(header, &stored)).expect("write");
+        let array = read_f32(&path).expect("a Fortran-ordered array");
+        assert_eq!(array.shape, [2, 3]);
+        assert_eq!(array.data, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        let ints: Vec<u8> = [1i32, 4, 2, 5, 3, 6]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let header = "{'descr': '<i4', 'fortran_order': True, 'shape': (2, 3), }";
+        std::fs::write(&path, npy_bytes(header, &ints)).expect("write");
+        assert_eq!(read_integers(&path).expect("ints").1, [1, 2, 3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn absurd_shapes_are_refused_before_allocating() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("huge.npy");
+        for shape in ["(1099511627776, 1099511627776)", "(4000000000,)"] {
+            let header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
+            std::fs::write(&path, npy_bytes(&header, &[0u8; 16])).expect("write");
+            let message = read_f32(&path).expect_err("refused").to_string();
+            assert!(message.contains("huge.npy"), "{message}");
+        }
+    }
 
     #[test]
     fn round_trip_and_shape_checks() {

@@ -223,7 +223,7 @@ pub fn localizer(args: &LocalizerArgs) -> Result<()> {
     let asked = args.model.load()?;
     let started = Instant::now();
     let grid_path = args.out.clone().unwrap_or_else(|| "map.nii".into());
-    let grid = nifti_grid(Some(args.grid), &grid_path)?;
+    let grid = nifti_grid(Some(args.grid), &grid_path, 2)?;
     let at = GridPoints::new(&asked.engine, &grid, region(args.region))?;
     let a_set = asked.set_features(&args.a)?;
     let b_set = asked.set_features(&args.b)?;
@@ -602,7 +602,7 @@ pub fn predict_sets(args: &super::predict::PredictArgs) -> Result<()> {
     let (points, grid_points) = match (&args.points, args.grid) {
         (Some(path), _) => (super::io::read_points(path)?, None),
         (None, grid) => {
-            let grid = nifti_grid(grid, &args.out)?;
+            let grid = nifti_grid(grid, &args.out, set.features.len())?;
             check_set_size(set.features.len(), grid.len())?;
             let at = GridPoints::new(&asked.engine, &grid, region(args.region))?;
             (at.points.clone(), Some(at))
@@ -716,7 +716,7 @@ pub fn predict_ensemble(path: &std::path::Path, args: &super::predict::PredictAr
     let (points, grid_points) = match (&args.points, args.grid) {
         (Some(points), _) => (super::io::read_points(points)?, None),
         (None, grid) => {
-            let grid = nifti_grid(grid, &args.out)?;
+            let grid = nifti_grid(grid, &args.out, 2 * images.len())?;
             nrf::insilico::set_prediction::check_set_size(images.len(), grid.len())?;
             let inside = match args.region {
                 RegionArg::Domain => ensemble.voxels.mask_grid(&grid),

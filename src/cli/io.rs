@@ -30,7 +30,7 @@ pub fn read_points(path: &Path) -> Result<Vec<Vec3>> {
 }
 
 /// The MNI grid of `--grid MM` for a NIfTI output, refusing other output names.
-pub fn nifti_grid(spacing: Option<f64>, out: &Path) -> Result<Grid> {
+pub fn nifti_grid(spacing: Option<f64>, out: &Path, volumes: usize) -> Result<Grid> {
     let Some(spacing) = spacing else {
         bail!("give --points P.npy or --grid MM");
     };
@@ -41,5 +41,48 @@ pub fn nifti_grid(spacing: Option<f64>, out: &Path) -> Result<Grid> {
             out.display()
         );
     }
-    Ok(Grid::mni(spacing)?)
+    let grid = Grid::mni(spacing)?;
+    check_grid_fits(&grid, spacing, volumes)?;
+    Ok(grid)
+}
+
+/// Bytes a grid query of `volumes` output volumes needs per grid voxel: the volumes (float32),
+/// one more being filled, the region mask and the region's voxel indices.
+const BYTES_PER_VOXEL_BESIDES_VOLUMES: u64 = 4 + 1 + 8;
+
+/// Refuses, before anything is allocated, a grid whose volumes would not fit in the memory
+/// this machine has available (`MemAvailable`, Linux; no check where it cannot be read), saying
+/// what it needs and what to do instead.
+pub fn check_grid_fits(grid: &Grid, spacing: f64, volumes: usize) -> Result<()> {
+    let voxels = grid.len() as u64;
+    let needed = (volumes as u64)
+        .checked_mul(4)
+        .and_then(|b| b.checked_add(BYTES_PER_VOXEL_BESIDES_VOLUMES))
+        .and_then(|b| b.checked_mul(voxels));
+    let Some(available) = available_memory() else {
+        return Ok(());
+    };
+    match needed {
+        Some(needed) if needed <= available => Ok(()),
+        _ => {
+            let [nx, ny, nz] = grid.dims;
+            // The spacing at which it would fit, rounded up to a tenth of a mm.
+            let ratio = needed.map_or(f64::INFINITY, |n| n as f64 / available as f64);
+            let coarser = (spacing * ratio.cbrt() * 10.0).ceil() / 10.0;
+            bail!(
+                "a {nx}×{ny}×{nz} grid at {spacing} mm for {volumes} volume(s) needs about {:.1} GB of memory, and this machine has {:.1} GB available: use a coarser --grid (about {coarser} mm or more) or fewer images",
+                needed.map_or(f64::INFINITY, |n| n as f64 / 1e9),
+                available as f64 / 1e9
+            );
+        }
+    }
+}
+
+/// The memory the kernel says is available to new work (`MemAvailable` of `/proc/meminfo`),
+/// bytes; `None` where it cannot be read.
+fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kb.checked_mul(1024)
 }

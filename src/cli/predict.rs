@@ -340,7 +340,7 @@ pub fn predict(args: &PredictArgs) -> Result<()> {
         );
         return Ok(());
     }
-    let grid = nifti_grid(args.grid, &args.out)?;
+    let grid = nifti_grid(args.grid, &args.out, queries.len())?;
     let spacing = grid.spacing_mm().x;
     let region = match args.region {
         RegionArg::Domain => Region::Domain,

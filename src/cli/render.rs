@@ -77,7 +77,8 @@ pub struct RenderArgs {
     /// --size). 3D: spacing of the predicted volume (default 2).
     #[arg(long)]
     pub spacing: Option<f64>,
-    /// Output size WIDTHxHEIGHT (3D default 640x480; slices default: the brain at --spacing).
+    /// Size of the PNG, WIDTHxHEIGHT, colour bar included (3D default 640x480 plus the bar;
+    /// slices default: the brain at --spacing).
     #[arg(long, value_parser = parse_size)]
     pub size: Option<(u32, u32)>,
     /// Colour map: rdbu_r, hotcold, hot, viridis, gray.
@@ -232,6 +233,19 @@ pub fn render(args: &RenderArgs) -> Result<()> {
         style.threshold, at.x, at.y, at.z
     );
 
+    // --size is the whole picture: the colour bar's strip comes out of its width.
+    let view_size = match (args.size, args.no_colorbar) {
+        (Some((w, h)), false) => {
+            let strip = nrf::render::colorbar::strip_width(h);
+            if w < strip + 16 {
+                bail!(
+                    "--size {w}x{h} leaves no room beside the {strip}-pixel colour bar: give a wider size or --no-colorbar"
+                );
+            }
+            Some((w - strip, h))
+        }
+        (size, _) => size,
+    };
     let image = match args.view {
         ViewArg::Axial | ViewArg::Coronal | ViewArg::Sagittal => {
             let orientation = match args.view {
@@ -247,13 +261,13 @@ pub fn render(args: &RenderArgs) -> Result<()> {
                 style: &style,
                 at,
             };
-            render_slice_view(&scene, orientation, args.size)?
+            render_slice_view(&scene, orientation, view_size)?
         }
         ViewArg::ThreeD => {
-            let size = args.size.unwrap_or((640, 480));
+            let size = view_size.unwrap_or((640, 480));
             render_3d(args, &query, region, &style, size)?
         }
-        ViewArg::Ortho => ortho(args, &query, region, &style, at)?,
+        ViewArg::Ortho => ortho(args, &query, region, &style, at, view_size)?,
     };
     let image = if args.no_colorbar {
         image
@@ -422,9 +436,12 @@ fn ortho(
     region: Region,
     style: &OverlayStyle,
     at: DVec3,
+    size: Option<(u32, u32)>,
 ) -> Result<RgbaImage> {
-    let (w, h) = args.size.unwrap_or((800, 800));
-    let tile = (w / 2, h / 2);
+    let (w, h) = size.unwrap_or((800, 800));
+    // Two tiles and the gap between them fill the size exactly.
+    let gap = 6;
+    let tile = (w.saturating_sub(gap) / 2, h.saturating_sub(gap) / 2);
     let templates = SliceTemplates::default();
     let tiles = [
         Orientation::Sagittal,
@@ -451,8 +468,7 @@ fn ortho(
             RgbaImage::from_pixel(tile.0, tile.1, Rgba([0, 0, 0, 255]))
         }
     };
-    let gap = 6;
-    let mut out = RgbaImage::from_pixel(tile.0 * 2 + gap, tile.1 * 2 + gap, Rgba([0, 0, 0, 255]));
+    let mut out = RgbaImage::from_pixel(w, h, Rgba([0, 0, 0, 255]));
     let place = |out: &mut RgbaImage, image: &RgbaImage, col: u32, row: u32| {
         // Centre each tile in its cell.
         let x = col * (tile.0 + gap) + (tile.0.saturating_sub(image.width())) / 2;

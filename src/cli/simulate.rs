@@ -122,7 +122,7 @@ pub fn truth_command(args: &TruthArgs) -> Result<()> {
         );
         return Ok(());
     }
-    let grid = nifti_grid(args.grid, &args.out)?;
+    let grid = nifti_grid(args.grid, &args.out, 1)?;
     let spacing = grid.spacing_mm().x;
     truth_on_grid(&subject, &image, &grid)?.write_nifti(&args.out, SpaceCode::Mni152)?;
     let [nx, ny, nz] = grid.dims;

@@ -99,23 +99,32 @@ pub(super) fn default_cache_dir() -> Result<PathBuf> {
         .context("cannot find a cache folder: set HOME or XDG_CACHE_HOME, or give --cache DIR")
 }
 
+/// A count that must be 1 or more (0 epochs would train nothing and say nothing).
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1 (0 would train nothing)".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{text:?} is not a whole number")),
+    }
+}
+
 /// The training schedule, shared by `nrf train` and `nrf finetune`.
 #[derive(Debug, Args)]
 pub struct ScheduleArgs {
     /// Maximum epochs.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = at_least_one)]
     pub epochs: usize,
     /// Validations without improvement before stopping.
     #[arg(long, default_value_t = 5)]
     pub patience: usize,
     /// Validate every N epochs (for tiny training sets, whose epochs are one step).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = at_least_one)]
     pub validate_every: usize,
     /// Images per batch.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = at_least_one)]
     pub batch_images: usize,
     /// Voxels sampled per image per batch.
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 2000, value_parser = at_least_one)]
     pub voxels_per_image: usize,
     /// AdamW learning rate.
     #[arg(long, default_value_t = 3e-4)]

@@ -34,6 +34,16 @@ pub enum ModelError {
     },
 }
 
+impl From<crate::npy::NpyError> for ModelError {
+    /// An `.npy` error already names its file: passed on as it is.
+    fn from(e: crate::npy::NpyError) -> Self {
+        match e {
+            crate::npy::NpyError::File(e) => Self::File(e),
+            crate::npy::NpyError::Write(e) => Self::Write(e),
+        }
+    }
+}
+
 fn invalid(path: &Path, message: impl Into<String>) -> ModelError {
     FileError::Invalid {
         path: path.to_path_buf(),
@@ -292,10 +302,8 @@ pub fn read_domain(source: &DomainSource) -> Result<Domain, ModelError> {
 }
 
 fn read_coords(path: &Path) -> Result<Vec<Vec3>, ModelError> {
-    let array = crate::npy::read_f32(path).map_err(|e| invalid(path, e.to_string()))?;
-    array
-        .expect_shape(path, "MNI coordinates", &[None, Some(3)])
-        .map_err(|e| invalid(path, e.to_string()))?;
+    let array = crate::npy::read_f32(path)?;
+    array.expect_shape(path, "MNI coordinates", &[None, Some(3)])?;
     Ok(array.data.chunks_exact(3).map(Vec3::from_slice).collect())
 }
 
@@ -400,13 +408,12 @@ impl Nrf {
         let yaml_path = dir.join("experiment_config.yaml");
         let (config, b_named, features, subject) = read_yaml(&yaml_path)?;
         let b_path = resolve_b_path(dir, b_named.as_deref())?;
-        let b = crate::npy::read_f32(&b_path).map_err(|e| invalid(&b_path, e.to_string()))?;
+        let b = crate::npy::read_f32(&b_path)?;
         b.expect_shape(
             &b_path,
             "Fourier matrix B",
             &[Some(3), Some(config.fourier_features)],
-        )
-        .map_err(|e| invalid(&b_path, e.to_string()))?;
+        )?;
         let b = NamedTensor {
             shape: b.shape,
             data: b.data,

@@ -29,10 +29,21 @@ pub fn format_value(v: f32) -> String {
     if v > 0.0 { format!("+{s}") } else { s }
 }
 
+/// Label scale for a picture `height` pixels high.
+fn scale_for(height: u32) -> u32 {
+    if height >= 500 { 2 } else { 1 }
+}
+
+/// Width of the strip [`with_colorbar`] adds to a picture `height` pixels high: a figure of a
+/// given size leaves it this much room.
+pub fn strip_width(height: u32) -> u32 {
+    STRIP * scale_for(height)
+}
+
 /// `image` with a colour bar strip on its right, on the same background.
 pub fn with_colorbar(image: &RgbaImage, style: &OverlayStyle) -> RgbaImage {
-    let scale = if image.height() >= 500 { 2 } else { 1 };
-    let strip = STRIP * scale;
+    let scale = scale_for(image.height());
+    let strip = strip_width(image.height());
     let (w, h) = (image.width() + strip, image.height());
     let mut out = RgbaImage::from_pixel(w, h, Rgba([0, 0, 0, 255]));
     image::imageops::replace(&mut out, image, 0, 0);

@@ -259,3 +259,64 @@ fn predict_refuses_features_that_do_not_fit() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_headless_prediction_that_succeeds_prints_no_error() {
+    // Without XDG_RUNTIME_DIR (a server, a container) the GPU probe of --device auto used to make
+    // the Vulkan driver print "error: XDG_RUNTIME_DIR is invalid or not set".
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("p.nii");
+    let image = data("clip-tiny/images/noise_227.png");
+    let run = Command::new(env!("CARGO_BIN_EXE_nrf"))
+        .args([
+            "predict",
+            "--image",
+            image.to_str().expect("utf-8"),
+            "--grid",
+            "6",
+            "--out",
+        ])
+        .arg(&out)
+        .env_remove("XDG_RUNTIME_DIR")
+        .output()
+        .expect("run nrf");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(!stderr.to_lowercase().contains("error"), "{stderr}");
+}
+
+#[test]
+fn an_error_says_each_fact_once() {
+    let out = nrf(&[
+        "predict",
+        "--image",
+        "/no/such/image.png",
+        "--points",
+        "/no/such/points.npy",
+        "--out",
+        "/tmp/x.npy",
+        "--device",
+        "cpu",
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert_eq!(stderr.matches("No such file").count(), 1, "{stderr}");
+}
+
+#[test]
+fn zero_epochs_are_refused() {
+    let out = nrf(&[
+        "train",
+        "--data",
+        "/tmp",
+        "--out",
+        "/tmp/m.nrf",
+        "--epochs",
+        "0",
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--epochs"), "{stderr}");
+    assert!(stderr.contains("at least 1"), "{stderr}");
+}

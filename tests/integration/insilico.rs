@@ -248,6 +248,30 @@ fn bad_questions_get_clear_errors() {
         &["top", "--roi", "MT", "--device", "cpu"],
         &["no ROI", "FFA"],
     );
+    // A grid that cannot fit in memory is refused up front with what it needs (0.1 mm over
+    // the whole MNI box: 7 × 10⁹ voxels), not attempted.
+    let image = empty.path().join("grey.png");
+    image::RgbImage::from_pixel(32, 32, image::Rgb([128, 128, 128]))
+        .save(&image)
+        .expect("save");
+    let out = empty.path().join("never-written.nii");
+    fails_with(
+        &[
+            "predict",
+            "--image",
+            image.to_str().expect("utf-8"),
+            "--grid",
+            "0.1",
+            "--region",
+            "all",
+            "--out",
+            out.to_str().expect("utf-8"),
+            "--device",
+            "cpu",
+        ],
+        &["needs about", "GB of memory", "coarser --grid"],
+    );
+    assert!(!out.exists());
 }
 
 #[test]

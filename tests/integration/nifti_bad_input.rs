@@ -130,3 +130,25 @@ fn big_endian_files_are_detected_and_read() {
     let image = NiftiImage::read(data("nifti/anatomical.nii")).expect("read");
     assert_eq!(image.header.datatype.to_string(), ">i2");
 }
+
+#[test]
+fn nifti2_dimensions_whose_product_overflows_are_refused() {
+    // A NIfTI-2 header of 2^40 × 2^40 × 2^40 float32 voxels: the product wraps in 64 bits.
+    let mut header = vec![0u8; 544];
+    header[0..4].copy_from_slice(&540i32.to_le_bytes());
+    header[4..12].copy_from_slice(b"n+2\0\r\n\x1a\n");
+    header[12..14].copy_from_slice(&16i16.to_le_bytes()); // float32
+    header[14..16].copy_from_slice(&32i16.to_le_bytes());
+    for (n, d) in [3i64, 1 << 40, 1 << 40, 1 << 40, 1, 1, 1, 1]
+        .iter()
+        .enumerate()
+    {
+        header[16 + 8 * n..24 + 8 * n].copy_from_slice(&d.to_le_bytes());
+    }
+    for n in 0..8 {
+        header[104 + 8 * n..112 + 8 * n].copy_from_slice(&1f64.to_le_bytes());
+    }
+    header[168..176].copy_from_slice(&544i64.to_le_bytes());
+    let message = error_for("huge.nii", &header);
+    assert_mentions(&message, &["shape", "GiB"]);
+}

@@ -236,8 +236,57 @@ fn three_d_and_mip_views_match_their_golden_images() {
         let (ok, log) = nrf_render(&args, &[]);
         assert!(ok, "{log}");
         let got = image::open(&out).expect("png").to_rgba8();
+        assert_eq!(
+            got.dimensions(),
+            (240, 180),
+            "--size is the whole PNG, bar included"
+        );
         assert_matches_golden(name, &got);
     }
+}
+
+#[test]
+fn size_is_the_whole_picture_colour_bar_included() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let image = stimulus(dir.path());
+    for (view, size, expected) in [
+        ("axial", "300x200", (300, 200)),
+        ("ortho", "640x480", (640, 480)),
+    ] {
+        let out = dir.path().join(format!("{view}.png"));
+        let (ok, log) = nrf_render(
+            &[
+                "--image",
+                image.to_str().expect("utf-8"),
+                "--view",
+                view,
+                "--size",
+                size,
+                "--device",
+                "cpu",
+                "--out",
+                out.to_str().expect("utf-8"),
+            ],
+            &[("NRF_NO_GPU", "1")],
+        );
+        assert!(ok, "{log}");
+        let got = image::open(&out).expect("png");
+        assert_eq!((got.width(), got.height()), expected, "{view} {size}");
+    }
+    let (ok, log) = nrf_render(
+        &[
+            "--image",
+            image.to_str().expect("utf-8"),
+            "--view",
+            "axial",
+            "--size",
+            "70x300",
+            "--out",
+            "x.png",
+        ],
+        &[("NRF_NO_GPU", "1")],
+    );
+    assert!(!ok && log.contains("--no-colorbar"), "{log}");
 }
 
 #[test]

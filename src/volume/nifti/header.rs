@@ -142,6 +142,19 @@ pub(super) fn parse_header(path: &Path, bytes: &[u8]) -> Result<NiftiHeader, Vol
         }
         shape.push(d as usize);
     }
+    // The product is checked before anything uses it: 64-bit NIfTI-2 dimensions overflow.
+    let data_bytes = shape
+        .iter()
+        .try_fold(kind.size() as u64, |bytes, &d| bytes.checked_mul(d as u64));
+    if data_bytes.is_none_or(|bytes| bytes > super::MAX_DATA_BYTES) {
+        return Err(bad(
+            path,
+            format!(
+                "header shape {shape:?} needs more than the {} GiB of voxel data nrf reads",
+                super::MAX_DATA_BYTES >> 30
+            ),
+        ));
+    }
     let zooms: Vec<f64> = pixdim[1..=ndim].iter().map(|z| z.abs()).collect();
     for (axis, z) in zooms.iter().take(3).enumerate() {
         if !(z.is_finite() && *z > 0.0) {
