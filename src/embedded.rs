@@ -4,6 +4,7 @@
 //! in `assets/models/scores.tsv` and the README. They describe simulated subjects, not people.
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use burn::tensor::Device;
 
@@ -68,11 +69,23 @@ pub fn default_model(subject: usize, device: &Device) -> Result<Nrf, DefaultMode
     if let Domain::Voxels(voxels) = &model.domain
         && voxels.rois().is_empty()
     {
-        let truth = VirtualSubject::new(SIMULATION_SEED, subject)?;
-        model.domain = Domain::Voxels(label_virtual_areas(voxels, &truth));
+        // Labelled once per subject and process: every prediction and question loads the model.
+        let cell = &LABELLED_DOMAINS[subject - 1];
+        let labelled = match cell.get() {
+            Some(labelled) => labelled.clone(),
+            None => {
+                let truth = VirtualSubject::new(SIMULATION_SEED, subject)?;
+                cell.get_or_init(|| label_virtual_areas(voxels, &truth))
+                    .clone()
+            }
+        };
+        model.domain = Domain::Voxels(labelled);
     }
     Ok(model)
 }
+
+/// Each embedded subject's domain with its areas ([`label_virtual_areas`]), once computed.
+static LABELLED_DOMAINS: [OnceLock<VoxelDomain>; SUBJECTS] = [const { OnceLock::new() }; SUBJECTS];
 
 /// A virtual subject's domain with one ROI per visual area (V1, V2, V3, hV4, FFA, PPA, EBA,
 /// LO): the voxels whose membership of it exceeds 0.5, as `nrf simulate` writes its ROI files.

@@ -224,7 +224,7 @@ pub fn localizer(args: &LocalizerArgs) -> Result<()> {
     let started = Instant::now();
     let grid_path = args.out.clone().unwrap_or_else(|| "map.nii".into());
     let grid = nifti_grid(Some(args.grid), &grid_path, 2)?;
-    let at = GridPoints::new(&asked.engine, &grid, region(args.region))?;
+    let at = GridPoints::new(&asked.model.domain, &grid, region(args.region))?;
     let a_set = asked.set_features(&args.a)?;
     let b_set = asked.set_features(&args.b)?;
     let a = asked.predict(&a_set, &at.points)?;
@@ -604,7 +604,7 @@ pub fn predict_sets(args: &super::predict::PredictArgs) -> Result<()> {
         (None, grid) => {
             let grid = nifti_grid(grid, &args.out, set.features.len())?;
             check_set_size(set.features.len(), grid.len())?;
-            let at = GridPoints::new(&asked.engine, &grid, region(args.region))?;
+            let at = GridPoints::new(&asked.model.domain, &grid, region(args.region))?;
             (at.points.clone(), Some(at))
         }
     };
@@ -616,19 +616,13 @@ pub fn predict_sets(args: &super::predict::PredictArgs) -> Result<()> {
         prediction = prediction.minus(&mean)?;
     }
     let predicted_seconds = started.elapsed().as_secs_f64();
-    match &grid_points {
-        None => nrf::npy::write_f32(
-            &args.out,
-            &[prediction.len(), points.len()],
-            &prediction.values,
-        )?,
-        Some(at) => {
-            let volumes = (0..prediction.len())
-                .map(|i| at.volume(prediction.image(i), 0.0))
-                .collect::<Result<Vec<_>, _>>()?;
-            nrf::volume::Volume::write_nifti_series(&volumes, &args.out, SpaceCode::Mni152)?;
-        }
-    }
+    write_rows(
+        &args.out,
+        grid_points.as_ref(),
+        prediction.len(),
+        points.len(),
+        &prediction.values,
+    )?;
     let names_path = names_file(&args.out);
     let names: String = prediction
         .items
@@ -655,6 +649,28 @@ pub fn predict_sets(args: &super::predict::PredictArgs) -> Result<()> {
         asked.device.description,
         names_path.display()
     );
+    Ok(())
+}
+
+/// Writes `[images × points]` values: an `(images, points)` `.npy` at points, or one NIfTI volume
+/// per image when the points are a grid's.
+fn write_rows(
+    out: &std::path::Path,
+    grid: Option<&GridPoints>,
+    images: usize,
+    points: usize,
+    values: &[f32],
+) -> Result<()> {
+    match grid {
+        None => nrf::npy::write_f32(out, &[images, points], values)?,
+        Some(at) => {
+            let volumes = values
+                .chunks(points.max(1))
+                .map(|row| at.volume(row, 0.0))
+                .collect::<Result<Vec<_>, _>>()?;
+            nrf::volume::Volume::write_nifti_series(&volumes, out, SpaceCode::Mni152)?;
+        }
+    }
     Ok(())
 }
 
@@ -718,20 +734,9 @@ pub fn predict_ensemble(path: &std::path::Path, args: &super::predict::PredictAr
         (None, grid) => {
             let grid = nifti_grid(grid, &args.out, 2 * images.len())?;
             nrf::insilico::set_prediction::check_set_size(images.len(), grid.len())?;
-            let inside = match args.region {
-                RegionArg::Domain => ensemble.voxels.mask_grid(&grid),
-                RegionArg::Brain => nrf::template::brain_mask(&grid)?,
-                RegionArg::All => nrf::volume::Mask {
-                    grid,
-                    data: vec![true; grid.len()],
-                },
-            };
-            let points = inside.points();
-            let at = GridPoints {
-                inside,
-                region: nrf::query::RegionUsed::ModelDomain,
-                points: points.clone(),
-            };
+            let domain = nrf::model::Domain::Voxels(ensemble.voxels.clone());
+            let at = GridPoints::new(&domain, &grid, region(args.region))?;
+            let points = at.points.clone();
             (points, Some(at))
         }
     };
@@ -741,23 +746,10 @@ pub fn predict_ensemble(path: &std::path::Path, args: &super::predict::PredictAr
         .spread
         .as_ref()
         .map(|_| EnsembleModel::spread(&members));
-    let write = |out: &std::path::Path, values: &[f32]| -> Result<()> {
-        match &grid_points {
-            None => nrf::npy::write_f32(out, &[images.len(), points.len()], values)?,
-            Some(at) => {
-                let n = points.len().max(1);
-                let volumes = values
-                    .chunks(n)
-                    .map(|row| at.volume(row, 0.0))
-                    .collect::<Result<Vec<_>, _>>()?;
-                nrf::volume::Volume::write_nifti_series(&volumes, out, SpaceCode::Mni152)?;
-            }
-        }
-        Ok(())
-    };
-    write(&args.out, &combined)?;
+    let at = grid_points.as_ref();
+    write_rows(&args.out, at, images.len(), points.len(), &combined)?;
     if let (Some(out), Some(spread)) = (&args.spread, &spread) {
-        write(out, spread)?;
+        write_rows(out, at, images.len(), points.len(), spread)?;
     }
     println!(
         "wrote {}{}: {} image(s) × {} points, an ensemble of {} members, in {:.2} s",

@@ -82,7 +82,7 @@ pub fn load_model(path: &Path, domain: &DomainArgs, device: &ComputeDevice) -> R
     }
 }
 
-pub(super) fn describe_domain(model: &Nrf) -> String {
+fn describe_domain(model: &Nrf) -> String {
     match &model.domain {
         nrf::model::Domain::Unknown => "unknown (grids and slices use the brain mask)".into(),
         nrf::model::Domain::Voxels(d) => format!(
@@ -252,7 +252,7 @@ impl From<DeviceArg> for DeviceChoice {
 }
 
 /// The model's name in messages: its path, or the embedded default.
-pub(super) fn model_name(args: &PredictArgs) -> String {
+fn model_name(args: &PredictArgs) -> String {
     match &args.model {
         Some(path) => path.display().to_string(),
         None => format!("embedded default model subj{:02}", args.subject),
@@ -380,7 +380,7 @@ pub fn predict(args: &PredictArgs) -> Result<()> {
 }
 
 /// Where the queries ran, for a closing line: the device and, on a GPU, which kernel.
-pub(super) fn ran_on(device: &ComputeDevice, query: Option<&ImageQuery>) -> String {
+fn ran_on(device: &ComputeDevice, query: Option<&ImageQuery>) -> String {
     match query.and_then(ImageQuery::gpu_kernel) {
         Some(kernel) => format!("{} ({kernel} WGSL kernel)", device.place()),
         None if query.is_some_and(ImageQuery::direct_cpu_path) => {

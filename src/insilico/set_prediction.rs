@@ -10,8 +10,9 @@ use super::InsilicoError;
 use super::image_set::SetItem;
 use crate::features::cache::FeatureCache;
 use crate::features::{FeatureExtractor, ImageFeatures};
+use crate::model::Domain;
 use crate::model::Nrf;
-use crate::query::{QueryEngine, Region, RegionUsed};
+use crate::query::{QueryEngine, Region, RegionUsed, region_mask};
 use crate::space::Grid;
 use crate::volume::{Mask, Volume};
 
@@ -214,9 +215,9 @@ pub struct GridPoints {
 }
 
 impl GridPoints {
-    /// The voxels of `grid` in `region` for `engine`'s model.
-    pub fn new(engine: &QueryEngine, grid: &Grid, region: Region) -> Result<Self, InsilicoError> {
-        let (inside, region) = engine.region_mask(grid, region)?;
+    /// The voxels of `grid` in `region` for a model whose domain is `domain`.
+    pub fn new(domain: &Domain, grid: &Grid, region: Region) -> Result<Self, InsilicoError> {
+        let (inside, region) = region_mask(domain, grid, region)?;
         let points = inside.points();
         Ok(Self {
             inside,

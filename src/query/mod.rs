@@ -51,6 +51,34 @@ pub enum RegionUsed {
     Everywhere,
 }
 
+/// Which region a query of `region` evaluates for a model whose domain is `domain`.
+pub fn region_used(domain: &Domain, region: Region) -> RegionUsed {
+    match (region, domain) {
+        (Region::Everywhere, _) => RegionUsed::Everywhere,
+        (Region::Brain, _) | (Region::Domain, Domain::Unknown) => RegionUsed::BrainMask,
+        (Region::Domain, Domain::Voxels(_)) => RegionUsed::ModelDomain,
+    }
+}
+
+/// The voxels of `grid` that a query of `region` evaluates for a model whose domain is `domain`
+/// (its training voxels, or the brain mask when unknown), and which region that is.
+pub fn region_mask(
+    domain: &Domain,
+    grid: &Grid,
+    region: Region,
+) -> Result<(Mask, RegionUsed), QueryError> {
+    let used = region_used(domain, region);
+    let inside = match (used, domain) {
+        (RegionUsed::ModelDomain, Domain::Voxels(d)) => d.mask_grid(grid),
+        (RegionUsed::Everywhere, _) => Mask {
+            grid: *grid,
+            data: vec![true; grid.len()],
+        },
+        _ => template::brain_mask(grid)?,
+    };
+    Ok((inside, used))
+}
+
 /// Errors from queries.
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
@@ -263,20 +291,6 @@ impl QueryEngine {
         self.chunk_points
     }
 
-    /// The model's domain (its training voxels and their ROI labels, when known).
-    pub fn domain(&self) -> &Domain {
-        &self.domain
-    }
-
-    /// Which region a query of `region` evaluates for this model.
-    pub fn region_used(&self, region: Region) -> RegionUsed {
-        match (region, &self.domain) {
-            (Region::Everywhere, _) => RegionUsed::Everywhere,
-            (Region::Brain, _) | (Region::Domain, Domain::Unknown) => RegionUsed::BrainMask,
-            (Region::Domain, Domain::Voxels(_)) => RegionUsed::ModelDomain,
-        }
-    }
-
     /// The voxels of `grid` that a query of `region` evaluates, and which region that is (the
     /// same for every image of this model).
     pub fn region_mask(
@@ -284,16 +298,7 @@ impl QueryEngine {
         grid: &Grid,
         region: Region,
     ) -> Result<(Mask, RegionUsed), QueryError> {
-        let used = self.region_used(region);
-        let inside = match (used, &self.domain) {
-            (RegionUsed::ModelDomain, Domain::Voxels(d)) => d.mask_grid(grid),
-            (RegionUsed::Everywhere, _) => Mask {
-                grid: *grid,
-                data: vec![true; grid.len()],
-            },
-            _ => template::brain_mask(grid)?,
-        };
-        Ok((inside, used))
+        region_mask(&self.domain, grid, region)
     }
 
     /// Computes the latents of several images at once and their shares of the inputs.
@@ -681,10 +686,6 @@ impl ImageQuery {
         Ok(out)
     }
 
-    fn region_mask_points(&self, region: Region) -> RegionUsed {
-        self.engine.region_used(region)
-    }
-
     /// The voxels of `grid` that a query of `region` evaluates, and which region that is.
     pub fn region_mask(
         &self,
@@ -785,7 +786,7 @@ impl ImageQuery {
         plane: &Plane,
         region: Region,
     ) -> Result<(Vec<bool>, RegionUsed), QueryError> {
-        let used = self.region_mask_points(region);
+        let used = region_used(&self.engine.domain, region);
         let points = plane.points();
         let inside: Vec<bool> = match (used, &self.engine.domain) {
             (RegionUsed::ModelDomain, Domain::Voxels(d)) => {

@@ -217,7 +217,7 @@ pub struct PredictionRequest {
     /// The baseline B (an image or a set): the query is then mean(A) − mean(B); empty for none.
     pub baseline: Vec<Rgb8>,
     /// With no baseline: a reference set whose mean prediction is subtracted ("relative to the
-    /// average image", [`AVERAGE_IMAGE_SET`]); its images are drawn in the job.
+    /// average image", [`average_image_set`]); its images are drawn in the job.
     pub relative_to: Option<crate::insilico::image_set::SetSpec>,
     /// Where the model runs (the viewer's compute device).
     pub device: Device,
@@ -242,7 +242,13 @@ pub fn resolve_model(
 /// The reference set of the viewer's "relative to the average image": two images of each
 /// procedural category (`library:14`, seed 2), whose mean prediction is subtracted. Small, as
 /// each image costs one more MLP evaluation at every point.
-pub const AVERAGE_IMAGE_SET: &str = "library:14";
+pub fn average_image_set() -> crate::insilico::image_set::SetSpec {
+    crate::insilico::image_set::SetSpec::Procedural {
+        category: None,
+        count: 14,
+        seed: crate::insilico::image_set::DEFAULT_SET_SEED,
+    }
+}
 
 /// Jobs that query the model at once in the viewer: the 3D levels and the slices. Each plans
 /// with its share of the measured rate.

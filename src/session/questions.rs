@@ -119,7 +119,7 @@ pub fn localizer(
     cancel: &Cancel,
 ) -> Result<LocalizerAnswer, SessionError> {
     let grid = Grid::mni(spacing_mm)?;
-    let at = GridPoints::new(&asked.engine, &grid, Region::Domain)?;
+    let at = GridPoints::new(&asked.model.domain, &grid, Region::Domain)?;
     let a_set = asked.set_features(a, cancel)?;
     let b_set = asked.set_features(b, cancel)?;
     let map = welch_contrast(

@@ -42,7 +42,7 @@ fn features(spec: &str) -> SetFeatures {
 fn face_minus_place_peaks_near_the_ffa_and_the_faces_drive_the_peak() {
     let (model, engine) = subject_one();
     let grid = Grid::mni(3.0).expect("grid");
-    let at = GridPoints::new(&engine, &grid, Region::Domain).expect("grid points");
+    let at = GridPoints::new(&model.domain, &grid, Region::Domain).expect("grid points");
     let faces = predict_set(
         &model,
         &engine,

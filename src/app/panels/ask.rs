@@ -34,7 +34,7 @@ fn relative_to_average(ui: &mut egui::Ui, state: &mut AppState) {
             "The prediction minus the mean prediction over the procedural images {} (two of \
              each category): what is specific to this image. Each reference image costs one \
              more evaluation per point. An A − B contrast, when shown, takes its place.",
-            crate::session::jobs::AVERAGE_IMAGE_SET
+            crate::session::jobs::average_image_set().label()
         ))
         .changed();
     if changed {

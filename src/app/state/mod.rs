@@ -88,6 +88,30 @@ pub(crate) fn seconds_text(seconds: f64) -> String {
     }
 }
 
+/// An RGBA picture (`width × height × 4` bytes) as a texture.
+pub(crate) fn rgba_texture(
+    ctx: &egui::Context,
+    name: &str,
+    [width, height]: [usize; 2],
+    rgba: &[u8],
+) -> egui::TextureHandle {
+    ctx.load_texture(
+        name,
+        egui::ColorImage::from_rgba_unmultiplied([width, height], rgba),
+        egui::TextureOptions::LINEAR,
+    )
+}
+
+/// An image as a texture (thumbnails).
+pub(crate) fn rgb_texture(ctx: &egui::Context, name: &str, rgb: &Rgb8) -> egui::TextureHandle {
+    let rgba: Vec<u8> = rgb
+        .pixels
+        .chunks_exact(3)
+        .flat_map(|p| [p[0], p[1], p[2], 255])
+        .collect();
+    rgba_texture(ctx, name, [rgb.width as usize, rgb.height as usize], &rgba)
+}
+
 /// Thumbnails kept of earlier images.
 pub(crate) const RECENT_IMAGES: usize = 6;
 
@@ -149,7 +173,7 @@ pub(crate) struct AppState {
     /// The prediction's levels set the colour range (a new image or model arrived): the first
     /// and the finest; cleared when the user sets it.
     pub(crate) range_pending: bool,
-    /// Show the prediction minus the mean prediction over [`jobs::AVERAGE_IMAGE_SET`] (what is
+    /// Show the prediction minus the mean prediction over [`jobs::average_image_set`] (what is
     /// specific to the image), unless a contrast is shown.
     pub(crate) relative_to_average: bool,
     /// Show the virtual subject's noise-free truth instead of the prediction.
@@ -434,19 +458,7 @@ impl AppState {
     }
 
     pub(crate) fn show_image(&mut self, name: String, rgb: Rgb8, ctx: &egui::Context) {
-        let rgba: Vec<u8> = rgb
-            .pixels
-            .chunks_exact(3)
-            .flat_map(|p| [p[0], p[1], p[2], 255])
-            .collect();
-        let thumbnail = ctx.load_texture(
-            "image",
-            egui::ColorImage::from_rgba_unmultiplied(
-                [rgb.width as usize, rgb.height as usize],
-                &rgba,
-            ),
-            egui::TextureOptions::LINEAR,
-        );
+        let thumbnail = rgb_texture(ctx, "image", &rgb);
         if let Some(previous) = self.image.take() {
             self.recent.retain(|r| r.name != previous.name);
             self.recent.insert(0, previous);
@@ -469,9 +481,8 @@ impl AppState {
             return;
         };
         let (images, baseline) = self.contrast.sides(&image.rgb);
-        let relative_to = (self.relative_to_average && baseline.is_empty())
-            .then(|| crate::insilico::image_set::SetSpec::parse(jobs::AVERAGE_IMAGE_SET).ok())
-            .flatten();
+        let relative_to =
+            (self.relative_to_average && baseline.is_empty()).then(jobs::average_image_set);
         let request = PredictionRequest {
             model,
             images,

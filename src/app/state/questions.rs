@@ -8,7 +8,7 @@ use std::sync::Arc;
 use eframe::egui;
 use glam::Vec3;
 
-use super::{AppState, ModelSlot};
+use super::{AppState, ModelSlot, rgb_texture, rgba_texture};
 use crate::insilico::image_set::SetSpec;
 use crate::insilico::prf::map_picture;
 use crate::insilico::roi_summary::RoiSummary;
@@ -111,20 +111,6 @@ impl QuestionsState {
             || self.prf_job.is_some()
             || self.roi_job.is_some()
     }
-}
-
-fn texture(
-    ctx: &egui::Context,
-    name: &str,
-    width: usize,
-    height: usize,
-    rgba: &[u8],
-) -> egui::TextureHandle {
-    ctx.load_texture(
-        name,
-        egui::ColorImage::from_rgba_unmultiplied([width, height], rgba),
-        egui::TextureOptions::LINEAR,
-    )
 }
 
 impl AppState {
@@ -333,20 +319,7 @@ impl AppState {
                     let thumbnails = answer
                         .images
                         .iter()
-                        .map(|(item, rgb)| {
-                            let rgba: Vec<u8> = rgb
-                                .pixels
-                                .chunks_exact(3)
-                                .flat_map(|p| [p[0], p[1], p[2], 255])
-                                .collect();
-                            texture(
-                                ctx,
-                                &item.name,
-                                rgb.width as usize,
-                                rgb.height as usize,
-                                &rgba,
-                            )
-                        })
+                        .map(|(item, rgb)| rgb_texture(ctx, &item.name, rgb))
                         .collect();
                     self.status = format!(
                         "ranked {} at {:.0}, {:.0}, {:.0} mm{}",
@@ -387,11 +360,10 @@ impl AppState {
                 Ok((model, answer)) => {
                     let picture = answer.fit.as_ref().map(|fit| {
                         let picture = map_picture(fit, None, 16);
-                        texture(
+                        rgba_texture(
                             ctx,
                             "pRF",
-                            picture.width() as usize,
-                            picture.height() as usize,
+                            [picture.width() as usize, picture.height() as usize],
                             picture.as_raw(),
                         )
                     });

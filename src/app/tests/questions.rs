@@ -132,8 +132,11 @@ fn relative_to_the_average_image_subtracts_exactly_the_reference_mean() {
     assert!(state.shown_name().contains("relative to the average image"));
     let shown = state.query.clone().expect("query");
     let image = state.image.as_ref().expect("image").rgb.clone();
-    let reference: Vec<_> = SetSpec::parse(jobs::AVERAGE_IMAGE_SET)
-        .expect("set")
+    assert_eq!(
+        jobs::average_image_set(),
+        SetSpec::parse("library:14").expect("set")
+    );
+    let reference: Vec<_> = jobs::average_image_set()
         .items()
         .expect("items")
         .iter()
