@@ -274,7 +274,7 @@ fn one_drop(
     path: &std::path::Path,
 ) -> Result<DropTimes> {
     let started = Instant::now();
-    let image = nrf::features::preprocess::load_rgb8(path)?;
+    let image = nrf::features::decode::load_rgb8(path)?;
     let prepared = prepare_query(
         PredictionRequest {
             model: source.clone(),

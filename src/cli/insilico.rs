@@ -691,7 +691,7 @@ fn names_file(out: &std::path::Path) -> PathBuf {
 /// much its members disagree (the standard deviation of their predictions), at points or on a
 /// grid over the target's voxels.
 pub fn predict_ensemble(path: &std::path::Path, args: &super::predict::PredictArgs) -> Result<()> {
-    use nrf::features::preprocess::load_rgb8;
+    use nrf::features::decode::load_rgb8;
     use nrf::train::ensemble::EnsembleModel;
     if args.images.is_some() || args.baseline.is_some() {
         bail!(

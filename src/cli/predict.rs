@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use nrf::device::{ComputeDevice, DeviceChoice, compute_device};
-use nrf::features::preprocess::load_rgb8;
+use nrf::features::decode::load_rgb8;
 use nrf::features::{ImageFeatures, extractor_for, read_features_npy};
 use nrf::model::Nrf;
 use nrf::model::official::DomainSource;

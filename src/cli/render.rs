@@ -11,8 +11,8 @@ use glam::{DVec3, Vec3};
 use image::{Rgba, RgbaImage};
 
 use nrf::device::compute_device;
+use nrf::features::decode::load_rgb8;
 use nrf::features::extractor_for;
-use nrf::features::preprocess::load_rgb8;
 use nrf::gpu::GpuContext;
 use nrf::query::{ImageQuery, QueryEngine, Region};
 use nrf::render::colorbar::with_colorbar;

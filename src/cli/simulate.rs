@@ -10,7 +10,7 @@ use clap::Args;
 use nrf::data::simulate::{
     SimulationConfig, open_virtual_subject, simulate, truth_at, truth_on_grid,
 };
-use nrf::features::preprocess::load_rgb8;
+use nrf::features::decode::load_rgb8;
 use nrf::npy;
 use nrf::volume::nifti::SpaceCode;
 

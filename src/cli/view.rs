@@ -137,7 +137,7 @@ pub fn view(args: ViewArgs) -> Result<()> {
     }
     if let Some(image) = &args.image {
         // Fail here, with the file's name, rather than in a dialog.
-        nrf::features::preprocess::load_rgb8(image)?;
+        nrf::features::decode::load_rgb8(image)?;
     }
     open_window(args)
 }

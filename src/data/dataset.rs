@@ -10,7 +10,8 @@ use glam::Vec3;
 
 use super::stimulus_file::StimulusFile;
 use crate::error::FileError;
-use crate::features::preprocess::{ImageError, Rgb8, load_rgb8};
+use crate::features::decode::load_rgb8;
+use crate::features::preprocess::{ImageError, Rgb8};
 use crate::npy::{self, NpyError};
 use crate::volume::VolumeError;
 

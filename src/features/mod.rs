@@ -6,7 +6,9 @@
 pub mod builtin;
 pub mod cache;
 pub mod clip;
+pub mod decode;
 pub(crate) mod filters;
+pub(crate) mod jpeg;
 pub mod preprocess;
 
 use burn::tensor::{Device, Tensor, TensorData};

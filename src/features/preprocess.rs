@@ -1,24 +1,17 @@
-//! Image loading and CLIP preprocessing that matches Hugging Face's `CLIPImageProcessor` with the
-//! PIL backend pixel for pixel:
+//! CLIP preprocessing that matches Hugging Face's `CLIPImageProcessor` with the PIL backend pixel
+//! for pixel, on an image already decoded to 8-bit RGB as PIL and HF's `convert_rgb` do
+//! ([`super::decode`]):
 //!
-//! 1. decode (every format the `image` crate reads; GIFs give their first frame), refusing images
-//!    above [`MAX_IMAGE_PIXELS`] from the header alone, before decoding;
-//! 2. to 8-bit RGB as HF's `convert_rgb` does: alpha composited onto white with PIL's integer
-//!    `alpha_composite`, gray replicated; 16-bit channels reduced to 8 bits by rounding;
-//! 3. shortest side resized to `shortest_edge` with PIL's bicubic resampling (antialiased: the
+//! 1. shortest side resized to `shortest_edge` with PIL's bicubic resampling (antialiased: the
 //!    kernel widens by the scale factor when shrinking; 22-bit fixed-point taps; the horizontal
 //!    pass first, rounded to uint8, then the vertical pass, rounded again);
-//! 4. centre crop, `× rescale_factor`, `(x − mean) / std` per channel.
+//! 2. centre crop, `× rescale_factor`, `(x − mean) / std` per channel.
 //!
 //! Sizes and constants come from the model folder's `preprocessor_config.json`.
 
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-
-/// Images with more pixels than this are refused before decoding (PIL's decompression-bomb
-/// warning starts at 89 million; 100 megapixels covers any camera image).
-pub const MAX_IMAGE_PIXELS: u64 = 100_000_000;
 
 /// Errors from reading or preprocessing an image; each names the file.
 #[derive(Debug, thiserror::Error)]
@@ -238,172 +231,6 @@ impl PreprocessConfig {
     }
 }
 
-/// Reads the image's size from its header, without decoding the pixels.
-pub fn image_dimensions(path: &Path) -> Result<(u32, u32), ImageError> {
-    let reader = open_reader(path)?;
-    reader.into_dimensions().map_err(|e| decode_error(path, e))
-}
-
-fn open_reader(
-    path: &Path,
-) -> Result<image::ImageReader<std::io::BufReader<std::fs::File>>, ImageError> {
-    let reader = image::ImageReader::open(path).map_err(|source| ImageError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    reader
-        .with_guessed_format()
-        .map_err(|source| ImageError::Io {
-            path: path.to_path_buf(),
-            source,
-        })
-}
-
-fn decode_error(path: &Path, e: image::ImageError) -> ImageError {
-    let message = match e {
-        image::ImageError::Unsupported(u) => {
-            format!("not an image nrf can read ({u}); expected JPEG, PNG, WebP, BMP, TIFF or GIF")
-        }
-        image::ImageError::Decoding(d) => format!("corrupt or truncated image ({d})"),
-        image::ImageError::IoError(e) => format!("corrupt or truncated image ({e})"),
-        other => other.to_string(),
-    };
-    ImageError::Decode {
-        path: path.to_path_buf(),
-        message,
-    }
-}
-
-/// Decodes an image file to 8-bit RGB as HF's `convert_rgb` would.
-pub fn load_rgb8(path: impl AsRef<Path>) -> Result<Rgb8, ImageError> {
-    let path = path.as_ref();
-    let (width, height) = image_dimensions(path)?;
-    let size_error = |reason: &str| ImageError::Size {
-        path: path.to_path_buf(),
-        width,
-        height,
-        reason: reason.to_string(),
-    };
-    if width == 0 || height == 0 {
-        return Err(size_error("an image needs at least one pixel"));
-    }
-    if u64::from(width) * u64::from(height) > MAX_IMAGE_PIXELS {
-        return Err(size_error(&format!(
-            "larger than the {} megapixel limit",
-            MAX_IMAGE_PIXELS / 1_000_000
-        )));
-    }
-    let mut reader = open_reader(path)?;
-    let mut limits = image::Limits::default();
-    limits.max_image_width = Some(width);
-    limits.max_image_height = Some(height);
-    limits.max_alloc = Some(MAX_IMAGE_PIXELS * 16);
-    reader.limits(limits);
-    let decoded = reader.decode().map_err(|e| decode_error(path, e))?;
-    Ok(to_rgb8(decoded))
-}
-
-/// Decodes an image held in memory (e.g. pasted from the clipboard); `name` labels errors.
-pub fn decode_rgb8(name: &str, bytes: &[u8]) -> Result<Rgb8, ImageError> {
-    let path = Path::new(name);
-    let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|source| ImageError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    let (width, height) = reader
-        .into_dimensions()
-        .map_err(|e| decode_error(path, e))?;
-    if width == 0 || height == 0 || u64::from(width) * u64::from(height) > MAX_IMAGE_PIXELS {
-        return Err(ImageError::Size {
-            path: path.to_path_buf(),
-            width,
-            height,
-            reason: format!("expected 1 to {} megapixels", MAX_IMAGE_PIXELS / 1_000_000),
-        });
-    }
-    let decoded = image::ImageReader::new(std::io::Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|source| ImageError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?
-        .decode()
-        .map_err(|e| decode_error(path, e))?;
-    Ok(to_rgb8(decoded))
-}
-
-/// PIL's `alpha_composite` of one channel value over opaque white (AlphaComposite.c with a
-/// fully opaque destination, 7-bit precision).
-fn over_white(value: u8, alpha: u8) -> u8 {
-    if alpha == 0 {
-        return 255;
-    }
-    const PRECISION_BITS: u32 = 7;
-    let (v, a) = (u32::from(value), u32::from(alpha));
-    let coef1 = a << PRECISION_BITS;
-    let coef2 = (255 - a) << PRECISION_BITS;
-    let tmp = v * coef1 + 255 * coef2 + (0x80 << PRECISION_BITS);
-    let shifted = ((tmp >> 8) + tmp) >> 8; // SHIFTFORDIV255
-    (shifted >> PRECISION_BITS).min(255) as u8
-}
-
-/// Rounds a 16-bit channel to 8 bits.
-fn to_8bit(v: u16) -> u8 {
-    ((u32::from(v) * 255 + 32_767) / 65_535) as u8
-}
-
-/// Any decoded image to 8-bit RGB (alpha over white, gray replicated).
-fn to_rgb8(image: image::DynamicImage) -> Rgb8 {
-    use image::DynamicImage as D;
-    let (width, height) = (image.width(), image.height());
-    let rgba: Vec<[u8; 4]> = match image {
-        D::ImageLuma8(i) => i.pixels().map(|p| [p.0[0], p.0[0], p.0[0], 255]).collect(),
-        D::ImageLumaA8(i) => i
-            .pixels()
-            .map(|p| [p.0[0], p.0[0], p.0[0], p.0[1]])
-            .collect(),
-        D::ImageRgb8(i) => i.pixels().map(|p| [p.0[0], p.0[1], p.0[2], 255]).collect(),
-        D::ImageRgba8(i) => i.pixels().map(|p| p.0).collect(),
-        D::ImageLuma16(i) => i
-            .pixels()
-            .map(|p| {
-                let v = to_8bit(p.0[0]);
-                [v, v, v, 255]
-            })
-            .collect(),
-        D::ImageLumaA16(i) => i
-            .pixels()
-            .map(|p| {
-                let v = to_8bit(p.0[0]);
-                [v, v, v, to_8bit(p.0[1])]
-            })
-            .collect(),
-        D::ImageRgb16(i) => i
-            .pixels()
-            .map(|p| [to_8bit(p.0[0]), to_8bit(p.0[1]), to_8bit(p.0[2]), 255])
-            .collect(),
-        D::ImageRgba16(i) => i.pixels().map(|p| p.0.map(to_8bit)).collect(),
-        other => other.to_rgba8().pixels().map(|p| p.0).collect(),
-    };
-    let pixels = rgba
-        .iter()
-        .flat_map(|&[r, g, b, a]| {
-            if a == 255 {
-                [r, g, b]
-            } else {
-                [over_white(r, a), over_white(g, a), over_white(b, a)]
-            }
-        })
-        .collect();
-    Rgb8 {
-        width,
-        height,
-        pixels,
-    }
-}
-
 /// PIL's fixed-point precision for 8-bit resampling.
 const PRECISION_BITS: u32 = 32 - 8 - 2;
 
@@ -516,15 +343,6 @@ pub fn resize_bicubic(image: &Rgb8, width: u32, height: u32) -> Rgb8 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn compositing_over_white_matches_pil_at_the_ends() {
-        assert_eq!(over_white(0, 255), 0);
-        assert_eq!(over_white(200, 255), 200);
-        assert_eq!(over_white(0, 0), 255);
-        // Half-transparent black over white is mid-gray.
-        assert!((127..=128).contains(&over_white(0, 128)));
-    }
 
     #[test]
     fn taps_sum_to_one_in_fixed_point() {

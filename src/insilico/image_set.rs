@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use super::InsilicoError;
 use crate::data::stimuli::{Category, category_of, generate};
-use crate::features::preprocess::{ImageError, Rgb8, load_rgb8};
+use crate::features::decode::load_rgb8;
+use crate::features::preprocess::{ImageError, Rgb8};
 
 /// Seed of procedural sets when the specification names none. It is not the seed the embedded
 /// models were trained on (1), so their sets are images the models have never seen.

@@ -363,7 +363,7 @@ pub fn open(path: PathBuf, clip: Option<&Path>, device: &Device) -> Result<Opene
             }),
         });
     }
-    let rgb = crate::features::preprocess::load_rgb8(&path)?;
+    let rgb = crate::features::decode::load_rgb8(&path)?;
     Ok(Opened::Image { name, rgb })
 }
 

@@ -699,7 +699,7 @@ fn predict_without_a_model_uses_the_embedded_subject_1() {
     let got = npy::read_f32(&out).expect("prediction");
     let model = nrf::embedded::default_model(1, &Device::flex()).expect("embedded model");
     let features = BuiltinExtractor
-        .extract(&nrf::features::preprocess::load_rgb8(&image).expect("image"))
+        .extract(&nrf::features::decode::load_rgb8(&image).expect("image"))
         .expect("features");
     let coords: Vec<glam::Vec3> = npy::read_f32(&points)
         .expect("points")
