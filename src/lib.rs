@@ -13,6 +13,7 @@ pub mod device;
 pub mod embedded;
 pub mod error;
 pub mod features;
+pub mod formats;
 pub mod gpu;
 pub mod insilico;
 pub mod model;

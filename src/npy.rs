@@ -80,27 +80,33 @@ fn check_shape_fits(path: &Path, shape: &[usize], file_bytes: usize) -> Result<(
     }
 }
 
-/// The shape a `.npy` header declares, read before `npyz` sees the file (it multiplies the
-/// dimensions unchecked); `None` when the header cannot be read this way (`npyz` then reports
-/// what is wrong).
-fn declared_shape(bytes: &[u8]) -> Option<Vec<u64>> {
+/// Where a `.npy` header's text lies, `(start, length)` as its preamble declares them; `None`
+/// without the magic or with an unknown version (`npyz` then reports what is wrong).
+fn header_span(bytes: &[u8]) -> Option<(usize, usize)> {
     if bytes.get(..6)? != b"\x93NUMPY" {
         return None;
     }
-    let (len, start): (usize, usize) = match bytes.get(6)? {
-        1 => (
-            u16::from_le_bytes([*bytes.get(8)?, *bytes.get(9)?]) as usize,
+    match bytes.get(6)? {
+        1 => Some((
             10,
-        ),
-        2 | 3 => (
-            u32::from_le_bytes(bytes.get(8..12)?.try_into().ok()?) as usize,
+            u16::from_le_bytes([*bytes.get(8)?, *bytes.get(9)?]) as usize,
+        )),
+        2 | 3 => Some((
             12,
-        ),
-        _ => return None,
-    };
+            u32::from_le_bytes(bytes.get(8..12)?.try_into().ok()?) as usize,
+        )),
+        _ => None,
+    }
+}
+
+/// The shape a `.npy` header declares, read before `npyz` sees the file (it multiplies the
+/// dimensions unchecked); `None` when the header cannot be read this way.
+fn declared_shape(bytes: &[u8]) -> Option<Vec<u64>> {
+    let (start, len) = header_span(bytes)?;
     let text = std::str::from_utf8(bytes.get(start..start.checked_add(len)?)?).ok()?;
     let rest = &text[text.find("'shape'")?..];
-    let tuple = &rest[rest.find('(')? + 1..rest.find(')')?];
+    let open = rest.find('(')? + 1;
+    let tuple = &rest[open..open + rest[open..].find(')')?];
     tuple
         .split(',')
         .map(str::trim)
@@ -109,9 +115,22 @@ fn declared_shape(bytes: &[u8]) -> Option<Vec<u64>> {
         .collect()
 }
 
-/// Refuses a header whose shape holds more values than the file has bytes, before `npyz`
-/// reads it.
+/// Refuses a header that runs past the file, or whose shape holds more values than the file has
+/// bytes, before `npyz` reads it.
 fn check_declared_shape(path: &Path, bytes: &[u8]) -> Result<(), NpyError> {
+    // `npyz` allocates the header's declared length before reading it.
+    if let Some((start, len)) = header_span(bytes)
+        && start.saturating_add(len) > bytes.len()
+    {
+        return Err(FileError::invalid(
+            path,
+            format!(
+                "header length {len} runs past the end of the file's {} bytes (truncated or not a .npy file)",
+                bytes.len()
+            ),
+        )
+        .into());
+    }
     let Some(shape) = declared_shape(bytes) else {
         return Ok(());
     };

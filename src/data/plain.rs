@@ -37,13 +37,13 @@ fn find(folder: &Path, names: &[&str]) -> Result<PathBuf, DataError> {
 }
 
 /// One row of `images.tsv`.
-struct TsvRow {
+pub(crate) struct TsvRow {
     volume: usize,
     image: PathBuf,
     validation: Option<bool>,
 }
 
-fn read_tsv(path: &Path) -> Result<Vec<TsvRow>, DataError> {
+pub(crate) fn read_tsv(path: &Path) -> Result<Vec<TsvRow>, DataError> {
     let text = std::fs::read_to_string(path).map_err(|source| {
         DataError::File(crate::error::FileError::Io {
             path: path.to_path_buf(),

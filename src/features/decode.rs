@@ -19,6 +19,9 @@ use super::preprocess::{ImageError, Rgb8};
 /// warning starts at 89 million; 100 megapixels covers any camera image).
 pub const MAX_IMAGE_PIXELS: u64 = 100_000_000;
 
+/// The least memory a decoder may use, however small the image (its own tables and buffers).
+const MIN_DECODE_BUDGET: u64 = 16 << 20;
+
 /// Decodes an image file to 8-bit RGB as PIL + HF's `convert_rgb` would.
 pub fn load_rgb8(path: impl AsRef<Path>) -> Result<Rgb8, ImageError> {
     let path = path.as_ref();
@@ -69,7 +72,9 @@ fn decode_at(path: &Path, bytes: &[u8]) -> Result<Rgb8, ImageError> {
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(width);
     limits.max_image_height = Some(height);
-    limits.max_alloc = Some(MAX_IMAGE_PIXELS * 16);
+    // Decoders allocate for what later chunks claim too (a GIF frame may say it is larger than
+    // the screen); the budget follows the header's size: 16 bytes a pixel covers RGBA16 twice.
+    limits.max_alloc = Some((u64::from(width) * u64::from(height) * 16).max(MIN_DECODE_BUDGET));
     reader.limits(limits);
     let decoded = reader.decode().map_err(|e| decode_error(path, e))?;
     Ok(to_rgb8(decoded))

@@ -105,7 +105,7 @@ struct DataSource {
 }
 
 /// Reads `experiment_config.yaml` into a config, the B path it names, and the features it used.
-fn read_yaml(
+pub(crate) fn read_yaml(
     path: &Path,
 ) -> Result<(NrfConfig, Option<String>, FeatureSpec, Option<String>), ModelError> {
     let text = std::fs::read_to_string(path).map_err(|source| FileError::Io {

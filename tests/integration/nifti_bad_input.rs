@@ -152,3 +152,32 @@ fn nifti2_dimensions_whose_product_overflows_are_refused() {
     let message = error_for("huge.nii", &header);
     assert_mentions(&message, &["shape", "GiB"]);
 }
+
+#[test]
+fn a_header_claiming_gigabytes_allocates_only_what_the_file_holds() {
+    // 1024³ uint8 voxels (1 GiB, under the read limit) claimed by a file of a few hundred bytes,
+    // plain and gzipped: refused as short, without reserving the gigabyte first.
+    let mut bytes = valid_nifti();
+    for (n, d) in [3i16, 1024, 1024, 1024].iter().enumerate() {
+        bytes[40 + 2 * n..42 + 2 * n].copy_from_slice(&d.to_le_bytes());
+    }
+    let mut gzipped = Vec::new();
+    {
+        use std::io::Write;
+        let mut encoder =
+            flate2::write::GzEncoder::new(&mut gzipped, flate2::Compression::default());
+        encoder.write_all(&bytes).expect("gzip");
+        encoder.finish().expect("gzip");
+    }
+    for (name, input) in [("claims.nii", &bytes), ("claims.nii.gz", &gzipped)] {
+        let (result, largest) = crate::alloc_watch::largest_allocation(|| {
+            NiftiImage::from_bytes(name, input).map(|_| ())
+        });
+        let message = result.expect_err("short data").to_string();
+        assert_mentions(&message, &[name, "holds only"]);
+        assert!(
+            largest < 128 << 20,
+            "{name}: allocated {largest} bytes at once"
+        );
+    }
+}

@@ -26,6 +26,9 @@ pub use write::{SpaceCode, write_float32};
 /// Files above this many bytes of voxel data are refused before any is read.
 pub const MAX_DATA_BYTES: u64 = 16 << 30;
 
+/// The voxel buffer reserved before any data has been read (the buffer grows as data arrive).
+const READ_CHUNK: u64 = 64 << 20;
+
 /// Byte order of a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endian {
@@ -429,8 +432,14 @@ fn read_data(
     data_bytes: u64,
     header: &NiftiHeader,
 ) -> Result<Vec<u8>, VolumeError> {
-    let mut raw = vec![0u8; data_bytes as usize];
-    let got = read_fully(reader, &mut raw).map_err(|e| gz_or_io(path, e))?;
+    // Grow with the data actually read: a header may claim gigabytes the file does not hold, and
+    // a gzipped file's length says nothing, so nothing is allocated on the header's word alone.
+    let mut raw = Vec::with_capacity(data_bytes.min(READ_CHUNK) as usize);
+    reader
+        .take(data_bytes)
+        .read_to_end(&mut raw)
+        .map_err(|e| gz_or_io(path, e))?;
+    let got = raw.len();
     if (got as u64) < data_bytes {
         return Err(bad(
             path,
