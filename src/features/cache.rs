@@ -3,8 +3,10 @@
 //! An entry is keyed by the extractor's id and a SHA-256 of the decoded image (width, height and
 //! RGB bytes), so the same picture stored twice, or re-read from another file format without loss,
 //! is computed once. Entries live at `ROOT/<extractor id>/<2 hex>/<64 hex>.safetensors` and hold
-//! `tokens` `[2, P², D]` and `global` `[G]` as float32; they are written atomically. An entry that
-//! cannot be read or whose sizes disagree with the extractor is treated as missing and rewritten.
+//! `tokens` `[2, P², D]` and `global` `[G]` as float32, with a SHA-256 of those values in the
+//! metadata; they are written atomically. An entry that cannot be read, whose values no longer
+//! match their hash (a damaged disk, a copy cut short) or whose sizes disagree with the extractor
+//! is treated as missing and rewritten.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -177,10 +179,10 @@ fn write_entry(path: &Path, id: &str, features: &ImageFeatures) -> Result<(), Ca
     .map_err(invalid)?;
     let global_view =
         TensorView::new(Dtype::F32, vec![features.global.len()], &global).map_err(invalid)?;
-    let metadata = Some(std::collections::HashMap::from([(
-        "extractor".to_string(),
-        id.to_string(),
-    )]));
+    let metadata = Some(std::collections::HashMap::from([
+        ("extractor".to_string(), id.to_string()),
+        (CHECKSUM_KEY.to_string(), checksum(&tokens, &global)),
+    ]));
     let bytes = safetensors::serialize([("tokens", token_view), ("global", global_view)], metadata)
         .map_err(invalid)?;
     write_atomically(path, |out| {
@@ -190,9 +192,32 @@ fn write_entry(path: &Path, id: &str, features: &ImageFeatures) -> Result<(), Ca
     Ok(())
 }
 
+/// The metadata key of an entry's checksum.
+const CHECKSUM_KEY: &str = "sha256";
+
+/// SHA-256 (hex) of an entry's token and global bytes.
+fn checksum(tokens: &[u8], global: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update((tokens.len() as u64).to_le_bytes());
+    hasher.update(tokens);
+    hasher.update(global);
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// An entry's features, `None` when it is unreadable or its values do not match its checksum.
 fn read_entry(path: &Path) -> Option<ImageFeatures> {
     let bytes = std::fs::read(path).ok()?;
+    let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes).ok()?;
+    let stored_checksum = metadata.metadata().as_ref()?.get(CHECKSUM_KEY)?.clone();
     let file = safetensors::SafeTensors::deserialize(&bytes).ok()?;
+    let raw = |name: &str| file.tensor(name).ok().map(|view| view.data().to_vec());
+    if checksum(&raw("tokens")?, &raw("global")?) != stored_checksum {
+        return None;
+    }
     let floats = |name: &str| -> Option<(Vec<usize>, Vec<f32>)> {
         let view = file.tensor(name).ok()?;
         if view.dtype() != safetensors::Dtype::F32 {
@@ -273,6 +298,24 @@ mod tests {
         std::fs::write(&path, b"not safetensors").unwrap();
         let again = cache.get_or_extract(&BuiltinExtractor, &image(3)).unwrap();
         assert_eq!(first, again);
+        assert_eq!(cache.stats(), CacheStats { hits: 0, misses: 2 });
+        assert!(read_entry(&path).is_some(), "the entry was rewritten");
+    }
+
+    #[test]
+    fn an_entry_whose_values_changed_is_detected_and_recomputed() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = FeatureCache::open(dir.path()).unwrap();
+        let first = cache.get_or_extract(&BuiltinExtractor, &image(3)).unwrap();
+        let path = cache.entry_path(&BuiltinExtractor.id(), &image(3));
+        // One bit of the last float flipped: still valid safetensors, with a wrong value.
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x01;
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(read_entry(&path).is_none(), "the damage is seen");
+        let again = cache.get_or_extract(&BuiltinExtractor, &image(3)).unwrap();
+        assert_eq!(first, again, "recomputed, not trusted");
         assert_eq!(cache.stats(), CacheStats { hits: 0, misses: 2 });
         assert!(read_entry(&path).is_some(), "the entry was rewritten");
     }

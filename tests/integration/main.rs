@@ -4,6 +4,7 @@
 mod alloc_watch;
 mod cli;
 mod cpu_queries;
+mod crash_safety;
 mod datasets;
 mod features;
 mod gpu;

@@ -158,7 +158,7 @@ fn small_set() -> &'static nrf::train::training_set::TrainingSet {
 }
 
 /// The folder of [`small_set`]'s simulation.
-fn small_data_dir() -> &'static std::path::Path {
+pub(crate) fn small_data_dir() -> &'static std::path::Path {
     small_simulation().0.path()
 }
 
