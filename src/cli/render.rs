@@ -405,6 +405,7 @@ fn render_3d(
     };
     let spacing = args.spacing.unwrap_or(2.0);
     let grid = Grid::mni(spacing)?;
+    super::io::check_grid_fits(&grid, spacing, 1)?;
     let prediction = query.query_grid(&grid, region)?;
     let anatomy = brain_anatomy(&Grid::mni(spacing.clamp(0.5, 1.0))?)?;
     let mut renderer = VolumeRenderer::offscreen(&gpu, &anatomy, None, style)?;

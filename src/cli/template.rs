@@ -13,6 +13,7 @@ use super::TemplateChoice;
 /// Writes one template image on the MNI grid at `spacing` mm.
 pub fn run(choice: TemplateChoice, spacing: f64, out: PathBuf) -> Result<()> {
     let grid = Grid::mni(spacing)?;
+    super::io::check_grid_fits(&grid, spacing, 1)?;
     let image = match choice {
         TemplateChoice::T1 => TemplateImage::T1,
         TemplateChoice::Gm => TemplateImage::GreyMatter,

@@ -83,7 +83,10 @@ fn decode_at(path: &Path, bytes: &[u8]) -> Result<Rgb8, ImageError> {
 fn decode_error(path: &Path, e: image::ImageError) -> ImageError {
     let message = match e {
         image::ImageError::Unsupported(u) => {
-            format!("not an image nrf can read ({u}); expected JPEG, PNG, WebP, BMP, TIFF or GIF")
+            return ImageError::Unrecognised {
+                path: path.to_path_buf(),
+                detail: u.to_string(),
+            };
         }
         image::ImageError::Decoding(d) => format!("corrupt or truncated image ({d})"),
         image::ImageError::IoError(e) => format!("corrupt or truncated image ({e})"),

@@ -24,7 +24,17 @@ pub enum ImageError {
         /// Why.
         source: std::io::Error,
     },
-    /// Not an image the decoder understands, or corrupt.
+    /// Not in any image format nrf reads.
+    #[error(
+        "{path}: not an image nrf can read ({detail}); expected JPEG, PNG, WebP, BMP, TIFF or GIF"
+    )]
+    Unrecognised {
+        /// The file.
+        path: PathBuf,
+        /// What the decoder said.
+        detail: String,
+    },
+    /// An image, but corrupt or truncated.
     #[error("{path}: {message}")]
     Decode {
         /// The file.

@@ -363,8 +363,17 @@ pub fn open(path: PathBuf, clip: Option<&Path>, device: &Device) -> Result<Opene
             }),
         });
     }
-    let rgb = crate::features::decode::load_rgb8(&path)?;
-    Ok(Opened::Image { name, rgb })
+    match crate::features::decode::load_rgb8(&path) {
+        Ok(rgb) => Ok(Opened::Image { name, rgb }),
+        // Not a picture either: say everything the viewer opens.
+        Err(crate::features::preprocess::ImageError::Unrecognised { .. }) => {
+            Err(SessionError::Invalid(format!(
+                "{}: not a file the viewer opens; expected a picture (JPEG, PNG, WebP, BMP, TIFF, GIF), a NIfTI volume (.nii, .nii.gz), an .nrf model, an official run folder or a CLIP folder",
+                path.display()
+            )))
+        }
+        Err(other) => Err(other.into()),
+    }
 }
 
 #[cfg(test)]

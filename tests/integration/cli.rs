@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use crate::support::data;
+use crate::support::{data, require};
 
 fn nrf(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_nrf"))
@@ -285,6 +285,72 @@ fn a_headless_prediction_that_succeeds_prints_no_error() {
     assert!(!stderr.to_lowercase().contains("error"), "{stderr}");
 }
 
+/// Whether running `nrf args` made the Vulkan loader start (it logs every instance it creates
+/// under `VK_LOADER_DEBUG=all`).
+fn starts_vulkan(args: &[&str]) -> bool {
+    let run = Command::new(env!("CARGO_BIN_EXE_nrf"))
+        .args(args)
+        .env("VK_LOADER_DEBUG", "all")
+        .output()
+        .expect("run nrf");
+    assert!(
+        run.status.success(),
+        "nrf {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let output = String::from_utf8_lossy(&run.stderr).to_lowercase()
+        + &String::from_utf8_lossy(&run.stdout).to_lowercase();
+    output.contains("loader")
+}
+
+#[test]
+fn commands_that_need_no_gpu_start_no_gpu_driver() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = |name: &str| dir.path().join(name).to_str().expect("utf-8").to_string();
+    let image = data("legal-images/palette.png");
+    let image = image.to_str().expect("utf-8");
+    let points = data("nrf-e2e/coords_mni_mm.npy");
+    let points = points.to_str().expect("utf-8");
+    // The control: --device auto probes the GPU, so the loader speaks when it is installed.
+    let auto = ["predict", "--image", image, "--points", points, "--out"];
+    let control = starts_vulkan(&[&auto[..], &[path("auto.npy").as_str()]].concat());
+    if require(
+        "commands_that_need_no_gpu_start_no_gpu_driver",
+        if control {
+            Ok(())
+        } else {
+            Err("no Vulkan loader logs here (not installed)".to_string())
+        },
+    )
+    .is_none()
+    {
+        return;
+    }
+    let volume = data("nifti/standard.nii.gz");
+    let official = data("nrf-official");
+    let cpu_predict = [
+        "predict", "--device", "cpu", "--image", image, "--points", points, "--out",
+    ];
+    for args in [
+        vec!["info", volume.to_str().expect("utf-8")],
+        vec!["template", "--spacing", "8", "--out", &path("t.nii.gz")],
+        vec![
+            "convert",
+            official.to_str().expect("utf-8"),
+            "--out",
+            &path("c.nrf"),
+        ],
+        [&cpu_predict[..], &[path("cpu.npy").as_str()]].concat(),
+    ] {
+        assert!(
+            !starts_vulkan(&args),
+            "nrf {} started the GPU driver",
+            args.join(" ")
+        );
+    }
+}
+
 #[test]
 fn an_error_says_each_fact_once() {
     let out = nrf(&[
@@ -319,4 +385,26 @@ fn zero_epochs_are_refused() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--epochs"), "{stderr}");
     assert!(stderr.contains("at least 1"), "{stderr}");
+}
+
+#[test]
+fn a_template_or_3d_grid_too_fine_for_memory_is_refused_before_allocating() {
+    // 0.1 mm over the MNI box is 7.2 billion voxels: about 120 GB, more than any test machine
+    // has available (it used to abort with "memory allocation of 34245343044 bytes failed").
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("t.nii.gz");
+    let run = nrf(&[
+        "template",
+        "--spacing",
+        "0.1",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert!(!run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    for words in ["needs about", "GB of memory", "coarser"] {
+        assert!(stderr.contains(words), "{stderr}");
+    }
+    assert!(!stderr.contains("memory allocation"), "{stderr}");
+    assert!(!out.exists());
 }

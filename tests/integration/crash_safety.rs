@@ -284,7 +284,10 @@ fn training_and_rendering_survive_kills() {
         &mut rng,
         &png_reads,
     );
-    assert!(trained.killed + rendered.killed >= 6, "{trained:?} {rendered:?}");
+    assert!(
+        trained.killed + rendered.killed >= 6,
+        "{trained:?} {rendered:?}"
+    );
 }
 
 #[test]

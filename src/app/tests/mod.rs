@@ -2,6 +2,7 @@
 //! own state, its background jobs running for real (the 3D view's paint callback has no GPU here
 //! and draws nothing; the renderer has its own tests).
 
+mod bad_input;
 mod finetune_export;
 mod images;
 mod layout;

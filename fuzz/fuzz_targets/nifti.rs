@@ -1,0 +1,4 @@
+#![no_main]
+//! Fuzzes nrf's reader of `InputFormat::Nifti`.
+
+libfuzzer_sys::fuzz_target!(|bytes: &[u8]| nrf_fuzz::read(nrf::formats::InputFormat::Nifti, bytes));
