@@ -18,9 +18,33 @@ use nrf::space::BoundingBox;
 
 use super::predict::DeviceArg;
 
+/// `--threads N`: the CPU threads the benchmark may use (rayon's pool, which burn's CPU backend
+/// and the direct query path share), for scaling measurements; default: one per core.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct ThreadsArg {
+    /// CPU threads to use (default: one per core).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
+}
+
+impl ThreadsArg {
+    /// Sizes the thread pool before any work starts.
+    fn apply(self) -> Result<()> {
+        if let Some(threads) = self.threads {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(usize::from(threads))
+                .build_global()
+                .map_err(|e| anyhow::anyhow!("cannot size the thread pool: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
 /// Sizes and repetitions of the query benchmark.
 #[derive(Debug, Args)]
 pub struct QueryBenchArgs {
+    #[command(flatten)]
+    pub threads: ThreadsArg,
     /// MLP width.
     #[arg(long, default_value_t = 256)]
     pub hidden: usize,
@@ -44,6 +68,7 @@ pub struct QueryBenchArgs {
 #[derive(Debug, Serialize)]
 struct QueryBenchResult {
     device: String,
+    threads: usize,
     hidden: usize,
     layers: usize,
     points: usize,
@@ -123,6 +148,7 @@ fn bench_on(device: &ComputeDevice, args: &QueryBenchArgs) -> Result<QueryBenchR
     }
     let points_per_second = args.points as f64 / best;
     Ok(QueryBenchResult {
+        threads: rayon::current_num_threads(),
         device: device_name,
         hidden: args.hidden,
         layers: args.layers,
@@ -152,14 +178,16 @@ fn devices(choice: DeviceArg) -> Result<Vec<ComputeDevice>> {
 
 /// Runs the query benchmark and prints the results.
 pub fn query(args: &QueryBenchArgs) -> Result<()> {
+    args.threads.apply()?;
     for device in &devices(args.device)? {
         let result = bench_on(device, args)?;
         if args.json {
             println!("{}", serde_json::to_string(&result)?);
         } else {
             println!(
-                "{}: width {} × {} layers, {} points: {:.3} s best of {}, {:.0} points/s, {:.1} GFLOP/s",
+                "{} ({} CPU threads): width {} × {} layers, {} points: {:.3} s best of {}, {:.0} points/s, {:.1} GFLOP/s",
                 result.device,
+                result.threads,
                 result.hidden,
                 result.layers,
                 result.points,
@@ -176,6 +204,8 @@ pub fn query(args: &QueryBenchArgs) -> Result<()> {
 /// Options of the feature-extraction benchmark.
 #[derive(Debug, Args)]
 pub struct FeaturesBenchArgs {
+    #[command(flatten)]
+    pub threads: ThreadsArg,
     /// Images to time with the built-in extractor (227×227, deterministic pseudo-random content).
     #[arg(long, default_value_t = 50)]
     pub images: usize,
@@ -197,6 +227,7 @@ pub struct FeaturesBenchArgs {
 struct FeaturesBenchResult {
     extractor: String,
     device: String,
+    threads: usize,
     images: usize,
     batch: usize,
     best_ms_per_image: f64,
@@ -205,11 +236,17 @@ struct FeaturesBenchResult {
 }
 
 impl FeaturesBenchResult {
-    fn from_times(extractor: String, device: String, batch: usize, ms_per_image: &[f64]) -> Self {
+    fn from_times(
+        extractor: String,
+        (device, threads): (String, usize),
+        batch: usize,
+        ms_per_image: &[f64],
+    ) -> Self {
         let best = ms_per_image.iter().copied().fold(f64::INFINITY, f64::min);
         Self {
             extractor,
             device,
+            threads,
             images: ms_per_image.len() * batch,
             batch,
             best_ms_per_image: best,
@@ -223,9 +260,10 @@ impl FeaturesBenchResult {
             println!("{}", serde_json::to_string(self)?);
         } else {
             println!(
-                "{} on {}: {:.2} ms per image (best), {:.2} ms mean, {:.1} images/s, {} images in batches of {}",
+                "{} on {} ({} CPU threads): {:.2} ms per image (best), {:.2} ms mean, {:.1} images/s, {} images in batches of {}",
                 self.extractor,
                 self.device,
+                self.threads,
                 self.best_ms_per_image,
                 self.mean_ms_per_image,
                 self.images_per_second,
@@ -272,7 +310,7 @@ fn bench_clip(device: &ComputeDevice, args: &FeaturesBenchArgs) -> Result<Featur
         .collect::<Result<Vec<_>>>()?;
     Ok(FeaturesBenchResult::from_times(
         "clip-vit-b16 (random weights), layers 3,6 + image_embeds".into(),
-        device.description.clone(),
+        (device.description.clone(), rayon::current_num_threads()),
         batch,
         &times,
     ))
@@ -282,6 +320,7 @@ fn bench_clip(device: &ComputeDevice, args: &FeaturesBenchArgs) -> Result<Featur
 /// ViT-B/16-sized CLIP on the chosen devices. Compare the CLIP numbers with
 /// `benches/clip_vs_hf.py` run in the same session.
 pub fn features(args: &FeaturesBenchArgs) -> Result<()> {
+    args.threads.apply()?;
     use nrf::features::FeatureExtractor;
     use nrf::features::builtin::BuiltinExtractor;
     use nrf::features::preprocess::Rgb8;
@@ -297,7 +336,7 @@ pub fn features(args: &FeaturesBenchArgs) -> Result<()> {
         BuiltinExtractor.extract(&image)?;
         times.push(started.elapsed().as_secs_f64() * 1e3);
     }
-    FeaturesBenchResult::from_times(BuiltinExtractor.id(), "CPU, one thread".into(), 1, &times)
+    FeaturesBenchResult::from_times(BuiltinExtractor.id(), ("CPU".into(), 1), 1, &times)
         .print(args.json)?;
     if args.clip_batches == 0 {
         return Ok(());
@@ -312,6 +351,8 @@ pub fn features(args: &FeaturesBenchArgs) -> Result<()> {
 /// official batch of 32 images × 2000 voxels).
 #[derive(Debug, Args)]
 pub struct TrainBenchArgs {
+    #[command(flatten)]
+    pub threads: ThreadsArg,
     /// MLP width.
     #[arg(long, default_value_t = 256)]
     pub hidden: usize,
@@ -350,6 +391,7 @@ pub struct TrainBenchArgs {
 #[derive(Debug, Serialize)]
 struct TrainBenchResult {
     device: String,
+    threads: usize,
     hidden: usize,
     layers: usize,
     images: usize,
@@ -407,6 +449,7 @@ fn bench_train_on(device: &ComputeDevice, args: &TrainBenchArgs) -> Result<Train
         }
     }
     Ok(TrainBenchResult {
+        threads: rayon::current_num_threads(),
         device: device.description.clone(),
         hidden: args.hidden,
         layers: args.layers,
@@ -420,14 +463,16 @@ fn bench_train_on(device: &ComputeDevice, args: &TrainBenchArgs) -> Result<Train
 /// Times training steps (forward, official loss, backward, AdamW). Compare with
 /// `../shared/bench/torch_nrf_train_step.py` in the same run (`benches/train_vs_torch.sh`).
 pub fn train(args: &TrainBenchArgs) -> Result<()> {
+    args.threads.apply()?;
     for device in devices(args.device)? {
         let result = bench_train_on(&device, args)?;
         if args.json {
             println!("{}", serde_json::to_string(&result)?);
         } else {
             println!(
-                "{}: {}×{} MLP, CLIP-sized merger, batch {}×{}: {:.3} s per step (best of {}), {:.0} samples/s",
+                "{} ({} CPU threads): {}×{} MLP, CLIP-sized merger, batch {}×{}: {:.3} s per step (best of {}), {:.0} samples/s",
                 result.device,
+                result.threads,
                 result.hidden,
                 result.layers,
                 result.images,

@@ -408,3 +408,38 @@ fn a_template_or_3d_grid_too_fine_for_memory_is_refused_before_allocating() {
     assert!(!stderr.contains("memory allocation"), "{stderr}");
     assert!(!out.exists());
 }
+
+#[test]
+fn benchmarks_run_on_the_threads_they_are_given() {
+    for threads in ["1", "2"] {
+        let out = nrf(&[
+            "bench",
+            "query",
+            "--threads",
+            threads,
+            "--hidden",
+            "8",
+            "--layers",
+            "2",
+            "--points",
+            "999",
+            "--repeats",
+            "1",
+            "--device",
+            "cpu",
+            "--json",
+        ]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let result: serde_json::Value = serde_json::from_str(stdout.trim()).expect("json");
+        assert_eq!(result["threads"].to_string(), threads, "{stdout}");
+        assert_eq!(result["points"], 999);
+    }
+    let out = nrf(&["bench", "query", "--threads", "0"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--threads"));
+}
