@@ -21,7 +21,9 @@ use crate::insilico::prf::{
 };
 use crate::insilico::roi_summary::{RoiSummary, roi_domain, summarise};
 use crate::insilico::set_prediction::{GridPoints, SetFeatures, extract_set, predict_set};
-use crate::insilico::top_images::{Ranking, check_point_in_brain, rank_images, sphere_points};
+use crate::insilico::top_images::{
+    Ranking, check_point_in_brain, rank_images, roi_points, sphere_points,
+};
 use crate::model::Nrf;
 use crate::query::{GridPrediction, QueryEngine, Region};
 use crate::space::Grid;
@@ -143,10 +145,36 @@ pub fn localizer(
     })
 }
 
-/// The images that drive a point most.
+/// Where "what drives this point" looks.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Place {
+    /// A sphere around a point (MNI mm).
+    Sphere {
+        /// The centre.
+        centre: Vec3,
+        /// The radius (mm).
+        radius_mm: f32,
+    },
+    /// An ROI of the model's domain, by name.
+    Roi(String),
+}
+
+impl Place {
+    /// How the place reads in a sentence ("at −40, −52, −18 mm", "in FFA").
+    pub fn label(&self) -> String {
+        match self {
+            Place::Sphere { centre, .. } => {
+                format!("at {:.0}, {:.0}, {:.0} mm", centre.x, centre.y, centre.z)
+            }
+            Place::Roi(name) => format!("in {name}"),
+        }
+    }
+}
+
+/// The images that drive a place most.
 pub struct TopAnswer {
-    /// The point (MNI mm).
-    pub point: Vec3,
+    /// Where the prediction was averaged.
+    pub place: Place,
     /// The set, as labelled.
     pub set: String,
     /// The ranking.
@@ -157,19 +185,24 @@ pub struct TopAnswer {
     pub skipped: Option<String>,
 }
 
-/// The `k` images of `set` that raise and that lower `asked`'s prediction most at `point`
-/// (averaged over a sphere of `radius_mm`).
+/// The `k` images of `set` that raise and that lower `asked`'s prediction most at `place` (the
+/// mean over a sphere's points on a 2 mm lattice, or over an ROI's voxels).
 pub fn top_images(
     asked: &AskedModel,
     set: &SetSpec,
-    point: Vec3,
-    radius_mm: f32,
+    place: &Place,
     k: usize,
     cancel: &Cancel,
 ) -> Result<TopAnswer, SessionError> {
-    check_point_in_brain(point)?;
+    let points = match place {
+        Place::Sphere { centre, radius_mm } => {
+            check_point_in_brain(*centre)?;
+            sphere_points(*centre, *radius_mm, 2.0)
+        }
+        Place::Roi(name) => roi_points(&asked.model.domain, name)?,
+    };
     let features = asked.set_features(set, cancel)?;
-    let prediction = asked.predict(&features, &sphere_points(point, radius_mm, 2.0), cancel)?;
+    let prediction = asked.predict(&features, &points, cancel)?;
     let ranking = rank_images(&prediction, k)?;
     let images = ranking
         .top
@@ -182,7 +215,7 @@ pub fn top_images(
         })
         .collect::<Result<Vec<_>, SessionError>>()?;
     Ok(TopAnswer {
-        point,
+        place: place.clone(),
         set: set.label(),
         ranking,
         images,

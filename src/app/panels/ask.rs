@@ -143,18 +143,59 @@ fn top_images(ui: &mut egui::Ui, state: &mut AppState) {
     let ctx = ui.ctx().clone();
     ui.strong("What drives this point?");
     ui.horizontal(|ui| set_field(ui, "images", &mut state.questions.top_set, 110.0));
+    // The shown model's ROIs (`None` while its query is being prepared).
+    let rois: Option<Vec<String>> = state.query.as_ref().map(|q| match q.domain() {
+        crate::model::Domain::Voxels(d) => d.rois().iter().map(|r| r.name.clone()).collect(),
+        crate::model::Domain::Unknown => Vec::new(),
+    });
+    if let (Some(rois), Some(roi)) = (&rois, &state.questions.top_roi)
+        && !rois.contains(roi)
+    {
+        // The model shown has no such ROI (another model was chosen).
+        state.questions.top_roi = None;
+    }
+    let rois = rois.unwrap_or_default();
+    ui.horizontal(|ui| {
+        ui.label("where");
+        let where_label = |roi: &Option<String>| match roi {
+            Some(name) => format!("ROI {name}"),
+            None => "the crosshair".to_string(),
+        };
+        let combo = egui::ComboBox::from_id_salt("rank where")
+            .selected_text(where_label(&state.questions.top_roi))
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut state.questions.top_roi, None, "the crosshair");
+                for roi in &rois {
+                    ui.selectable_value(
+                        &mut state.questions.top_roi,
+                        Some(roi.clone()),
+                        format!("ROI {roi}"),
+                    );
+                }
+            });
+        super::name_widget(&combo.response, "rank where");
+    });
     ui.horizontal(|ui| {
         let k = ui.add(egui::DragValue::new(&mut state.questions.top_k).range(1..=12));
         super::name_widget(&k, "images listed");
-        if ui
-            .add_enabled(
-                state.questions.top_job.is_none(),
-                egui::Button::new("Rank at the crosshair"),
-            )
-            .on_hover_text(
+        let (label, hover) = match &state.questions.top_roi {
+            Some(roi) => (
+                format!("Rank in {roi}"),
+                format!(
+                    "The images that raise and that lower the mean prediction over {roi}'s \
+                     voxels most"
+                ),
+            ),
+            None => (
+                "Rank at the crosshair".to_string(),
                 "The images that raise and that lower the prediction most within 2 mm of the \
-                 crosshair",
-            )
+                 crosshair"
+                    .to_string(),
+            ),
+        };
+        if ui
+            .add_enabled(state.questions.top_job.is_none(), egui::Button::new(label))
+            .on_hover_text(hover)
             .clicked()
         {
             state.start_top(&ctx);
@@ -173,10 +214,10 @@ fn top_images(ui: &mut egui::Ui, state: &mut AppState) {
         ));
         return;
     }
-    let p = shown.answer.point;
     ui.label(format!(
-        "{} at {:.0}, {:.0}, {:.0} mm:",
-        shown.answer.set, p.x, p.y, p.z
+        "{} {}:",
+        shown.answer.set,
+        shown.answer.place.label()
     ));
     let top = shown.answer.ranking.top.len();
     let mut chosen = None;

@@ -16,7 +16,7 @@ use crate::query::GridPrediction;
 use crate::session::SessionError;
 use crate::session::jobs::Job;
 use crate::session::questions::{
-    self, AskedModel, LocalizerAnswer, PrfAnswer, ProbedModel, TopAnswer,
+    self, AskedModel, LocalizerAnswer, Place, PrfAnswer, ProbedModel, TopAnswer,
 };
 
 /// Grid spacing of the viewer's localiser, mm.
@@ -57,6 +57,8 @@ pub(crate) struct QuestionsState {
     pub(crate) top_set: String,
     /// How many images at each end.
     pub(crate) top_k: usize,
+    /// Rank in this ROI of the model's domain instead of at the crosshair.
+    pub(crate) top_roi: Option<String>,
     pub(crate) top_job: Option<Job<(ModelSlot, TopAnswer)>>,
     pub(crate) top: Option<ShownTop>,
     /// Follow the crosshair with the pRF.
@@ -86,6 +88,7 @@ impl Default for QuestionsState {
             show_localizer: false,
             top_set: "library:140".into(),
             top_k: 5,
+            top_roi: None,
             top_job: None,
             top: None,
             prf_on: false,
@@ -157,7 +160,8 @@ impl AppState {
         );
     }
 
-    /// Ranks the typed set at the crosshair's point on the model shown.
+    /// Ranks the typed set at the crosshair (within 2 mm) or in the chosen ROI, on the model
+    /// shown.
     pub(crate) fn start_top(&mut self, ctx: &egui::Context) {
         let set = match SetSpec::parse(self.questions.top_set.trim()) {
             Ok(set) => set,
@@ -169,25 +173,30 @@ impl AppState {
         let Some((slot, load)) = self.asked_model() else {
             return;
         };
-        let (point, k) = (self.at.as_vec3(), self.questions.top_k);
+        let place = match &self.questions.top_roi {
+            Some(roi) => Place::Roi(roi.clone()),
+            None => Place::Sphere {
+                centre: self.at.as_vec3(),
+                radius_mm: 2.0,
+            },
+        };
+        self.status = format!(
+            "ranking {} {}…",
+            self.questions.top_set.trim(),
+            place.label()
+        );
+        let k = self.questions.top_k;
         let wake = ctx.clone();
         self.questions.top_job = Some(Job::spawn_cancellable(
             move |cancel| {
                 let asked = load()?;
                 Ok((
                     slot,
-                    questions::top_images(&asked, &set, point, 2.0, k, cancel)?,
+                    questions::top_images(&asked, &set, &place, k, cancel)?,
                 ))
             },
             move || wake.request_repaint(),
         ));
-        self.status = format!(
-            "ranking {} at {:.0}, {:.0}, {:.0} mm…",
-            self.questions.top_set.trim(),
-            point.x,
-            point.y,
-            point.z
-        );
     }
 
     /// Starts (or restarts) what the pRF needs: the probes for the model shown, then the pRF at
@@ -322,11 +331,9 @@ impl AppState {
                         .map(|(item, rgb)| rgb_texture(ctx, &item.name, rgb))
                         .collect();
                     self.status = format!(
-                        "ranked {} at {:.0}, {:.0}, {:.0} mm{}",
+                        "ranked {} {}{}",
                         answer.set,
-                        answer.point.x,
-                        answer.point.y,
-                        answer.point.z,
+                        answer.place.label(),
                         answer
                             .skipped
                             .as_ref()

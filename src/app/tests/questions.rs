@@ -43,13 +43,57 @@ fn the_ask_panel_localises_ranks_maps_the_prf_and_summarises_rois() {
         app.state.questions.top.is_some()
     });
     let top = app(&harness).state.questions.top.as_ref().expect("top");
-    assert_eq!(top.answer.point, peak);
+    assert_eq!(
+        top.answer.place,
+        crate::session::questions::Place::Sphere {
+            centre: peak,
+            radius_mm: 2.0
+        }
+    );
     assert_eq!(
         top.thumbnails.len(),
         10,
         "five that raise it, five that lower it"
     );
     let first = top.answer.ranking.top[0].name.clone();
+
+    // The same question over an ROI of the model's domain: faces drive the FFA-like area.
+    app_mut(&mut harness).state.questions.top_roi = Some("FFA".into());
+    harness.step();
+    click(&mut harness, "Rank in FFA");
+    step_until(&mut harness, "the ranking in FFA", |app| {
+        app.state
+            .questions
+            .top
+            .as_ref()
+            .is_some_and(|t| t.answer.place == crate::session::questions::Place::Roi("FFA".into()))
+    });
+    let in_ffa = app(&harness).state.questions.top.as_ref().expect("top");
+    let faces = in_ffa
+        .answer
+        .ranking
+        .top
+        .iter()
+        .filter(|r| r.name.contains("face"))
+        .count();
+    assert!(faces >= 3, "{:?}", in_ffa.answer.ranking.top);
+    assert!(in_ffa.thumbnails.len() == 10);
+    app_mut(&mut harness).state.questions.top_roi = None;
+    harness.step();
+    click(&mut harness, "Rank at the crosshair");
+    step_until(&mut harness, "the ranking at the peak again", |app| {
+        app.state.questions.top.as_ref().is_some_and(|t| {
+            matches!(
+                t.answer.place,
+                crate::session::questions::Place::Sphere { .. }
+            )
+        })
+    });
+    let top = app(&harness).state.questions.top.as_ref().expect("top");
+    assert_eq!(
+        top.answer.ranking.top[0].name, first,
+        "the same ranking as before"
+    );
     click(&mut harness, &format!("ranked image {first}"));
     assert_eq!(
         app(&harness).state.image.as_ref().map(|i| i.name.as_str()),
