@@ -54,6 +54,12 @@ fn decode_at(path: &Path, bytes: &[u8]) -> Result<Rgb8, ImageError> {
             }),
         };
     }
+    if let Err(message) = check_png_palette(bytes) {
+        return Err(ImageError::Decode {
+            path: path.to_path_buf(),
+            message: format!("corrupt image ({message})"),
+        });
+    }
     let reader = || {
         image::ImageReader::new(std::io::Cursor::new(bytes))
             .with_guessed_format()
@@ -76,8 +82,55 @@ fn decode_at(path: &Path, bytes: &[u8]) -> Result<Rgb8, ImageError> {
     // the screen); the budget follows the header's size: 16 bytes a pixel covers RGBA16 twice.
     limits.max_alloc = Some((u64::from(width) * u64::from(height) * 16).max(MIN_DECODE_BUDGET));
     reader.limits(limits);
-    let decoded = reader.decode().map_err(|e| decode_error(path, e))?;
+    // A decoder crate that panics on some corrupt file must not take the program down: the
+    // panic becomes this file's error.
+    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reader.decode()))
+        .map_err(|_| ImageError::Decode {
+            path: path.to_path_buf(),
+            message: "corrupt image (the decoder gave up on it)".to_string(),
+        })?
+        .map_err(|e| decode_error(path, e))?;
     Ok(to_rgb8(decoded))
+}
+
+/// Checks a PNG's palette chunks before the `png` crate sees them (it indexes past a `PLTE`
+/// whose length is not a whole number of entries, or a `tRNS` with more entries than the
+/// palette — found by fuzzing): `PLTE` must hold 1 to 256 RGB entries and a palette image's
+/// `tRNS` no more alpha values than there are entries. Not a PNG: nothing to check.
+fn check_png_palette(bytes: &[u8]) -> Result<(), String> {
+    const SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+    if !bytes.starts_with(SIGNATURE) {
+        return Ok(());
+    }
+    let mut pos = SIGNATURE.len();
+    let mut colour_type = None;
+    let mut entries = None;
+    while let Some(head) = bytes.get(pos..pos + 8) {
+        let length = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        let kind = &head[4..8];
+        match kind {
+            b"IHDR" => colour_type = bytes.get(pos + 8 + 9).copied(),
+            b"PLTE" => {
+                if length == 0 || !length.is_multiple_of(3) || length > 768 {
+                    return Err(format!(
+                        "a PNG palette of {length} bytes; expected 1 to 256 RGB entries (3 bytes each)"
+                    ));
+                }
+                entries = Some(length / 3);
+            }
+            b"tRNS" if colour_type == Some(3) && entries.is_none_or(|n| length > n) => {
+                return Err(format!(
+                    "a PNG transparency chunk of {length} values for a palette of {} entries",
+                    entries.unwrap_or(0)
+                ));
+            }
+            b"IDAT" | b"IEND" => return Ok(()),
+            _ => {}
+        }
+        // Length, type, data, CRC.
+        pos = pos.saturating_add(12).saturating_add(length);
+    }
+    Ok(())
 }
 
 fn decode_error(path: &Path, e: image::ImageError) -> ImageError {
@@ -201,6 +254,38 @@ mod tests {
         assert_eq!(over_white(0, 0), 255);
         // Half-transparent black over white is mid-gray.
         assert!((127..=128).contains(&over_white(0, 128)));
+    }
+
+    #[test]
+    fn png_palettes_that_the_png_crate_would_overrun_are_refused() {
+        let chunk = |kind: &[u8], data: &[u8]| {
+            let mut bytes = (data.len() as u32).to_be_bytes().to_vec();
+            bytes.extend_from_slice(kind);
+            bytes.extend_from_slice(data);
+            bytes.extend([0; 4]); // CRC (not checked here)
+            bytes
+        };
+        let png = |palette: usize, trns: usize| {
+            let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
+            bytes.extend(chunk(b"IHDR", &[0, 0, 0, 1, 0, 0, 0, 1, 8, 3, 0, 0, 0]));
+            bytes.extend(chunk(b"PLTE", &vec![7; palette]));
+            if trns > 0 {
+                bytes.extend(chunk(b"tRNS", &vec![9; trns]));
+            }
+            bytes.extend(chunk(b"IDAT", &[]));
+            bytes
+        };
+        assert!(check_png_palette(&png(48, 16)).is_ok());
+        assert!(check_png_palette(&png(49, 0)).is_err(), "not whole entries");
+        assert!(
+            check_png_palette(&png(771, 0)).is_err(),
+            "more than 256 entries"
+        );
+        assert!(
+            check_png_palette(&png(48, 17)).is_err(),
+            "more alpha than entries"
+        );
+        assert!(check_png_palette(b"not a png").is_ok());
     }
 
     #[test]
