@@ -8,6 +8,7 @@
 #[cfg(feature = "viewer")]
 pub mod app;
 pub mod atomic_file;
+pub(crate) mod cpu_gemm;
 pub mod data;
 pub mod device;
 pub mod embedded;

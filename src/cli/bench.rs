@@ -309,11 +309,41 @@ fn bench_clip(device: &ComputeDevice, args: &FeaturesBenchArgs) -> Result<Featur
         .map(|_| run())
         .collect::<Result<Vec<_>>>()?;
     Ok(FeaturesBenchResult::from_times(
-        "clip-vit-b16 (random weights), layers 3,6 + image_embeds".into(),
+        "clip-vit-b16 (random weights), layers 3,6 + image_embeds, burn".into(),
         (device.description.clone(), rayon::current_num_threads()),
         batch,
         &times,
     ))
+}
+
+/// The same tower through the direct CPU path (what CPU users get).
+fn bench_clip_direct(args: &FeaturesBenchArgs) -> Result<Option<FeaturesBenchResult>> {
+    use nrf::features::clip::cpu::CpuClip;
+    use nrf::features::clip::{ClipVision, ClipVisionConfig};
+    let config = ClipVisionConfig::vit_b16();
+    let mut dict = config.random_state_dict(11);
+    let vision = ClipVision::from_state_dict(&config, &mut dict, &burn::tensor::Device::flex())?;
+    let Some(cpu) = CpuClip::from_vision(&vision) else {
+        return Ok(None);
+    };
+    drop(vision);
+    let s = config.image_size;
+    let batch = args.clip_batch.max(1);
+    let pixels = pseudo_random(5, batch * 3 * s * s);
+    let run = || {
+        let started = Instant::now();
+        let out = cpu.forward(&pixels, batch, &[3, 6]);
+        std::hint::black_box(out);
+        started.elapsed().as_secs_f64() * 1e3 / batch as f64
+    };
+    run(); // warm-up: allocation, threads
+    let times: Vec<f64> = (0..args.clip_batches).map(|_| run()).collect();
+    Ok(Some(FeaturesBenchResult::from_times(
+        "clip-vit-b16 (random weights), layers 3,6 + image_embeds, direct CPU path".into(),
+        ("CPU".into(), rayon::current_num_threads()),
+        batch,
+        &times,
+    )))
 }
 
 /// Times the built-in extractor on one thread (the extractor itself is single-threaded), then a
@@ -342,6 +372,11 @@ pub fn features(args: &FeaturesBenchArgs) -> Result<()> {
         return Ok(());
     }
     for device in devices(args.device)? {
+        if device.device == burn::tensor::Device::flex()
+            && let Some(direct) = bench_clip_direct(args)?
+        {
+            direct.print(args.json)?;
+        }
         bench_clip(&device, args)?.print(args.json)?;
     }
     Ok(())

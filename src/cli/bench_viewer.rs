@@ -143,12 +143,13 @@ fn open_model(args: &ViewerBenchArgs, device: &ComputeDevice) -> Result<(String,
         let clip_config = ClipVisionConfig::vit_b16();
         let mut dict = clip_config.random_state_dict(11);
         let vision = ClipVision::from_state_dict(&clip_config, &mut dict, &device.device)?;
-        let folder = ClipFolder {
-            path: PathBuf::from("random-vit-b16"),
-            config: clip_config,
-            preprocess: Default::default(),
+        let folder = ClipFolder::from_parts(
+            PathBuf::from("random-vit-b16"),
+            clip_config,
+            Default::default(),
             vision,
-        };
+            &device.device,
+        );
         let extractor = ClipExtractor::from_folder(folder, [3, 6], &device.device)?;
         let name = "official size, random weights (MLP 8 × 4096, CLIP ViT-B/16)".to_string();
         return Ok((

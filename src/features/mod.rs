@@ -257,6 +257,14 @@ impl ClipExtractor {
 
     /// Features from already preprocessed pixels (`[3, S, S]` flattened).
     pub fn extract_pixels(&self, pixels: Vec<f32>) -> Result<ImageFeatures, FeatureError> {
+        if let Some(cpu) = &self.folder.cpu {
+            let out = cpu.forward(&pixels, 1, &self.layers);
+            let tokens = out.layer_tokens.concat();
+            return ImageFeatures::new(tokens, self.patches(), self.token_dim(), out.image_embeds)
+                .map_err(|e| {
+                    FeatureError::Readback(format!("CLIP produced unusable features: {e}"))
+                });
+        }
         let s = self.folder.config.image_size;
         let input = Tensor::<4>::from_data(TensorData::new(pixels, [1, 3, s, s]), &self.device);
         let out = self.folder.vision.forward(input, &self.layers);

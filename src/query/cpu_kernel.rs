@@ -24,40 +24,15 @@ const CACHE_VALUES: usize = 1 << 17;
 /// # Panics
 /// When a slice is shorter than its shape says (a bug in the caller, never an input).
 fn matmul_add(c: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize) {
-    assert!(
-        a.len() >= m * k && b.len() >= k * n && c.len() >= m * n,
-        "matmul_add: slices shorter than {m}×{k} · {k}×{n}"
+    crate::cpu_gemm::gemm(
+        c,
+        0,
+        n,
+        1.0,
+        crate::cpu_gemm::MatRef::new(a, m, k),
+        crate::cpu_gemm::MatRef::new(b, k, n),
+        false,
     );
-    if m == 0 || n == 0 || k == 0 {
-        return;
-    }
-    #[allow(unsafe_code)]
-    // SAFETY: the slices hold at least m×k, k×n and m×n values (asserted above) in row-major
-    // order with the strides passed (column stride 1, row strides k, n and n), so gemm reads `a`
-    // and `b` and writes `c` within bounds; `c` is a unique borrow, so it aliases neither input.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            n as isize,
-            true,
-            a.as_ptr(),
-            1,
-            k as isize,
-            b.as_ptr(),
-            1,
-            n as isize,
-            1.0f32,
-            1.0f32,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
 }
 
 /// A model's MLP, ready for CPU queries.

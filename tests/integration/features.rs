@@ -127,6 +127,99 @@ fn clip_matches_hf_on_the_cpu() {
     check_clip(&Device::flex());
 }
 
+/// The direct CPU path (what CPU users get) against Hugging Face's outputs on the fixtures.
+#[test]
+fn the_direct_cpu_clip_matches_hf() {
+    let folder = ClipFolder::open(data("clip-tiny"), &Device::flex()).expect("clip folder");
+    let cpu = folder.cpu.as_ref().expect("the direct path on the CPU");
+    for image in IMAGES {
+        let pixels = npy::read_f32(data(&format!("clip-tiny/{}.pixel_values.npy", stem(image))))
+            .expect("pixels");
+        let out = cpu.forward(&pixels.data, 1, &[3, 6]);
+        for (tokens, layer) in out.layer_tokens.iter().zip([3, 6]) {
+            let want = npy::read_f32(data(&format!(
+                "clip-tiny/{}.layer{layer}_tokens.npy",
+                stem(image)
+            )))
+            .expect("npy");
+            let err = max_abs(tokens, &want.data);
+            assert!(err <= 1e-4, "{image} layer {layer}: {err}");
+        }
+        let want = npy::read_f32(data(&format!("clip-tiny/{}.image_embeds.npy", stem(image))))
+            .expect("npy");
+        let err = max_abs(&out.image_embeds, &want.data);
+        assert!(err <= 1e-4, "{image} image_embeds: {err}");
+    }
+}
+
+/// The direct path equals burn's on a random tower of another shape, batched or not, on one
+/// thread or many.
+#[test]
+fn the_direct_cpu_clip_matches_burn_batched_and_on_any_thread_count() {
+    use nrf::features::clip::cpu::CpuClip;
+    use nrf::features::clip::{ClipVision, ClipVisionConfig};
+    let config = ClipVisionConfig {
+        hidden_size: 48,
+        intermediate_size: 80,
+        num_attention_heads: 4,
+        num_hidden_layers: 3,
+        patch_size: 8,
+        image_size: 40,
+        projection_dim: 24,
+        hidden_act: "quick_gelu".into(),
+        layer_norm_eps: 1e-5,
+    };
+    let device = Device::flex();
+    let vision = ClipVision::from_state_dict(&config, &mut config.random_state_dict(4), &device)
+        .expect("tower");
+    let cpu = CpuClip::from_vision(&vision).expect("quick_gelu tower");
+    let batch = 3;
+    let pixels: Vec<f32> = (0..batch * 3 * 40 * 40)
+        .map(|i| ((i * 7919) % 255) as f32 / 127.5 - 1.0)
+        .collect();
+    let burn_out = vision.forward(
+        Tensor::<4>::from_data(TensorData::new(pixels.clone(), [batch, 3, 40, 40]), &device),
+        &[0, 2],
+    );
+    let read = |t: Tensor<3>| t.into_data().try_to_vec::<f32>().expect("read");
+    let direct = cpu.forward(&pixels, batch, &[0, 2]);
+    for (got, want) in direct.layer_tokens.iter().zip(burn_out.layer_tokens) {
+        let want = read(want);
+        let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        assert!(max_abs(got, &want) <= 1e-5 * scale.max(1.0), "tokens");
+    }
+    let want = burn_out
+        .image_embeds
+        .into_data()
+        .try_to_vec::<f32>()
+        .expect("read");
+    assert!(max_abs(&direct.image_embeds, &want) <= 1e-5, "embeds");
+    // One image at a time gives the batch's rows; one thread gives the same as many.
+    let per_image = 3 * 40 * 40;
+    let second = cpu.forward(&pixels[per_image..2 * per_image], 1, &[0, 2]);
+    let tokens = 25 * 48;
+    assert!(
+        max_abs(
+            &second.layer_tokens[1],
+            &direct.layer_tokens[1][tokens..2 * tokens]
+        ) <= 1e-6
+    );
+    let single = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("pool")
+        .install(|| cpu.forward(&pixels, batch, &[0, 2]));
+    assert!(max_abs(&single.image_embeds, &direct.image_embeds) <= 1e-6);
+    // A gelu tower keeps burn's path.
+    let gelu = ClipVisionConfig {
+        hidden_act: "gelu".into(),
+        ..config.clone()
+    };
+    let vision =
+        ClipVision::from_state_dict(&gelu, &mut gelu.random_state_dict(4), &device).expect("tower");
+    assert!(CpuClip::from_vision(&vision).is_none());
+}
+
 #[test]
 fn clip_matches_hf_on_the_gpu() {
     if gpu_or_skip("clip_matches_hf_on_the_gpu").is_none() {

@@ -6,6 +6,8 @@
 //! Any ViT size works (hidden, layers, heads, patch, image size, projection, `quick_gelu` or
 //! `gelu`, layer-norm eps); a full `CLIPModel` folder (with `vision_config`) works too.
 
+pub mod cpu;
+
 use std::path::{Path, PathBuf};
 
 use burn::module::{Module, Param};
@@ -277,6 +279,8 @@ pub struct ClipVision {
     post_layernorm: LayerNorm,
     /// `[H, projection]`, no bias.
     visual_projection: Tensor<2>,
+    /// Every layer norm's epsilon.
+    eps: f64,
 }
 
 /// What the tower outputs for a batch.
@@ -386,6 +390,7 @@ impl ClipVision {
                 TensorData::new(projection_t, [h, config.projection_dim]),
                 device,
             ),
+            eps,
         })
     }
 
@@ -450,6 +455,9 @@ pub struct ClipFolder {
     pub preprocess: PreprocessConfig,
     /// The network.
     pub vision: ClipVision,
+    /// On the CPU, the same network for the direct path (`None` on a GPU, for `gelu` towers,
+    /// or with `NRF_CPU_KERNEL=burn`).
+    pub cpu: Option<cpu::CpuClip>,
 }
 
 impl ClipFolder {
@@ -486,11 +494,37 @@ impl ClipFolder {
                 source,
             }
         })?;
-        Ok(Self {
-            path: dir.to_path_buf(),
+        Ok(Self::from_parts(
+            dir.to_path_buf(),
             config,
             preprocess,
             vision,
-        })
+            device,
+        ))
+    }
+
+    /// A folder from its parts (a tower built elsewhere, e.g. random weights for benchmarks);
+    /// on the CPU it gets the direct path too.
+    pub fn from_parts(
+        path: PathBuf,
+        config: ClipVisionConfig,
+        preprocess: PreprocessConfig,
+        vision: ClipVision,
+        device: &Device,
+    ) -> Self {
+        let direct = *device == Device::flex()
+            && !std::env::var("NRF_CPU_KERNEL").is_ok_and(|v| v == "burn");
+        let cpu = if direct {
+            cpu::CpuClip::from_vision(&vision)
+        } else {
+            None
+        };
+        Self {
+            path,
+            config,
+            preprocess,
+            vision,
+            cpu,
+        }
     }
 }
