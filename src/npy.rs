@@ -80,6 +80,9 @@ fn check_shape_fits(path: &Path, shape: &[usize], file_bytes: usize) -> Result<(
     }
 }
 
+/// The deepest bracket nesting a `.npy` header may have.
+const MAX_HEADER_NESTING: usize = 4;
+
 /// Where a `.npy` header's text lies, `(start, length)` as its preamble declares them; `None`
 /// without the magic or with an unknown version (`npyz` then reports what is wrong).
 fn header_span(bytes: &[u8]) -> Option<(usize, usize)> {
@@ -130,6 +133,33 @@ fn check_declared_shape(path: &Path, bytes: &[u8]) -> Result<(), NpyError> {
             ),
         )
         .into());
+    }
+    // `npyz` parses the header with a backtracking Python-literal grammar that takes minutes on a
+    // few hundred nested brackets (found by fuzzing); a real header nests three deep at most
+    // (the dict, a structured dtype's list, its tuples).
+    if let Some((start, len)) = header_span(bytes) {
+        let header = &bytes[start..start + len];
+        let mut depth = 0usize;
+        let mut deepest = 0usize;
+        for &byte in header {
+            match byte {
+                b'(' | b'[' | b'{' => {
+                    depth += 1;
+                    deepest = deepest.max(depth);
+                }
+                b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        if deepest > MAX_HEADER_NESTING {
+            return Err(FileError::invalid(
+                path,
+                format!(
+                    "header nests brackets {deepest} deep; expected a NumPy header (a dict of descr, fortran_order and shape)"
+                ),
+            )
+            .into());
+        }
     }
     let Some(shape) = declared_shape(bytes) else {
         return Ok(());
@@ -368,6 +398,23 @@ mod tests {
             let message = read_f32(&path).expect_err("refused").to_string();
             assert!(message.contains("huge.npy"), "{message}");
         }
+    }
+
+    #[test]
+    fn a_deeply_nested_header_is_refused_at_once() {
+        // npyz's grammar backtracks for minutes on a few hundred nested brackets.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("nested.npy");
+        let header = format!("{{{}'descr': '<f4'}}", "[".repeat(300));
+        std::fs::write(&path, npy_bytes(&header, &[])).expect("write");
+        let message = read_f32(&path).expect_err("refused").to_string();
+        assert!(message.contains("nests brackets 301 deep"), "{message}");
+        // A structured dtype's list of tuples (depth 3) is not refused for its nesting.
+        let structured =
+            "{'descr': [('x', '<f4'), ('y', '<f4')], 'fortran_order': False, 'shape': (1,), }";
+        std::fs::write(&path, npy_bytes(structured, &[0u8; 8])).expect("write");
+        let message = read_f32(&path).expect_err("not float32").to_string();
+        assert!(!message.contains("nests"), "{message}");
     }
 
     #[test]
