@@ -1,4 +1,7 @@
 #![no_main]
 //! Fuzzes nrf's reader of `InputFormat::AtlasNames`.
 
-libfuzzer_sys::fuzz_target!(|bytes: &[u8]| nrf_fuzz::read(nrf::formats::InputFormat::AtlasNames, bytes));
+libfuzzer_sys::fuzz_target!(|bytes: &[u8]| nrf_fuzz::read(
+    nrf::formats::InputFormat::AtlasNames,
+    bytes
+));

@@ -136,6 +136,13 @@ fn survive_kills(
     tally
 }
 
+/// Whether `path` loads as an `.nrf` model.
+fn nrf_loads(path: &Path) -> Result<(), String> {
+    nrf::model::Nrf::load(path, &burn::tensor::Device::flex())
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
 fn arg(path: &Path) -> String {
     path.to_str().expect("utf-8 path").to_string()
 }
@@ -152,11 +159,6 @@ fn convert_and_grid_predictions_survive_kills() {
     std::fs::create_dir_all(model.parent().expect("folder")).expect("folder");
     let mut convert = strings(&["convert", &arg(&data("nrf-official")), "--out"]);
     convert.push(arg(&model));
-    let nrf_loads = |path: &Path| {
-        nrf::model::Nrf::load(path, &burn::tensor::Device::flex())
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    };
     let converted = survive_kills(
         &Scenario {
             name: "nrf convert",
@@ -219,30 +221,11 @@ fn training_and_rendering_survive_kills() {
         "1",
         "--epochs",
         "2",
-        "--width",
-        "32",
-        "--layers",
-        "3",
-        "--merged",
-        "16",
-        "--token-proj",
-        "8",
-        "--batch-images",
-        "16",
-        "--voxels-per-image",
-        "300",
-        "--device",
-        "cpu",
         "--cache",
         &arg(&cache),
-        "--out",
     ]);
-    train.push(arg(&model));
-    let nrf_loads = |path: &Path| {
-        nrf::model::Nrf::load(path, &burn::tensor::Device::flex())
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    };
+    train.extend(strings(&crate::training::SMALL_TRAINING));
+    train.extend(["--out".to_string(), arg(&model)]);
     let trained = survive_kills(
         &Scenario {
             name: "nrf train",

@@ -346,6 +346,24 @@ fn training_refuses_what_cannot_work() {
     assert_eq!(outcome.epochs, 1);
 }
 
+/// `nrf train` options for a small, quick model on the CPU.
+pub(crate) const SMALL_TRAINING: [&str; 14] = [
+    "--width",
+    "32",
+    "--layers",
+    "3",
+    "--merged",
+    "16",
+    "--token-proj",
+    "8",
+    "--batch-images",
+    "16",
+    "--voxels-per-image",
+    "300",
+    "--device",
+    "cpu",
+];
+
 /// Runs the nrf binary, returning (success, stdout, stderr).
 fn nrf_cli(args: &[&str]) -> (bool, String, String) {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_nrf"))
@@ -367,22 +385,7 @@ fn train_finetune_eval_and_ridge_from_the_command_line() {
     let cache = cache.to_str().expect("utf-8");
     let model = dir.path().join("s1.nrf");
     let model = model.to_str().expect("utf-8");
-    let small = [
-        "--width",
-        "32",
-        "--layers",
-        "3",
-        "--merged",
-        "16",
-        "--token-proj",
-        "8",
-        "--batch-images",
-        "16",
-        "--voxels-per-image",
-        "300",
-        "--device",
-        "cpu",
-    ];
+    let small = SMALL_TRAINING;
     let mut train = vec![
         "train",
         "--data",
