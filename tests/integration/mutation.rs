@@ -161,16 +161,6 @@ struct Tally {
 fn run_case(format: InputFormat, bytes: &[u8], scratch: &Path) -> Result<bool, String> {
     let (outcome, largest) =
         largest_allocation(|| catch_unwind(AssertUnwindSafe(|| format.read(bytes, scratch))));
-    if std::env::var("NRF_SHOW_ALLOC").is_ok() {
-        eprintln!(
-            "{} bytes: largest allocation {largest}: {:?}",
-            bytes.len(),
-            outcome
-                .as_ref()
-                .map(|r| r.as_ref().map(|_| ()).map_err(|e| e.to_string()))
-                .ok()
-        );
-    }
     let accepted = match outcome {
         Ok(result) => result.is_ok(),
         Err(payload) => {
