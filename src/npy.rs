@@ -102,11 +102,10 @@ fn header_span(bytes: &[u8]) -> Option<(usize, usize)> {
     }
 }
 
-/// The shape a `.npy` header declares, read before `npyz` sees the file (it multiplies the
-/// dimensions unchecked); `None` when the header cannot be read this way.
-fn declared_shape(bytes: &[u8]) -> Option<Vec<u64>> {
-    let (start, len) = header_span(bytes)?;
-    let text = std::str::from_utf8(bytes.get(start..start.checked_add(len)?)?).ok()?;
+/// The shape a `.npy` header's text declares, read before `npyz` sees the file (it multiplies
+/// the dimensions unchecked); `None` when it cannot be read this way.
+fn declared_shape(header: &[u8]) -> Option<Vec<usize>> {
+    let text = std::str::from_utf8(header).ok()?;
     let rest = &text[text.find("'shape'")?..];
     let open = rest.find('(')? + 1;
     let tuple = &rest[open..open + rest[open..].find(')')?];
@@ -114,17 +113,35 @@ fn declared_shape(bytes: &[u8]) -> Option<Vec<u64>> {
         .split(',')
         .map(str::trim)
         .filter(|d| !d.is_empty())
-        .map(|d| d.trim_end_matches('L').parse::<u64>().ok())
+        .map(|d| d.trim_end_matches('L').parse::<usize>().ok())
         .collect()
 }
 
-/// Refuses a header that runs past the file, or whose shape holds more values than the file has
-/// bytes, before `npyz` reads it.
+/// The deepest bracket nesting in a header's text.
+fn bracket_depth(header: &[u8]) -> usize {
+    let mut depth = 0usize;
+    let mut deepest = 0usize;
+    for &byte in header {
+        match byte {
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// Refuses, before `npyz` reads the file, a header that runs past the file, nests brackets
+/// deeper than a NumPy header does, or whose shape holds more values than the file has bytes.
 fn check_declared_shape(path: &Path, bytes: &[u8]) -> Result<(), NpyError> {
+    let Some((start, len)) = header_span(bytes) else {
+        return Ok(());
+    };
     // `npyz` allocates the header's declared length before reading it.
-    if let Some((start, len)) = header_span(bytes)
-        && start.saturating_add(len) > bytes.len()
-    {
+    let Some(header) = bytes.get(start..start.saturating_add(len)) else {
         return Err(FileError::invalid(
             path,
             format!(
@@ -133,47 +150,23 @@ fn check_declared_shape(path: &Path, bytes: &[u8]) -> Result<(), NpyError> {
             ),
         )
         .into());
-    }
+    };
     // `npyz` parses the header with a backtracking Python-literal grammar that takes minutes on a
     // few hundred nested brackets (found by fuzzing); a real header nests three deep at most
     // (the dict, a structured dtype's list, its tuples).
-    if let Some((start, len)) = header_span(bytes) {
-        let header = &bytes[start..start + len];
-        let mut depth = 0usize;
-        let mut deepest = 0usize;
-        for &byte in header {
-            match byte {
-                b'(' | b'[' | b'{' => {
-                    depth += 1;
-                    deepest = deepest.max(depth);
-                }
-                b')' | b']' | b'}' => depth = depth.saturating_sub(1),
-                _ => {}
-            }
-        }
-        if deepest > MAX_HEADER_NESTING {
-            return Err(FileError::invalid(
-                path,
-                format!(
-                    "header nests brackets {deepest} deep; expected a NumPy header (a dict of descr, fortran_order and shape)"
-                ),
-            )
-            .into());
-        }
-    }
-    let Some(shape) = declared_shape(bytes) else {
-        return Ok(());
-    };
-    match shape.iter().try_fold(1u64, |n, &d| n.checked_mul(d)) {
-        Some(count) if count <= bytes.len() as u64 => Ok(()),
-        _ => Err(FileError::invalid(
+    let deepest = bracket_depth(header);
+    if deepest > MAX_HEADER_NESTING {
+        return Err(FileError::invalid(
             path,
             format!(
-                "header shape {shape:?} holds more values than the file's {} bytes",
-                bytes.len()
+                "header nests brackets {deepest} deep; expected a NumPy header (a dict of descr, fortran_order and shape)"
             ),
         )
-        .into()),
+        .into());
+    }
+    match declared_shape(header) {
+        Some(shape) => check_shape_fits(path, &shape, bytes.len()),
+        None => Ok(()),
     }
 }
 

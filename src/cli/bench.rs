@@ -275,8 +275,13 @@ impl FeaturesBenchResult {
     }
 }
 
-/// Times a ViT-B/16-sized CLIP tower (random weights) on one device, per image in batches.
-fn bench_clip(device: &ComputeDevice, args: &FeaturesBenchArgs) -> Result<FeaturesBenchResult> {
+/// Times a ViT-B/16-sized tower (random weights) on `device`: on the CPU first the direct tower
+/// (what CPU users get), then burn's, both from the same weights and pixels.
+fn bench_clip(
+    device: &ComputeDevice,
+    args: &FeaturesBenchArgs,
+) -> Result<Vec<FeaturesBenchResult>> {
+    use nrf::features::clip::cpu::CpuClip;
     use nrf::features::clip::{ClipVision, ClipVisionConfig};
     let config = ClipVisionConfig::vit_b16();
     let mut dict = config.random_state_dict(11);
@@ -284,6 +289,25 @@ fn bench_clip(device: &ComputeDevice, args: &FeaturesBenchArgs) -> Result<Featur
     let s = config.image_size;
     let batch = args.clip_batch.max(1);
     let pixels = pseudo_random(5, batch * 3 * s * s);
+    let what = "clip-vit-b16 (random weights), layers 3,6 + image_embeds";
+    let threads = rayon::current_num_threads();
+    let mut results = Vec::new();
+    let direct = (device.device == burn::tensor::Device::flex())
+        .then(|| CpuClip::from_vision(&vision))
+        .flatten();
+    if let Some(cpu) = direct {
+        let run = || -> Result<f64> {
+            let started = Instant::now();
+            std::hint::black_box(cpu.forward(&pixels, batch, &[3, 6]));
+            Ok(started.elapsed().as_secs_f64() * 1e3 / batch as f64)
+        };
+        results.push(FeaturesBenchResult::from_times(
+            format!("{what}, direct CPU path"),
+            ("CPU".into(), threads),
+            batch,
+            &time_batches(args.clip_batches, run)?,
+        ));
+    }
     let run = || -> Result<f64> {
         let started = Instant::now();
         let input = Tensor::<4>::from_data(
@@ -304,46 +328,19 @@ fn bench_clip(device: &ComputeDevice, args: &FeaturesBenchArgs) -> Result<Featur
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;
         Ok(started.elapsed().as_secs_f64() * 1e3 / batch as f64)
     };
-    run()?; // warm-up: kernel compilation, allocation
-    let times = (0..args.clip_batches)
-        .map(|_| run())
-        .collect::<Result<Vec<_>>>()?;
-    Ok(FeaturesBenchResult::from_times(
-        "clip-vit-b16 (random weights), layers 3,6 + image_embeds, burn".into(),
-        (device.description.clone(), rayon::current_num_threads()),
+    results.push(FeaturesBenchResult::from_times(
+        format!("{what}, burn"),
+        (device.description.clone(), threads),
         batch,
-        &times,
-    ))
+        &time_batches(args.clip_batches, run)?,
+    ));
+    Ok(results)
 }
 
-/// The same tower through the direct CPU path (what CPU users get).
-fn bench_clip_direct(args: &FeaturesBenchArgs) -> Result<Option<FeaturesBenchResult>> {
-    use nrf::features::clip::cpu::CpuClip;
-    use nrf::features::clip::{ClipVision, ClipVisionConfig};
-    let config = ClipVisionConfig::vit_b16();
-    let mut dict = config.random_state_dict(11);
-    let vision = ClipVision::from_state_dict(&config, &mut dict, &burn::tensor::Device::flex())?;
-    let Some(cpu) = CpuClip::from_vision(&vision) else {
-        return Ok(None);
-    };
-    drop(vision);
-    let s = config.image_size;
-    let batch = args.clip_batch.max(1);
-    let pixels = pseudo_random(5, batch * 3 * s * s);
-    let run = || {
-        let started = Instant::now();
-        let out = cpu.forward(&pixels, batch, &[3, 6]);
-        std::hint::black_box(out);
-        started.elapsed().as_secs_f64() * 1e3 / batch as f64
-    };
-    run(); // warm-up: allocation, threads
-    let times: Vec<f64> = (0..args.clip_batches).map(|_| run()).collect();
-    Ok(Some(FeaturesBenchResult::from_times(
-        "clip-vit-b16 (random weights), layers 3,6 + image_embeds, direct CPU path".into(),
-        ("CPU".into(), rayon::current_num_threads()),
-        batch,
-        &times,
-    )))
+/// `run` once to warm up (kernel compilation, allocation, threads), then `batches` times.
+fn time_batches(batches: usize, run: impl Fn() -> Result<f64>) -> Result<Vec<f64>> {
+    run()?;
+    (0..batches).map(|_| run()).collect()
 }
 
 /// Times the built-in extractor on one thread (the extractor itself is single-threaded), then a
@@ -372,12 +369,9 @@ pub fn features(args: &FeaturesBenchArgs) -> Result<()> {
         return Ok(());
     }
     for device in devices(args.device)? {
-        if device.device == burn::tensor::Device::flex()
-            && let Some(direct) = bench_clip_direct(args)?
-        {
-            direct.print(args.json)?;
+        for result in bench_clip(&device, args)? {
+            result.print(args.json)?;
         }
-        bench_clip(&device, args)?.print(args.json)?;
     }
     Ok(())
 }

@@ -61,6 +61,11 @@ pub fn cache_key(extractor_id: &str, image: &Rgb8) -> String {
     hasher.update(image.width.to_le_bytes());
     hasher.update(image.height.to_le_bytes());
     hasher.update(&image.pixels);
+    hex(hasher)
+}
+
+/// A finished hash as lowercase hex.
+fn hex(hasher: Sha256) -> String {
     hasher
         .finalize()
         .iter()
@@ -201,11 +206,7 @@ fn checksum(tokens: &[u8], global: &[u8]) -> String {
     hasher.update((tokens.len() as u64).to_le_bytes());
     hasher.update(tokens);
     hasher.update(global);
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(hasher)
 }
 
 /// An entry's features, `None` when it is unreadable or its values do not match its checksum.
@@ -214,26 +215,23 @@ fn read_entry(path: &Path) -> Option<ImageFeatures> {
     let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes).ok()?;
     let stored_checksum = metadata.metadata().as_ref()?.get(CHECKSUM_KEY)?.clone();
     let file = safetensors::SafeTensors::deserialize(&bytes).ok()?;
-    let raw = |name: &str| file.tensor(name).ok().map(|view| view.data().to_vec());
-    if checksum(&raw("tokens")?, &raw("global")?) != stored_checksum {
+    let tokens = file.tensor("tokens").ok()?;
+    let global = file.tensor("global").ok()?;
+    if checksum(tokens.data(), global.data()) != stored_checksum {
         return None;
     }
-    let floats = |name: &str| -> Option<(Vec<usize>, Vec<f32>)> {
-        let view = file.tensor(name).ok()?;
-        if view.dtype() != safetensors::Dtype::F32 {
-            return None;
-        }
-        let data = view
-            .data()
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        Some((view.shape().to_vec(), data))
+    let floats = |view: &safetensors::tensor::TensorView| -> Option<Vec<f32>> {
+        (view.dtype() == safetensors::Dtype::F32).then(|| {
+            view.data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect()
+        })
     };
-    let (shape, tokens) = floats("tokens")?;
-    let (_, global) = floats("global")?;
-    match shape[..] {
-        [2, patches, dim] => ImageFeatures::new(tokens, patches, dim, global).ok(),
+    match *tokens.shape() {
+        [2, patches, dim] => {
+            ImageFeatures::new(floats(&tokens)?, patches, dim, floats(&global)?).ok()
+        }
         _ => None,
     }
 }

@@ -53,19 +53,58 @@ impl Norm {
     }
 }
 
-/// One transformer layer's weights, `[in, out]` row-major.
+/// A dense layer: weight `[in, out]` row-major, bias `[out]`.
+struct Dense {
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+impl Dense {
+    fn of(linear: &burn::nn::Linear) -> Self {
+        Self {
+            weight: values(linear.weight.val()),
+            bias: linear
+                .bias
+                .as_ref()
+                .map_or_else(|| vec![0.0; linear.weight.dims()[1]], |b| values(b.val())),
+        }
+    }
+
+    /// `out = input·W + b`, or with `residual` `out += input·W + b`, for `rows` rows: the bias
+    /// goes into `out` first and the product accumulates onto it.
+    fn apply(&self, input: &[f32], rows: usize, out: &mut [f32], residual: bool) {
+        let outputs = self.bias.len();
+        let inputs = self.weight.len() / outputs;
+        out.par_chunks_mut(outputs).for_each(|row| {
+            if residual {
+                for (v, b) in row.iter_mut().zip(&self.bias) {
+                    *v += b;
+                }
+            } else {
+                row.copy_from_slice(&self.bias);
+            }
+        });
+        gemm(
+            out,
+            0,
+            outputs,
+            1.0,
+            MatRef::new(input, rows, inputs),
+            MatRef::new(&self.weight, inputs, outputs),
+            true,
+        );
+    }
+}
+
+/// One transformer layer's weights.
 struct Layer {
     norm1: Norm,
-    /// `[H, 3H]`: q (scaled by 1/√d), k, v side by side; `qkv_bias` `[3H]`.
-    qkv: Vec<f32>,
-    qkv_bias: Vec<f32>,
-    out: Vec<f32>,
-    out_bias: Vec<f32>,
+    /// `[H, 3H]`: q (scaled by 1/√d), k, v side by side.
+    qkv: Dense,
+    out: Dense,
     norm2: Norm,
-    fc1: Vec<f32>,
-    fc1_bias: Vec<f32>,
-    fc2: Vec<f32>,
-    fc2_bias: Vec<f32>,
+    fc1: Dense,
+    fc2: Dense,
 }
 
 /// A burn tensor's values.
@@ -82,38 +121,28 @@ impl Layer {
     fn of(layer: &EncoderLayer, hidden: usize, eps: f64) -> Self {
         let head_dim = hidden / layer.heads;
         let scale = (head_dim as f32).powf(-0.5);
-        let weight = |l: &burn::nn::Linear| values(l.weight.val()); // [in, out]
-        let bias = |l: &burn::nn::Linear| {
-            l.bias
-                .as_ref()
-                .map_or_else(|| vec![0.0; l.weight.dims()[1]], |b| values(b.val()))
-        };
         let (q, k, v) = (
-            weight(&layer.q_proj),
-            weight(&layer.k_proj),
-            weight(&layer.v_proj),
+            Dense::of(&layer.q_proj),
+            Dense::of(&layer.k_proj),
+            Dense::of(&layer.v_proj),
         );
-        let mut qkv = Vec::with_capacity(hidden * hidden * 3);
+        let mut weight = Vec::with_capacity(hidden * hidden * 3);
         for row in 0..hidden {
             let span = row * hidden..(row + 1) * hidden;
-            qkv.extend(q[span.clone()].iter().map(|w| w * scale));
-            qkv.extend_from_slice(&k[span.clone()]);
-            qkv.extend_from_slice(&v[span]);
+            weight.extend(q.weight[span.clone()].iter().map(|w| w * scale));
+            weight.extend_from_slice(&k.weight[span.clone()]);
+            weight.extend_from_slice(&v.weight[span]);
         }
-        let mut qkv_bias: Vec<f32> = bias(&layer.q_proj).iter().map(|b| b * scale).collect();
-        qkv_bias.extend(bias(&layer.k_proj));
-        qkv_bias.extend(bias(&layer.v_proj));
+        let mut bias: Vec<f32> = q.bias.iter().map(|b| b * scale).collect();
+        bias.extend(k.bias);
+        bias.extend(v.bias);
         Self {
             norm1: Norm::of(&layer.layer_norm1, eps),
-            qkv,
-            qkv_bias,
-            out: weight(&layer.out_proj),
-            out_bias: bias(&layer.out_proj),
+            qkv: Dense { weight, bias },
+            out: Dense::of(&layer.out_proj),
             norm2: Norm::of(&layer.layer_norm2, eps),
-            fc1: weight(&layer.fc1),
-            fc1_bias: bias(&layer.fc1),
-            fc2: weight(&layer.fc2),
-            fc2_bias: bias(&layer.fc2),
+            fc1: Dense::of(&layer.fc1),
+            fc2: Dense::of(&layer.fc2),
         }
     }
 }
@@ -153,21 +182,6 @@ pub struct CpuClipOutput {
     pub layer_tokens: Vec<Vec<f32>>,
     /// `[B, projection]`.
     pub image_embeds: Vec<f32>,
-}
-
-/// Fills each `width`-wide row of `rows` with `bias`.
-fn fill_rows(rows: &mut [f32], bias: &[f32]) {
-    rows.par_chunks_mut(bias.len())
-        .for_each(|row| row.copy_from_slice(bias));
-}
-
-/// Adds `bias` to each row.
-fn add_rows(rows: &mut [f32], bias: &[f32]) {
-    rows.par_chunks_mut(bias.len()).for_each(|row| {
-        for (v, b) in row.iter_mut().zip(bias) {
-            *v += b;
-        }
-    });
 }
 
 impl CpuClip {
@@ -254,7 +268,7 @@ impl CpuClip {
         let mut normed = vec![0.0f32; rows * h];
         self.pre_norm.apply(&x, &mut normed);
         std::mem::swap(&mut x, &mut normed); // hidden_states[0]
-        let intermediate = self.layers.first().map_or(0, |l| l.fc1_bias.len());
+        let intermediate = self.layers.first().map_or(0, |l| l.fc1.bias.len());
         let mut qkv = vec![0.0f32; rows * 3 * h];
         let mut attended = vec![0.0f32; rows * h];
         let mut hidden = vec![0.0f32; rows * intermediate];
@@ -262,54 +276,18 @@ impl CpuClip {
         for (index, layer) in self.layers.iter().enumerate() {
             // Attention: x += softmax(q·kᵀ)·v · W_o + b_o, per image and head.
             layer.norm1.apply(&x, &mut normed);
-            fill_rows(&mut qkv, &layer.qkv_bias);
-            gemm(
-                &mut qkv,
-                0,
-                3 * h,
-                1.0,
-                MatRef::new(&normed, rows, h),
-                MatRef::new(&layer.qkv, h, 3 * h),
-                true,
-            );
+            layer.qkv.apply(&normed, rows, &mut qkv, false);
             self.attend(&qkv, &mut attended, t);
-            add_rows(&mut x, &layer.out_bias);
-            gemm(
-                &mut x,
-                0,
-                h,
-                1.0,
-                MatRef::new(&attended, rows, h),
-                MatRef::new(&layer.out, h, h),
-                true,
-            );
+            layer.out.apply(&attended, rows, &mut x, true);
             // MLP: x += W₂·quick_gelu(W₁·LN(x) + b₁) + b₂.
             layer.norm2.apply(&x, &mut normed);
-            fill_rows(&mut hidden, &layer.fc1_bias);
-            gemm(
-                &mut hidden,
-                0,
-                intermediate,
-                1.0,
-                MatRef::new(&normed, rows, h),
-                MatRef::new(&layer.fc1, h, intermediate),
-                true,
-            );
+            layer.fc1.apply(&normed, rows, &mut hidden, false);
             hidden.par_chunks_mut(4096).for_each(|chunk| {
                 for v in chunk {
                     *v /= 1.0 + (-1.702 * *v).exp();
                 }
             });
-            add_rows(&mut x, &layer.fc2_bias);
-            gemm(
-                &mut x,
-                0,
-                h,
-                1.0,
-                MatRef::new(&hidden, rows, intermediate),
-                MatRef::new(&layer.fc2, intermediate, h),
-                true,
-            );
+            layer.fc2.apply(&hidden, rows, &mut x, true);
             for (slot, &wanted) in layer_tokens.iter_mut().zip(selected_layers) {
                 if wanted == index {
                     // hidden_states[index + 1] without the class token.
