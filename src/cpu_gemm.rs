@@ -40,6 +40,16 @@ impl<'a> MatRef<'a> {
         }
     }
 
+    /// Rows of the logical matrix.
+    pub(crate) fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Columns of the logical matrix.
+    pub(crate) fn cols(&self) -> usize {
+        self.cols
+    }
+
     /// The transpose (no data moves).
     pub(crate) fn t(self) -> Self {
         Self {

@@ -130,18 +130,8 @@ impl Volume {
                 ),
             });
         }
-        let data: Vec<f32> = volumes
-            .iter()
-            .flat_map(|v| v.data.iter().copied())
-            .collect();
-        nifti::write_float32(
-            path,
-            first.grid.dims,
-            volumes.len(),
-            &first.grid.affine,
-            code,
-            &data,
-        )
+        let parts: Vec<&[f32]> = volumes.iter().map(|v| v.data.as_slice()).collect();
+        nifti::write_float32_volumes(path, first.grid.dims, &first.grid.affine, code, &parts)
     }
 
     /// Value at voxel `[i, j, k]`.

@@ -420,6 +420,8 @@ pub struct TrainBenchArgs {
 #[derive(Debug, Serialize)]
 struct TrainBenchResult {
     device: String,
+    /// `direct` (the MLP on the direct CPU path) or `burn` (all in burn's autodiff).
+    path: &'static str,
     threads: usize,
     hidden: usize,
     layers: usize,
@@ -466,7 +468,7 @@ fn bench_train_on(device: &ComputeDevice, args: &TrainBenchArgs) -> Result<Train
             global.clone(),
             coords.clone(),
             targets.clone(),
-        );
+        )?;
         net = optimizer.step(3e-4, net, grads);
         // Reading the loss back makes the device finish the step being timed.
         loss.into_data()
@@ -480,6 +482,13 @@ fn bench_train_on(device: &ComputeDevice, args: &TrainBenchArgs) -> Result<Train
     Ok(TrainBenchResult {
         threads: rayon::current_num_threads(),
         device: device.description.clone(),
+        path: if device.device == burn::tensor::Device::flex()
+            && !std::env::var("NRF_CPU_KERNEL").is_ok_and(|v| v == "burn")
+        {
+            "direct"
+        } else {
+            "burn"
+        },
         hidden: args.hidden,
         layers: args.layers,
         images: b,
@@ -499,9 +508,10 @@ pub fn train(args: &TrainBenchArgs) -> Result<()> {
             println!("{}", serde_json::to_string(&result)?);
         } else {
             println!(
-                "{} ({} CPU threads): {}×{} MLP, CLIP-sized merger, batch {}×{}: {:.3} s per step (best of {}), {:.0} samples/s",
+                "{} ({} CPU threads, {} path): {}×{} MLP, CLIP-sized merger, batch {}×{}: {:.3} s per step (best of {}), {:.0} samples/s",
                 result.device,
                 result.threads,
+                result.path,
                 result.hidden,
                 result.layers,
                 result.images,

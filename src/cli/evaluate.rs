@@ -1,5 +1,7 @@
 //! `nrf eval` (per-voxel r of a model on held-out images, an r map, JSON) and `nrf ridge` (the
-//! voxel-wise ridge baseline, fitted and scored the same way).
+//! voxel-wise ridge baseline, fitted and scored the same way), and `nrf fwrf` (the feature-weighted
+//! receptive field baseline). All score the test split when the dataset has one (`--split`
+//! chooses), which nothing that fits or selects has read.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -7,7 +9,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use nrf::data::dataset::Dataset;
+use nrf::data::dataset::{Dataset, Split};
 use nrf::device::{DeviceChoice, compute_device};
 use nrf::features::extractor_for;
 use nrf::model::Nrf;
@@ -36,6 +38,10 @@ pub struct EvalArgs {
     /// Write the per-voxel r as NIfTI in MNI space (2 mm grid, nearest voxel within reach).
     #[arg(long)]
     pub r_map: Option<PathBuf>,
+    /// The held-out images to score on [default: test when the dataset has a test split, else
+    /// validation].
+    #[arg(long, value_enum)]
+    pub split: Option<HeldOut>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -65,21 +71,18 @@ pub fn eval_command(args: &EvalArgs) -> Result<()> {
     let extractor = extractor_for(id.as_deref(), args.clip.as_deref(), &device.device)
         .with_context(|| args.model.display().to_string())?;
     let dataset = args.data.open()?;
-    let set = args.data.training_set(&dataset, extractor.as_ref(), true)?;
-    let rows = &set.validation_rows;
-    if rows.len() < 2 {
-        bail!(
-            "{}: {} validation images; at least 2 are needed for a correlation",
-            args.data.data.display(),
-            rows.len()
-        );
-    }
+    let split = held_out_split(args.split, &dataset, &args.data.data)?;
+    let set = args
+        .data
+        .training_set(&dataset, extractor.as_ref(), &[split])?;
+    let rows = set.rows_in(split);
     let predicted = match &scored {
         Scored::Single(model) => predict_rows(model, &set, rows)?,
         Scored::Ensemble(ensemble) => ensemble.predict_rows(&set, rows)?,
     };
     let report = Report {
         name: args.model.display().to_string(),
+        split,
         training_images: None,
         data: &args.data,
         r_map: args.r_map.as_deref(),
@@ -94,9 +97,47 @@ enum Scored {
     Ensemble(Box<EnsembleModel>),
 }
 
-/// How to report scores of predictions on the validation rows.
+/// The held-out images `nrf eval` and `nrf ridge` score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum HeldOut {
+    /// The images that chose epochs (early stopping) and penalties.
+    Validation,
+    /// The images nothing that fits or selects has read.
+    Test,
+}
+
+/// The split to score: the one asked for, else test when the dataset has one, else validation
+/// (said on stderr, since validation images chose the model's epoch). At least 2 images.
+fn held_out_split(asked: Option<HeldOut>, dataset: &Dataset, folder: &Path) -> Result<Split> {
+    let split = match asked {
+        Some(HeldOut::Validation) => Split::Validation,
+        Some(HeldOut::Test) => Split::Test,
+        None if !dataset.test_rows().is_empty() => Split::Test,
+        None => {
+            eprintln!(
+                "note: {} has no test split ({}); scoring the validation images, which chose the trained model's epoch",
+                folder.display(),
+                dataset.split_rule
+            );
+            Split::Validation
+        }
+    };
+    let images = dataset.rows_in(split).len();
+    if images < 2 {
+        bail!(
+            "{}: {images} {split} images ({}); at least 2 are needed for a correlation",
+            folder.display(),
+            dataset.split_rule
+        );
+    }
+    Ok(split)
+}
+
+/// How to report scores of predictions on held-out rows.
 struct Report<'a> {
     name: String,
+    /// Which rows were scored.
+    split: Split,
     /// Images the scored model was fitted on here (ridge), if known.
     training_images: Option<usize>,
     data: &'a DataArgs,
@@ -105,10 +146,10 @@ struct Report<'a> {
 }
 
 impl Report<'_> {
-    /// Per-voxel r of `predicted` (`[validation rows, voxels]`), its summary, the
+    /// Per-voxel r of `predicted` (`[held-out rows, voxels]`), its summary, the
     /// noise-ceiling-normalised summary for simulated subjects, and optionally an r map.
     fn print(&self, dataset: &Dataset, set: &TrainingSet, predicted: &[f32]) -> Result<()> {
-        let rows = &set.validation_rows;
+        let rows = set.rows_in(self.split);
         let measured = set.rows_of(rows);
         let scores = pearson_per_voxel(predicted, &measured, set.voxels());
         let summary = summarise(&scores).context("no voxel has a defined r")?;
@@ -133,7 +174,8 @@ impl Report<'_> {
                 serde_json::json!({
                     "model": self.name,
                     "subject": dataset.subject,
-                    "validation_images": rows.len(),
+                    "split": self.split,
+                    "scored_images": rows.len(),
                     "training_images": self.training_images,
                     "voxels": set.voxels(),
                     "r": summary,
@@ -143,10 +185,11 @@ impl Report<'_> {
             return Ok(());
         }
         println!(
-            "{} on {} ({} validation images): median r {:.4}, mean r {:.4} over {} voxels{}",
+            "{} on {} ({} {} images): median r {:.4}, mean r {:.4} over {} voxels{}",
             self.name,
             dataset.subject,
             rows.len(),
+            self.split,
             summary.median,
             summary.mean,
             summary.defined,
@@ -187,6 +230,10 @@ pub struct RidgeArgs {
     /// Write the per-voxel r as NIfTI in MNI space (2 mm grid).
     #[arg(long)]
     pub r_map: Option<PathBuf>,
+    /// The held-out images to score on [default: test when the dataset has a test split, else
+    /// validation]. The per-voxel penalty is cross-validated within the training images.
+    #[arg(long, value_enum)]
+    pub split: Option<HeldOut>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -198,9 +245,10 @@ pub fn ridge_command(args: &RidgeArgs) -> Result<()> {
     let device = compute_device(DeviceChoice::Cpu)?;
     let extractor = extractor_named(&args.features, &device.device)?;
     let dataset = args.data.open()?;
+    let split = held_out_split(args.split, &dataset, &args.data.data)?;
     let mut set = args
         .data
-        .training_set(&dataset, extractor.as_ref(), false)?;
+        .training_set(&dataset, extractor.as_ref(), &[Split::Train, split])?;
     if let Some(n) = args.images {
         if n > set.train_rows.len() {
             bail!(
@@ -218,7 +266,7 @@ pub fn ridge_command(args: &RidgeArgs) -> Result<()> {
     };
     let model = RidgeModel::fit(&set, &config, &device.device)?;
     let held: Vec<_> = set
-        .validation_rows
+        .rows_in(split)
         .iter()
         .map(|&r| &set.features[r])
         .collect();
@@ -232,6 +280,98 @@ pub fn ridge_command(args: &RidgeArgs) -> Result<()> {
     );
     let report = Report {
         name: format!("ridge ({})", extractor.id()),
+        split,
+        training_images: Some(set.train_rows.len()),
+        data: &args.data,
+        r_map: args.r_map.as_deref(),
+        json: args.json,
+    };
+    report.print(&dataset, &set, &predicted)
+}
+
+/// Options of `nrf fwrf`.
+#[derive(Debug, Args)]
+pub struct FwrfArgs {
+    /// The dataset.
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Image features: `builtin` or `clip:FOLDER` (their token maps are what the fields pool).
+    #[arg(long, default_value = "builtin")]
+    pub features: String,
+    /// Training images to use (the same seeded subset `nrf train --images` takes).
+    #[arg(long)]
+    pub images: Option<usize>,
+    /// Seed of the image subset.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Candidate field centres per side of the image.
+    #[arg(long, default_value_t = 8)]
+    pub centres: usize,
+    /// The held-out images to score on [default: test when the dataset has a test split, else
+    /// validation]. Each voxel's field and penalty are chosen on the validation images.
+    #[arg(long, value_enum)]
+    pub split: Option<HeldOut>,
+    /// Write the per-voxel r as NIfTI in MNI space (2 mm grid).
+    #[arg(long)]
+    pub r_map: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `nrf fwrf`: the fWRF baseline, fitted on the training images (fields and penalties chosen on
+/// the validation images) and scored like an NRF.
+pub fn fwrf_command(args: &FwrfArgs) -> Result<()> {
+    use nrf::train::fwrf::{FwrfConfig, FwrfModel};
+    let device = compute_device(DeviceChoice::Cpu)?;
+    let extractor = extractor_named(&args.features, &device.device)?;
+    let dataset = args.data.open()?;
+    let split = held_out_split(args.split, &dataset, &args.data.data)?;
+    let mut splits = vec![Split::Train, Split::Validation];
+    if split == Split::Test {
+        splits.push(Split::Test);
+    }
+    let mut set = args
+        .data
+        .training_set(&dataset, extractor.as_ref(), &splits)?;
+    if let Some(n) = args.images {
+        if n > set.train_rows.len() {
+            bail!(
+                "--images {n}: the dataset has only {} training images",
+                set.train_rows.len()
+            );
+        }
+        set.limit_training_images(n, args.seed);
+    }
+    let config = FwrfConfig {
+        centres_per_side: args.centres,
+        ..FwrfConfig::default()
+    };
+    let candidates = config.centres_per_side.pow(2) * config.sizes.len();
+    let started = Instant::now();
+    let bar = super::progress::ProgressBar::counting("fields".into(), "candidates");
+    let model = FwrfModel::fit(&set, &config, &|done, total| {
+        bar.update(done, total);
+        true
+    })?;
+    bar.finish();
+    let held: Vec<_> = set
+        .rows_in(split)
+        .iter()
+        .map(|&r| &set.features[r])
+        .collect();
+    let predicted = model.predict(&held)?;
+    eprintln!(
+        "fWRF on {} training images, {} voxels, {candidates} candidate fields × {} penalties chosen on {} validation images: {:.1} s",
+        set.train_rows.len(),
+        set.voxels(),
+        config.alphas.len(),
+        set.validation_rows.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let report = Report {
+        name: format!("fWRF ({})", extractor.id()),
+        split,
         training_images: Some(set.train_rows.len()),
         data: &args.data,
         r_map: args.r_map.as_deref(),

@@ -7,6 +7,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
+use nrf::data::dataset::Split;
 use nrf::device::{DeviceChoice, compute_device};
 use nrf::features::{FeatureExtractor, extractor_for};
 use nrf::model::Nrf;
@@ -121,6 +122,7 @@ pub fn finetune_command(args: &FinetuneArgs) -> Result<()> {
         &args.data,
         &dataset,
         sources[0].1.as_ref(),
+        &[Split::Train, Split::Validation],
         args.images,
         config.seed,
     )?;

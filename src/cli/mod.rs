@@ -94,6 +94,9 @@ pub enum Command {
     Finetune(Box<finetune::FinetuneArgs>),
     /// The voxel-wise ridge baseline on the same features, scored like `nrf eval`.
     Ridge(Box<evaluate::RidgeArgs>),
+    /// The feature-weighted receptive field baseline (fWRF: a Gaussian pooling field per voxel
+    /// over the feature maps and a ridge read-out), scored like `nrf eval`.
+    Fwrf(Box<evaluate::FwrfArgs>),
     /// Score a model on a dataset's held-out images: per-voxel Pearson r, an r map, JSON.
     Eval(evaluate::EvalArgs),
     /// An in-silico localiser: two image sets (folders or procedural categories) predicted on a
@@ -201,6 +204,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Prf(args)) => insilico::prf(&args),
         Some(Command::Roi(args)) => insilico::roi(&args),
         Some(Command::Ridge(args)) => evaluate::ridge_command(&args),
+        Some(Command::Fwrf(args)) => evaluate::fwrf_command(&args),
         Some(Command::Superres(args)) => superres::superres_command(&args),
         Some(Command::Render(args)) => render::render(&args),
         Some(Command::View(args)) => view::view(args),

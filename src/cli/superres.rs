@@ -7,6 +7,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::Args;
 
+use nrf::data::dataset::Split;
 use nrf::device::{DeviceChoice, compute_device};
 use nrf::features::extractor_for;
 use nrf::model::Nrf;
@@ -44,7 +45,7 @@ pub struct SuperresArgs {
 /// the ridge baseline, both scored against the noise-free truth on held-out images.
 pub fn superres_command(args: &SuperresArgs) -> Result<()> {
     use nrf::data::simulate::open_virtual_subject;
-    use nrf::train::superres::super_resolution;
+    use nrf::train::superres::{scored_rows, super_resolution};
     let number = nrf::data::dataset::normalise_subject(&args.data.subject)
         .and_then(|s| s[4..].parse::<usize>().ok())
         .with_context(|| {
@@ -64,13 +65,20 @@ pub fn superres_command(args: &SuperresArgs) -> Result<()> {
         &args.data,
         &dataset,
         extractor.as_ref(),
+        &[Split::Train, Split::Validation, Split::Test],
         args.images,
         args.seed,
     )?;
+    // Scored on the test images when there are some: the model's epoch was chosen on validation.
+    let split = if set.test_rows.is_empty() {
+        Split::Validation
+    } else {
+        Split::Test
+    };
     eprintln!(
-        "{} voxels, {} held-out images",
+        "{} voxels, {} held-out ({split}) images",
         set.voxels(),
-        set.validation_rows.len()
+        scored_rows(&set).len()
     );
     let started = Instant::now();
     let cpu = compute_device(DeviceChoice::Cpu)?;
@@ -91,6 +99,7 @@ pub fn superres_command(args: &SuperresArgs) -> Result<()> {
             serde_json::json!({
                 "model": args.model.display().to_string(),
                 "subject": dataset.subject,
+                "split": split,
                 "ridge_training_images": set.train_rows.len(),
                 "scores": scores,
             })

@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use nrf::data::dataset::Dataset;
+use nrf::data::dataset::{Dataset, Split};
 use nrf::device::{DeviceChoice, compute_device};
 use nrf::features::cache::FeatureCache;
 use nrf::features::{FeatureExtractor, extractor_for};
@@ -61,12 +61,12 @@ impl DataArgs {
         Ok(Some(FeatureCache::open(root)?))
     }
 
-    /// Features of every row, with a progress bar.
+    /// Features of the rows in `splits`, with a progress bar.
     pub fn training_set(
         &self,
         dataset: &Dataset,
         extractor: &dyn FeatureExtractor,
-        only_validation: bool,
+        splits: &[Split],
     ) -> Result<TrainingSet> {
         let cache = self.cache()?;
         let bar = ProgressBar::counting("features".into(), "images");
@@ -74,7 +74,7 @@ impl DataArgs {
             dataset,
             extractor,
             cache.as_ref(),
-            only_validation,
+            splits,
             &|done, total| {
                 bar.update(done, total);
                 true
@@ -282,6 +282,7 @@ pub fn train_command(args: &TrainArgs) -> Result<()> {
         &args.data,
         &dataset,
         extractor.as_ref(),
+        &[Split::Train, Split::Validation],
         args.images,
         config.seed,
     )?;
@@ -304,15 +305,17 @@ pub(super) struct FitJob<'a> {
     pub(super) device: &'a str,
 }
 
-/// Features of the dataset, with the training images limited to a seeded subset of `images`.
+/// Features of the dataset's rows in `splits` (fitting takes training and validation, never
+/// test), with the training images limited to a seeded subset of `images`.
 pub(super) fn prepare_set(
     data: &DataArgs,
     dataset: &Dataset,
     extractor: &dyn FeatureExtractor,
+    splits: &[Split],
     images: Option<usize>,
     seed: u64,
 ) -> Result<TrainingSet> {
-    let mut set = data.training_set(dataset, extractor, false)?;
+    let mut set = data.training_set(dataset, extractor, splits)?;
     if let Some(n) = images {
         if n > set.train_rows.len() {
             bail!(
@@ -356,7 +359,7 @@ pub(super) fn fit(
         );
     }
     eprintln!(
-        "{} {}×{} MLP on {} ({} training, {} validation images, {} voxels) on {}",
+        "{} {}×{} MLP on {} ({} training, {} validation images, {} voxels{}) on {}",
         if job.verb == "trained" {
             "training"
         } else {
@@ -368,6 +371,10 @@ pub(super) fn fit(
         set.train_rows.len(),
         set.validation_rows.len(),
         set.voxels(),
+        match dataset.test_rows().len() {
+            0 => String::new(),
+            n => format!("; {n} test images held out, never read"),
+        },
         job.device
     );
     let started = Instant::now();

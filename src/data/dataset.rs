@@ -1,6 +1,7 @@
 //! One view of a response dataset, whatever its layout: voxels with MNI coordinates, a response
-//! matrix (images × voxels), the image behind each row (read lazily), and the train/validation
-//! split. Readers: [`Dataset::open_nsd`] (the official NSD-processed layout, also what
+//! matrix (images × voxels), the image behind each row (read lazily), and the split of the rows
+//! into training, validation (early stopping, model selection) and test (scoring only: nothing
+//! that fits or selects reads it). Readers: [`Dataset::open_nsd`] (the official NSD-processed layout, also what
 //! `nrf simulate` writes) and [`Dataset::open_plain`] (a 4D NIfTI in MNI space, a mask, and a
 //! TSV naming each volume's image).
 
@@ -51,6 +52,55 @@ pub enum Stimuli {
     Files(Vec<PathBuf>),
 }
 
+/// What a dataset row is for, as in NSD practice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Split {
+    /// Fitted on.
+    Train,
+    /// Early stopping and any other choice made while fitting (penalties, epochs).
+    Validation,
+    /// Scored only: never read by fitting or selection code.
+    Test,
+}
+
+impl Split {
+    /// Its name in files and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Train => "train",
+            Self::Validation => "validation",
+            Self::Test => "test",
+        }
+    }
+}
+
+impl std::fmt::Display for Split {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The seed of [`shared_image_split`]: fixed, so every subject and every run splits NSD's shared
+/// images the same way.
+pub const SHARED_SPLIT_SEED: u64 = 0x5EED_7E57;
+
+/// Whether a shared image (an id in `validation_idx.npy`) tests rather than validates when the
+/// dataset has no `test_idx.npy`: the lowest bit of SplitMix64(id ⊕ [`SHARED_SPLIT_SEED`]). About
+/// half of the shared images test; the rule needs no list, so it splits the same ids the same way
+/// for every subject.
+pub fn shared_image_split(image_id: u32) -> Split {
+    let mut z = (u64::from(image_id) ^ SHARED_SPLIT_SEED).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    if z & 1 == 1 {
+        Split::Test
+    } else {
+        Split::Validation
+    }
+}
+
 /// A subject's responses, coordinates, images and split.
 #[derive(Debug, Clone)]
 pub struct Dataset {
@@ -64,8 +114,10 @@ pub struct Dataset {
     pub image_ids: Vec<u32>,
     /// Responses, `[rows, voxels]` row-major.
     pub responses: Vec<f32>,
-    /// Whether each row is held out for validation.
-    pub validation: Vec<bool>,
+    /// What each row is for.
+    pub split: Vec<Split>,
+    /// How the split was made, in words (which files or rule), for reports.
+    pub split_rule: String,
     /// Things the reader fixed and the user should hear about (e.g. voxels dropped for NaN).
     pub warnings: Vec<String>,
     pub(crate) stimuli: Stimuli,
@@ -88,14 +140,26 @@ impl Dataset {
         &self.responses[row * n..(row + 1) * n]
     }
 
-    /// Rows used for training.
-    pub fn train_rows(&self) -> Vec<usize> {
-        (0..self.rows()).filter(|&r| !self.validation[r]).collect()
+    /// The rows of one split, in order.
+    pub fn rows_in(&self, split: Split) -> Vec<usize> {
+        (0..self.rows())
+            .filter(|&r| self.split[r] == split)
+            .collect()
     }
 
-    /// Rows held out for validation.
+    /// Rows used for training.
+    pub fn train_rows(&self) -> Vec<usize> {
+        self.rows_in(Split::Train)
+    }
+
+    /// Rows held out for validation (early stopping, selection).
     pub fn validation_rows(&self) -> Vec<usize> {
-        (0..self.rows()).filter(|&r| self.validation[r]).collect()
+        self.rows_in(Split::Validation)
+    }
+
+    /// Rows held out for testing (scoring only).
+    pub fn test_rows(&self) -> Vec<usize> {
+        self.rows_in(Split::Test)
     }
 
     /// The image shown in `row`, read from disk now.
@@ -150,7 +214,9 @@ impl Dataset {
     /// one ROI (`nsdgeneral` by default):
     /// `roi_response_average/<subj>/{<roi>.npy, image_order.npy}`,
     /// `MNI_coordinate/<subj>/<roi>_MNI_coordinate.npy`, `validation_idx.npy` and
-    /// `stimuli/S<n>_stimuli_227.h5py`. Rows whose id is in `validation_idx.npy` validate.
+    /// `stimuli/S<n>_stimuli_227.h5py`. Rows whose id is in `validation_idx.npy` (the shared
+    /// images) are held out: those also in an optional `test_idx.npy` test and the others
+    /// validate; without that file [`shared_image_split`] splits them. The rest train.
     pub fn open_nsd(root: impl AsRef<Path>, subject: &str, roi: &str) -> Result<Self, DataError> {
         let root = root.as_ref();
         let subject = normalise_subject(subject).ok_or_else(|| {
@@ -222,9 +288,46 @@ impl Dataset {
             ));
         }
         let validation_path = root.join("validation_idx.npy");
-        let validation_ids: std::collections::HashSet<i64> = npy::read_integers(&validation_path)?
+        let held_out: std::collections::HashSet<i64> = npy::read_integers(&validation_path)?
             .1
             .into_iter()
+            .collect();
+        let test_path = root.join("test_idx.npy");
+        let (test_ids, split_rule) = if test_path.is_file() {
+            let test_ids: std::collections::HashSet<i64> =
+                npy::read_integers(&test_path)?.1.into_iter().collect();
+            if let Some(id) = test_ids.iter().find(|id| !held_out.contains(id)) {
+                return Err(invalid(
+                    &test_path,
+                    format!(
+                        "image id {id} is not in {}; test images must be among the held-out (shared) images",
+                        validation_path.display()
+                    ),
+                ));
+            }
+            (
+                Some(test_ids),
+                "validation_idx.npy holds out, test_idx.npy tests".to_string(),
+            )
+        } else {
+            (
+                None,
+                format!(
+                    "validation_idx.npy holds out, halved into validation and test by SplitMix64(id ^ {SHARED_SPLIT_SEED:#x})"
+                ),
+            )
+        };
+        let split: Vec<Split> = image_ids
+            .iter()
+            .map(|&id| {
+                let id64 = i64::from(id);
+                match (&test_ids, held_out.contains(&id64)) {
+                    (_, false) => Split::Train,
+                    (Some(test), true) if test.contains(&id64) => Split::Test,
+                    (Some(_), true) => Split::Validation,
+                    (None, true) => shared_image_split(id),
+                }
+            })
             .collect();
         let stimulus_path = root
             .join("stimuli")
@@ -244,10 +347,8 @@ impl Dataset {
             root: root.to_path_buf(),
             subject,
             coordinates: coords.data.chunks_exact(3).map(Vec3::from_slice).collect(),
-            validation: image_ids
-                .iter()
-                .map(|&id| validation_ids.contains(&i64::from(id)))
-                .collect(),
+            split,
+            split_rule,
             image_ids,
             responses: responses.data,
             warnings: Vec::new(),

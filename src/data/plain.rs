@@ -4,16 +4,17 @@
 //! FOLDER/responses.nii[.gz]   4D, one volume per image, in MNI space (sform or qform code 4)
 //! FOLDER/mask.nii[.gz]        3D on the same grid; non-zero voxels are used
 //! FOLDER/images.tsv           header `volume<TAB>image[<TAB>split]`, one row per volume used;
-//!                             image paths relative to the TSV; split = train | validation
+//!                             image paths relative to the TSV;
+//!                             split = train | validation | test
 //! ```
 //!
-//! Without a `split` column every tenth row (rows 9, 19, …) validates.
+//! Without a `split` column every tenth row (rows 9, 19, …) validates and none tests.
 
 use std::path::{Path, PathBuf};
 
 use glam::Vec3;
 
-use super::dataset::{DataError, Dataset, Stimuli, invalid};
+use super::dataset::{DataError, Dataset, Split, Stimuli, invalid};
 use crate::volume::nifti::NiftiImage;
 
 /// NIfTI xform code of MNI152 space.
@@ -40,7 +41,7 @@ fn find(folder: &Path, names: &[&str]) -> Result<PathBuf, DataError> {
 pub(crate) struct TsvRow {
     volume: usize,
     image: PathBuf,
-    validation: Option<bool>,
+    split: Option<Split>,
 }
 
 pub(crate) fn read_tsv(path: &Path) -> Result<Vec<TsvRow>, DataError> {
@@ -97,16 +98,17 @@ pub(crate) fn read_tsv(path: &Path) -> Result<Vec<TsvRow>, DataError> {
                     format!("line {}: image {} does not exist", n + 1, image.display()),
                 ));
             }
-            let validation = match split_col {
+            let split = match split_col {
                 None => None,
                 Some(c) => match field(c)?.to_ascii_lowercase().as_str() {
-                    "train" => Some(false),
-                    "validation" | "val" => Some(true),
+                    "train" => Some(Split::Train),
+                    "validation" | "val" => Some(Split::Validation),
+                    "test" => Some(Split::Test),
                     other => {
                         return Err(invalid(
                             path,
                             format!(
-                                "line {}: split {other:?}; expected train or validation",
+                                "line {}: split {other:?}; expected train, validation or test",
                                 n + 1
                             ),
                         ));
@@ -116,7 +118,7 @@ pub(crate) fn read_tsv(path: &Path) -> Result<Vec<TsvRow>, DataError> {
             Ok(TsvRow {
                 volume,
                 image,
-                validation,
+                split,
             })
         })
         .collect()
@@ -197,10 +199,22 @@ impl Dataset {
             let volume = &responses.data[row.volume * per_volume..(row.volume + 1) * per_volume];
             data.extend(voxel_indices.iter().map(|&i| volume[i]));
         }
-        let validation = rows
+        let split_rule = if rows.iter().any(|r| r.split.is_some()) {
+            "the split column of images.tsv"
+        } else {
+            "every tenth row of images.tsv validates (no split column; none tests)"
+        }
+        .to_string();
+        let split = rows
             .iter()
             .enumerate()
-            .map(|(n, r)| r.validation.unwrap_or(n % 10 == 9))
+            .map(|(n, r)| {
+                r.split.unwrap_or(if n % 10 == 9 {
+                    Split::Validation
+                } else {
+                    Split::Train
+                })
+            })
             .collect();
         let subject = folder
             .file_name()
@@ -211,7 +225,8 @@ impl Dataset {
             coordinates,
             image_ids: rows.iter().map(|r| r.volume as u32).collect(),
             responses: data,
-            validation,
+            split,
+            split_rule,
             warnings: Vec::new(),
             stimuli: Stimuli::Files(rows.into_iter().map(|r| r.image).collect()),
         };

@@ -171,19 +171,19 @@ impl PreparedProbes {
 
     /// The mean response over `points` to each probe minus that to the blank, `[probes]`.
     pub fn responses_at(&self, points: &[Vec3]) -> Result<Vec<f32>, InsilicoError> {
-        let mean = |query: &ImageQuery| -> Result<f32, InsilicoError> {
-            let values = query.query_points(points)?;
-            Ok(
-                (values.iter().map(|&v| f64::from(v)).sum::<f64>() / values.len().max(1) as f64)
-                    as f32,
-            )
+        // [probes + blank, points], every probe at the points together.
+        let values = ImageQuery::query_each(&self.queries, points, &mut |_, _| true)?;
+        let mean = |row: &[f32]| {
+            (row.iter().map(|&v| f64::from(v)).sum::<f64>() / row.len().max(1) as f64) as f32
         };
-        let (blank, probes) = self
-            .queries
+        let means: Vec<f32> = match points.len() {
+            0 => vec![0.0; self.queries.len()],
+            n => values.chunks_exact(n).map(mean).collect(),
+        };
+        let (blank, probes) = means
             .split_last()
             .ok_or_else(|| InsilicoError::Invalid("no probes".into()))?;
-        let blank = mean(blank)?;
-        probes.iter().map(|q| Ok(mean(q)? - blank)).collect()
+        Ok(probes.iter().map(|m| m - blank).collect())
     }
 }
 

@@ -12,7 +12,7 @@ use crate::features::cache::FeatureCache;
 use crate::features::{FeatureExtractor, ImageFeatures};
 use crate::model::Domain;
 use crate::model::Nrf;
-use crate::query::{QueryEngine, Region, RegionUsed, region_mask};
+use crate::query::{ImageQuery, QueryEngine, QueryError, Region, RegionUsed, region_mask};
 use crate::space::Grid;
 use crate::volume::{Mask, Volume};
 
@@ -176,8 +176,10 @@ pub fn check_set_size(images: usize, points: usize) -> Result<(), InsilicoError>
     }
 }
 
-/// Every image of `set` predicted by `model` at `points` (MNI mm): latents in batches, then one
-/// query per image. `progress(done, total)` follows the images; returning `false` cancels.
+/// Every image of `set` predicted by `model` at `points` (MNI mm): latents in batches, then all
+/// the images at the points together ([`ImageQuery::query_each`]: on the CPU the points' encoding
+/// is computed once for the whole set). `progress(done, total)` follows the images; returning
+/// `false` cancels.
 pub fn predict_set(
     model: &Nrf,
     engine: &Arc<QueryEngine>,
@@ -187,15 +189,18 @@ pub fn predict_set(
 ) -> Result<SetPrediction, InsilicoError> {
     check_set_size(set.features.len(), points.len())?;
     let total = set.features.len();
-    let mut values = Vec::with_capacity(total * points.len());
+    let mut queries = Vec::with_capacity(total);
     for batch in set.features.chunks(LATENT_BATCH) {
-        for query in engine.prepare_batch(model, batch)? {
-            values.extend(query.query_points(points)?);
-            if !progress(values.len() / points.len().max(1), total) {
-                return Err(InsilicoError::Cancelled);
-            }
-        }
+        queries.extend(engine.prepare_batch(model, batch)?);
     }
+    let per_image = points.len().max(1);
+    let values = ImageQuery::query_each(&queries, points, &mut |done, _| {
+        progress(done / per_image, total)
+    })
+    .map_err(|e| match e {
+        QueryError::Cancelled => InsilicoError::Cancelled,
+        e => e.into(),
+    })?;
     Ok(SetPrediction {
         items: set.items.clone(),
         points: points.to_vec(),

@@ -87,8 +87,74 @@ impl CpuMlp {
         Some(out)
     }
 
+    /// Every query of `queries` (each a list of weighted terms, as [`Self::query`] takes) at the
+    /// same points, `[queries × points]` row-major. Each block of points goes through the Fourier
+    /// features and the first layer's encoding product once for all the queries: for a set of
+    /// images that is most of a small model's work. With fewer blocks than threads the queries
+    /// are split between threads too (each such task encodes its block itself). `progress(done,
+    /// total)` counts points; `false` cancels (then `None`).
+    pub(crate) fn query_each(
+        &self,
+        queries: &[&[(f32, LayerBiases)]],
+        points_mm: &[Vec3],
+        progress: &mut dyn FnMut(usize, usize) -> bool,
+    ) -> Option<Vec<f32>> {
+        let n = points_mm.len();
+        let mut out = vec![0.0f32; queries.len() * n];
+        if queries.is_empty() {
+            return Some(out);
+        }
+        let threads = rayon::current_num_threads().max(1);
+        let batch = self.rows * 4 * threads;
+        let mut done = 0;
+        for (batch_index, points) in points_mm.chunks(batch).enumerate() {
+            let start = batch_index * batch;
+            let blocks = points.len().div_ceil(self.rows);
+            let groups = threads.div_ceil(blocks).clamp(1, queries.len());
+            let group_size = queries.len().div_ceil(groups);
+            // (block, first query of its group, values [group, block rows]).
+            let tasks: Vec<(usize, usize)> = (0..blocks)
+                .flat_map(|b| (0..queries.len()).step_by(group_size).map(move |q| (b, q)))
+                .collect();
+            let results: Vec<(usize, usize, Vec<f32>)> = tasks
+                .into_par_iter()
+                .map(|(b, q0)| {
+                    let rows = &points[b * self.rows..((b + 1) * self.rows).min(points.len())];
+                    let group = &queries[q0..(q0 + group_size).min(queries.len())];
+                    let encoded = self.encode(rows);
+                    let mut values = vec![0.0f32; group.len() * rows.len()];
+                    let mut scratch = Scratch::default();
+                    for (terms, values) in group.iter().zip(values.chunks_exact_mut(rows.len())) {
+                        self.accumulate(terms, &encoded, values, &mut scratch);
+                    }
+                    (b, q0, values)
+                })
+                .collect();
+            for (b, q0, values) in results {
+                let block_start = start + b * self.rows;
+                let rows = self.rows.min(n - block_start);
+                for (i, row) in values.chunks_exact(rows).enumerate() {
+                    let at = (q0 + i) * n + block_start;
+                    out[at..at + rows].copy_from_slice(row);
+                }
+            }
+            done += points.len();
+            if !progress(done, n) {
+                return None;
+            }
+        }
+        Some(out)
+    }
+
     /// One block of points: `values[r] = Σ_t w_t · f_t(points[r])`.
     fn block(&self, terms: &[(f32, LayerBiases)], points: &[Vec3], values: &mut [f32]) {
+        let encoded = self.encode(points);
+        self.accumulate(terms, &encoded, values, &mut Scratch::default());
+    }
+
+    /// What every image shares at a block of points: the Fourier features and the first
+    /// layer's encoding product.
+    fn encode(&self, points: &[Vec3]) -> Encoded {
         let n = points.len();
         let blocks = &self.blocks;
         let f = blocks.frequencies();
@@ -105,52 +171,86 @@ impl CpuMlp {
                 row[f + j] = projected.cos();
             }
         }
-        let Some(first) = blocks.layers.first() else {
+        // The first layer's encoding product, [n, out0].
+        let mut first_product = Vec::new();
+        if let Some(first) = blocks.layers.first() {
+            first_product = vec![0.0f32; n * first.out];
+            if let Some(w) = &first.encoding_weights {
+                matmul_add(&mut first_product, &gamma, w, n, e, first.out);
+            }
+        }
+        Encoded {
+            rows: n,
+            gamma,
+            first_product,
+        }
+    }
+
+    /// `values[r] = Σ_t w_t · f_t(point r)` over a block already encoded.
+    fn accumulate(
+        &self,
+        terms: &[(f32, LayerBiases)],
+        encoded: &Encoded,
+        values: &mut [f32],
+        scratch: &mut Scratch,
+    ) {
+        let n = encoded.rows;
+        let blocks = &self.blocks;
+        let e = blocks.encoding;
+        values.fill(0.0);
+        let Some(last) = blocks.layers.len().checked_sub(1) else {
             return;
         };
-        // The first layer's encoding product, shared by every term: [n, out0].
-        let mut first_product = vec![0.0f32; n * first.out];
-        if let Some(w) = &first.encoding_weights {
-            matmul_add(&mut first_product, &gamma, w, n, e, first.out);
-        }
-        let last = blocks.layers.len() - 1;
-        let mut x: Vec<f32> = Vec::new();
-        let mut h: Vec<f32> = Vec::new();
-        values.fill(0.0);
+        let Scratch { x, h } = scratch;
         for (weight, biases) in terms {
             for (index, layer) in blocks.layers.iter().enumerate() {
                 let bias = &biases[index];
                 h.clear();
                 if index == 0 {
-                    h.extend_from_slice(&first_product);
+                    h.extend_from_slice(&encoded.first_product);
                     for row in h.chunks_exact_mut(layer.out) {
                         row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
                     }
                 } else {
-                    h.extend((0..n).flat_map(|_| bias.iter().copied()));
-                    matmul_add(
-                        &mut h,
-                        &x,
-                        &layer.previous_weights,
-                        n,
-                        layer.previous,
-                        layer.out,
-                    );
+                    h.resize(n * layer.out, 0.0);
+                    for row in h.chunks_exact_mut(layer.out) {
+                        row.copy_from_slice(bias);
+                    }
+                    matmul_add(h, x, &layer.previous_weights, n, layer.previous, layer.out);
                     if let Some(w) = &layer.encoding_weights {
-                        matmul_add(&mut h, &gamma, w, n, e, layer.out);
+                        matmul_add(h, &encoded.gamma, w, n, e, layer.out);
                     }
                 }
                 if index < last {
                     h.iter_mut().for_each(|v| *v = v.max(0.0));
                 }
-                std::mem::swap(&mut x, &mut h);
+                std::mem::swap(x, h);
             }
             // The last layer has one output: x is [n, 1].
-            for (v, y) in values.iter_mut().zip(&x) {
+            for (v, y) in values.iter_mut().zip(x.iter()) {
                 *v += weight * y;
             }
         }
     }
+}
+
+/// A block of points as every image sees it ([`CpuMlp::encode`]).
+struct Encoded {
+    /// Points in the block.
+    rows: usize,
+    /// Fourier features, `[rows, 2F]`.
+    gamma: Vec<f32>,
+    /// The first layer's encoding product W_γ·γ, `[rows, out0]`.
+    first_product: Vec<f32>,
+}
+
+/// Activation buffers reused between the images of a block.
+#[derive(Default)]
+struct Scratch {
+    /// The previous layer's output.
+    x: Vec<f32>,
+    /// The layer being computed.
+    h: Vec<f32>,
 }
 
 #[cfg(test)]

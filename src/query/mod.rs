@@ -609,6 +609,46 @@ impl ImageQuery {
         Ok(out)
     }
 
+    /// Every query of `queries` at the same points (MNI mm), `[queries × points]` row-major: a
+    /// set of images at a grid, validation images at a subject's voxels, probes at a point. On
+    /// the direct CPU path the points' Fourier features and first-layer encoding product are
+    /// computed once for all the queries of one engine; elsewhere each query runs in turn.
+    /// `progress(done, total)` counts query × point values; returning `false` cancels.
+    pub fn query_each(
+        queries: &[ImageQuery],
+        points_mm: &[Vec3],
+        progress: &mut dyn FnMut(usize, usize) -> bool,
+    ) -> Result<Vec<f32>, QueryError> {
+        if let Some(index) = points_mm.iter().position(|p| !p.is_finite()) {
+            return Err(InputError::NonFinitePoint { index }.into());
+        }
+        let n = points_mm.len();
+        let total = queries.len() * n;
+        if let Some(first) = queries.first() {
+            let one_engine = queries
+                .iter()
+                .all(|q| Arc::ptr_eq(&q.engine, &first.engine));
+            let on_cpu: Option<Vec<&[(f32, LayerBiases)]>> = queries
+                .iter()
+                .map(|q| q.cpu_terms().map(|(_, terms)| terms))
+                .collect();
+            if let (true, Some((mlp, _)), Some(terms)) = (one_engine, first.cpu_terms(), on_cpu) {
+                return mlp
+                    .query_each(&terms, points_mm, &mut |done, _| {
+                        progress(done * queries.len(), total)
+                    })
+                    .ok_or(QueryError::Cancelled);
+            }
+        }
+        let mut out = Vec::with_capacity(total);
+        for (i, query) in queries.iter().enumerate() {
+            out.extend(query.query_points_with_progress(points_mm, &mut |done, _| {
+                progress(i * n + done, total)
+            })?);
+        }
+        Ok(out)
+    }
+
     /// The WGSL kernel these queries run on, `None` when they run as burn queries (see
     /// [`QueryEngine::device_kernel`]): what computed a prediction, stated rather than inferred.
     pub fn gpu_kernel(&self) -> Option<Kernel> {

@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use super::SessionError;
 use super::jobs::ModelSource;
-use crate::data::dataset::Dataset;
+use crate::data::dataset::{Dataset, Split};
 use crate::features::builtin::BuiltinExtractor;
 use crate::model::Nrf;
 use crate::model::domain::{Domain, VoxelDomain};
@@ -300,8 +300,13 @@ fn run(
         Target::Folder(dir) => {
             // As `nrf finetune --data` opens it, with its defaults.
             let dataset = Dataset::open(dir, "1", "nsdgeneral")?;
-            let mut set =
-                TrainingSet::from_dataset(&dataset, &BuiltinExtractor, None, false, &progress)?;
+            let mut set = TrainingSet::from_dataset(
+                &dataset,
+                &BuiltinExtractor,
+                None,
+                &[Split::Train, Split::Validation],
+                &progress,
+            )?;
             if request.train_images < set.train_rows.len() {
                 set.limit_training_images(request.train_images, request.config.seed);
             }

@@ -1,7 +1,9 @@
 //! Training: the official loss, the trainer (AdamW, sampled voxels, validation r, early
 //! stopping), training sets built from datasets and cached features, and evaluation metrics.
 
+mod cpu_step;
 pub mod ensemble;
+pub mod fwrf;
 pub mod loss;
 pub mod metrics;
 pub mod ridge;

@@ -310,6 +310,7 @@ mod tests {
             coordinates: vec![Vec3::ZERO; 3],
             train_rows: (0..images - 10).collect(),
             validation_rows: (images - 10..images).collect(),
+            test_rows: Vec::new(),
         }
     }
 

@@ -151,9 +151,20 @@ pub fn score(
     })
 }
 
+/// The rows a super-resolution comparison scores: the test rows when the set has them (the
+/// model's epoch was chosen on the validation rows), else the validation rows.
+pub fn scored_rows(set: &TrainingSet) -> &[usize] {
+    if set.test_rows.is_empty() {
+        &set.validation_rows
+    } else {
+        &set.test_rows
+    }
+}
+
 /// The whole super-resolution comparison on a virtual subject: a ridge baseline fitted on `set`'s
-/// training images (seeded folds, on `ridge_device`), then for each held-out (validation) image
-/// the truth, the NRF and the baseline at the voxels and between them, scored with [`score`].
+/// training images (seeded folds, on `ridge_device`), then for each held-out image (the test
+/// rows when `set` has them, else the validation rows: [`scored_rows`]) the truth, the NRF and
+/// the baseline at the voxels and between them, scored with [`score`].
 /// `progress(done, total)` is told after each held-out image.
 pub fn super_resolution(
     subject: &VirtualSubject,
@@ -175,7 +186,7 @@ pub fn super_resolution(
         },
         ridge_device,
     )?;
-    let rows = &set.validation_rows;
+    let rows = scored_rows(set);
     let held: Vec<_> = rows.iter().map(|&r| &set.features[r]).collect();
     let baseline = ridge.predict(&held)?;
     let engine = QueryEngine::new(model);

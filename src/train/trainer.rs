@@ -19,11 +19,12 @@ use rand::seq::{SliceRandom, index};
 use rand_chacha::ChaCha8Rng;
 
 use super::TrainError;
+use super::cpu_step::{LayerWeights, StepMlp};
 use super::loss::official_loss;
 use super::metrics::{ScoreSummary, pearson_per_voxel, summarise};
 use super::training_set::TrainingSet;
 use crate::model::{Nrf, NrfNet, feature_tensors};
-use crate::query::QueryEngine;
+use crate::query::{ImageQuery, QueryEngine};
 use crate::space::normalise_mni;
 
 /// How to train.
@@ -158,12 +159,16 @@ pub fn predict_rows(
     rows: &[usize],
 ) -> Result<Vec<f32>, TrainError> {
     let engine = QueryEngine::new(model);
-    let mut out = Vec::with_capacity(rows.len() * data.voxels());
-    for &row in rows {
-        let query = engine.prepare(model, &data.features[row])?;
-        out.extend(query.query_points(&data.coordinates)?);
-    }
-    Ok(out)
+    let queries = rows
+        .iter()
+        .map(|&row| engine.prepare(model, &data.features[row]))
+        .collect::<Result<Vec<_>, _>>()?;
+    // All the rows at the voxels together: on the CPU the voxels are encoded once.
+    Ok(ImageQuery::query_each(
+        &queries,
+        &data.coordinates,
+        &mut |_, _| true,
+    )?)
 }
 
 /// Checks everything that could fail late, before any training starts.
@@ -356,7 +361,7 @@ fn train_step(
     let (tokens, global) = feature_tensors(&features, &model.config, device);
     let coords = Tensor::<3>::from_data(TensorData::new(coords, [b, per_image, 3]), device);
     let targets = Tensor::<2>::from_data(TensorData::new(targets, [b, per_image]), device);
-    let (loss, grads) = loss_and_gradients(net, tokens, global, coords, targets);
+    let (loss, grads) = loss_and_gradients(net, tokens, global, coords, targets)?;
     let value = loss
         .into_data()
         .try_to_vec::<f32>()
@@ -370,13 +375,110 @@ fn train_step(
     Ok(value)
 }
 
-/// The official loss of one batch and its gradients, for a network on an autodiff device.
+/// The official loss of one batch and its gradients, for a network on an autodiff device. On the
+/// CPU the MLP's forward and backward take the direct path ([`super::cpu_step`]) and burn's
+/// autodiff runs only the merger, from the latent's gradient; elsewhere, or with
+/// `NRF_CPU_KERNEL=burn`, everything runs in burn ([`burn_loss_and_gradients`], the reference).
 ///
 /// # Shapes
 /// - `tokens`: `[B, 2, P², D]`, `global`: `[B, G]`
 /// - `normalised`: `[B, N, 3]` normalised coordinates, `targets`: `[B, N]`
 /// - loss: `[1]`
 pub fn loss_and_gradients(
+    net: &NrfNet,
+    tokens: Tensor<4>,
+    global: Tensor<2>,
+    normalised: Tensor<3>,
+    targets: Tensor<2>,
+) -> Result<(Tensor<1>, GradientsParams), TrainError> {
+    let on_cpu = net.fourier.b.clone().inner().device() == Device::flex();
+    if on_cpu && !std::env::var("NRF_CPU_KERNEL").is_ok_and(|v| v == "burn") {
+        direct_loss_and_gradients(net, tokens, global, normalised, targets)
+    } else {
+        Ok(burn_loss_and_gradients(
+            net, tokens, global, normalised, targets,
+        ))
+    }
+}
+
+/// [`loss_and_gradients`] with the MLP on the direct CPU path: the latent from burn's merger
+/// (tracked when the merger trains), the MLP's loss and gradients from [`StepMlp`], then the
+/// merger's gradients by back-propagating the latent's gradient through burn's graph
+/// (d(Σ latent ⊙ dLoss/dLatent) = the merger's share of dLoss).
+fn direct_loss_and_gradients(
+    net: &NrfNet,
+    tokens: Tensor<4>,
+    global: Tensor<2>,
+    normalised: Tensor<3>,
+    targets: Tensor<2>,
+) -> Result<(Tensor<1>, GradientsParams), TrainError> {
+    let cpu = Device::flex();
+    let read = |t: Tensor<2>| -> Result<Vec<f32>, TrainError> {
+        t.inner()
+            .into_data()
+            .try_to_vec::<f32>()
+            .map_err(|e| TrainError::Readback(format!("{e:?}")))
+    };
+    let latent = net.latent(tokens, global); // [B, L]
+    let [b, l] = latent.dims();
+    let [_, n, _] = normalised.dims();
+    let mlp = StepMlp {
+        layers: net
+            .mlp
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(index, layer)| {
+                let [inputs, out] = layer.weight.dims();
+                Ok(LayerWeights {
+                    weight: read(layer.weight.val())?,
+                    bias: match &layer.bias {
+                        Some(bias) => read(bias.val().reshape([1, out]))?,
+                        None => vec![0.0; out],
+                    },
+                    inputs,
+                    out,
+                    takes_input: index == 0 || net.mlp.latent_in.contains(&index),
+                })
+            })
+            .collect::<Result<_, TrainError>>()?,
+        fourier_b: read(net.fourier.b.clone())?,
+        latent: l,
+    };
+    let step = mlp.loss_and_gradients(
+        &read(latent.clone())?,
+        &read(normalised.reshape([b * n, 3]))?,
+        &read(targets)?,
+        b,
+    );
+    let mut grads = if latent.is_tracked() {
+        let upstream =
+            Tensor::<2>::from_data(TensorData::new(step.latent, [b, l]), &latent.device());
+        GradientsParams::from_grads((latent * upstream).sum().backward(), net)
+    } else {
+        GradientsParams::new()
+    };
+    for ((layer, weight), bias) in net.mlp.layers.iter().zip(step.weight).zip(step.bias) {
+        let [inputs, out] = layer.weight.dims();
+        grads.register(
+            layer.weight.id,
+            Tensor::<2>::from_data(TensorData::new(weight, [inputs, out]), &cpu),
+        );
+        if let Some(param) = &layer.bias {
+            grads.register(
+                param.id,
+                Tensor::<1>::from_data(TensorData::new(bias, [out]), &cpu),
+            );
+        }
+    }
+    Ok((
+        Tensor::from_data(TensorData::new(vec![step.loss], [1]), &cpu),
+        grads,
+    ))
+}
+
+/// [`loss_and_gradients`] all in burn: the reference the direct path must match.
+pub fn burn_loss_and_gradients(
     net: &NrfNet,
     tokens: Tensor<4>,
     global: Tensor<2>,

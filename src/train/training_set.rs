@@ -1,5 +1,7 @@
 //! A dataset made ready for training: frozen features of every image (computed once, from the
-//! feature cache when one is given), the response matrix, voxel coordinates and the split.
+//! feature cache when one is given), the response matrix, voxel coordinates and the split. A set
+//! made for fitting holds no test rows at all ([`TrainingSet::from_dataset`] with
+//! [`Split::Train`] and [`Split::Validation`]), so nothing that fits or selects can read them.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -10,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use super::TrainError;
-use crate::data::dataset::{DataError, Dataset};
+use crate::data::dataset::{DataError, Dataset, Split};
 use crate::data::simulate::{SimulationConfig, image_ids, measure_subject};
 use crate::data::virtual_subjects::VirtualSubject;
 use crate::features::cache::FeatureCache;
@@ -31,26 +33,26 @@ pub struct TrainingSet {
     pub coordinates: Vec<Vec3>,
     /// Rows that train.
     pub train_rows: Vec<usize>,
-    /// Rows that validate.
+    /// Rows that validate (early stopping, selection).
     pub validation_rows: Vec<usize>,
+    /// Rows that test (scored only; empty in a set made for fitting).
+    pub test_rows: Vec<usize>,
 }
 
 impl TrainingSet {
-    /// Extracts (or reads from `cache`) the features of the rows of `dataset` (all, or only the
-    /// validation rows for evaluation). `progress` hears `(done, total)` and returns `false` to
-    /// cancel.
+    /// Extracts (or reads from `cache`) the features of the rows of `dataset` in `splits` (the
+    /// others are left out: training takes train and validation, never test; evaluation takes
+    /// the split it scores). `progress` hears `(done, total)` and returns `false` to cancel.
     pub fn from_dataset(
         dataset: &Dataset,
         extractor: &dyn FeatureExtractor,
         cache: Option<&FeatureCache>,
-        only_validation: bool,
+        splits: &[Split],
         progress: &(dyn Fn(usize, usize) -> bool + Sync),
     ) -> Result<Self, TrainError> {
-        let selected: Vec<usize> = if only_validation {
-            dataset.validation_rows()
-        } else {
-            (0..dataset.rows()).collect()
-        };
+        let selected: Vec<usize> = (0..dataset.rows())
+            .filter(|&r| splits.contains(&dataset.split[r]))
+            .collect();
         let rows = selected.len();
         let done = AtomicUsize::new(0);
         let cancelled = AtomicBool::new(false);
@@ -76,16 +78,20 @@ impl TrainingSet {
             .iter()
             .flat_map(|&row| dataset.row(row).iter().copied())
             .collect();
-        let (validation_rows, train_rows) =
-            (0..rows).partition(|&i| dataset.validation[selected[i]]);
+        let rows_in = |split: Split| {
+            (0..rows)
+                .filter(|&i| dataset.split[selected[i]] == split)
+                .collect()
+        };
         Ok(Self {
             subject: dataset.subject.clone(),
             extractor_id: extractor.id(),
             features,
             responses,
             coordinates: dataset.coordinates.clone(),
-            train_rows,
-            validation_rows,
+            train_rows: rows_in(Split::Train),
+            validation_rows: rows_in(Split::Validation),
+            test_rows: rows_in(Split::Test),
         })
     }
 
@@ -173,12 +179,22 @@ impl TrainingSet {
             coordinates: measured.voxels.iter().map(|v| v.mni).collect(),
             train_rows: (validation_images..ids.len()).collect(),
             validation_rows: (0..validation_images).collect(),
+            test_rows: Vec::new(),
         })
     }
 
     /// Number of voxels.
     pub fn voxels(&self) -> usize {
         self.coordinates.len()
+    }
+
+    /// The rows of one split.
+    pub fn rows_in(&self, split: Split) -> &[usize] {
+        match split {
+            Split::Train => &self.train_rows,
+            Split::Validation => &self.validation_rows,
+            Split::Test => &self.test_rows,
+        }
     }
 
     /// Keeps `count` training rows, chosen by a seeded shuffle (the same seed keeps the same

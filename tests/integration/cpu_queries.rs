@@ -140,3 +140,94 @@ fn the_direct_cpu_path_cancels_and_refuses_non_finite_points() {
     bad[1].y = f32::NAN;
     assert!(query.query_points(&bad).is_err());
 }
+
+/// Several queries at the same points together ([`ImageQuery::query_each`]): the direct path
+/// encodes each block once for all of them, and splits the queries between threads when the
+/// points are too few to give every thread a block. Each row must equal that query alone (the
+/// same arithmetic in the same order), on one thread or many, and burn's rows within 1e-5.
+#[test]
+fn queries_of_a_set_together_equal_each_query_alone() {
+    for (hidden, layers, latent_in, count, images) in [
+        (64, 4, vec![], 1031, 5),
+        (128, 4, vec![], 3000, 9),
+        (128, 5, vec![2], 17, 7),
+        (16, 3, vec![], 1, 3),
+        (8, 2, vec![], 0, 2),
+    ] {
+        let model = random_model(hidden, layers, latent_in.clone(), 11 + hidden as u64);
+        let pts = points(count);
+        let set: Vec<ImageFeatures> = (1..=images)
+            .map(|k| features(&model.config, k as f32 * 0.7))
+            .collect();
+        let direct = QueryEngine::new(&model);
+        let prepared = direct.prepare_batch(&model, &set).expect("prepare");
+        // Means and contrasts are rows too.
+        let mut rows = prepared.clone();
+        rows.push(ImageQuery::mean(&prepared).expect("mean"));
+        rows.push(
+            prepared[0]
+                .clone()
+                .minus(&rows[rows.len() - 1])
+                .expect("contrast"),
+        );
+        let mut reports = Vec::new();
+        let together = ImageQuery::query_each(&rows, &pts, &mut |done, total| {
+            reports.push((done, total));
+            true
+        })
+        .expect("together");
+        assert_eq!(together.len(), rows.len() * count);
+        if count > 0 {
+            assert_eq!(
+                reports.last(),
+                Some(&(rows.len() * count, rows.len() * count))
+            );
+        }
+        for (i, query) in rows.iter().enumerate() {
+            let alone = query.query_points(&pts).expect("alone");
+            assert_eq!(
+                &together[i * count..(i + 1) * count],
+                &alone[..],
+                "width {hidden}, {count} points, row {i}: together vs alone"
+            );
+        }
+        let one_thread = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .expect("pool")
+            .install(|| ImageQuery::query_each(&rows, &pts, &mut |_, _| true).expect("1 thread"));
+        assert_eq!(one_thread, together, "width {hidden}: one thread vs many");
+        let reference = QueryEngine::burn_only(&model);
+        let slow = reference.prepare_batch(&model, &set).expect("prepare");
+        let want = ImageQuery::query_each(&slow, &pts, &mut |_, _| true).expect("burn");
+        let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
+        let worst = worst_gap(&want, &together[..images * count]);
+        assert!(
+            worst <= 1e-5 * scale,
+            "width {hidden}: the set together differs from burn by {worst} (values up to {scale})"
+        );
+    }
+}
+
+#[test]
+fn queries_of_a_set_cancel_and_refuse_non_finite_points() {
+    let model = random_model(64, 4, vec![], 5);
+    let engine = QueryEngine::new(&model);
+    let set: Vec<ImageFeatures> = (1..=4).map(|k| features(&model.config, k as f32)).collect();
+    let rows = engine.prepare_batch(&model, &set).expect("prepare");
+    let mut calls = 0;
+    let cancelled = ImageQuery::query_each(&rows, &points(100_000), &mut |_, _| {
+        calls += 1;
+        false
+    });
+    assert!(matches!(cancelled, Err(nrf::query::QueryError::Cancelled)));
+    assert_eq!(calls, 1);
+    let mut bad = points(3);
+    bad[2].z = f32::INFINITY;
+    assert!(ImageQuery::query_each(&rows, &bad, &mut |_, _| true).is_err());
+    assert!(
+        ImageQuery::query_each(&[], &points(3), &mut |_, _| true)
+            .expect("no queries")
+            .is_empty()
+    );
+}

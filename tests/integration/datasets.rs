@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use nrf::data::dataset::Dataset;
+use nrf::data::dataset::{Dataset, Split, shared_image_split};
 use nrf::npy;
 
 use crate::support::data;
@@ -41,8 +41,18 @@ fn nsd_fixture_reads_with_its_shapes_ids_split_and_coordinates() {
     assert_eq!((dataset.rows(), dataset.voxels()), (40, 300));
     assert_eq!(&dataset.image_ids[..4], &[172, 185, 263, 636]);
     assert_eq!(*dataset.image_ids.last().expect("ids"), 1118);
-    // validation_idx.npy holds the 8 shared ids (< 1000); the other 32 rows train.
-    assert_eq!(dataset.validation_rows(), (0..8).collect::<Vec<_>>());
+    // validation_idx.npy holds the 8 shared ids (< 1000) out, halved into validation and test by
+    // the seeded rule (no test_idx.npy); the other 32 rows train.
+    let mut held_out = dataset.validation_rows();
+    held_out.extend(dataset.test_rows());
+    held_out.sort_unstable();
+    assert_eq!(held_out, (0..8).collect::<Vec<_>>());
+    for row in 0..8 {
+        assert_eq!(
+            dataset.split[row],
+            shared_image_split(dataset.image_ids[row])
+        );
+    }
     assert_eq!(dataset.train_rows().len(), 32);
     // Values as numpy reads them.
     assert_eq!(dataset.row(3)[7], -0.160_226_45);
@@ -261,4 +271,90 @@ fn plain_bad_input_gets_clear_errors() {
         .expect_err("no mask")
         .to_string();
     assert!(message.contains("mask.nii"), "{message}");
+}
+
+/// The rule that halves the shared images without a `test_idx.npy`: fixed (the same ids test for
+/// every subject and run), about half, and documented by its seed.
+#[test]
+fn the_shared_image_rule_is_fixed_and_halves_the_images() {
+    let tests = (0..10_000u32)
+        .filter(|&id| shared_image_split(id) == Split::Test)
+        .count();
+    assert!((4_800..=5_200).contains(&tests), "{tests} of 10 000 test");
+    assert!((0..10_000u32).all(|id| shared_image_split(id) != Split::Train));
+    // Pinned: changing the rule would silently change every reported test score.
+    let first: Vec<u32> = (0..40u32)
+        .filter(|&id| shared_image_split(id) == Split::Test)
+        .take(6)
+        .collect();
+    assert_eq!(first, PINNED_FIRST_TEST_IDS);
+}
+
+/// The first six ids below 40 that test under [`shared_image_split`].
+const PINNED_FIRST_TEST_IDS: [u32; 6] = [1, 8, 9, 12, 14, 15];
+
+/// A `test_idx.npy` beside `validation_idx.npy` names the test images exactly; ids outside the
+/// held-out images are refused, naming the file.
+#[test]
+fn a_test_index_file_names_the_test_images() {
+    let dir = nsd_copy();
+    let dataset = Dataset::open_nsd(dir.path(), "1", "nsdgeneral").expect("fixture");
+    let shared: Vec<i64> = (0..8).map(|r| i64::from(dataset.image_ids[r])).collect();
+    let test_path = dir.path().join("test_idx.npy");
+    npy::write_array(&test_path, &[3], &[shared[1], shared[4], shared[7]]).expect("test_idx");
+    let dataset = Dataset::open_nsd(dir.path(), "1", "nsdgeneral").expect("with test_idx");
+    assert_eq!(dataset.test_rows(), vec![1, 4, 7]);
+    assert_eq!(dataset.validation_rows(), vec![0, 2, 3, 5, 6]);
+    assert_eq!(dataset.train_rows().len(), 32);
+    assert!(
+        dataset.split_rule.contains("test_idx.npy"),
+        "{}",
+        dataset.split_rule
+    );
+
+    // A training image's id in test_idx.npy.
+    let train_id = i64::from(dataset.image_ids[20]);
+    npy::write_array(&test_path, &[2], &[shared[0], train_id]).expect("test_idx");
+    let message = nsd_error(dir.path());
+    assert!(
+        message.contains("test_idx.npy")
+            && message.contains(&train_id.to_string())
+            && message.contains("validation_idx.npy"),
+        "{message}"
+    );
+}
+
+#[test]
+fn the_plain_split_column_takes_test_rows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    plain_dataset(dir.path(), nrf::volume::nifti::SpaceCode::Mni152, true);
+    let tsv = dir.path().join("images.tsv");
+    let text = std::fs::read_to_string(&tsv).expect("tsv");
+    let lines: Vec<String> = text
+        .lines()
+        .enumerate()
+        .map(|(n, line)| {
+            if n == 4 {
+                line.replace("\ttrain", "\ttest")
+            } else {
+                line.to_string()
+            }
+        })
+        .collect();
+    std::fs::write(&tsv, lines.join("\n") + "\n").expect("tsv");
+    let dataset = Dataset::open_plain(dir.path()).expect("plain");
+    assert_eq!(dataset.test_rows(), vec![3]);
+    assert_eq!(dataset.validation_rows(), vec![2]);
+    assert_eq!(dataset.train_rows(), vec![0, 1]);
+
+    std::fs::write(&tsv, text.replace("\tvalidation", "\tholdout")).expect("tsv");
+    let message = Dataset::open_plain(dir.path())
+        .expect_err("unknown split")
+        .to_string();
+    assert!(
+        message.contains("images.tsv")
+            && message.contains("holdout")
+            && message.contains("train, validation or test"),
+        "{message}"
+    );
 }

@@ -9,7 +9,7 @@ use nrf::model::official::DomainSource;
 use nrf::model::{Nrf, NrfNet};
 use nrf::npy;
 use nrf::state_dict::{StateDict, read_safetensors};
-use nrf::train::trainer::{adamw, loss_and_gradients};
+use nrf::train::trainer::{adamw, burn_loss_and_gradients, loss_and_gradients};
 
 use crate::support::data;
 
@@ -87,15 +87,26 @@ fn largest_relative_gap(got: &[f32], want: &[f32]) -> f32 {
         / scale
 }
 
+/// The step on the direct CPU path (what CPU training runs) and all in burn (its reference), each
+/// against PyTorch's.
 #[test]
 fn one_adamw_step_matches_pytorch() {
+    one_adamw_step_matches_pytorch_with(&|net, tokens, global, coords, targets| {
+        loss_and_gradients(net, tokens, global, coords, targets).expect("direct step")
+    });
+    one_adamw_step_matches_pytorch_with(&burn_loss_and_gradients);
+}
+
+type StepFn = dyn Fn(&NrfNet, Tensor<4>, Tensor<2>, Tensor<3>, Tensor<2>) -> (Tensor<1>, GradientsParams)
+    + Sync;
+
+fn one_adamw_step_matches_pytorch_with(step_fn: &StepFn) {
     let device = Device::flex();
     let autodiff = device.clone().autodiff();
     let model = initial_model(&device);
     let net = model.net.clone().fork(&autodiff).train();
     let (tokens, global, coords, targets) = inputs(&autodiff);
-    let (loss, grads): (Tensor<1>, GradientsParams) =
-        loss_and_gradients(&net, tokens, global, coords, targets);
+    let (loss, grads) = step_fn(&net, tokens, global, coords, targets);
     let step: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(data("nrf-official/train_step/step.json")).expect("step.json"),
     )
@@ -163,7 +174,7 @@ pub(crate) fn small_data_dir() -> &'static std::path::Path {
 }
 
 fn small_simulation() -> &'static (tempfile::TempDir, nrf::train::training_set::TrainingSet) {
-    use nrf::data::dataset::Dataset;
+    use nrf::data::dataset::{Dataset, Split};
     use nrf::data::simulate::{SimulationConfig, simulate};
     use nrf::features::builtin::BuiltinExtractor;
     use nrf::train::training_set::TrainingSet;
@@ -178,8 +189,14 @@ fn small_simulation() -> &'static (tempfile::TempDir, nrf::train::training_set::
         };
         simulate(dir.path(), &config, &|_| true).expect("simulate");
         let dataset = Dataset::open_nsd(dir.path(), "1", "nsdgeneral").expect("dataset");
-        let set = TrainingSet::from_dataset(&dataset, &BuiltinExtractor, None, false, &|_, _| true)
-            .expect("features");
+        let set = TrainingSet::from_dataset(
+            &dataset,
+            &BuiltinExtractor,
+            None,
+            &[Split::Train, Split::Validation],
+            &|_, _| true,
+        )
+        .expect("features");
         (dir, set)
     })
 }
@@ -403,8 +420,14 @@ fn train_finetune_eval_and_ridge_from_the_command_line() {
     let (ok, stdout, stderr) = nrf_cli(&train);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("best validation median r"), "{stdout}");
+    // The 30 shared images are halved into validation and test; test images are never read.
+    let dataset = nrf::data::dataset::Dataset::open_nsd(small_data_dir(), "1", "nsdgeneral")
+        .expect("dataset");
+    let (validation, test) = (dataset.validation_rows().len(), dataset.test_rows().len());
+    assert_eq!(validation + test, 30);
     assert!(
-        stderr.contains("120 training, 30 validation images"),
+        stderr.contains(&format!("120 training, {validation} validation images"))
+            && stderr.contains(&format!("{test} test images held out, never read")),
         "{stderr}"
     );
 
@@ -599,7 +622,8 @@ fn train_finetune_eval_and_ridge_from_the_command_line() {
     ]);
     assert!(ok, "{stderr}");
     let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("json");
-    assert_eq!(report["validation_images"], 30);
+    assert_eq!(report["split"], "test");
+    assert_eq!(report["scored_images"], test);
     assert!(
         report["r"]["median"].as_f64().expect("median") > 0.0,
         "{stdout}"
@@ -608,6 +632,27 @@ fn train_finetune_eval_and_ridge_from_the_command_line() {
         report["r_over_sqrt_noise_ceiling"]["median"].is_number(),
         "{stdout}"
     );
+    // The validation images on request.
+    let (ok, stdout, stderr) = nrf_cli(&[
+        "eval",
+        "--model",
+        model,
+        "--data",
+        &data,
+        "--subject",
+        "1",
+        "--split",
+        "validation",
+        "--json",
+        "--cache",
+        cache,
+        "--device",
+        "cpu",
+    ]);
+    assert!(ok, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("json");
+    assert_eq!(report["split"], "validation");
+    assert_eq!(report["scored_images"], validation);
 
     let (ok, stdout, stderr) = nrf_cli(&[
         "ridge",
@@ -624,8 +669,35 @@ fn train_finetune_eval_and_ridge_from_the_command_line() {
     assert!(ok, "{stderr}");
     let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("json");
     assert_eq!(report["training_images"], 60);
+    assert_eq!(report["split"], "test");
     assert!(
         report["r"]["median"].as_f64().expect("median") > 0.1,
+        "{stdout}"
+    );
+
+    // The fWRF baseline: fields and penalties chosen on the validation images, scored on test.
+    let (ok, stdout, stderr) = nrf_cli(&[
+        "fwrf",
+        "--data",
+        &data,
+        "--subject",
+        "1",
+        "--images",
+        "60",
+        "--centres",
+        "3",
+        "--json",
+        "--cache",
+        cache,
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("45 candidate fields"), "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("json");
+    assert_eq!(report["training_images"], 60);
+    assert_eq!(report["split"], "test");
+    assert_eq!(report["scored_images"], test);
+    assert!(
+        report["r"]["median"].as_f64().expect("median") > 0.05,
         "{stdout}"
     );
 }
@@ -828,4 +900,147 @@ fn validation_can_run_every_few_epochs_and_after_the_last() {
     assert_eq!(validated, vec![2, 4, 5]);
     assert_eq!(outcome.epochs, 5);
     assert_eq!(steps, 5 * set.train_rows.len().div_ceil(16));
+}
+
+/// Nothing that fits or selects reads a test row: a set with NaN test rows (features and
+/// responses) trains to exactly the model the same set without them gives, with finite weights.
+#[test]
+fn training_never_reads_a_test_row() {
+    use nrf::features::ImageFeatures;
+    use nrf::train::trainer::{predict_rows, train};
+    let clean = small_set().clone();
+    let mut poisoned = clean.clone();
+    let first = &clean.features[0];
+    for _ in 0..5 {
+        poisoned.test_rows.push(poisoned.features.len());
+        poisoned.features.push(ImageFeatures {
+            tokens: vec![f32::NAN; first.tokens.len()],
+            global: vec![f32::NAN; first.global.len()],
+            ..first.clone()
+        });
+        poisoned
+            .responses
+            .extend(std::iter::repeat_n(f32::NAN, clean.voxels()));
+    }
+    let config = small_config().with_max_epochs(2);
+    let outcome = |set| train(small_model(4), set, &config, None, &mut |_| true).expect("train");
+    let (want, got) = (outcome(&clean), outcome(&poisoned));
+    assert!(got.best.median.is_finite(), "{:?}", got.best);
+    assert_eq!(got.best_epoch, want.best_epoch);
+    assert_eq!(got.best.median, want.best.median);
+    let rows = &clean.validation_rows;
+    let (want, got) = (
+        predict_rows(&want.model, &clean, rows).expect("clean"),
+        predict_rows(&got.model, &poisoned, rows).expect("poisoned"),
+    );
+    assert!(got.iter().all(|v| v.is_finite()));
+    assert_eq!(got, want, "the test rows changed the trained model");
+}
+
+/// The direct CPU training step equals burn's autodiff on random models: widths 1 to 512, with
+/// and without `latent_in`, a frozen merger, point counts that fill no block; the same on one
+/// thread and many.
+#[test]
+fn the_direct_training_step_equals_burn() {
+    use nrf::model::NrfConfig;
+    let device = Device::flex();
+    let autodiff = device.clone().autodiff();
+    for (hidden, layers, latent_in, images, points, freeze) in [
+        (1, 2, vec![], 2, 5, false),
+        (16, 3, vec![], 3, 37, false),
+        (128, 5, vec![2], 4, 301, false),
+        (128, 4, vec![], 2, 1000, true),
+        (512, 3, vec![1], 2, 77, false),
+    ] {
+        let config = NrfConfig::new()
+            .with_token_dim(8)
+            .with_patches_per_side(2)
+            .with_token_proj_dim(4)
+            .with_merged_dim(8)
+            .with_global_dim(6)
+            .with_hidden(hidden)
+            .with_num_layers(layers)
+            .with_latent_in(latent_in.clone());
+        config.validate().expect("config");
+        let mut net = NrfNet::init_seeded(&config, hidden as u64, &device)
+            .expect("init")
+            .fork(&autodiff)
+            .train();
+        if freeze {
+            net.merger = net.merger.no_grad();
+        }
+        let wave = |len: usize, f: f32| (0..len).map(|i| (i as f32 * f).sin()).collect::<Vec<_>>();
+        let tensor = |values: Vec<f32>, shape: Vec<usize>| TensorData::new(values, shape);
+        let tokens = Tensor::<4>::from_data(
+            tensor(wave(images * 2 * 4 * 8, 0.37), vec![images, 2, 4, 8]),
+            &autodiff,
+        );
+        let global =
+            Tensor::<2>::from_data(tensor(wave(images * 6, 0.91), vec![images, 6]), &autodiff);
+        let coords = Tensor::<3>::from_data(
+            tensor(wave(images * points * 3, 1.7), vec![images, points, 3]),
+            &autodiff,
+        );
+        let targets = Tensor::<2>::from_data(
+            tensor(wave(images * points, 0.23), vec![images, points]),
+            &autodiff,
+        );
+        let run = |f: &StepFn| {
+            f(
+                &net,
+                tokens.clone(),
+                global.clone(),
+                coords.clone(),
+                targets.clone(),
+            )
+        };
+        let direct: &StepFn = &|n, t, g, c, y| loss_and_gradients(n, t, g, c, y).expect("direct");
+        let (want_loss, want) = run(&burn_loss_and_gradients);
+        let (got_loss, got) = run(direct);
+        let (want_loss, got_loss) = (values(want_loss)[0], values(got_loss)[0]);
+        let case =
+            format!("width {hidden} × {layers}, latent_in {latent_in:?}, frozen merger {freeze}");
+        assert!(
+            (want_loss - got_loss).abs() <= 1e-5 * want_loss.abs().max(1.0),
+            "{case}: loss {got_loss} vs burn {want_loss}"
+        );
+        let (_, one_thread) = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .expect("pool")
+            .install(|| run(direct));
+        for (name, linear) in named_linears(&net) {
+            let merger = name.starts_with("merger");
+            let want_w = want.get::<2>(linear.weight.id);
+            let got_w = got.get::<2>(linear.weight.id);
+            if merger && freeze {
+                assert!(
+                    want_w.is_none() && got_w.is_none(),
+                    "{case}: {name} is frozen"
+                );
+                continue;
+            }
+            let (want_w, got_w) = (
+                values(want_w.expect("burn")),
+                values(got_w.expect("direct")),
+            );
+            let gap = largest_relative_gap(&got_w, &want_w);
+            assert!(
+                gap <= 1e-5,
+                "{case}: {name}.weight gradient differs by {gap}"
+            );
+            let bias = linear.bias.as_ref().expect("bias");
+            let gap = largest_relative_gap(
+                &values(got.get::<1>(bias.id).expect("direct bias")),
+                &values(want.get::<1>(bias.id).expect("burn bias")),
+            );
+            assert!(gap <= 1e-5, "{case}: {name}.bias gradient differs by {gap}");
+            let single = values(one_thread.get::<2>(linear.weight.id).expect("one thread"));
+            let gap = largest_relative_gap(&single, &got_w);
+            assert!(
+                gap <= 1e-6,
+                "{case}: {name}.weight on one thread differs by {gap}"
+            );
+        }
+    }
 }

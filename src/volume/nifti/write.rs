@@ -56,7 +56,7 @@ fn float32_header(
     volumes: usize,
     affine: &DAffine3,
     code: SpaceCode,
-    data: &[f32],
+    range: Option<(f32, f32)>,
 ) -> Vec<u8> {
     let mut h = vec![0u8; 352];
     let put =
@@ -87,7 +87,7 @@ fn float32_header(
     put(&mut h, 112, &1f32.to_le_bytes()); // scl_slope
     put(&mut h, 116, &0f32.to_le_bytes()); // scl_inter
     put(&mut h, 123, &[2u8]); // xyzt_units: mm
-    if let Some((lo, hi)) = crate::volume::finite_range(data) {
+    if let Some((lo, hi)) = range {
         put(&mut h, 124, &hi.to_le_bytes()); // cal_max
         put(&mut h, 128, &lo.to_le_bytes()); // cal_min
     }
@@ -121,15 +121,6 @@ pub fn write_float32(
     code: SpaceCode,
     data: &[f32],
 ) -> Result<(), VolumeError> {
-    let fits = |d: usize| (1..=i16::MAX as usize).contains(&d);
-    if !(dims.iter().all(|&d| fits(d)) && fits(volumes)) {
-        return Err(bad(
-            path,
-            format!(
-                "cannot write dims {dims:?} × {volumes}: NIfTI-1 needs 1..=32767 voxels per axis"
-            ),
-        ));
-    }
     if data.len() != dims.iter().product::<usize>() * volumes {
         return Err(bad(
             path,
@@ -139,14 +130,48 @@ pub fn write_float32(
             ),
         ));
     }
-    let header = float32_header(dims, volumes, affine, code, data);
+    let per_volume = dims.iter().product::<usize>().max(1);
+    let parts: Vec<&[f32]> = data.chunks(per_volume).collect();
+    write_float32_volumes(path, dims, affine, code, &parts)
+}
+
+/// [`write_float32`] of volumes held apart (a set's volumes need not be copied into one buffer
+/// first): one 3D volume of `dims` per part, a 4D file when there are several.
+pub fn write_float32_volumes(
+    path: &Path,
+    dims: [usize; 3],
+    affine: &DAffine3,
+    code: SpaceCode,
+    parts: &[&[f32]],
+) -> Result<(), VolumeError> {
+    let volumes = parts.len();
+    let fits = |d: usize| (1..=i16::MAX as usize).contains(&d);
+    if !(dims.iter().all(|&d| fits(d)) && fits(volumes)) {
+        return Err(bad(
+            path,
+            format!(
+                "cannot write dims {dims:?} × {volumes}: NIfTI-1 needs 1..=32767 voxels per axis"
+            ),
+        ));
+    }
+    let per_volume = dims.iter().product::<usize>();
+    if let Some(part) = parts.iter().find(|p| p.len() != per_volume) {
+        return Err(bad(
+            path,
+            format!("cannot write {} values as a volume of {dims:?}", part.len()),
+        ));
+    }
+    let range = parts
+        .iter()
+        .filter_map(|p| crate::volume::finite_range(p))
+        .reduce(|(lo, hi), (l, h)| (lo.min(l), hi.max(h)));
+    let header = float32_header(dims, volumes, affine, code, range);
     let gzip = is_gzip_name(path);
     crate::atomic_file::write_atomically(path, |out| {
         let body = |out: &mut dyn Write| -> io::Result<()> {
             out.write_all(&header)?;
-            for chunk in data.chunks(1 << 16) {
-                let bytes: Vec<u8> = chunk.iter().flat_map(|v| v.to_le_bytes()).collect();
-                out.write_all(&bytes)?;
+            for part in parts {
+                write_le(out, part)?;
             }
             Ok(())
         };
@@ -164,6 +189,19 @@ pub fn write_float32(
         what: e.step.to_string(),
         source: e.source,
     })
+}
+
+/// Float32 values as little-endian bytes: the memory as it is on little-endian machines.
+fn write_le(out: &mut dyn Write, values: &[f32]) -> io::Result<()> {
+    if cfg!(target_endian = "little") {
+        out.write_all(bytemuck::cast_slice(values))
+    } else {
+        for chunk in values.chunks(1 << 14) {
+            let bytes: Vec<u8> = chunk.iter().flat_map(|v| v.to_le_bytes()).collect();
+            out.write_all(&bytes)?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
