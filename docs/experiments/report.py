@@ -60,12 +60,11 @@ def main():
         "0.015, batches of 32 images × 500 voxels, seed 1, CPU. Epochs by training-set size: 20 "
         "images at most 400 epochs validated every 10 (stop after 4 validations without "
         "improvement), 200 images 60 validated every 3 (patience 3), more 20 (patience 3). "
-        "Scores are per-voxel Pearson r over the 100 held-out images, median over voxels; "
-        "r/√NC divides by the square root of each voxel's noise ceiling.",
-        "",
-        "**Caveat.** The NRF trainer keeps the epoch with the best median r on the held-out images "
-        "(early stopping on the test images), which flatters the NRF, most at 20 images; ridge "
-        "chooses its penalty by 5-fold cross-validation on the training images only.",
+        "The 100 held-out (shared) images are halved by nrf's fixed rule: 50 validate (the "
+        "NRF's early stopping) and 50 test. Scores are per-voxel Pearson r over the 50 test "
+        "images, which no fitting or selection read, median over voxels; r/√NC divides by the "
+        "square root of each voxel's noise ceiling. Ridge chooses its penalty by 5-fold "
+        "cross-validation on the training images only.",
         "",
     ]
 

@@ -21,7 +21,7 @@ use nrf::train::training_set::TrainingSet;
 
 use super::predict::{DeviceArg, load_model};
 
-use super::train::{DataArgs, extractor_named};
+use super::train::{DataArgs, extractor_named, prepare_set};
 
 /// Options of `nrf eval`.
 #[derive(Debug, Args)]
@@ -246,18 +246,14 @@ pub fn ridge_command(args: &RidgeArgs) -> Result<()> {
     let extractor = extractor_named(&args.features, &device.device)?;
     let dataset = args.data.open()?;
     let split = held_out_split(args.split, &dataset, &args.data.data)?;
-    let mut set = args
-        .data
-        .training_set(&dataset, extractor.as_ref(), &[Split::Train, split])?;
-    if let Some(n) = args.images {
-        if n > set.train_rows.len() {
-            bail!(
-                "--images {n}: the dataset has only {} training images",
-                set.train_rows.len()
-            );
-        }
-        set.limit_training_images(n, args.seed);
-    }
+    let set = prepare_set(
+        &args.data,
+        &dataset,
+        extractor.as_ref(),
+        &[Split::Train, split],
+        args.images,
+        args.seed,
+    )?;
     let started = Instant::now();
     let config = RidgeConfig {
         folds: args.folds,
@@ -331,18 +327,14 @@ pub fn fwrf_command(args: &FwrfArgs) -> Result<()> {
     if split == Split::Test {
         splits.push(Split::Test);
     }
-    let mut set = args
-        .data
-        .training_set(&dataset, extractor.as_ref(), &splits)?;
-    if let Some(n) = args.images {
-        if n > set.train_rows.len() {
-            bail!(
-                "--images {n}: the dataset has only {} training images",
-                set.train_rows.len()
-            );
-        }
-        set.limit_training_images(n, args.seed);
-    }
+    let set = prepare_set(
+        &args.data,
+        &dataset,
+        extractor.as_ref(),
+        &splits,
+        args.images,
+        args.seed,
+    )?;
     let config = FwrfConfig {
         centres_per_side: args.centres,
         ..FwrfConfig::default()

@@ -81,24 +81,29 @@ impl std::fmt::Display for Split {
     }
 }
 
-/// The seed of [`shared_image_split`]: fixed, so every subject and every run splits NSD's shared
+/// The seed of [`shared_test_ids`]: fixed, so every subject and every run splits NSD's shared
 /// images the same way.
 pub const SHARED_SPLIT_SEED: u64 = 0x5EED_7E57;
 
-/// Whether a shared image (an id in `validation_idx.npy`) tests rather than validates when the
-/// dataset has no `test_idx.npy`: the lowest bit of SplitMix64(id ⊕ [`SHARED_SPLIT_SEED`]). About
-/// half of the shared images test; the rule needs no list, so it splits the same ids the same way
-/// for every subject.
-pub fn shared_image_split(image_id: u32) -> Split {
-    let mut z = (u64::from(image_id) ^ SHARED_SPLIT_SEED).wrapping_add(0x9E37_79B9_7F4A_7C15);
+/// SplitMix64 of `id ⊕ SHARED_SPLIT_SEED`: the order [`shared_test_ids`] ranks ids in.
+fn split_rank(id: i64) -> u64 {
+    let mut z = (id as u64 ^ SHARED_SPLIT_SEED).wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    if z & 1 == 1 {
-        Split::Test
-    } else {
-        Split::Validation
-    }
+    z ^ (z >> 31)
+}
+
+/// Which of the held-out (shared) image ids test when a dataset has no `test_idx.npy`: the ids
+/// ranked by SplitMix64(id ⊕ [`SHARED_SPLIT_SEED`]), the first half (rounded down) test, the rest
+/// validate. Computed over the whole `validation_idx.npy` list, so a given id tests for every
+/// subject, and exactly half of the list tests.
+pub fn shared_test_ids(held_out: &[i64]) -> std::collections::HashSet<i64> {
+    let mut ids = held_out.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    ids.sort_by_key(|&id| (split_rank(id), id));
+    ids.truncate(ids.len() / 2);
+    ids.into_iter().collect()
 }
 
 /// A subject's responses, coordinates, images and split.
@@ -216,7 +221,7 @@ impl Dataset {
     /// `MNI_coordinate/<subj>/<roi>_MNI_coordinate.npy`, `validation_idx.npy` and
     /// `stimuli/S<n>_stimuli_227.h5py`. Rows whose id is in `validation_idx.npy` (the shared
     /// images) are held out: those also in an optional `test_idx.npy` test and the others
-    /// validate; without that file [`shared_image_split`] splits them. The rest train.
+    /// validate; without that file [`shared_test_ids`] halves them. The rest train.
     pub fn open_nsd(root: impl AsRef<Path>, subject: &str, roi: &str) -> Result<Self, DataError> {
         let root = root.as_ref();
         let subject = normalise_subject(subject).ok_or_else(|| {
@@ -288,10 +293,8 @@ impl Dataset {
             ));
         }
         let validation_path = root.join("validation_idx.npy");
-        let held_out: std::collections::HashSet<i64> = npy::read_integers(&validation_path)?
-            .1
-            .into_iter()
-            .collect();
+        let held_out_list = npy::read_integers(&validation_path)?.1;
+        let held_out: std::collections::HashSet<i64> = held_out_list.iter().copied().collect();
         let test_path = root.join("test_idx.npy");
         let (test_ids, split_rule) = if test_path.is_file() {
             let test_ids: std::collections::HashSet<i64> =
@@ -306,12 +309,12 @@ impl Dataset {
                 ));
             }
             (
-                Some(test_ids),
+                test_ids,
                 "validation_idx.npy holds out, test_idx.npy tests".to_string(),
             )
         } else {
             (
-                None,
+                shared_test_ids(&held_out_list),
                 format!(
                     "validation_idx.npy holds out, halved into validation and test by SplitMix64(id ^ {SHARED_SPLIT_SEED:#x})"
                 ),
@@ -320,12 +323,13 @@ impl Dataset {
         let split: Vec<Split> = image_ids
             .iter()
             .map(|&id| {
-                let id64 = i64::from(id);
-                match (&test_ids, held_out.contains(&id64)) {
-                    (_, false) => Split::Train,
-                    (Some(test), true) if test.contains(&id64) => Split::Test,
-                    (Some(_), true) => Split::Validation,
-                    (None, true) => shared_image_split(id),
+                let id = i64::from(id);
+                if !held_out.contains(&id) {
+                    Split::Train
+                } else if test_ids.contains(&id) {
+                    Split::Test
+                } else {
+                    Split::Validation
                 }
             })
             .collect();

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use nrf::data::dataset::{Dataset, Split, shared_image_split};
+use nrf::data::dataset::{Dataset, shared_test_ids};
 use nrf::npy;
 
 use crate::support::data;
@@ -42,17 +42,10 @@ fn nsd_fixture_reads_with_its_shapes_ids_split_and_coordinates() {
     assert_eq!(&dataset.image_ids[..4], &[172, 185, 263, 636]);
     assert_eq!(*dataset.image_ids.last().expect("ids"), 1118);
     // validation_idx.npy holds the 8 shared ids (< 1000) out, halved into validation and test by
-    // the seeded rule (no test_idx.npy); the other 32 rows train.
-    let mut held_out = dataset.validation_rows();
-    held_out.extend(dataset.test_rows());
-    held_out.sort_unstable();
-    assert_eq!(held_out, (0..8).collect::<Vec<_>>());
-    for row in 0..8 {
-        assert_eq!(
-            dataset.split[row],
-            shared_image_split(dataset.image_ids[row])
-        );
-    }
+    // the fixed rule (no test_idx.npy): ids 172, 263, 684 and 922 test (computed independently
+    // in Python); the other 32 rows train.
+    assert_eq!(dataset.test_rows(), vec![0, 2, 4, 7]);
+    assert_eq!(dataset.validation_rows(), vec![1, 3, 5, 6]);
     assert_eq!(dataset.train_rows().len(), 32);
     // Values as numpy reads them.
     assert_eq!(dataset.row(3)[7], -0.160_226_45);
@@ -274,24 +267,26 @@ fn plain_bad_input_gets_clear_errors() {
 }
 
 /// The rule that halves the shared images without a `test_idx.npy`: fixed (the same ids test for
-/// every subject and run), about half, and documented by its seed.
+/// every subject and run), exactly half, and documented by its seed.
 #[test]
 fn the_shared_image_rule_is_fixed_and_halves_the_images() {
-    let tests = (0..10_000u32)
-        .filter(|&id| shared_image_split(id) == Split::Test)
-        .count();
-    assert!((4_800..=5_200).contains(&tests), "{tests} of 10 000 test");
-    assert!((0..10_000u32).all(|id| shared_image_split(id) != Split::Train));
-    // Pinned: changing the rule would silently change every reported test score.
-    let first: Vec<u32> = (0..40u32)
-        .filter(|&id| shared_image_split(id) == Split::Test)
-        .take(6)
+    let ids: Vec<i64> = (0..10_000).collect();
+    let tests = shared_test_ids(&ids);
+    assert_eq!(tests.len(), 5_000);
+    assert!(tests.iter().all(|id| ids.contains(id)));
+    // Duplicates and order do not matter.
+    let mut shuffled: Vec<i64> = ids.iter().rev().copied().collect();
+    shuffled.extend(0..100);
+    assert_eq!(shared_test_ids(&shuffled), tests);
+    // Pinned (computed independently in Python): changing the rule would silently change every
+    // reported test score.
+    let mut first: Vec<i64> = shared_test_ids(&(0..40).collect::<Vec<_>>())
+        .into_iter()
         .collect();
-    assert_eq!(first, PINNED_FIRST_TEST_IDS);
+    first.sort_unstable();
+    assert_eq!(&first[..6], &[0, 2, 3, 4, 6, 9]);
+    assert_eq!(shared_test_ids(&(0..100).collect::<Vec<_>>()).len(), 50);
 }
-
-/// The first six ids below 40 that test under [`shared_image_split`].
-const PINNED_FIRST_TEST_IDS: [u32; 6] = [1, 8, 9, 12, 14, 15];
 
 /// A `test_idx.npy` beside `validation_idx.npy` names the test images exactly; ids outside the
 /// held-out images are refused, naming the file.
