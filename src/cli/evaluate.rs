@@ -35,16 +35,9 @@ pub struct EvalArgs {
     /// A local HF CLIP folder, for models trained on CLIP features.
     #[arg(long)]
     pub clip: Option<PathBuf>,
-    /// Write the per-voxel r as NIfTI in MNI space (2 mm grid, nearest voxel within reach).
-    #[arg(long)]
-    pub r_map: Option<PathBuf>,
-    /// The held-out images to score on [default: test when the dataset has a test split, else
-    /// validation].
-    #[arg(long, value_enum)]
-    pub split: Option<HeldOut>,
-    /// Print JSON instead of text.
-    #[arg(long)]
-    pub json: bool,
+    /// What to score and how to report it.
+    #[command(flatten)]
+    pub score: ScoreArgs,
     /// Where to compute.
     #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
     pub device: DeviceArg,
@@ -71,7 +64,7 @@ pub fn eval_command(args: &EvalArgs) -> Result<()> {
     let extractor = extractor_for(id.as_deref(), args.clip.as_deref(), &device.device)
         .with_context(|| args.model.display().to_string())?;
     let dataset = args.data.open()?;
-    let split = held_out_split(args.split, &dataset, &args.data.data)?;
+    let split = held_out_split(args.score.split, &dataset, &args.data.data)?;
     let set = args
         .data
         .training_set(&dataset, extractor.as_ref(), &[split])?;
@@ -85,8 +78,8 @@ pub fn eval_command(args: &EvalArgs) -> Result<()> {
         split,
         training_images: None,
         data: &args.data,
-        r_map: args.r_map.as_deref(),
-        json: args.json,
+        r_map: args.score.r_map.as_deref(),
+        json: args.score.json,
     };
     report.print(&dataset, &set, &predicted)
 }
@@ -97,7 +90,22 @@ enum Scored {
     Ensemble(Box<EnsembleModel>),
 }
 
-/// The held-out images `nrf eval` and `nrf ridge` score.
+/// What `nrf eval`, `nrf ridge` and `nrf fwrf` score, and how they report it.
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    /// The held-out images to score on [default: test when the dataset has a test split, else
+    /// validation].
+    #[arg(long, value_enum)]
+    pub split: Option<HeldOut>,
+    /// Write the per-voxel r as NIfTI in MNI space (2 mm grid, nearest voxel within reach).
+    #[arg(long)]
+    pub r_map: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The held-out images `nrf eval`, `nrf ridge` and `nrf fwrf` score.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum HeldOut {
     /// The images that chose epochs (early stopping) and penalties.
@@ -227,16 +235,10 @@ pub struct RidgeArgs {
     /// Seed of the image subset and the folds.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Write the per-voxel r as NIfTI in MNI space (2 mm grid).
-    #[arg(long)]
-    pub r_map: Option<PathBuf>,
-    /// The held-out images to score on [default: test when the dataset has a test split, else
-    /// validation]. The per-voxel penalty is cross-validated within the training images.
-    #[arg(long, value_enum)]
-    pub split: Option<HeldOut>,
-    /// Print JSON instead of text.
-    #[arg(long)]
-    pub json: bool,
+    /// What to score and how to report it (the per-voxel penalty is cross-validated within the
+    /// training images).
+    #[command(flatten)]
+    pub score: ScoreArgs,
 }
 
 /// `nrf ridge`: the voxel-wise ridge baseline, fitted and scored like an NRF.
@@ -245,7 +247,7 @@ pub fn ridge_command(args: &RidgeArgs) -> Result<()> {
     let device = compute_device(DeviceChoice::Cpu)?;
     let extractor = extractor_named(&args.features, &device.device)?;
     let dataset = args.data.open()?;
-    let split = held_out_split(args.split, &dataset, &args.data.data)?;
+    let split = held_out_split(args.score.split, &dataset, &args.data.data)?;
     let set = prepare_set(
         &args.data,
         &dataset,
@@ -279,8 +281,8 @@ pub fn ridge_command(args: &RidgeArgs) -> Result<()> {
         split,
         training_images: Some(set.train_rows.len()),
         data: &args.data,
-        r_map: args.r_map.as_deref(),
-        json: args.json,
+        r_map: args.score.r_map.as_deref(),
+        json: args.score.json,
     };
     report.print(&dataset, &set, &predicted)
 }
@@ -303,16 +305,10 @@ pub struct FwrfArgs {
     /// Candidate field centres per side of the image.
     #[arg(long, default_value_t = 8)]
     pub centres: usize,
-    /// The held-out images to score on [default: test when the dataset has a test split, else
-    /// validation]. Each voxel's field and penalty are chosen on the validation images.
-    #[arg(long, value_enum)]
-    pub split: Option<HeldOut>,
-    /// Write the per-voxel r as NIfTI in MNI space (2 mm grid).
-    #[arg(long)]
-    pub r_map: Option<PathBuf>,
-    /// Print JSON instead of text.
-    #[arg(long)]
-    pub json: bool,
+    /// What to score and how to report it (each voxel's field and penalty are chosen on the
+    /// validation images).
+    #[command(flatten)]
+    pub score: ScoreArgs,
 }
 
 /// `nrf fwrf`: the fWRF baseline, fitted on the training images (fields and penalties chosen on
@@ -322,7 +318,7 @@ pub fn fwrf_command(args: &FwrfArgs) -> Result<()> {
     let device = compute_device(DeviceChoice::Cpu)?;
     let extractor = extractor_named(&args.features, &device.device)?;
     let dataset = args.data.open()?;
-    let split = held_out_split(args.split, &dataset, &args.data.data)?;
+    let split = held_out_split(args.score.split, &dataset, &args.data.data)?;
     let mut splits = vec![Split::Train, Split::Validation];
     if split == Split::Test {
         splits.push(Split::Test);
@@ -366,8 +362,8 @@ pub fn fwrf_command(args: &FwrfArgs) -> Result<()> {
         split,
         training_images: Some(set.train_rows.len()),
         data: &args.data,
-        r_map: args.r_map.as_deref(),
-        json: args.json,
+        r_map: args.score.r_map.as_deref(),
+        json: args.score.json,
     };
     report.print(&dataset, &set, &predicted)
 }
