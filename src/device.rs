@@ -239,6 +239,12 @@ fn registered() -> &'static Mutex<Vec<(Device, GpuContext)>> {
     REGISTERED.get_or_init(Default::default)
 }
 
+/// Whether `NRF_CPU_KERNEL=burn` asks for burn's op-by-op CPU paths (queries, the CLIP tower,
+/// the training step) instead of the direct gemm ones: the one place that reads the variable.
+pub fn burn_asked_for_on_cpu() -> bool {
+    std::env::var("NRF_CPU_KERNEL").is_ok_and(|v| v == "burn")
+}
+
 /// The wgpu device and queue behind a burn GPU device from [`compute_device`] or
 /// [`compute_device_on`]: our own WGSL kernels run there, on the same memory as burn's tensors
 /// and the window's textures. `None` for the CPU.

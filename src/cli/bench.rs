@@ -482,9 +482,7 @@ fn bench_train_on(device: &ComputeDevice, args: &TrainBenchArgs) -> Result<Train
     Ok(TrainBenchResult {
         threads: rayon::current_num_threads(),
         device: device.description.clone(),
-        path: if device.device == burn::tensor::Device::flex()
-            && !std::env::var("NRF_CPU_KERNEL").is_ok_and(|v| v == "burn")
-        {
+        path: if nrf::train::trainer::direct_step_on(&device.device) {
             "direct"
         } else {
             "burn"

@@ -266,7 +266,7 @@ impl QueryEngine {
                 if self.fourier.b.device() != Device::flex() {
                     return Err("not on the CPU".into());
                 }
-                if std::env::var("NRF_CPU_KERNEL").is_ok_and(|v| v == "burn") {
+                if crate::device::burn_asked_for_on_cpu() {
                     return Err("burn asked for (NRF_CPU_KERNEL=burn)".into());
                 }
                 let blocks = self.kernel_blocks().map_err(|e| e.to_string())?;

@@ -14,6 +14,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use rayon::prelude::*;
 
 use super::TrainError;
+use super::ridge::{centred_rows, column_stats, standardise};
 use super::training_set::TrainingSet;
 use crate::cpu_gemm::{MatRef, gemm};
 use crate::features::ImageFeatures;
@@ -114,37 +115,6 @@ fn pool(images: &[&ImageFeatures], weights: &[f32]) -> Vec<f32> {
         }
     }
     out
-}
-
-/// Per-column mean and scale (1 where constant) of a `[rows, cols]` matrix.
-fn column_stats(x: &[f32], cols: usize) -> (Vec<f32>, Vec<f32>) {
-    let rows = x.len() / cols.max(1);
-    let mut sum = vec![0.0f64; cols];
-    let mut square = vec![0.0f64; cols];
-    for row in x.chunks_exact(cols) {
-        for (j, &v) in row.iter().enumerate() {
-            sum[j] += f64::from(v);
-            square[j] += f64::from(v) * f64::from(v);
-        }
-    }
-    let mean: Vec<f32> = sum.iter().map(|s| (s / rows as f64) as f32).collect();
-    let scale = square
-        .iter()
-        .zip(&mean)
-        .map(|(s, &m)| {
-            let var = s / rows as f64 - f64::from(m) * f64::from(m);
-            if var > 1e-12 { var.sqrt() as f32 } else { 1.0 }
-        })
-        .collect();
-    (mean, scale)
-}
-
-fn standardise(x: &mut [f32], mean: &[f32], scale: &[f32]) {
-    for row in x.chunks_exact_mut(mean.len()) {
-        for ((v, m), s) in row.iter_mut().zip(mean).zip(scale) {
-            *v = (*v - m) / s;
-        }
-    }
 }
 
 /// `[a_rows × b_cols]` = a · b, row-major.
@@ -317,8 +287,8 @@ impl FwrfModel {
         let train: Vec<&ImageFeatures> = train_rows.iter().map(|&r| &data.features[r]).collect();
         let validation: Vec<&ImageFeatures> =
             validation_rows.iter().map(|&r| &data.features[r]).collect();
-        let (centred_y, mean_y) = centred(&data.rows_of(train_rows), voxels);
-        let (centred_v, _) = centred(&data.rows_of(validation_rows), voxels);
+        let (centred_y, mean_y) = centred_rows(&data.responses, train_rows, voxels);
+        let (centred_v, _) = centred_rows(&data.responses, validation_rows, voxels);
         let norms: Vec<f64> = (0..voxels)
             .map(|v| {
                 centred_v
@@ -470,26 +440,6 @@ fn candidate_fields(config: &FwrfConfig) -> Vec<Field> {
             })
         })
         .collect()
-}
-
-/// A `[rows, voxels]` matrix centred per voxel, and the per-voxel means.
-fn centred(y: &[f32], voxels: usize) -> (Vec<f32>, Vec<f32>) {
-    let rows = y.len() / voxels.max(1);
-    let mut mean = vec![0.0f64; voxels];
-    for row in y.chunks_exact(voxels) {
-        mean.iter_mut()
-            .zip(row)
-            .for_each(|(m, v)| *m += f64::from(*v));
-    }
-    let mean: Vec<f32> = mean
-        .iter()
-        .map(|m| (m / rows.max(1) as f64) as f32)
-        .collect();
-    let centred = y
-        .chunks_exact(voxels)
-        .flat_map(|row| row.iter().zip(&mean).map(|(v, m)| v - m))
-        .collect();
-    (centred, mean)
 }
 
 #[cfg(test)]

@@ -116,35 +116,12 @@ impl RidgeModel {
         let voxels = data.voxels();
         let p = flatten(&data.features[rows[0]]).count();
         // Standardise features with the training images' statistics.
-        let raw: Vec<f32> = rows
+        let mut standardised: Vec<f32> = rows
             .iter()
             .flat_map(|&r| flatten(&data.features[r]))
             .collect();
-        let mut mean = vec![0.0f64; p];
-        let mut square = vec![0.0f64; p];
-        for row in raw.chunks_exact(p) {
-            for (j, &v) in row.iter().enumerate() {
-                mean[j] += f64::from(v);
-                square[j] += f64::from(v) * f64::from(v);
-            }
-        }
-        let mean: Vec<f32> = mean.iter().map(|m| (m / n as f64) as f32).collect();
-        let scale: Vec<f32> = square
-            .iter()
-            .zip(&mean)
-            .map(|(s, &m)| {
-                let var = s / n as f64 - f64::from(m) * f64::from(m);
-                if var > 1e-12 { var.sqrt() as f32 } else { 1.0 }
-            })
-            .collect();
-        let standardised: Vec<f32> = raw
-            .chunks_exact(p)
-            .flat_map(|row| {
-                row.iter()
-                    .zip(mean.iter().zip(&scale))
-                    .map(|(v, (m, s))| (v - m) / s)
-            })
-            .collect();
+        let (mean, scale) = column_stats(&standardised, p);
+        standardise(&mut standardised, &mean, &scale);
         let x = Tensor::<2>::from_data(TensorData::new(standardised, [n, p]), device);
         let k_full = x.clone().matmul(x.clone().transpose()); // [n, n]
         let k_values = to_vec(k_full.clone())?;
@@ -260,8 +237,41 @@ impl RidgeModel {
     }
 }
 
+/// Per-column mean and scale (the standard deviation, 1 where a column is constant) of a
+/// `[rows, cols]` row-major matrix.
+pub(super) fn column_stats(x: &[f32], cols: usize) -> (Vec<f32>, Vec<f32>) {
+    let rows = x.len() / cols.max(1);
+    let mut sum = vec![0.0f64; cols];
+    let mut square = vec![0.0f64; cols];
+    for row in x.chunks_exact(cols) {
+        for (j, &v) in row.iter().enumerate() {
+            sum[j] += f64::from(v);
+            square[j] += f64::from(v) * f64::from(v);
+        }
+    }
+    let mean: Vec<f32> = sum.iter().map(|s| (s / rows as f64) as f32).collect();
+    let scale = square
+        .iter()
+        .zip(&mean)
+        .map(|(s, &m)| {
+            let var = s / rows as f64 - f64::from(m) * f64::from(m);
+            if var > 1e-12 { var.sqrt() as f32 } else { 1.0 }
+        })
+        .collect();
+    (mean, scale)
+}
+
+/// `(x − mean) / scale` per column of a `[rows, cols]` row-major matrix, in place.
+pub(super) fn standardise(x: &mut [f32], mean: &[f32], scale: &[f32]) {
+    for row in x.chunks_exact_mut(mean.len()) {
+        for ((v, m), s) in row.iter_mut().zip(mean).zip(scale) {
+            *v = (*v - m) / s;
+        }
+    }
+}
+
 /// The rows `ids` of a `[rows, voxels]` matrix, centred per voxel, and the per-voxel means.
-fn centred_rows(y: &[f32], ids: &[usize], voxels: usize) -> (Vec<f32>, Vec<f32>) {
+pub(super) fn centred_rows(y: &[f32], ids: &[usize], voxels: usize) -> (Vec<f32>, Vec<f32>) {
     let mut mean = vec![0.0f64; voxels];
     for &i in ids {
         for (v, m) in mean.iter_mut().enumerate() {

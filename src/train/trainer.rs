@@ -391,14 +391,19 @@ pub fn loss_and_gradients(
     normalised: Tensor<3>,
     targets: Tensor<2>,
 ) -> Result<(Tensor<1>, GradientsParams), TrainError> {
-    let on_cpu = net.fourier.b.clone().inner().device() == Device::flex();
-    if on_cpu && !std::env::var("NRF_CPU_KERNEL").is_ok_and(|v| v == "burn") {
+    if direct_step_on(&net.fourier.b.clone().inner().device()) {
         direct_loss_and_gradients(net, tokens, global, normalised, targets)
     } else {
         Ok(burn_loss_and_gradients(
             net, tokens, global, normalised, targets,
         ))
     }
+}
+
+/// Whether [`loss_and_gradients`] takes the direct CPU path for a network on `device` (its
+/// device without autodiff): on the CPU, unless `NRF_CPU_KERNEL=burn`.
+pub fn direct_step_on(device: &Device) -> bool {
+    *device == Device::flex() && !crate::device::burn_asked_for_on_cpu()
 }
 
 /// [`loss_and_gradients`] with the MLP on the direct CPU path: the latent from burn's merger

@@ -11,15 +11,7 @@ use nrf::model::{Domain, ModelInfo, Nrf, NrfConfig, NrfNet};
 use nrf::query::{ImageQuery, QueryEngine};
 
 fn random_model(hidden: usize, layers: usize, latent_in: Vec<usize>, seed: u64) -> Nrf {
-    let config = NrfConfig::new()
-        .with_token_dim(8)
-        .with_patches_per_side(2)
-        .with_token_proj_dim(4)
-        .with_merged_dim(8)
-        .with_global_dim(6)
-        .with_hidden(hidden)
-        .with_num_layers(layers)
-        .with_latent_in(latent_in);
+    let config = crate::support::small_feature_config(hidden, layers, latent_in);
     config.validate().expect("a valid config");
     Nrf {
         net: NrfNet::init_seeded(&config, seed, &Device::flex()).expect("init"),

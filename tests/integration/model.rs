@@ -112,15 +112,7 @@ fn gpu_queries_equal_the_cpu_at_every_width_with_latent_in() {
         (1024, 4, vec![2], 64),
         (4096, 4, vec![2], 16),
     ] {
-        let config = NrfConfig::new()
-            .with_token_dim(8)
-            .with_patches_per_side(2)
-            .with_token_proj_dim(4)
-            .with_merged_dim(8)
-            .with_global_dim(6)
-            .with_hidden(hidden)
-            .with_num_layers(layers)
-            .with_latent_in(latent_in.clone());
+        let config = crate::support::small_feature_config(hidden, layers, latent_in.clone());
         let b: Vec<f32> = (0..3 * config.fourier_features)
             .map(|i| ((i * 7919 % 200) as f32 - 100.0) * 0.3)
             .collect();

@@ -92,3 +92,21 @@ pub fn assert_mentions(message: &str, words: &[&str]) {
         );
     }
 }
+
+/// A model configuration with small image features (8-wide tokens on a 2 × 2 grid, a 6-wide
+/// global vector), so the MLP of `hidden` × `layers` with `latent_in` is what a test exercises.
+pub fn small_feature_config(
+    hidden: usize,
+    layers: usize,
+    latent_in: Vec<usize>,
+) -> nrf::model::NrfConfig {
+    nrf::model::NrfConfig::new()
+        .with_token_dim(8)
+        .with_patches_per_side(2)
+        .with_token_proj_dim(4)
+        .with_merged_dim(8)
+        .with_global_dim(6)
+        .with_hidden(hidden)
+        .with_num_layers(layers)
+        .with_latent_in(latent_in)
+}

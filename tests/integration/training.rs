@@ -942,7 +942,6 @@ fn training_never_reads_a_test_row() {
 /// thread and many.
 #[test]
 fn the_direct_training_step_equals_burn() {
-    use nrf::model::NrfConfig;
     let device = Device::flex();
     let autodiff = device.clone().autodiff();
     for (hidden, layers, latent_in, images, points, freeze) in [
@@ -952,15 +951,7 @@ fn the_direct_training_step_equals_burn() {
         (128, 4, vec![], 2, 1000, true),
         (512, 3, vec![1], 2, 77, false),
     ] {
-        let config = NrfConfig::new()
-            .with_token_dim(8)
-            .with_patches_per_side(2)
-            .with_token_proj_dim(4)
-            .with_merged_dim(8)
-            .with_global_dim(6)
-            .with_hidden(hidden)
-            .with_num_layers(layers)
-            .with_latent_in(latent_in.clone());
+        let config = crate::support::small_feature_config(hidden, layers, latent_in.clone());
         config.validate().expect("config");
         let mut net = NrfNet::init_seeded(&config, hidden as u64, &device)
             .expect("init")

@@ -512,8 +512,7 @@ impl ClipFolder {
         vision: ClipVision,
         device: &Device,
     ) -> Self {
-        let direct = *device == Device::flex()
-            && !std::env::var("NRF_CPU_KERNEL").is_ok_and(|v| v == "burn");
+        let direct = *device == Device::flex() && !crate::device::burn_asked_for_on_cpu();
         let cpu = if direct {
             cpu::CpuClip::from_vision(&vision)
         } else {
