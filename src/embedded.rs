@@ -54,6 +54,7 @@ pub const SIMULATION: SimulationConfig = SimulationConfig {
     images: 1000,
     shared: 100,
     seed: 1,
+    front_end: crate::data::early_vision::FrontEnd::Steerable,
 };
 
 /// The embedded model of virtual subject `subject` (1-based) on `device`, its domain labelled

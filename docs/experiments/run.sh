@@ -1,31 +1,33 @@
 #!/usr/bin/env bash
-# The paper's three experiments on virtual subjects; writes docs/experiments/results/*.json and
-# then docs/results.md with its plots (docs/experiments/report.py, needs matplotlib).
+# The paper's three experiments on virtual subjects, on every subject and both generator
+# families; writes docs/experiments/results/GENERATOR/*.json and then docs/results.md with its
+# plots (docs/experiments/report.py, needs matplotlib).
 #
-#   (a) data efficiency: NRF vs voxel-wise ridge at 20 / 200 / 800 / all training images
-#   (b) cross-subject: fine-tune from other subjects' models (one, and three + ensemble) vs
-#       training from scratch, at 20 and 200 images
-#   (c) super-resolution: NRF at a 0.9 mm grid between the 1.8 mm voxels vs trilinear ridge,
-#       against the noise-free truth
+#   (a) data efficiency: NRF vs voxel-wise ridge vs fWRF at 20 / 200 / 800 / all training images
+#   (b) cross-subject: fine-tune from another subject's NRF (one, and three + ensemble) vs
+#       training from scratch, at 20 and 200 images; the sources are (a)'s all-image NRFs of
+#       the other subjects of the same simulation
+#   (c) super-resolution: the NRF at a 0.9 mm grid between the 1.8 mm voxels vs trilinear
+#       ridge and trilinear NRF-at-voxels, against the noise-free truth
+#
+# Every score is on the test split (50 of the 100 shared images, which no fitting or selection
+# reads); the NRF's early stopping and fWRF's choices use the other 50 (validation).
 #
 # Run from the repository root after `cargo build --release`. Resumable: results already on disk
-# are kept. About 45 minutes on 2 cores for the default target subject.
-#   NRF=path/to/nrf  DATA=simulated-data-folder  TARGET=1  ./docs/experiments/run.sh
+# are kept, and models are retrained only when a later stage needs one that is missing.
+# About 25 minutes per subject and generator on 2 cores.
+#   NRF=path/to/nrf  GENERATORS="steerable gabor"  SUBJECTS="1 2 3 4 5 6 7 8"  STAGES="a b c" \
+#       ./docs/experiments/run.sh        (REPORT=0 leaves docs/results.md as it is)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 nrf=${NRF:-target/release/nrf}
-data=${DATA:-$HOME/.cache/nrf/virtual-seed1}
-target=${TARGET:-1}
-sources=${SOURCES:-"2 3 4"}
-out=docs/experiments/results
-work=${WORK:-$HOME/.cache/nrf/experiments}
-mkdir -p "$out" "$work"
-if [ ! -f "$data/virtual/simulation.json" ]; then
-    "$nrf" simulate --out "$data" --subjects 8 --images 1000 --shared 100 --seed 1
-fi
+generators=${GENERATORS:-"steerable gabor"}
+subjects=${SUBJECTS:-"1 2 3 4 5 6 7 8"}
+stages=${STAGES:-"a b c"}
+all_subjects=(1 2 3 4 5 6 7 8)
+
 # The embedded default models' architecture (see assets/models/train_defaults.sh).
 arch=(--width 128 --layers 4 --merged 64 --token-proj 16)
-common=(--data "$data" --subject "$target" --voxels-per-image 500 --seed 1 --device cpu)
 
 # Epochs by training-set size: small sets get more (shorter) epochs and are validated every few
 # epochs (patience counts validations).
@@ -37,56 +39,100 @@ schedule() {
     esac
 }
 images_arg() { [ "$1" = all ] && true || echo "--images $1"; }
+# The subject `step` places after `subject` in 1..8 (wrapping).
+after() { echo $(( ($1 - 1 + $2) % ${#all_subjects[@]} + 1 )); }
 
-# eval_json NAME MODEL: scores MODEL on the target's held-out images into $out/NAME.json.
-eval_json() {
-    "$nrf" eval --model "$2" --data "$data" --subject "$target" --json --device cpu > "$out/$1.json.partial"
-    mv "$out/$1.json.partial" "$out/$1.json"
+# save NAME COMMAND...: runs COMMAND, its stdout becoming $out/NAME.json (atomically).
+save() {
+    local name=$1
+    shift
+    "$@" > "$out/$name.json.partial"
+    mv "$out/$name.json.partial" "$out/$name.json"
 }
 
-echo "== (a) data efficiency, subj0$target"
-for n in 20 200 800 all; do
-    name=a-nrf-s$target-$n
-    if [ ! -f "$out/$name.json" ]; then
+# eval_json NAME MODEL SUBJECT: scores MODEL on SUBJECT's test images.
+eval_json() {
+    save "$1" "$nrf" eval --model "$2" --data "$data" --subject "$3" --json --device cpu
+}
+
+# nrf_model SUBJECT N: (a)'s NRF for SUBJECT at N images, trained if missing; prints its path.
+nrf_model() {
+    local model="$work/a-nrf-s$1-$2.nrf"
+    if [ ! -f "$model" ]; then
         # shellcheck disable=SC2046
-        "$nrf" train "${common[@]}" "${arch[@]}" $(images_arg $n) $(schedule $n) --out "$work/$name.nrf"
-        eval_json "$name" "$work/$name.nrf"
+        "$nrf" train --data "$data" --subject "$1" --voxels-per-image 500 --seed 1 --device cpu \
+            "${arch[@]}" $(images_arg "$2") $(schedule "$2") --out "$model" >&2
     fi
-    name=a-ridge-s$target-$n
-    if [ ! -f "$out/$name.json" ]; then
+    echo "$model"
+}
+
+stage_a() {
+    local s=$1 n name
+    for n in 20 200 800 all; do
+        name=a-nrf-s$s-$n
+        [ -f "$out/$name.json" ] || eval_json "$name" "$(nrf_model "$s" "$n")" "$s"
+        name=a-ridge-s$s-$n
         # shellcheck disable=SC2046
-        "$nrf" ridge --data "$data" --subject "$target" --seed 1 $(images_arg $n) --json > "$out/$name.json.partial"
-        mv "$out/$name.json.partial" "$out/$name.json"
+        [ -f "$out/$name.json" ] || save "$name" "$nrf" ridge --data "$data" --subject "$s" \
+            --seed 1 $(images_arg "$n") --json
+        name=a-fwrf-s$s-$n
+        # shellcheck disable=SC2046
+        [ -f "$out/$name.json" ] || save "$name" "$nrf" fwrf --data "$data" --subject "$s" \
+            --seed 1 $(images_arg "$n") --json
+    done
+}
+
+stage_b() {
+    local t=$1 n name first from k
+    first=$(after "$t" 1)
+    name=b-zeroshot-s$t-from$first
+    [ -f "$out/$name.json" ] || eval_json "$name" "$(nrf_model "$first" all)" "$t"
+    for n in 20 200; do
+        name=b-finetune-s$t-$n-from$first
+        if [ ! -f "$out/$name.json" ]; then
+            local model="$work/$name.nrf" source
+            source=$(nrf_model "$first" all)
+            # shellcheck disable=SC2046
+            "$nrf" finetune --data "$data" --subject "$t" --voxels-per-image 500 --seed 1 \
+                --device cpu --from "$source" --images "$n" $(schedule "$n") --out "$model"
+            # An untouched source (no epoch beat it) is not written: score the source then.
+            [ -f "$model" ] || model=$source
+            eval_json "$name" "$model" "$t"
+        fi
+        name=b-ensemble-s$t-$n
+        if [ ! -f "$out/$name.json" ]; then
+            from=()
+            for k in 1 2 3; do from+=(--from "$(nrf_model "$(after "$t" "$k")" all)"); done
+            # shellcheck disable=SC2046
+            "$nrf" finetune --data "$data" --subject "$t" --voxels-per-image 500 --seed 1 \
+                --device cpu "${from[@]}" --ensemble --images "$n" $(schedule "$n") \
+                --out "$work/$name.nrf"
+            eval_json "$name" "$work/$name.nrf" "$t"
+        fi
+    done
+}
+
+stage_c() {
+    local s=$1 name=c-superres-s$1
+    [ -f "$out/$name.json" ] || save "$name" "$nrf" superres --model "$(nrf_model "$s" all)" \
+        --data "$data" --subject "$s" --seed 1 --json --device cpu
+}
+
+for generator in $generators; do
+    data=${DATA_ROOT:-$HOME/.cache/nrf}/virtual-seed1-$generator
+    out=docs/experiments/results/$generator
+    work=${WORK:-$HOME/.cache/nrf/experiments}/$generator
+    mkdir -p "$out" "$work"
+    if [ ! -f "$data/virtual/simulation.json" ]; then
+        "$nrf" simulate --out "$data" --subjects 8 --images 1000 --shared 100 --seed 1 \
+            --front-end "$generator"
     fi
+    for stage in $stages; do
+        for s in $subjects; do
+            echo "== $generator: ($stage) subj0$s"
+            "stage_$stage" "$s"
+        done
+    done
 done
 
-echo "== (b) cross-subject, target subj0$target, sources $sources"
-first=${sources%% *}
-name=b-zeroshot-s$target-from$first
-[ -f "$out/$name.json" ] || eval_json "$name" "assets/models/subj0$first.nrf"
-for n in 20 200; do
-    name=b-finetune-s$target-$n-from$first
-    if [ ! -f "$out/$name.json" ]; then
-        # shellcheck disable=SC2046
-        "$nrf" finetune "${common[@]}" --from "assets/models/subj0$first.nrf" --images "$n" $(schedule $n) --out "$work/$name.nrf"
-        # An untouched source (no epoch beat it) is not written: score the source then.
-        if [ -f "$work/$name.nrf" ]; then eval_json "$name" "$work/$name.nrf"; else eval_json "$name" "assets/models/subj0$first.nrf"; fi
-    fi
-    name=b-ensemble-s$target-$n
-    if [ ! -f "$out/$name.json" ]; then
-        from=()
-        for s in $sources; do from+=(--from "assets/models/subj0$s.nrf"); done
-        # shellcheck disable=SC2046
-        "$nrf" finetune "${common[@]}" "${from[@]}" --ensemble --images "$n" $(schedule $n) --out "$work/$name.nrf"
-        eval_json "$name" "$work/$name.nrf"
-    fi
-done
-
-echo "== (c) super-resolution, subj0$target"
-name=c-superres-s$target
-if [ ! -f "$out/$name.json" ]; then
-    "$nrf" superres --model "$work/a-nrf-s$target-all.nrf" --data "$data" --subject "$target" --seed 1 --json --device cpu > "$out/$name.json.partial"
-    mv "$out/$name.json.partial" "$out/$name.json"
-fi
-
-python3 docs/experiments/report.py "$out" docs/results.md
+[ "${REPORT:-1}" = 0 ] || python3 docs/experiments/report.py docs/experiments/results docs/results.md

@@ -546,6 +546,15 @@ pub struct RenderBenchArgs {
     /// Query this many points (spread over the brain) instead of the whole 2 mm grid.
     #[arg(long, requires = "queries_only")]
     pub points: Option<usize>,
+    /// 3D view sizes to time, WIDTHxHEIGHT (repeat the flag for several), e.g. 1920x1080.
+    #[arg(
+        long = "size",
+        value_name = "WIDTHxHEIGHT",
+        value_parser = super::render::parse_size,
+        default_values = ["640x480", "1280x800"],
+        conflicts_with = "queries_only"
+    )]
+    pub sizes: Vec<(u32, u32)>,
     /// Print one JSON object per configuration instead of text.
     #[arg(long)]
     pub json: bool,
@@ -567,7 +576,7 @@ struct RenderBenchResult {
 
 /// `nrf bench render`: frames per second of the ray-marched 3D view (embedded subject-1 model's
 /// prediction for a procedural face over the brain template), orbiting a few degrees per frame,
-/// at 640×480 and 1280×800 — in full, and at half of each side as the viewer marches while the
+/// at each `--size` (640×480 and 1280×800 unless told) — in full, and at half of each side as the viewer marches while the
 /// user drags — over 2 mm and 1 mm volumes. Frames are rendered offscreen and read
 /// back, so the figure includes the copy a window would not need.
 pub fn render(args: &RenderBenchArgs) -> Result<()> {
@@ -614,8 +623,10 @@ pub fn render(args: &RenderBenchArgs) -> Result<()> {
             Some((&prediction.volume, &prediction.inside)),
             &OverlayStyle::symmetric(ColorMap::RdBuR, 1.0, 0.2),
         )?;
-        let sizes = [(640, 480), (1280, 800)]
-            .into_iter()
+        let sizes = args
+            .sizes
+            .iter()
+            .copied()
             .flat_map(|(w, h)| [(w, h, 1), (w, h, 2)]);
         for (view_width, view_height, divisor) in sizes {
             let (width, height) = (view_width / divisor, view_height / divisor);

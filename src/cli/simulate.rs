@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use clap::Args;
+use clap::{Args, ValueEnum};
 
+use nrf::data::early_vision::FrontEnd;
 use nrf::data::simulate::{
     SimulationConfig, open_virtual_subject, simulate, truth_at, truth_on_grid,
 };
@@ -35,6 +36,31 @@ pub struct SimulateArgs {
     /// Seed: the same seed writes byte-identical files.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// The subjects' early vision: `steerable` shares its filter bank with the built-in
+    /// extractor (the embedded models' subjects); `gabor` shares none of it (Gabor filters at
+    /// other frequencies and orientations, divisive normalisation, difference-of-Gaussians
+    /// colour), so the built-in features do not contain the generator. See
+    /// docs/virtual-subjects.md.
+    #[arg(long, value_enum, default_value_t = FrontEndArg::Steerable)]
+    pub front_end: FrontEndArg,
+}
+
+/// `--front-end` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FrontEndArg {
+    /// Steerable energy on a Gaussian pyramid (the built-in extractor's filters; the default).
+    Steerable,
+    /// Gabor filters with divisive normalisation (none of the built-in extractor's filters).
+    Gabor,
+}
+
+impl From<FrontEndArg> for FrontEnd {
+    fn from(arg: FrontEndArg) -> Self {
+        match arg {
+            FrontEndArg::Steerable => FrontEnd::Steerable,
+            FrontEndArg::Gabor => FrontEnd::Gabor,
+        }
+    }
 }
 
 /// `nrf simulate`.
@@ -44,6 +70,7 @@ pub fn simulate_command(args: &SimulateArgs) -> Result<()> {
         images: args.images,
         shared: args.shared.unwrap_or(args.images / 10),
         seed: args.seed,
+        front_end: args.front_end.into(),
     };
     let started = Instant::now();
     let bar = ProgressBar::counting("simulating".into(), "images");
@@ -68,13 +95,14 @@ pub fn simulate_command(args: &SimulateArgs) -> Result<()> {
         );
     }
     println!(
-        "wrote {} subjects × {} images ({} shared) to {} in {:.1} s (seed {})",
+        "wrote {} subjects × {} images ({} shared) to {} in {:.1} s (seed {}, {} front end)",
         config.subjects,
         config.images,
         config.shared,
         args.out.display(),
         started.elapsed().as_secs_f64(),
-        config.seed
+        config.seed,
+        config.front_end.name()
     );
     Ok(())
 }

@@ -112,8 +112,12 @@ pub fn superres_command(args: &SuperresArgs) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     println!(
-        "  between voxels (0.9 mm, {} points): NRF {:.4}, trilinear ridge {:.4}",
-        scores.points, scores.nrf_between.median, scores.baseline_trilinear_between.median
+        "  between voxels (0.9 mm, {} points): NRF {:.4}, trilinear NRF-at-voxels {:.4}, \
+         trilinear ridge {:.4}",
+        scores.points,
+        scores.nrf_between.median,
+        scores.nrf_trilinear_between.median,
+        scores.baseline_trilinear_between.median
     );
     println!(
         "  at the voxels ({}): NRF {:.4}, ridge {:.4}",

@@ -19,6 +19,7 @@
 //! image (faces, frontal objects).
 
 use glam::Vec2;
+use serde::{Deserialize, Serialize};
 
 use crate::features::filters::{Plane, SteerableBasis, reduce, rgb_planes};
 use crate::features::preprocess::Rgb8;
@@ -26,15 +27,41 @@ use crate::features::preprocess::Rgb8;
 /// Visual angle of the image's edge, degrees (NSD shows its images at 8.4°).
 pub const IMAGE_DEG: f32 = 8.4;
 /// Pixels the image is analysed at.
-const ANALYSIS_PX: usize = 224;
+pub(super) const ANALYSIS_PX: usize = 224;
 /// Cells across the image.
-const IMAGE_CELLS: usize = 28;
+pub(super) const IMAGE_CELLS: usize = 28;
 /// Cells across the whole field (the image sits in the middle).
 const FIELD_CELLS: usize = 64;
 /// Degrees per cell.
 pub const DEG_PER_CELL: f32 = IMAGE_DEG / IMAGE_CELLS as f32;
 /// Gaussian widths of the blur ladder, in cells (level 0 is unblurred).
 const LADDER_CELLS: [f32; 7] = [0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0];
+
+/// How a virtual subject's early vision computes its channels from an image. Both give the same
+/// [`Channel`]s on the same scale; they differ in the filters and nonlinearities.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FrontEnd {
+    /// Steerable G2/H2 energy on a Gaussian pyramid, local standard deviations of colour: the
+    /// same filter bank as the built-in extractor (`features/filters.rs`), so the generator
+    /// lies close to the built-in features (the default, as the embedded models were trained).
+    #[default]
+    Steerable,
+    /// Complex Gabor filters at other frequencies and orientations with divisive normalisation,
+    /// difference-of-Gaussians colour and figure channels (`data/gabor_vision.rs`): nothing of
+    /// the built-in extractor's filters, so linear read-outs of its features are not favoured.
+    Gabor,
+}
+
+impl FrontEnd {
+    /// Its name in `simulation.json` and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            FrontEnd::Steerable => "steerable",
+            FrontEnd::Gabor => "gabor",
+        }
+    }
+}
 
 /// The channels of a [`VisualField`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,80 +213,24 @@ fn energy_cells(plane: &Plane) -> Vec<f32> {
 }
 
 impl VisualField {
-    /// Analyses an image (any size; resized and centre-cropped as for CLIP, then shown at 8.4°).
+    /// Analyses an image with the default (steerable) front end (any size; resized and
+    /// centre-cropped as for CLIP, then shown at 8.4°).
     pub fn analyse(image: &Rgb8) -> Self {
-        let [r, g, b] = rgb_planes(image, ANALYSIS_PX);
-        let map = |f: &dyn Fn(usize) -> f32| Plane {
-            size: ANALYSIS_PX,
-            data: (0..ANALYSIS_PX * ANALYSIS_PX).map(f).collect(),
+        Self::analyse_with(image, FrontEnd::Steerable)
+    }
+
+    /// Analyses an image with the given front end.
+    pub fn analyse_with(image: &Rgb8, front_end: FrontEnd) -> Self {
+        let (channels, symmetry) = match front_end {
+            FrontEnd::Steerable => steerable_channels(image),
+            FrontEnd::Gabor => super::gabor_vision::image_channels(image),
         };
-        let l = map(&|i| 0.299 * r.data[i] + 0.587 * g.data[i] + 0.114 * b.data[i]);
-        let rg = map(&|i| r.data[i] - g.data[i]);
-        let by = map(&|i| b.data[i] - 0.5 * (r.data[i] + g.data[i]));
+        Self::from_image_channels(channels, symmetry)
+    }
 
-        // Bands are pyramid levels 1, 2 and 3 (112, 56 and 28 px across the image).
-        let basis = SteerableBasis::new();
-        let mut level = reduce(&l);
-        let mut energy: Vec<[Vec<f32>; 4]> = Vec::with_capacity(BANDS);
-        for band in 0..BANDS {
-            if band > 0 {
-                level = reduce(&level);
-            }
-            let amplitudes = basis.amplitudes(&level);
-            energy.push(std::array::from_fn(|o| energy_cells(&amplitudes[o])));
-        }
-        let cells = IMAGE_CELLS * IMAGE_CELLS;
-        let mut image_channels: Vec<Vec<f32>> = Vec::with_capacity(CHANNELS);
-        for band in &energy {
-            image_channels.extend(band.iter().cloned());
-        }
-        let factor = ANALYSIS_PX / IMAGE_CELLS;
-        image_channels.push(pool_std(&rg, factor));
-        image_channels.push(pool_std(&by, factor));
-        let curvature = (0..cells)
-            .map(|i| {
-                let e = energy[1].each_ref().map(|m| m[i]);
-                let max = e.iter().copied().fold(0.0, f32::max);
-                let min = e.iter().copied().fold(f32::INFINITY, f32::min);
-                if max > 0.0 {
-                    min / max * e.iter().sum::<f32>()
-                } else {
-                    0.0
-                }
-            })
-            .collect();
-        image_channels.push(curvature);
-        let concentric = (0..cells)
-            .map(|i| {
-                // Position angle of the cell around the image centre; a filter of orientation
-                // θ responds to edges running at θ + 90°, so θ = α is tangential.
-                let x = (i % IMAGE_CELLS) as f32 + 0.5 - IMAGE_CELLS as f32 / 2.0;
-                let y = IMAGE_CELLS as f32 / 2.0 - ((i / IMAGE_CELLS) as f32 + 0.5);
-                let alpha = y.atan2(x);
-                let (mut tangential, mut radial) = (0.0, 0.0);
-                for (o, map) in energy[2].iter().enumerate() {
-                    let theta = o as f32 * std::f32::consts::FRAC_PI_4;
-                    let c = (theta - alpha).cos();
-                    tangential += map[i] * c * c;
-                    radial += map[i] * (1.0 - c * c);
-                }
-                (tangential - radial).max(0.0)
-            })
-            .collect();
-        image_channels.push(concentric);
-        let luminance = pool(&l, factor);
-        let local = blur_zero_padded(&luminance, IMAGE_CELLS, 1.0);
-        let surround = blur_zero_padded(&luminance, IMAGE_CELLS, 4.0);
-        // Zero padding darkens the surround near the edges; renormalise by the blurred support.
-        let support = blur_zero_padded(&vec![1.0; cells], IMAGE_CELLS, 4.0);
-        let local_support = blur_zero_padded(&vec![1.0; cells], IMAGE_CELLS, 1.0);
-        let figure = (0..cells)
-            .map(|i| (local[i] / local_support[i] - surround[i] / support[i]).abs())
-            .collect();
-        image_channels.push(figure);
-        debug_assert_eq!(image_channels.len(), CHANNELS);
-
-        // Place the image in the middle of the field, then blur every channel along the ladder.
+    /// The field of image channels (`[CHANNELS][IMAGE_CELLS²]`, row 0 at the image's top): the
+    /// image placed in the middle of the field, every channel blurred along the ladder.
+    pub(super) fn from_image_channels(image_channels: Vec<Vec<f32>>, symmetry: f32) -> Self {
         let offset = (FIELD_CELLS - IMAGE_CELLS) / 2;
         let field_channels: Vec<Vec<f32>> = image_channels
             .iter()
@@ -283,10 +254,7 @@ impl VisualField {
                     .collect()
             })
             .collect();
-        Self {
-            ladder,
-            symmetry: mirror_symmetry(&l),
-        }
+        Self { ladder, symmetry }
     }
 
     /// The pRF-weighted mean of `channel` for a Gaussian pRF centred at `centre_deg` (x right,
@@ -317,6 +285,81 @@ impl VisualField {
         let bottom = at(x0, y0 + 1) + (at(x0 + 1, y0 + 1) - at(x0, y0 + 1)) * tx;
         top + (bottom - top) * ty
     }
+}
+
+/// The steerable front end's image channels (`[CHANNELS][IMAGE_CELLS²]`) and symmetry.
+fn steerable_channels(image: &Rgb8) -> (Vec<Vec<f32>>, f32) {
+    let [r, g, b] = rgb_planes(image, ANALYSIS_PX);
+    let map = |f: &dyn Fn(usize) -> f32| Plane {
+        size: ANALYSIS_PX,
+        data: (0..ANALYSIS_PX * ANALYSIS_PX).map(f).collect(),
+    };
+    let l = map(&|i| 0.299 * r.data[i] + 0.587 * g.data[i] + 0.114 * b.data[i]);
+    let rg = map(&|i| r.data[i] - g.data[i]);
+    let by = map(&|i| b.data[i] - 0.5 * (r.data[i] + g.data[i]));
+
+    // Bands are pyramid levels 1, 2 and 3 (112, 56 and 28 px across the image).
+    let basis = SteerableBasis::new();
+    let mut level = reduce(&l);
+    let mut energy: Vec<[Vec<f32>; 4]> = Vec::with_capacity(BANDS);
+    for band in 0..BANDS {
+        if band > 0 {
+            level = reduce(&level);
+        }
+        let amplitudes = basis.amplitudes(&level);
+        energy.push(std::array::from_fn(|o| energy_cells(&amplitudes[o])));
+    }
+    let cells = IMAGE_CELLS * IMAGE_CELLS;
+    let mut image_channels: Vec<Vec<f32>> = Vec::with_capacity(CHANNELS);
+    for band in &energy {
+        image_channels.extend(band.iter().cloned());
+    }
+    let factor = ANALYSIS_PX / IMAGE_CELLS;
+    image_channels.push(pool_std(&rg, factor));
+    image_channels.push(pool_std(&by, factor));
+    let curvature = (0..cells)
+        .map(|i| {
+            let e = energy[1].each_ref().map(|m| m[i]);
+            let max = e.iter().copied().fold(0.0, f32::max);
+            let min = e.iter().copied().fold(f32::INFINITY, f32::min);
+            if max > 0.0 {
+                min / max * e.iter().sum::<f32>()
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    image_channels.push(curvature);
+    let concentric = (0..cells)
+        .map(|i| {
+            // Position angle of the cell around the image centre; a filter of orientation
+            // θ responds to edges running at θ + 90°, so θ = α is tangential.
+            let x = (i % IMAGE_CELLS) as f32 + 0.5 - IMAGE_CELLS as f32 / 2.0;
+            let y = IMAGE_CELLS as f32 / 2.0 - ((i / IMAGE_CELLS) as f32 + 0.5);
+            let alpha = y.atan2(x);
+            let (mut tangential, mut radial) = (0.0, 0.0);
+            for (o, map) in energy[2].iter().enumerate() {
+                let theta = o as f32 * std::f32::consts::FRAC_PI_4;
+                let c = (theta - alpha).cos();
+                tangential += map[i] * c * c;
+                radial += map[i] * (1.0 - c * c);
+            }
+            (tangential - radial).max(0.0)
+        })
+        .collect();
+    image_channels.push(concentric);
+    let luminance = pool(&l, factor);
+    let local = blur_zero_padded(&luminance, IMAGE_CELLS, 1.0);
+    let surround = blur_zero_padded(&luminance, IMAGE_CELLS, 4.0);
+    // Zero padding darkens the surround near the edges; renormalise by the blurred support.
+    let support = blur_zero_padded(&vec![1.0; cells], IMAGE_CELLS, 4.0);
+    let local_support = blur_zero_padded(&vec![1.0; cells], IMAGE_CELLS, 1.0);
+    let figure = (0..cells)
+        .map(|i| (local[i] / local_support[i] - surround[i] / support[i]).abs())
+        .collect();
+    image_channels.push(figure);
+    debug_assert_eq!(image_channels.len(), CHANNELS);
+    (image_channels, mirror_symmetry(&l))
 }
 
 /// Position on the ladder of a width in cells: rung 1 is 0.5 cells, each next rung doubles.

@@ -3,6 +3,7 @@
 
 pub mod dataset;
 pub mod early_vision;
+mod gabor_vision;
 pub mod plain;
 pub mod simulate;
 pub mod stimuli;

@@ -26,7 +26,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::dataset::{DataError, invalid};
-use super::early_vision::VisualField;
+use super::early_vision::FrontEnd;
 use super::stimuli::{self, STIMULUS_SIZE};
 use super::stimulus_file::StimulusWriter;
 use super::virtual_subjects::{Area, MODEL_VERSION, PointModel, VirtualSubject, Voxel};
@@ -53,6 +53,9 @@ pub struct SimulationConfig {
     pub shared: usize,
     /// Seed of everything.
     pub seed: u64,
+    /// The subjects' early vision (records written before it existed read as the default).
+    #[serde(default)]
+    pub front_end: FrontEnd,
 }
 
 /// What `simulation.json` records.
@@ -235,7 +238,7 @@ pub fn measure_subject(
             .par_iter()
             .map(|&id| {
                 let (category, image) = stimulus_of(seed, id);
-                let field = VisualField::analyse(&image);
+                let field = subject.see(&image);
                 let row: Vec<f32> = models.iter().map(|m| subject.response(m, &field)).collect();
                 let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                 if !progress(SimulationProgress {
@@ -354,7 +357,7 @@ pub fn simulate(
             slots,
             STIMULUS_SIZE as usize,
         )?;
-        let subject = VirtualSubject::new(config.seed, number)?;
+        let subject = VirtualSubject::new(config.seed, number)?.with_front_end(config.front_end);
         let Measurements {
             voxels,
             truth,
@@ -495,7 +498,8 @@ pub fn open_virtual_subject(
             ),
         ));
     }
-    let subject = VirtualSubject::new(record.config.seed, number)?;
+    let subject =
+        VirtualSubject::new(record.config.seed, number)?.with_front_end(record.config.front_end);
     Ok((record, subject))
 }
 
@@ -505,7 +509,7 @@ pub fn truth_at(
     image: &crate::features::preprocess::Rgb8,
     points: &[Vec3],
 ) -> Vec<f32> {
-    let field = VisualField::analyse(image);
+    let field = subject.see(image);
     points
         .par_iter()
         .map(|&p| subject.response(&subject.point_model(p), &field))
@@ -520,7 +524,7 @@ pub fn truth_on_grid(
     grid: &crate::space::Grid,
 ) -> Result<crate::volume::Volume, DataError> {
     let mask = crate::template::brain_mask(grid)?;
-    let field = VisualField::analyse(image);
+    let field = subject.see(image);
     let points = grid.points();
     let data = points
         .par_iter()

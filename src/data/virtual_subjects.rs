@@ -31,7 +31,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 use serde::{Deserialize, Serialize};
 
-use super::early_vision::{BANDS, Channel, ORIENTATIONS, VisualField};
+use super::early_vision::{BANDS, Channel, FrontEnd, ORIENTATIONS, VisualField};
 use crate::volume::{Volume, VolumeError};
 
 /// Version of the model; stored with simulated data so that `nrf truth` refuses data from
@@ -249,6 +249,8 @@ pub struct VirtualSubject {
     pub seed: u64,
     /// 1-based subject number.
     pub number: usize,
+    /// How its early vision computes channels from an image.
+    pub front_end: FrontEnd,
     /// Functional displacement `E`: MNI point → canonical position.
     pub functional_warp: Warp,
     /// Anatomical deformation `D`: subject space → MNI.
@@ -366,6 +368,7 @@ impl VirtualSubject {
             version: MODEL_VERSION.into(),
             seed,
             number,
+            front_end: FrontEnd::default(),
             functional_warp,
             anatomical_warp,
             blobs,
@@ -378,6 +381,17 @@ impl VirtualSubject {
             grey_matter,
             grey_to_voxel,
         })
+    }
+
+    /// The same subject seeing through `front_end` (everything else as drawn).
+    pub fn with_front_end(mut self, front_end: FrontEnd) -> Self {
+        self.front_end = front_end;
+        self
+    }
+
+    /// What this subject's early vision makes of an image.
+    pub fn see(&self, image: &crate::features::preprocess::Rgb8) -> VisualField {
+        VisualField::analyse_with(image, self.front_end)
     }
 
     /// Grey-matter probability at an MNI point (trilinear; 0 outside the template).

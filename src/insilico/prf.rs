@@ -15,7 +15,7 @@ use glam::{Vec2, Vec3};
 use serde::Serialize;
 
 use super::InsilicoError;
-use crate::data::early_vision::{IMAGE_DEG, VisualField};
+use crate::data::early_vision::IMAGE_DEG;
 use crate::data::virtual_subjects::VirtualSubject;
 use crate::features::FeatureExtractor;
 use crate::features::cache::FeatureCache;
@@ -195,7 +195,7 @@ pub fn truth_responses(probes: &PrfProbes, subject: &VirtualSubject, points: &[V
         .images
         .par_iter()
         .map(|image| {
-            let values = subject.truth(&VisualField::analyse(image), points);
+            let values = subject.truth(&subject.see(image), points);
             values.iter().sum::<f32>() / values.len().max(1) as f32
         })
         .collect();

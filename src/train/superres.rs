@@ -116,6 +116,10 @@ pub struct SuperResolutionScores {
     pub nrf_between: ScoreSummary,
     /// Trilinear upsampling of the voxel-wise baseline's voxel predictions.
     pub baseline_trilinear_between: ScoreSummary,
+    /// Trilinear upsampling of the NRF's own predictions at the voxel centres: against
+    /// `nrf_between` it tells what querying the continuous function adds; against
+    /// `baseline_trilinear_between`, which model is better with the continuity taken away.
+    pub nrf_trilinear_between: ScoreSummary,
     /// The NRF at the voxel centres (for reference).
     pub nrf_at_voxels: ScoreSummary,
     /// The baseline at the voxel centres (for reference).
@@ -141,11 +145,13 @@ pub fn score(
             .ok_or_else(|| TrainError::Invalid("no point has a defined correlation".into()))
     };
     let trilinear = between.interpolate(baseline_at_voxels, voxels);
+    let nrf_trilinear = between.interpolate(nrf_at_voxels, voxels);
     Ok(SuperResolutionScores {
         points,
         images,
         nrf_between: summary(nrf_between, truth_between, points)?,
         baseline_trilinear_between: summary(&trilinear, truth_between, points)?,
+        nrf_trilinear_between: summary(&nrf_trilinear, truth_between, points)?,
         nrf_at_voxels: summary(nrf_at_voxels, truth_at_voxels, voxels)?,
         baseline_at_voxels: summary(baseline_at_voxels, truth_at_voxels, voxels)?,
     })
@@ -256,6 +262,54 @@ mod tests {
         let centre = between.corners.iter().position(|c| c.len() == 4).unwrap();
         let mean = voxels.iter().map(|v| v.mni).sum::<Vec3>() / 4.0;
         assert!(between.points[centre].distance(mean) < 0.05);
+    }
+
+    #[test]
+    fn the_nrf_upsampled_from_its_voxels_separates_continuity_from_model_quality() {
+        let subject = VirtualSubject::new(1, 1).expect("subject");
+        let voxels: Vec<Voxel> = [(0, 0, 0), (1, 0, 0), (0, 1, 0), (1, 1, 0)]
+            .iter()
+            .map(|&(i, j, k)| voxel(i, j, k, &subject))
+            .collect();
+        let between = BetweenVoxels::of(&subject, &voxels);
+        // [3 images, 4 voxels]: a truth that varies by image and voxel.
+        let truth_voxels: Vec<f32> = (0..12).map(|i| ((i * 7 % 5) as f32).sin()).collect();
+        let truth_between = between.interpolate(&truth_voxels, 4);
+        // An NRF exact at the voxels and queried between them exactly as the truth there; a
+        // baseline with other values at the voxels.
+        let baseline: Vec<f32> = truth_voxels.iter().map(|v| v * v).collect();
+        let scores = score(
+            &between,
+            4,
+            &truth_between,
+            &truth_voxels,
+            &truth_between,
+            &truth_voxels,
+            &baseline,
+        )
+        .expect("scores");
+        // Upsampling the NRF's voxel values gives exactly what querying it between them gave.
+        assert_eq!(
+            scores.nrf_trilinear_between.median,
+            scores.nrf_between.median
+        );
+        assert!((scores.nrf_trilinear_between.median - 1.0).abs() < 1e-5);
+        // With the NRF's voxel values equal to the baseline's, the two upsamplings agree.
+        let same = score(
+            &between,
+            4,
+            &truth_between,
+            &truth_voxels,
+            &truth_between,
+            &baseline,
+            &baseline,
+        )
+        .expect("scores");
+        assert_eq!(
+            same.nrf_trilinear_between.median,
+            same.baseline_trilinear_between.median
+        );
+        assert!(same.nrf_trilinear_between.median < 0.999);
     }
 
     #[test]

@@ -139,7 +139,9 @@ impl TrainingSet {
             .copied()
             .collect();
         let total = 2 * ids.len();
-        let subject = VirtualSubject::new(layout.seed, number).map_err(DataError::from)?;
+        let subject = VirtualSubject::new(layout.seed, number)
+            .map_err(DataError::from)?
+            .with_front_end(layout.front_end);
         let mut images = Vec::with_capacity(ids.len());
         let measured = measure_subject(
             &subject,

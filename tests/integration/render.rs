@@ -874,3 +874,58 @@ fn a_grid_query_on_the_gpu_device_brings_its_overlay_texture() {
         "{cancelled:?}"
     );
 }
+
+/// `nrf bench render --frames-only` times each `--size` asked for (in full and marched at half
+/// of each side, over 2 and 1 mm volumes), and refuses a size it cannot draw by name.
+#[test]
+fn bench_render_times_the_sizes_asked_for() {
+    if gpu_or_skip("bench_render_times_the_sizes_asked_for").is_none() {
+        return;
+    }
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_nrf"))
+            .args(["bench", "render", "--frames-only", "--frames", "1"])
+            .args(args)
+            .output()
+            .expect("run nrf bench render")
+    };
+    let out = run(&["--size", "64x48", "--size", "32x32", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    // 2 volumes × 2 sizes × (full, half).
+    assert_eq!(lines.len(), 8);
+    let sizes: Vec<(u64, u64, u64)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["width"].as_u64().expect("width"),
+                l["height"].as_u64().expect("height"),
+                l["marched_width"].as_u64().expect("marched"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        &sizes[..4],
+        &[(64, 48, 64), (64, 48, 32), (32, 32, 32), (32, 32, 16)]
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["frames_per_second"].as_f64() > Some(0.0))
+    );
+
+    let bad = run(&["--size", "64by48"]);
+    assert!(!bad.status.success());
+    let message = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        message.contains("64by48") && message.contains("WIDTHxHEIGHT"),
+        "{message}"
+    );
+}

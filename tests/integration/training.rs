@@ -186,6 +186,7 @@ fn small_simulation() -> &'static (tempfile::TempDir, nrf::train::training_set::
             images: 150,
             shared: 30,
             seed: 21,
+            front_end: Default::default(),
         };
         simulate(dir.path(), &config, &|_| true).expect("simulate");
         let dataset = Dataset::open_nsd(dir.path(), "1", "nsdgeneral").expect("dataset");
@@ -490,7 +491,12 @@ fn train_finetune_eval_and_ridge_from_the_command_line() {
         scores["points"].as_u64().expect("points") > 1000,
         "{stdout}"
     );
-    for key in ["nrf_between", "baseline_trilinear_between", "nrf_at_voxels"] {
+    for key in [
+        "nrf_between",
+        "nrf_trilinear_between",
+        "baseline_trilinear_between",
+        "nrf_at_voxels",
+    ] {
         assert!(scores[key]["median"].is_number(), "{stdout}");
     }
     // A ridge fitted on the noisy voxels tracks the truth between them too.

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use glam::Vec3;
 use nrf::data::dataset::Dataset;
-use nrf::data::early_vision::VisualField;
+use nrf::data::early_vision::{FrontEnd, VisualField};
 use nrf::data::simulate::{SimulationConfig, simulate};
 use nrf::data::stimuli::{Category, generate, grating};
 use nrf::data::virtual_subjects::{Area, VirtualSubject};
@@ -23,6 +23,7 @@ fn simulated() -> &'static Path {
             images: 40,
             shared: 10,
             seed: 11,
+            front_end: Default::default(),
         };
         simulate(dir.path(), &config, &|_| true).expect("simulate");
         dir
@@ -88,17 +89,32 @@ fn area_response(
     n: u64,
 ) -> Vec<f32> {
     (0..n)
-        .map(|i| mean(&subject.truth(&VisualField::analyse(&generate(5, i, category)), voxels)))
+        .map(|i| mean(&subject.truth(&subject.see(&generate(5, i, category)), voxels)))
         .collect()
 }
 
+/// On either front end (the second generator family keeps the subjects' category structure).
 #[test]
 fn face_and_place_areas_prefer_their_categories() {
-    let subject = VirtualSubject::new(11, 1).expect("subject");
-    for (area, preferred, other) in [
-        (Area::Ffa, Category::Face, Category::Place),
-        (Area::Ppa, Category::Place, Category::Face),
+    for (front_end, area, preferred, other) in [
+        (
+            FrontEnd::Steerable,
+            Area::Ffa,
+            Category::Face,
+            Category::Place,
+        ),
+        (
+            FrontEnd::Steerable,
+            Area::Ppa,
+            Category::Place,
+            Category::Face,
+        ),
+        (FrontEnd::Gabor, Area::Ffa, Category::Face, Category::Place),
+        (FrontEnd::Gabor, Area::Ppa, Category::Place, Category::Face),
     ] {
+        let subject = VirtualSubject::new(11, 1)
+            .expect("subject")
+            .with_front_end(front_end);
         let voxels = area_voxels(&subject, area);
         assert!(voxels.len() > 50, "{area:?} has {} voxels", voxels.len());
         let a = area_response(&subject, &voxels, preferred, 8);
@@ -109,7 +125,7 @@ fn face_and_place_areas_prefer_their_categories() {
             (all.iter().map(|v| (v - m).powi(2)).sum::<f32>() / all.len() as f32).sqrt()
         };
         eprintln!(
-            "{area:?}: {preferred:?} {:.3}, {other:?} {:.3}, spread {spread:.3}",
+            "{front_end:?} {area:?}: {preferred:?} {:.3}, {other:?} {:.3}, spread {spread:.3}",
             mean(&a),
             mean(&b)
         );
@@ -117,7 +133,7 @@ fn face_and_place_areas_prefer_their_categories() {
         // deviation of the area's responses over both sets.
         assert!(
             mean(&a) - mean(&b) > spread,
-            "{area:?}: {preferred:?} {} vs {other:?} {} (spread {spread})",
+            "{front_end:?} {area:?}: {preferred:?} {} vs {other:?} {} (spread {spread})",
             mean(&a),
             mean(&b)
         );
@@ -322,6 +338,7 @@ fn the_same_seed_writes_byte_identical_files() {
         images: 6,
         shared: 2,
         seed: 4,
+        front_end: Default::default(),
     };
     let (a, b) = (
         tempfile::tempdir().expect("a"),
@@ -356,6 +373,7 @@ fn simulate_refuses_impossible_requests() {
         images: 5,
         shared: 6,
         seed: 1,
+        front_end: Default::default(),
     };
     let message = simulate(dir.path(), &config, &|_| true)
         .expect_err("too many shared")
@@ -417,4 +435,106 @@ fn a_simulated_training_set_refuses_what_does_not_exist() {
     let cancelled = TrainingSet::simulated(&layout, 1, 5, 3, &BuiltinExtractor, &|_, _| false)
         .expect_err("cancelled");
     assert!(matches!(cancelled, nrf::train::TrainError::Cancelled));
+}
+
+/// The second generator family: `nrf simulate --front-end gabor` records its front end, every
+/// reader of the simulation sees through it (`nrf truth` equals the stored noise-free responses),
+/// its responses differ from the steerable subjects' yet keep their structure, and a record from
+/// before the option reads as the default front end.
+#[test]
+fn the_gabor_front_end_is_recorded_and_used_by_every_reader() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gabor_root = dir.path().join("gabor");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_nrf"))
+        .arg("simulate")
+        .arg("--out")
+        .arg(&gabor_root)
+        .args([
+            "--subjects",
+            "1",
+            "--images",
+            "12",
+            "--shared",
+            "4",
+            "--seed",
+            "11",
+        ])
+        .args(["--front-end", "gabor"])
+        .output()
+        .expect("run nrf");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let record = std::fs::read_to_string(gabor_root.join("virtual/simulation.json")).expect("json");
+    assert!(record.contains("\"front_end\": \"gabor\""), "{record}");
+    let (_, subject) =
+        nrf::data::simulate::open_virtual_subject(&gabor_root, 1).expect("open subject");
+    assert_eq!(subject.front_end, FrontEnd::Gabor);
+
+    // `nrf truth` through the recorded front end gives the stored noise-free responses.
+    let dataset = Dataset::open_nsd(&gabor_root, "subj01", "nsdgeneral").expect("reads");
+    let noise_free =
+        npy::read_f32(gabor_root.join("virtual/subj01/noise_free.npy")).expect("noise free");
+    let image_path = dir.path().join("row5.png");
+    save_png(&dataset.image(5).expect("image"), &image_path);
+    let points_path = dir.path().join("points.npy");
+    let coords: Vec<f32> = dataset
+        .coordinates
+        .iter()
+        .flat_map(|p| p.to_array())
+        .collect();
+    npy::write_f32(&points_path, &[dataset.voxels(), 3], &coords).expect("points");
+    let out = dir.path().join("truth.npy");
+    let run = truth(
+        &gabor_root,
+        "1",
+        &image_path,
+        &["--points".as_ref(), points_path.as_os_str()],
+        &out,
+    );
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let truth = npy::read_f32(&out).expect("truth");
+    let row = &noise_free.data[5 * dataset.voxels()..6 * dataset.voxels()];
+    let gap = truth
+        .data
+        .iter()
+        .zip(row)
+        .fold(0.0f32, |g, (a, b)| g.max((a - b).abs()));
+    assert!(gap < 1e-5, "largest difference {gap}");
+
+    // The same subject through the steerable front end: related, not the same.
+    let steerable = VirtualSubject::new(11, 1).expect("subject");
+    let image = dataset.image(5).expect("image");
+    let seen_steerable = steerable.truth(&steerable.see(&image), &dataset.coordinates);
+    let r = correlation(&seen_steerable, row);
+    assert!(r > 0.3 && r < 0.995, "r = {r}");
+
+    // A simulation.json written before the option existed has no front_end: steerable.
+    let old = record.replace("\"front_end\": \"gabor\"", "\"front_end_was\": \"absent\"");
+    assert!(!old.contains("\"front_end\""));
+    std::fs::write(gabor_root.join("virtual/simulation.json"), old).expect("write");
+    let (_, subject) =
+        nrf::data::simulate::open_virtual_subject(&gabor_root, 1).expect("open subject");
+    assert_eq!(subject.front_end, FrontEnd::Steerable);
+
+    // A front end nrf does not know is refused by name.
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_nrf"))
+        .arg("simulate")
+        .arg("--out")
+        .arg(dir.path().join("bad"))
+        .args(["--subjects", "1", "--images", "4", "--front-end", "dog"])
+        .output()
+        .expect("run nrf");
+    assert!(!run.status.success());
+    let message = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        message.contains("steerable") && message.contains("gabor"),
+        "{message}"
+    );
 }
