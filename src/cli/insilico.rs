@@ -663,13 +663,7 @@ fn write_rows(
 ) -> Result<()> {
     match grid {
         None => nrf::npy::write_f32(out, &[images, points], values)?,
-        Some(at) => {
-            let volumes = values
-                .chunks(points.max(1))
-                .map(|row| at.volume(row, 0.0))
-                .collect::<Result<Vec<_>, _>>()?;
-            nrf::volume::Volume::write_nifti_series(&volumes, out, SpaceCode::Mni152)?;
-        }
+        Some(at) => at.write_nifti_series(out, values, 0.0, SpaceCode::Mni152)?,
     }
     Ok(())
 }

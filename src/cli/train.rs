@@ -179,6 +179,10 @@ pub struct TrainArgs {
     /// Width each token is projected to before fusing (official 128; smaller makes small models).
     #[arg(long, default_value_t = 128)]
     pub token_proj: usize,
+    /// Standard deviation of the Gaussian Fourier matrix B (official `positional_embed.gaussian.std`,
+    /// 32): larger resolves finer spatial detail, smaller gives smoother maps.
+    #[arg(long, default_value_t = 32.0, value_parser = positive_scale)]
+    pub fourier_scale: f64,
     /// Epochs, batches, learning rate, seed.
     #[command(flatten)]
     pub schedule: ScheduleArgs,
@@ -188,6 +192,14 @@ pub struct TrainArgs {
     /// Where to compute.
     #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
     pub device: DeviceArg,
+}
+
+/// A finite scale above 0 for `--fourier-scale`.
+fn positive_scale(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("{text:?}: expected a number above 0, e.g. 32")),
+    }
 }
 
 /// Fails now, not after hours of training, if `out` cannot be written.
@@ -222,7 +234,8 @@ pub(super) fn new_model(
         .with_merged_dim(args.merged)
         .with_token_proj_dim(args.token_proj)
         .with_hidden(args.width)
-        .with_num_layers(args.layers);
+        .with_num_layers(args.layers)
+        .with_fourier_scale(args.fourier_scale);
     config.validate().map_err(anyhow::Error::msg)?;
     Ok(Nrf {
         net: NrfNet::init_seeded(&config, args.schedule.seed, device)?,

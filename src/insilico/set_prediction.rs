@@ -1,6 +1,7 @@
 //! Predictions of a whole image set at the same points: features extracted in parallel through
 //! the feature cache, latents in batches, then every image's query at the points.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use glam::Vec3;
@@ -14,7 +15,8 @@ use crate::model::Domain;
 use crate::model::Nrf;
 use crate::query::{ImageQuery, QueryEngine, QueryError, Region, RegionUsed, region_mask};
 use crate::space::Grid;
-use crate::volume::{Mask, Volume};
+use crate::volume::nifti::{SpaceCode, write_float32_volumes_from};
+use crate::volume::{Mask, Volume, VolumeError, finite_range};
 
 /// The most values (images × points) one set prediction may hold: 2 GiB of float32.
 pub const MAX_SET_VALUES: usize = 1 << 29;
@@ -241,14 +243,122 @@ impl GridPoints {
             )));
         }
         let mut volume = Volume::filled(self.inside.grid, outside);
-        let slots = volume
-            .data
+        self.scatter(values, &mut volume.data);
+        Ok(volume)
+    }
+
+    /// Puts `values` (one per point) at the points' voxels of `out` (one volume of the grid),
+    /// leaving the other voxels as they are.
+    fn scatter(&self, values: &[f32], out: &mut [f32]) {
+        let slots = out
             .iter_mut()
             .zip(&self.inside.data)
             .filter(|(_, inside)| **inside);
         for ((slot, _), &v) in slots.zip(values) {
             *slot = v;
         }
-        Ok(volume)
+    }
+
+    /// Writes `rows` (`[images, points]`, row-major) as a 4D float32 NIfTI file of the grid,
+    /// `outside` off the points, atomically: the volumes stream to disk one at a time, so a set
+    /// of hundreds of images never holds its volumes whole.
+    pub fn write_nifti_series(
+        &self,
+        path: &Path,
+        rows: &[f32],
+        outside: f32,
+        code: SpaceCode,
+    ) -> Result<(), VolumeError> {
+        let points = self.points.len();
+        if points == 0 || rows.is_empty() || !rows.len().is_multiple_of(points) {
+            return Err(VolumeError::Invalid {
+                path: path.to_path_buf(),
+                message: format!(
+                    "{} values are not whole volumes of {points} grid points",
+                    rows.len()
+                ),
+            });
+        }
+        let grid = &self.inside.grid;
+        let mut range = finite_range(rows);
+        if points < grid.len() && outside.is_finite() {
+            range = Some(range.map_or((outside, outside), |(lo, hi)| {
+                (lo.min(outside), hi.max(outside))
+            }));
+        }
+        write_float32_volumes_from(
+            path,
+            grid.dims,
+            &grid.affine,
+            code,
+            rows.len() / points,
+            range,
+            &mut |v, buffer| {
+                buffer.fill(outside);
+                self.scatter(&rows[v * points..(v + 1) * points], buffer);
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 4 × 3 × 2 grid with every other voxel inside.
+    fn checkerboard() -> GridPoints {
+        let grid = Grid::new(
+            [4, 3, 2],
+            glam::DAffine3::from_scale(glam::DVec3::splat(2.0)),
+        );
+        let inside = Mask {
+            grid,
+            data: (0..grid.len()).map(|i| i % 2 == 0).collect(),
+        };
+        let points = inside.points();
+        GridPoints {
+            inside,
+            region: RegionUsed::Everywhere,
+            points,
+        }
+    }
+
+    #[test]
+    fn streamed_volumes_are_the_volumes_written_whole() {
+        let at = checkerboard();
+        let n = at.points.len();
+        // Three images; one value not finite, which the header's range leaves out.
+        let mut rows: Vec<f32> = (0..3 * n).map(|i| i as f32 * 0.5 - 3.0).collect();
+        rows[4] = f32::NAN;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let streamed = dir.path().join("streamed.nii");
+        at.write_nifti_series(&streamed, &rows, 0.0, SpaceCode::Mni152)
+            .expect("streamed");
+        let volumes: Vec<Volume> = rows
+            .chunks(n)
+            .map(|row| at.volume(row, 0.0).expect("volume"))
+            .collect();
+        let whole = dir.path().join("whole.nii");
+        Volume::write_nifti_series(&volumes, &whole, SpaceCode::Mni152).expect("whole");
+        let bytes = |p: &Path| std::fs::read(p).expect("read");
+        assert_eq!(bytes(&streamed), bytes(&whole));
+    }
+
+    #[test]
+    fn streamed_writing_refuses_rows_that_are_not_whole_volumes() {
+        let at = checkerboard();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("set.nii");
+        for rows in [vec![], vec![1.0; at.points.len() + 1]] {
+            let message = at
+                .write_nifti_series(&path, &rows, 0.0, SpaceCode::Mni152)
+                .expect_err("not whole volumes")
+                .to_string();
+            assert!(
+                message.contains("set.nii") && message.contains("not whole volumes"),
+                "{message}"
+            );
+        }
+        assert!(!path.exists());
     }
 }

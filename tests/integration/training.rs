@@ -418,9 +418,20 @@ fn train_finetune_eval_and_ridge_from_the_command_line() {
         cache,
     ];
     train.extend(small);
+    // A Fourier scale must be a number above 0; the one given is the model's.
+    let mut bad_scale = train.clone();
+    bad_scale.extend(["--fourier-scale", "0"]);
+    let (ok, _, stderr) = nrf_cli(&bad_scale);
+    assert!(
+        !ok && stderr.contains("expected a number above 0"),
+        "{stderr}"
+    );
+    train.extend(["--fourier-scale", "20"]);
     let (ok, stdout, stderr) = nrf_cli(&train);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("best validation median r"), "{stdout}");
+    let trained = Nrf::load(model, &Device::flex()).expect("trained model");
+    assert_eq!(trained.config.fourier_scale, 20.0);
     // The 30 shared images are halved into validation and test; test images are never read.
     let dataset = nrf::data::dataset::Dataset::open_nsd(small_data_dir(), "1", "nsdgeneral")
         .expect("dataset");

@@ -21,7 +21,7 @@ use glam::{DAffine3, DMat3, DQuat, DVec3};
 use super::VolumeError;
 use crate::space::affine_from_rows;
 use header::parse_header;
-pub use write::{SpaceCode, write_float32, write_float32_volumes};
+pub use write::{SpaceCode, write_float32, write_float32_volumes, write_float32_volumes_from};
 
 /// Files above this many bytes of voxel data are refused before any is read.
 pub const MAX_DATA_BYTES: u64 = 16 << 30;

@@ -144,16 +144,6 @@ pub fn write_float32_volumes(
     code: SpaceCode,
     parts: &[&[f32]],
 ) -> Result<(), VolumeError> {
-    let volumes = parts.len();
-    let fits = |d: usize| (1..=i16::MAX as usize).contains(&d);
-    if !(dims.iter().all(|&d| fits(d)) && fits(volumes)) {
-        return Err(bad(
-            path,
-            format!(
-                "cannot write dims {dims:?} × {volumes}: NIfTI-1 needs 1..=32767 voxels per axis"
-            ),
-        ));
-    }
     let per_volume = dims.iter().product::<usize>();
     if let Some(part) = parts.iter().find(|p| p.len() != per_volume) {
         return Err(bad(
@@ -165,22 +155,77 @@ pub fn write_float32_volumes(
         .iter()
         .filter_map(|p| crate::volume::finite_range(p))
         .reduce(|(lo, hi), (l, h)| (lo.min(l), hi.max(h)));
-    let header = float32_header(dims, volumes, affine, code, range);
+    let header = volumes_header(path, dims, parts.len(), affine, code, range)?;
+    write_with_header(path, &header, &mut |out| {
+        for part in parts {
+            write_le(out, part)?;
+        }
+        Ok(())
+    })
+}
+
+/// [`write_float32_volumes`] with the volumes made one at a time: `fill(v, buffer)` puts volume
+/// `v` (0-based) into a buffer of one volume, which is written before the next is asked for, so
+/// a large set streams to disk through that one buffer instead of being held whole. `range` is
+/// the smallest and largest finite value over all volumes (the header's display range).
+pub fn write_float32_volumes_from(
+    path: &Path,
+    dims: [usize; 3],
+    affine: &DAffine3,
+    code: SpaceCode,
+    volumes: usize,
+    range: Option<(f32, f32)>,
+    fill: &mut dyn FnMut(usize, &mut [f32]),
+) -> Result<(), VolumeError> {
+    let header = volumes_header(path, dims, volumes, affine, code, range)?;
+    let mut buffer = vec![0.0f32; dims.iter().product()];
+    write_with_header(path, &header, &mut |out| {
+        for v in 0..volumes {
+            fill(v, &mut buffer);
+            write_le(out, &buffer)?;
+        }
+        Ok(())
+    })
+}
+
+/// The header of `volumes` float32 volumes of `dims`, or an error naming `path` when NIfTI-1
+/// cannot hold that many.
+fn volumes_header(
+    path: &Path,
+    dims: [usize; 3],
+    volumes: usize,
+    affine: &DAffine3,
+    code: SpaceCode,
+    range: Option<(f32, f32)>,
+) -> Result<Vec<u8>, VolumeError> {
+    let fits = |d: usize| (1..=i16::MAX as usize).contains(&d);
+    if !(dims.iter().all(|&d| fits(d)) && fits(volumes)) {
+        return Err(bad(
+            path,
+            format!(
+                "cannot write dims {dims:?} × {volumes}: NIfTI-1 needs 1..=32767 voxels per axis"
+            ),
+        ));
+    }
+    Ok(float32_header(dims, volumes, affine, code, range))
+}
+
+/// Writes `header` then what `body` writes, gzipped when the name ends in `.gz`, atomically.
+fn write_with_header(
+    path: &Path,
+    header: &[u8],
+    body: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
+) -> Result<(), VolumeError> {
     let gzip = is_gzip_name(path);
     crate::atomic_file::write_atomically(path, |out| {
-        let body = |out: &mut dyn Write| -> io::Result<()> {
-            out.write_all(&header)?;
-            for part in parts {
-                write_le(out, part)?;
-            }
-            Ok(())
-        };
         if gzip {
             let mut gz = GzEncoder::new(out, Compression::new(6));
+            gz.write_all(header)?;
             body(&mut gz)?;
             gz.finish()?;
             Ok(())
         } else {
+            out.write_all(header)?;
             body(out)
         }
     })
