@@ -29,5 +29,5 @@ view --image "$face" --overlay "$work/subj04-place.nii.gz" --screenshot "$out/vi
 # The Ask panel: a face − place localiser (the crosshair on its top peak, the images driving it,
 # its pRF), and the pRF at a left V1 point.
 view --image "$face" --subject 1 --localizer face:20 place:20 --screenshot "$out/viewer-localizer.png" --exit
-view --image "$face" --subject 1 --prf-at=-9,-86,6 --screenshot "$out/viewer-prf.png" --exit
+view --image "$face" --subject 1 --prf-at=-6,-64,4 --screenshot "$out/viewer-prf.png" --exit
 ls -l "$out"/viewer*.png

@@ -1,6 +1,7 @@
 //! What a point sees: its population receptive field (pRF), mapped as in pRF experiments
 //! (Dumoulin & Wandell 2008) but on the model. Small contrast patches on a grid over the image,
-//! and bars, are shown on mean grey; the model's response at the point to each probe is fitted
+//! and bars, are shown on a low-contrast pedestal of the same texture ([`PEDESTAL`]); the
+//! model's response at the point to each probe, less its response to the pedestal alone, is fitted
 //! with a 2D Gaussian over the visual field (a grid search over centre and size, then a finer
 //! one around the best): response ≈ gain · Σ Gaussian × aperture + baseline.
 //!
@@ -33,6 +34,11 @@ const BARS: usize = 8;
 const CELLS: usize = 24;
 /// Seed of the probes' texture.
 const CARRIER_SEED: u64 = 7;
+/// Contrast of the texture everywhere under the probes (and alone in the baseline probe): a
+/// lone patch on flat grey pushes image-wide statistics far outside anything a model was
+/// trained on (the built-in extractor's centre-to-periphery amplitude ratio divides by an empty
+/// periphery), and the model's response to that swamps the local one.
+const PEDESTAL: f32 = 0.25;
 /// Centres searched in the coarse pass, per axis, over [-0.1, 1.1] of the image.
 const COARSE_CENTRES: usize = 25;
 /// pRF sizes searched in the coarse pass (standard deviation, fraction of the image).
@@ -40,7 +46,7 @@ const COARSE_SIGMAS: [f32; 9] = [0.02, 0.03, 0.045, 0.07, 0.1, 0.15, 0.22, 0.33,
 
 /// The probe images and the contrast aperture of each: `PATCH_GRID²` patches (row-major, top
 /// row first), `BARS` vertical bars (left to right), `BARS` horizontal bars (top to bottom), and
-/// a blank grey image last.
+/// the pedestal alone (the "blank") last.
 #[derive(Debug, Clone)]
 pub struct PrfProbes {
     /// The images.
@@ -49,8 +55,9 @@ pub struct PrfProbes {
     apertures: Vec<Vec<f32>>,
 }
 
-/// The carrier's pixels under an aperture `a(x, y)` in [0, 1], on mean grey:
-/// `128 + a · (carrier − 128)`, and the aperture averaged over the fit's cells.
+/// The carrier's pixels under an aperture `a(x, y)` in [0, 1] raised from the pedestal:
+/// `128 + (p + (1 − p)·a) · (carrier − 128)` with `p` = [`PEDESTAL`], and the aperture averaged
+/// over the fit's cells.
 fn probe_image(carrier: &Rgb8, aperture: &dyn Fn(f32, f32) -> f32) -> (Rgb8, Vec<f32>) {
     let mut pixels = Vec::with_capacity(PROBE_PX * PROBE_PX * 3);
     let mut cells = vec![0.0f32; CELLS * CELLS];
@@ -62,7 +69,8 @@ fn probe_image(carrier: &Rgb8, aperture: &dyn Fn(f32, f32) -> f32) -> (Rgb8, Vec
             let a = aperture(u, v);
             let at = (y * PROBE_PX + x) * 3;
             for c in 0..3 {
-                let value = 128.0 + a * (f32::from(carrier.pixels[at + c]) - 128.0);
+                let contrast = PEDESTAL + (1.0 - PEDESTAL) * a;
+                let value = 128.0 + contrast * (f32::from(carrier.pixels[at + c]) - 128.0);
                 pixels.push(value.round().clamp(0.0, 255.0) as u8);
             }
             let cell = (y * CELLS / PROBE_PX) * CELLS + x * CELLS / PROBE_PX;
@@ -123,7 +131,7 @@ impl PrfProbes {
                 apertures.push(cells);
             }
         }
-        images.push(crate::data::stimuli::uniform([128, 128, 128]));
+        images.push(probe_image(&carrier, &|_, _| 0.0).0);
         Self { images, apertures }
     }
 

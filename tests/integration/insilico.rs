@@ -13,7 +13,7 @@ use nrf::embedded::{SIMULATION_SEED, default_model};
 use nrf::features::builtin::BuiltinExtractor;
 use nrf::insilico::image_set::SetSpec;
 use nrf::insilico::localizer::{peaks, welch_contrast};
-use nrf::insilico::prf::{PrfProbes, fit_prf, simulator_prf, truth_responses};
+use nrf::insilico::prf::{PreparedProbes, PrfProbes, fit_prf, simulator_prf, truth_responses};
 use nrf::insilico::set_prediction::{GridPoints, SetFeatures, extract_set, predict_set};
 use nrf::insilico::top_images::rank_images;
 use nrf::model::Nrf;
@@ -125,6 +125,50 @@ fn the_probes_recover_the_simulators_v1_retinotopy() {
         eccentricities.windows(2).all(|w| w[1] > w[0]),
         "{eccentricities:?}"
     );
+}
+
+/// The embedded model's own pRFs follow the simulator's V1 retinotopy: near the pole they lie
+/// near fixation; further forward along the left calcarine they lie in the right visual field,
+/// away from fixation. (Probed on a low-contrast pedestal of the same texture: a lone patch on
+/// flat grey drives image-wide feature statistics out of range and the fit lands on the centre
+/// whatever the point.)
+#[test]
+fn the_embedded_models_prfs_follow_v1_retinotopy() {
+    let (model, engine) = subject_one();
+    let truth = VirtualSubject::new(SIMULATION_SEED, 1).expect("subject");
+    let prepared = PreparedProbes::new(
+        Arc::new(PrfProbes::standard()),
+        &model,
+        &engine,
+        &BuiltinExtractor,
+        None,
+    )
+    .expect("probes");
+    let fit_at = |point: Vec3| {
+        fit_prf(
+            prepared.probes(),
+            &prepared.responses_at(&[point]).expect("responses"),
+        )
+        .expect("fit")
+        .expect("a pRF")
+    };
+    let near_pole = fit_at(Vec3::new(-9.0, -80.0, 6.0));
+    assert!(near_pole.eccentricity_deg < 1.0, "{near_pole:?}");
+    for point in [Vec3::new(-10.0, -58.0, 6.0), Vec3::new(-6.0, -64.0, 4.0)] {
+        let simulator = simulator_prf(&truth, point).expect("a visual area");
+        assert_eq!(simulator.area, "V1", "{point}");
+        assert!(simulator.eccentricity_deg > 2.5, "{simulator:?}");
+        let fit = fit_at(point);
+        assert!(fit.r2 > 0.5, "{point}: {fit:?}");
+        assert!(
+            fit.centre_deg[0] > 1.0,
+            "{point}: left V1 sees the right field: {fit:?}"
+        );
+        assert!(
+            fit.eccentricity_deg > near_pole.eccentricity_deg + 1.5,
+            "{point}: {fit:?} vs near the pole {near_pole:?}"
+        );
+    }
 }
 
 #[test]
