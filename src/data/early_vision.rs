@@ -190,12 +190,18 @@ fn mirror_symmetry(l: &Plane) -> f32 {
             pairs.push((l.at(x, y), l.at(n - 1 - x, y)));
         }
     }
+    mirror_correlation(&pairs)
+}
+
+/// Pearson correlation of mirrored value pairs, clamped to [0, 1] (0 when either side is flat):
+/// the symmetry statistic of both front ends.
+pub(super) fn mirror_correlation(pairs: &[(f32, f32)]) -> f32 {
     let count = pairs.len() as f32;
     let (ma, mb) = pairs
         .iter()
         .fold((0.0, 0.0), |(a, b), (x, y)| (a + x / count, b + y / count));
     let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
-    for (a, b) in &pairs {
+    for (a, b) in pairs {
         ab += (a - ma) * (b - mb);
         aa += (a - ma) * (a - ma);
         bb += (b - mb) * (b - mb);
@@ -204,6 +210,28 @@ fn mirror_symmetry(l: &Plane) -> f32 {
         return 0.0;
     }
     (ab / (aa * bb).sqrt()).clamp(0.0, 1.0)
+}
+
+/// Concentric structure per image cell: energy of edges running around the image centre minus
+/// that of edges running away from it (positive part), from four orientation maps over the
+/// cells whose filters' angles `angle_of(o)` are measured anticlockwise with y up. A filter of
+/// angle θ responds to edges running at θ + 90°, so θ = α (the cell's position angle) is
+/// tangential.
+pub(super) fn concentric_cells(maps: &[Vec<f32>], angle_of: &dyn Fn(usize) -> f32) -> Vec<f32> {
+    (0..IMAGE_CELLS * IMAGE_CELLS)
+        .map(|i| {
+            let x = (i % IMAGE_CELLS) as f32 + 0.5 - IMAGE_CELLS as f32 / 2.0;
+            let y = IMAGE_CELLS as f32 / 2.0 - ((i / IMAGE_CELLS) as f32 + 0.5);
+            let alpha = y.atan2(x);
+            let (mut tangential, mut radial) = (0.0, 0.0);
+            for (o, map) in maps.iter().enumerate() {
+                let c = (angle_of(o) - alpha).cos();
+                tangential += map[i] * c * c;
+                radial += map[i] * (1.0 - c * c);
+            }
+            (tangential - radial).max(0.0)
+        })
+        .collect()
 }
 
 /// Energy of an orientation plane pooled to image cells (band planes are 112, 56 and 28 px,
@@ -330,23 +358,7 @@ fn steerable_channels(image: &Rgb8) -> (Vec<Vec<f32>>, f32) {
         })
         .collect();
     image_channels.push(curvature);
-    let concentric = (0..cells)
-        .map(|i| {
-            // Position angle of the cell around the image centre; a filter of orientation
-            // θ responds to edges running at θ + 90°, so θ = α is tangential.
-            let x = (i % IMAGE_CELLS) as f32 + 0.5 - IMAGE_CELLS as f32 / 2.0;
-            let y = IMAGE_CELLS as f32 / 2.0 - ((i / IMAGE_CELLS) as f32 + 0.5);
-            let alpha = y.atan2(x);
-            let (mut tangential, mut radial) = (0.0, 0.0);
-            for (o, map) in energy[2].iter().enumerate() {
-                let theta = o as f32 * std::f32::consts::FRAC_PI_4;
-                let c = (theta - alpha).cos();
-                tangential += map[i] * c * c;
-                radial += map[i] * (1.0 - c * c);
-            }
-            (tangential - radial).max(0.0)
-        })
-        .collect();
+    let concentric = concentric_cells(&energy[2], &|o| o as f32 * std::f32::consts::FRAC_PI_4);
     image_channels.push(concentric);
     let luminance = pool(&l, factor);
     let local = blur_zero_padded(&luminance, IMAGE_CELLS, 1.0);

@@ -27,7 +27,10 @@
 
 use std::f32::consts::PI;
 
-use super::early_vision::{ANALYSIS_PX, BANDS, CHANNELS, IMAGE_CELLS, IMAGE_DEG, ORIENTATIONS};
+use super::early_vision::{
+    ANALYSIS_PX, BANDS, CHANNELS, IMAGE_CELLS, IMAGE_DEG, ORIENTATIONS, concentric_cells,
+    mirror_correlation,
+};
 use crate::features::filters::rgb_planes;
 use crate::features::preprocess::Rgb8;
 
@@ -210,7 +213,7 @@ fn neighbourhood_mean(cells: &[f32]) -> Vec<f32> {
 }
 
 /// Left–right mirror correlation of the central half of a cell map, clamped to [0, 1].
-fn mirror_correlation(cells: &[f32]) -> f32 {
+fn mirror_symmetry(cells: &[f32]) -> f32 {
     let n = IMAGE_CELLS;
     let (lo, hi) = (n / 4, 3 * n / 4);
     let mut pairs = Vec::new();
@@ -219,20 +222,7 @@ fn mirror_correlation(cells: &[f32]) -> f32 {
             pairs.push((cells[y * n + x], cells[y * n + n - 1 - x]));
         }
     }
-    let count = pairs.len() as f32;
-    let (ma, mb) = pairs
-        .iter()
-        .fold((0.0, 0.0), |(a, b), (x, y)| (a + x / count, b + y / count));
-    let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
-    for (a, b) in &pairs {
-        ab += (a - ma) * (b - mb);
-        aa += (a - ma) * (a - ma);
-        bb += (b - mb) * (b - mb);
-    }
-    if aa * bb <= 1e-12 {
-        return 0.0;
-    }
-    (ab / (aa * bb).sqrt()).clamp(0.0, 1.0)
+    mirror_correlation(&pairs)
 }
 
 /// Wave-vector angle of orientation index `o`: stripes of orientation 0 run (nearly) vertically,
@@ -329,29 +319,16 @@ fn unscaled_channels(image: &Rgb8) -> (Vec<Vec<f32>>, f32) {
         })
         .collect();
     channels.push(curvature);
-    let concentric = (0..cells)
-        .map(|i| {
-            // A wave vector along the cell's position angle α means stripes running around
-            // the image centre (tangential edges).
-            let x = (i % IMAGE_CELLS) as f32 + 0.5 - IMAGE_CELLS as f32 / 2.0;
-            let y = IMAGE_CELLS as f32 / 2.0 - ((i / IMAGE_CELLS) as f32 + 0.5);
-            let alpha = y.atan2(x);
-            let (mut tangential, mut radial) = (0.0, 0.0);
-            for (o, e) in coarse_amplitudes.iter().enumerate() {
-                let c = (orientation_angle(o) - alpha).cos();
-                tangential += e[i] * c * c;
-                radial += e[i] * (1.0 - c * c);
-            }
-            (tangential - radial).max(0.0)
-        })
-        .collect();
+    // From the amplitudes before normalisation: normalised, a head outline counts no more
+    // than the features inside it.
+    let concentric = concentric_cells(&coarse_amplitudes, &orientation_angle);
     channels.push(concentric);
     channels.push(rectified_dog(&luminance, 4.0, 12.0));
     debug_assert_eq!(channels.len(), CHANNELS);
     let band1_total: Vec<f32> = (0..cells)
         .map(|i| energy[1].iter().map(|e| e[i]).sum())
         .collect();
-    (channels, mirror_correlation(&band1_total))
+    (channels, mirror_symmetry(&band1_total))
 }
 
 #[cfg(test)]

@@ -233,14 +233,18 @@ mod tests {
         }
     }
 
+    /// A 2×2×1 slab of voxels: 4 edge midpoints along x/y, 1 face centre; nothing along z.
+    fn slab(subject: &VirtualSubject) -> Vec<Voxel> {
+        [(0, 0, 0), (1, 0, 0), (0, 1, 0), (1, 1, 0)]
+            .iter()
+            .map(|&(i, j, k)| voxel(i, j, k, subject))
+            .collect()
+    }
+
     #[test]
     fn in_between_points_need_all_their_neighbours_and_interpolate_linearly() {
         let subject = VirtualSubject::new(1, 1).expect("subject");
-        // A 2×2×1 slab of voxels: 4 edge midpoints along x/y, 1 face centre; nothing along z.
-        let voxels: Vec<Voxel> = [(0, 0, 0), (1, 0, 0), (0, 1, 0), (1, 1, 0)]
-            .iter()
-            .map(|&(i, j, k)| voxel(i, j, k, &subject))
-            .collect();
+        let voxels = slab(&subject);
         let between = BetweenVoxels::of(&subject, &voxels);
         assert_eq!(between.points.len(), 5);
         assert!(
@@ -267,11 +271,7 @@ mod tests {
     #[test]
     fn the_nrf_upsampled_from_its_voxels_separates_continuity_from_model_quality() {
         let subject = VirtualSubject::new(1, 1).expect("subject");
-        let voxels: Vec<Voxel> = [(0, 0, 0), (1, 0, 0), (0, 1, 0), (1, 1, 0)]
-            .iter()
-            .map(|&(i, j, k)| voxel(i, j, k, &subject))
-            .collect();
-        let between = BetweenVoxels::of(&subject, &voxels);
+        let between = BetweenVoxels::of(&subject, &slab(&subject));
         // [3 images, 4 voxels]: a truth that varies by image and voxel.
         let truth_voxels: Vec<f32> = (0..12).map(|i| ((i * 7 % 5) as f32).sin()).collect();
         let truth_between = between.interpolate(&truth_voxels, 4);

@@ -223,15 +223,15 @@ fn truth(
         .expect("run nrf")
 }
 
-#[test]
-fn truth_at_a_voxel_equals_its_noise_free_response() {
-    let root = simulated();
+/// `nrf truth` for row `row`'s image at subject 1's voxels of the simulation at `root`, against
+/// the stored noise-free responses of that row: the largest difference.
+fn truth_gap_to_noise_free(root: &Path, row: usize) -> f32 {
     let dataset = Dataset::open_nsd(root, "subj01", "nsdgeneral").expect("reads");
     let noise_free = npy::read_f32(root.join("virtual/subj01/noise_free.npy")).expect("truth");
-    assert_eq!(noise_free.shape, vec![40, dataset.voxels()]);
+    assert_eq!(noise_free.shape[1], dataset.voxels());
     let dir = tempfile::tempdir().expect("tempdir");
-    let image_path = dir.path().join("row7.png");
-    save_png(&dataset.image(7).expect("image"), &image_path);
+    let image_path = dir.path().join(format!("row{row}.png"));
+    save_png(&dataset.image(row).expect("image"), &image_path);
     let points_path = dir.path().join("points.npy");
     let coords: Vec<f32> = dataset
         .coordinates
@@ -253,12 +253,20 @@ fn truth_at_a_voxel_equals_its_noise_free_response() {
         String::from_utf8_lossy(&run.stderr)
     );
     let truth = npy::read_f32(&out).expect("truth");
-    let row = &noise_free.data[7 * dataset.voxels()..8 * dataset.voxels()];
-    let gap = truth
+    let stored = &noise_free.data[row * dataset.voxels()..(row + 1) * dataset.voxels()];
+    truth
         .data
         .iter()
-        .zip(row)
-        .fold(0.0f32, |g, (a, b)| g.max((a - b).abs()));
+        .zip(stored)
+        .fold(0.0f32, |g, (a, b)| g.max((a - b).abs()))
+}
+
+#[test]
+fn truth_at_a_voxel_equals_its_noise_free_response() {
+    let root = simulated();
+    let noise_free = npy::read_f32(root.join("virtual/subj01/noise_free.npy")).expect("truth");
+    assert_eq!(noise_free.shape[0], 40);
+    let gap = truth_gap_to_noise_free(root, 7);
     eprintln!("truth vs noise-free responses: largest difference {gap:e}");
     assert!(gap < 1e-5, "largest difference {gap}");
 }
@@ -474,41 +482,14 @@ fn the_gabor_front_end_is_recorded_and_used_by_every_reader() {
     assert_eq!(subject.front_end, FrontEnd::Gabor);
 
     // `nrf truth` through the recorded front end gives the stored noise-free responses.
-    let dataset = Dataset::open_nsd(&gabor_root, "subj01", "nsdgeneral").expect("reads");
-    let noise_free =
-        npy::read_f32(gabor_root.join("virtual/subj01/noise_free.npy")).expect("noise free");
-    let image_path = dir.path().join("row5.png");
-    save_png(&dataset.image(5).expect("image"), &image_path);
-    let points_path = dir.path().join("points.npy");
-    let coords: Vec<f32> = dataset
-        .coordinates
-        .iter()
-        .flat_map(|p| p.to_array())
-        .collect();
-    npy::write_f32(&points_path, &[dataset.voxels(), 3], &coords).expect("points");
-    let out = dir.path().join("truth.npy");
-    let run = truth(
-        &gabor_root,
-        "1",
-        &image_path,
-        &["--points".as_ref(), points_path.as_os_str()],
-        &out,
-    );
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let truth = npy::read_f32(&out).expect("truth");
-    let row = &noise_free.data[5 * dataset.voxels()..6 * dataset.voxels()];
-    let gap = truth
-        .data
-        .iter()
-        .zip(row)
-        .fold(0.0f32, |g, (a, b)| g.max((a - b).abs()));
+    let gap = truth_gap_to_noise_free(&gabor_root, 5);
     assert!(gap < 1e-5, "largest difference {gap}");
 
     // The same subject through the steerable front end: related, not the same.
+    let dataset = Dataset::open_nsd(&gabor_root, "subj01", "nsdgeneral").expect("reads");
+    let noise_free =
+        npy::read_f32(gabor_root.join("virtual/subj01/noise_free.npy")).expect("noise free");
+    let row = &noise_free.data[5 * dataset.voxels()..6 * dataset.voxels()];
     let steerable = VirtualSubject::new(11, 1).expect("subject");
     let image = dataset.image(5).expect("image");
     let seen_steerable = steerable.truth(&steerable.see(&image), &dataset.coordinates);
