@@ -120,6 +120,10 @@ pub fn superres_command(args: &SuperresArgs) -> Result<()> {
         scores.baseline_trilinear_between.median
     );
     println!(
+        "  the truth interpolated from the voxel centres: {:.4} (what any interpolation keeps)",
+        scores.truth_trilinear_between.median
+    );
+    println!(
         "  at the voxels ({}): NRF {:.4}, ridge {:.4}",
         set.voxels(),
         scores.nrf_at_voxels.median,

@@ -120,6 +120,10 @@ pub struct SuperResolutionScores {
     /// `nrf_between` it tells what querying the continuous function adds; against
     /// `baseline_trilinear_between`, which model is better with the continuity taken away.
     pub nrf_trilinear_between: ScoreSummary,
+    /// Trilinear upsampling of the truth itself at the voxel centres: how much any interpolation
+    /// must lose between these voxels (1 when the truth is linear between them), the room a
+    /// continuous model has to do better than interpolating.
+    pub truth_trilinear_between: ScoreSummary,
     /// The NRF at the voxel centres (for reference).
     pub nrf_at_voxels: ScoreSummary,
     /// The baseline at the voxel centres (for reference).
@@ -152,6 +156,11 @@ pub fn score(
         nrf_between: summary(nrf_between, truth_between, points)?,
         baseline_trilinear_between: summary(&trilinear, truth_between, points)?,
         nrf_trilinear_between: summary(&nrf_trilinear, truth_between, points)?,
+        truth_trilinear_between: summary(
+            &between.interpolate(truth_at_voxels, voxels),
+            truth_between,
+            points,
+        )?,
         nrf_at_voxels: summary(nrf_at_voxels, truth_at_voxels, voxels)?,
         baseline_at_voxels: summary(baseline_at_voxels, truth_at_voxels, voxels)?,
     })
@@ -294,6 +303,8 @@ mod tests {
             scores.nrf_between.median
         );
         assert!((scores.nrf_trilinear_between.median - 1.0).abs() < 1e-5);
+        // This truth is linear between the voxels: interpolating it loses nothing.
+        assert!((scores.truth_trilinear_between.median - 1.0).abs() < 1e-5);
         // With the NRF's voxel values equal to the baseline's, the two upsamplings agree.
         let same = score(
             &between,
