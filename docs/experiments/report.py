@@ -52,6 +52,17 @@ def per_subject(r, pattern, subjects, key="r", scores=False):
     return out
 
 
+def per_subject_from(r, prefix, subjects):
+    """{subject: median r} for results named prefix.format(s=subject) + the source subject
+    (fine-tunes and zero-shot scores name the subject they started from)."""
+    out = {}
+    for s in subjects:
+        for k, report in r.items():
+            if k.startswith(prefix.format(s=s)):
+                out[s] = median(report)
+    return out
+
+
 def mean_sem(values):
     values = list(values)
     if not values:
@@ -161,60 +172,52 @@ def section_a(r, subjects, generator, images_dir):
 
 def section_b(r, subjects, generator, images_dir):
     lines = [f"### (b) Cross-subject fine-tuning — {generator}", ""]
-    zero = {}
-    for s in subjects:
-        for k, report in r.items():
-            if k.startswith(f"b-zeroshot-s{s}-from"):
-                zero[s] = median(report)
+    zero = per_subject_from(r, "b-zeroshot-s{s}-from", subjects)
     if zero:
         lines += [f"Zero-shot (the next subject's model, no target data): {fmt_ms(zero.values())}.", ""]
-    lines += [
-        "| training images | scratch | fine-tune | ensemble of 3 | ridge | fine-tune − scratch | ensemble − fine-tune |",
-        "|---|---|---|---|---|---|---|",
-    ]
+    table = []
     bars = []
     for n in ["20", "200"]:
         scratch = per_subject(r, f"a-nrf-s{{s}}-{n}", subjects)
-        finetune = {}
-        for s in subjects:
-            for k, report in r.items():
-                if k.startswith(f"b-finetune-s{s}-{n}-from"):
-                    finetune[s] = median(report)
+        finetune = per_subject_from(r, f"b-finetune-s{{s}}-{n}-from", subjects)
         ensemble = per_subject(r, f"b-ensemble-s{{s}}-{n}", subjects)
         ridge = per_subject(r, f"a-ridge-s{{s}}-{n}", subjects)
         if not (finetune or ensemble):
             continue
-        lines.append(
+        table.append(
             f"| {n} | {fmt_ms(scratch.values())} | {fmt_ms(finetune.values())} | "
             f"{fmt_ms(ensemble.values())} | {fmt_ms(ridge.values())} | "
             f"{fmt_diff(paired(finetune, scratch))} | {fmt_diff(paired(ensemble, finetune))} |"
         )
         bars.append((n, [mean_sem(v.values()) for v in (scratch, finetune, ensemble, ridge)]))
     if not bars:
-        return lines[:2] + ["Not run yet.", ""]
-    if bars:
-        labels = ["scratch", "fine-tune", "ensemble", "ridge"]
-        fig, ax = plt.subplots(figsize=(5.6, 3.4), dpi=120)
-        width = 0.2
-        for k, label in enumerate(labels):
-            ax.bar(
-                [g + (k - 1.5) * width for g in range(len(bars))],
-                [row[k][0] or 0 for _, row in bars],
-                width,
-                yerr=[row[k][1] or 0 for _, row in bars],
-                capsize=2,
-                label=label,
-            )
-        ax.set_xticks(range(len(bars)), [f"{n} images" for n, _ in bars])
-        ax.set_ylabel("median r (test), mean ± s.e.m.")
-        ax.set_title(f"Cross-subject, {generator} subjects")
-        ax.legend(fontsize=7, ncol=2, loc="lower right")
-        ax.grid(axis="y", alpha=0.3)
-        fig.tight_layout()
-        name = f"results-cross-subject-{generator}.png"
-        fig.savefig(images_dir / name)
-        plt.close(fig)
-        lines += ["", f"![cross-subject, {generator}](images/{name})", ""]
+        return lines + ["Not run yet.", ""]
+    lines += [
+        "| training images | scratch | fine-tune | ensemble of 3 | ridge | fine-tune − scratch | ensemble − fine-tune |",
+        "|---|---|---|---|---|---|---|",
+    ] + table
+    labels = ["scratch", "fine-tune", "ensemble", "ridge"]
+    fig, ax = plt.subplots(figsize=(5.6, 3.4), dpi=120)
+    width = 0.2
+    for k, label in enumerate(labels):
+        ax.bar(
+            [g + (k - 1.5) * width for g in range(len(bars))],
+            [row[k][0] or 0 for _, row in bars],
+            width,
+            yerr=[row[k][1] or 0 for _, row in bars],
+            capsize=2,
+            label=label,
+        )
+    ax.set_xticks(range(len(bars)), [f"{n} images" for n, _ in bars])
+    ax.set_ylabel("median r (test), mean ± s.e.m.")
+    ax.set_title(f"Cross-subject, {generator} subjects")
+    ax.legend(fontsize=7, ncol=2, loc="lower right")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    name = f"results-cross-subject-{generator}.png"
+    fig.savefig(images_dir / name)
+    plt.close(fig)
+    lines += ["", f"![cross-subject, {generator}](images/{name})", ""]
     return lines
 
 
@@ -300,11 +303,7 @@ def claims(results):
         ridge_all = per_subject(r, "a-ridge-s{s}-all", subjects)
         ridge_20 = per_subject(r, "a-ridge-s{s}-20", subjects)
         fwrf_all = per_subject(r, "a-fwrf-s{s}-all", subjects)
-        finetune_20 = {}
-        for s in subjects:
-            for k, report in r.items():
-                if k.startswith(f"b-finetune-s{s}-20-from"):
-                    finetune_20[s] = median(report)
+        finetune_20 = per_subject_from(r, "b-finetune-s{s}-20-from", subjects)
         ensemble_20 = per_subject(r, "b-ensemble-s{s}-20", subjects)
         v = superres_values(r, subjects)
         gap_20 = paired(nrf_20, ridge_20)

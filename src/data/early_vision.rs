@@ -21,7 +21,9 @@
 use glam::Vec2;
 use serde::{Deserialize, Serialize};
 
-use crate::features::filters::{Plane, SteerableBasis, reduce, rgb_planes};
+use crate::features::filters::{
+    Plane, SteerableBasis, luminance_and_opponents, reduce, rgb_planes,
+};
 use crate::features::preprocess::Rgb8;
 
 /// Visual angle of the image's edge, degrees (NSD shows its images at 8.4°).
@@ -118,7 +120,7 @@ pub struct VisualField {
 }
 
 /// Mean of `factor × factor` blocks of a plane.
-fn pool(plane: &Plane, factor: usize) -> Vec<f32> {
+pub(super) fn pool(plane: &Plane, factor: usize) -> Vec<f32> {
     let n = plane.size / factor;
     let mut out = vec![0.0; n * n];
     for y in 0..plane.size {
@@ -145,17 +147,23 @@ fn pool_std(plane: &Plane, factor: usize) -> Vec<f32> {
         .collect()
 }
 
+/// Normalised 1D Gaussian taps, radius ⌈3σ⌉ (both front ends' blurs).
+pub(super) fn gaussian_taps(sigma: f32) -> Vec<f32> {
+    let radius = (3.0 * sigma).ceil() as isize;
+    let taps: Vec<f32> = (-radius..=radius)
+        .map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp())
+        .collect();
+    let total: f32 = taps.iter().sum();
+    taps.into_iter().map(|t| t / total).collect()
+}
+
 /// Gaussian blur with zero outside the map (nothing is shown outside the image).
 fn blur_zero_padded(map: &[f32], n: usize, sigma: f32) -> Vec<f32> {
     if sigma <= 0.0 {
         return map.to_vec();
     }
-    let radius = (3.0 * sigma).ceil() as isize;
-    let kernel: Vec<f32> = (-radius..=radius)
-        .map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp())
-        .collect();
-    let total: f32 = kernel.iter().sum();
-    let kernel: Vec<f32> = kernel.iter().map(|k| k / total).collect();
+    let kernel = gaussian_taps(sigma);
+    let radius = (kernel.len() / 2) as isize;
     let pass = |input: &[f32], horizontal: bool| -> Vec<f32> {
         let mut out = vec![0.0; n * n];
         for y in 0..n {
@@ -317,14 +325,7 @@ impl VisualField {
 
 /// The steerable front end's image channels (`[CHANNELS][IMAGE_CELLS²]`) and symmetry.
 fn steerable_channels(image: &Rgb8) -> (Vec<Vec<f32>>, f32) {
-    let [r, g, b] = rgb_planes(image, ANALYSIS_PX);
-    let map = |f: &dyn Fn(usize) -> f32| Plane {
-        size: ANALYSIS_PX,
-        data: (0..ANALYSIS_PX * ANALYSIS_PX).map(f).collect(),
-    };
-    let l = map(&|i| 0.299 * r.data[i] + 0.587 * g.data[i] + 0.114 * b.data[i]);
-    let rg = map(&|i| r.data[i] - g.data[i]);
-    let by = map(&|i| b.data[i] - 0.5 * (r.data[i] + g.data[i]));
+    let [l, rg, by] = luminance_and_opponents(&rgb_planes(image, ANALYSIS_PX));
 
     // Bands are pyramid levels 1, 2 and 3 (112, 56 and 28 px across the image).
     let basis = SteerableBasis::new();

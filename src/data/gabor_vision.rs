@@ -1,7 +1,8 @@
 //! A second early vision for virtual subjects ([`FrontEnd::Gabor`](super::early_vision::FrontEnd)),
-//! built so that the built-in feature extractor does **not** contain it: none of
+//! built so that the built-in feature extractor does **not** contain it: none of the filters of
 //! `features/filters.rs` (steerable G2/H2 pair, Burt–Adelson pyramid) is used here, only the
-//! resize-and-crop of the image.
+//! resize-and-crop of the image, its plane type and the luminance and colour-opponent planes
+//! every front end starts from.
 //!
 //! The channels mean what [`Channel`](super::early_vision::Channel) says, computed another way:
 //! - **energy**: complex Gabor filters (isotropic Gaussian envelope σ = λ/2, DC removed) at 4.6,
@@ -29,9 +30,9 @@ use std::f32::consts::PI;
 
 use super::early_vision::{
     ANALYSIS_PX, BANDS, CHANNELS, IMAGE_CELLS, IMAGE_DEG, ORIENTATIONS, concentric_cells,
-    mirror_correlation,
+    gaussian_taps, mirror_correlation, pool,
 };
-use crate::features::filters::rgb_planes;
+use crate::features::filters::{Plane, luminance_and_opponents, rgb_planes};
 use crate::features::preprocess::Rgb8;
 
 /// Centre frequency of each band, cycles per degree.
@@ -45,62 +46,23 @@ const GABOR_SCALE: [f32; CHANNELS] = [
     1.6772, 1.7494, 0.2803, 12.4011, 1.1348,
 ];
 
-/// A square single-channel map, row-major.
-#[derive(Debug, Clone)]
-struct Map {
-    size: usize,
-    data: Vec<f32>,
+/// The value at `(x, y)` with coordinates clamped to the plane (edges repeat).
+fn at_clamped(plane: &Plane, x: isize, y: isize) -> f32 {
+    let last = plane.size as isize - 1;
+    plane.data[y.clamp(0, last) as usize * plane.size + x.clamp(0, last) as usize]
 }
 
-impl Map {
-    fn at_clamped(&self, x: isize, y: isize) -> f32 {
-        let last = self.size as isize - 1;
-        self.data[y.clamp(0, last) as usize * self.size + x.clamp(0, last) as usize]
+/// The plane at half the size (means of 2 × 2 blocks).
+fn halve(plane: &Plane) -> Plane {
+    Plane {
+        size: plane.size / 2,
+        data: pool(plane, 2),
     }
-
-    /// Mean of 2 × 2 blocks (half the size).
-    fn halve(&self) -> Map {
-        let n = self.size / 2;
-        let data = (0..n * n)
-            .map(|i| {
-                let (x, y) = (2 * (i % n), 2 * (i / n));
-                0.25 * (self.data[y * self.size + x]
-                    + self.data[y * self.size + x + 1]
-                    + self.data[(y + 1) * self.size + x]
-                    + self.data[(y + 1) * self.size + x + 1])
-            })
-            .collect();
-        Map { size: n, data }
-    }
-
-    /// Mean over `factor × factor` blocks.
-    fn pool(&self, factor: usize) -> Vec<f32> {
-        let n = self.size / factor;
-        let mut out = vec![0.0; n * n];
-        for y in 0..self.size {
-            for x in 0..self.size {
-                out[(y / factor) * n + x / factor] += self.data[y * self.size + x];
-            }
-        }
-        let area = (factor * factor) as f32;
-        out.iter_mut().for_each(|v| *v /= area);
-        out
-    }
-}
-
-/// Normalised 1D Gaussian taps, radius ⌈3σ⌉.
-fn gaussian_taps(sigma: f32) -> Vec<f32> {
-    let radius = (3.0 * sigma).ceil() as isize;
-    let taps: Vec<f32> = (-radius..=radius)
-        .map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp())
-        .collect();
-    let total: f32 = taps.iter().sum();
-    taps.into_iter().map(|t| t / total).collect()
 }
 
 /// Separable convolution with complex taps `(re, im)` along x then y, edges clamped; a real
 /// input. Returns the real and imaginary parts.
-fn complex_separable(input: &Map, kx: &[(f32, f32)], ky: &[(f32, f32)]) -> (Vec<f32>, Vec<f32>) {
+fn complex_separable(input: &Plane, kx: &[(f32, f32)], ky: &[(f32, f32)]) -> (Vec<f32>, Vec<f32>) {
     let n = input.size;
     let (rx, ry) = ((kx.len() / 2) as isize, (ky.len() / 2) as isize);
     let mut row_re = vec![0.0; n * n];
@@ -109,7 +71,7 @@ fn complex_separable(input: &Map, kx: &[(f32, f32)], ky: &[(f32, f32)]) -> (Vec<
         for x in 0..n {
             let (mut re, mut im) = (0.0, 0.0);
             for (t, &(kr, ki)) in kx.iter().enumerate() {
-                let v = input.at_clamped(x as isize + t as isize - rx, y as isize);
+                let v = at_clamped(input, x as isize + t as isize - rx, y as isize);
                 re += kr * v;
                 im += ki * v;
             }
@@ -137,10 +99,10 @@ fn complex_separable(input: &Map, kx: &[(f32, f32)], ky: &[(f32, f32)]) -> (Vec<
 }
 
 /// Gaussian blur with edges clamped.
-fn blur(input: &Map, sigma: f32) -> Map {
+fn blur(input: &Plane, sigma: f32) -> Plane {
     let taps: Vec<(f32, f32)> = gaussian_taps(sigma).into_iter().map(|t| (t, 0.0)).collect();
     let (data, _) = complex_separable(input, &taps, &taps);
-    Map {
+    Plane {
         size: input.size,
         data,
     }
@@ -149,7 +111,7 @@ fn blur(input: &Map, sigma: f32) -> Map {
 /// Amplitude of a DC-free complex Gabor filter on `level` (`pixels_per_degree` at this level):
 /// wave vector at `angle` (stripes run perpendicular to it), `cpd` cycles per degree, Gaussian
 /// envelope σ = half a wavelength.
-fn gabor_amplitude(level: &Map, pixels_per_degree: f32, cpd: f32, angle: f32) -> Map {
+fn gabor_amplitude(level: &Plane, pixels_per_degree: f32, cpd: f32, angle: f32) -> Plane {
     let wavelength = pixels_per_degree / cpd;
     let sigma = 0.5 * wavelength;
     let k = 2.0 * PI / wavelength;
@@ -185,7 +147,7 @@ fn gabor_amplitude(level: &Map, pixels_per_degree: f32, cpd: f32, angle: f32) ->
         .zip(&smooth.data)
         .map(|((r, i), s)| ((r - dc_re * s).powi(2) + (i - dc_im * s).powi(2)).sqrt())
         .collect();
-    Map {
+    Plane {
         size: level.size,
         data,
     }
@@ -247,14 +209,8 @@ pub(super) fn image_channels(image: &Rgb8) -> (Vec<Vec<f32>>, f32) {
 
 /// [`image_channels`] before `GABOR_SCALE` (what calibration measures).
 fn unscaled_channels(image: &Rgb8) -> (Vec<Vec<f32>>, f32) {
-    let [r, g, b] = rgb_planes(image, ANALYSIS_PX);
-    let map = |f: &dyn Fn(usize) -> f32| Map {
-        size: ANALYSIS_PX,
-        data: (0..ANALYSIS_PX * ANALYSIS_PX).map(f).collect(),
-    };
-    let luminance = map(&|i| 0.299 * r.data[i] + 0.587 * g.data[i] + 0.114 * b.data[i]);
-    let red_green = map(&|i| r.data[i] - g.data[i]);
-    let blue_yellow = map(&|i| b.data[i] - 0.5 * (r.data[i] + g.data[i]));
+    let [luminance, red_green, blue_yellow] =
+        luminance_and_opponents(&rgb_planes(image, ANALYSIS_PX));
 
     // Band b is filtered on the image halved b times (224, 112, 56 px).
     let mut level = luminance.clone();
@@ -262,12 +218,15 @@ fn unscaled_channels(image: &Rgb8) -> (Vec<Vec<f32>>, f32) {
     let mut coarse_amplitudes: [Vec<f32>; ORIENTATIONS] = Default::default();
     for (band, &cpd) in BAND_CPD.iter().enumerate() {
         if band > 0 {
-            level = level.halve();
+            level = halve(&level);
         }
         let pixels_per_degree = level.size as f32 / IMAGE_DEG;
         let factor = level.size / IMAGE_CELLS;
         let amplitudes: [Vec<f32>; ORIENTATIONS] = std::array::from_fn(|o| {
-            gabor_amplitude(&level, pixels_per_degree, cpd, orientation_angle(o)).pool(factor)
+            pool(
+                &gabor_amplitude(&level, pixels_per_degree, cpd, orientation_angle(o)),
+                factor,
+            )
         });
         let cells = IMAGE_CELLS * IMAGE_CELLS;
         let mean_over_orientations: Vec<f32> = (0..cells)
@@ -291,9 +250,9 @@ fn unscaled_channels(image: &Rgb8) -> (Vec<Vec<f32>>, f32) {
     for band in &energy {
         channels.extend(band.iter().cloned());
     }
-    let rectified_dog = |plane: &Map, centre: f32, surround: f32| -> Vec<f32> {
+    let rectified_dog = |plane: &Plane, centre: f32, surround: f32| -> Vec<f32> {
         let (c, s) = (blur(plane, centre), blur(plane, surround));
-        Map {
+        let difference = Plane {
             size: plane.size,
             data: c
                 .data
@@ -301,8 +260,8 @@ fn unscaled_channels(image: &Rgb8) -> (Vec<Vec<f32>>, f32) {
                 .zip(&s.data)
                 .map(|(a, b)| (a - b).abs())
                 .collect(),
-        }
-        .pool(factor)
+        };
+        pool(&difference, factor)
     };
     channels.push(rectified_dog(&red_green, 1.5, 4.5));
     channels.push(rectified_dog(&blue_yellow, 1.5, 4.5));

@@ -30,7 +30,7 @@
 //! 29 spread of patch mean L (layout); 30 top-minus-bottom mean L (sky/ground layout);
 //! 31 centre-to-periphery amplitude ratio (a central object vs. an even scene).
 
-use super::filters::{Plane, SteerableBasis, reduce, rgb_planes};
+use super::filters::{Plane, SteerableBasis, luminance_and_opponents, reduce, rgb_planes};
 use super::preprocess::Rgb8;
 use super::{FeatureError, FeatureExtractor, ImageFeatures};
 
@@ -65,14 +65,13 @@ struct Analysis {
 }
 
 fn analyse(image: &Rgb8) -> Analysis {
-    let [r, g, b] = rgb_planes(image, SIZE);
+    let rgb = rgb_planes(image, SIZE);
+    let [l, rg, by] = luminance_and_opponents(&rgb);
+    let [r, g, b] = rgb;
     let map = |f: &dyn Fn(usize) -> f32| Plane {
         size: SIZE,
         data: (0..SIZE * SIZE).map(f).collect(),
     };
-    let l = map(&|i| 0.299 * r.data[i] + 0.587 * g.data[i] + 0.114 * b.data[i]);
-    let rg = map(&|i| r.data[i] - g.data[i]);
-    let by = map(&|i| b.data[i] - 0.5 * (r.data[i] + g.data[i]));
     let gradient = map(&|i| {
         let (x, y) = (i % SIZE, i / SIZE);
         let dx = l.at((x + 1).min(SIZE - 1), y) - l.at(x.saturating_sub(1), y);

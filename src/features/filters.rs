@@ -181,3 +181,17 @@ pub(crate) fn rgb_planes(image: &Rgb8, size: usize) -> [Plane; 3] {
             .collect(),
     })
 }
+
+/// Luminance L = 0.299R + 0.587G + 0.114B and the colour-opponent planes RG = R − G and
+/// BY = B − (R + G)/2 of R, G, B planes: the built-in extractor's and both virtual front ends'.
+pub(crate) fn luminance_and_opponents([r, g, b]: &[Plane; 3]) -> [Plane; 3] {
+    let map = |f: &dyn Fn(usize) -> f32| Plane {
+        size: r.size,
+        data: (0..r.data.len()).map(f).collect(),
+    };
+    [
+        map(&|i| 0.299 * r.data[i] + 0.587 * g.data[i] + 0.114 * b.data[i]),
+        map(&|i| r.data[i] - g.data[i]),
+        map(&|i| b.data[i] - 0.5 * (r.data[i] + g.data[i])),
+    ]
+}
