@@ -159,6 +159,7 @@ fn open_model(args: &ViewerBenchArgs, device: &ComputeDevice) -> Result<(String,
                 model,
                 extractor: Arc::new(extractor),
                 clip_folder: Some(PathBuf::from("random-vit-b16")),
+                ensemble: None,
             })),
         ));
     }
@@ -175,7 +176,8 @@ fn open_model(args: &ViewerBenchArgs, device: &ComputeDevice) -> Result<(String,
         ));
     };
     let name = path.display().to_string();
-    let model = read_model(path, &device.device).map_err(anyhow::Error::msg)?;
+    let nrf::session::open::ModelFile { model, ensemble } =
+        read_model(path, &device.device).map_err(anyhow::Error::msg)?;
     let viewer_model = if nrf::session::open::takes_builtin_features(&model) {
         ViewerModel::builtin(name.clone(), model)
     } else {
@@ -183,6 +185,10 @@ fn open_model(args: &ViewerBenchArgs, device: &ComputeDevice) -> Result<(String,
             bail!("{name}: the model takes CLIP features; pass --clip DIR");
         };
         with_clip(name.clone(), model, clip, &device.device).map_err(anyhow::Error::msg)?
+    };
+    let viewer_model = ViewerModel {
+        ensemble,
+        ..viewer_model
     };
     Ok((name, ModelSource::Given(Box::new(viewer_model))))
 }
@@ -282,6 +288,7 @@ fn one_drop(
             images: vec![image],
             baseline: Vec::new(),
             relative_to: None,
+            ensemble_shows: Default::default(),
             device: device.device.clone(),
         },
         &Cancel::default(),

@@ -114,7 +114,8 @@ pub fn view(args: ViewArgs) -> Result<()> {
     }
     if let Some(path) = &args.model {
         let model = nrf::session::open::read_model(path, &burn::tensor::Device::flex())
-            .map_err(anyhow::Error::msg)?;
+            .map_err(anyhow::Error::msg)?
+            .model;
         if !nrf::session::open::takes_builtin_features(&model) {
             let Some(clip) = &args.clip else {
                 anyhow::bail!(

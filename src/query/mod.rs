@@ -11,6 +11,7 @@
 mod cpu_kernel;
 mod fused_kernel;
 pub mod gpu;
+mod model_query;
 mod tiled_kernel;
 
 use std::sync::{Arc, OnceLock};
@@ -26,6 +27,7 @@ use crate::template;
 use crate::volume::{Mask, Volume, VolumeError};
 use cpu_kernel::CpuMlp;
 use gpu::{DeviceKernel, GpuKernel, GpuQuery, Kernel, LayerBlock, MlpBlocks, kernel_override};
+pub use model_query::{EnsembleQuery, EnsembleShows, ModelQuery};
 
 /// Which points grid and slice queries evaluate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -543,6 +545,11 @@ impl ImageQuery {
         }
     }
 
+    /// Points evaluated per chunk ([`QueryEngine::chunk_points`]).
+    pub fn chunk_points(&self) -> usize {
+        self.engine.chunk_points
+    }
+
     /// The model's domain (its training voxels and their ROI labels, when known).
     pub fn domain(&self) -> &Domain {
         &self.engine.domain
@@ -780,35 +787,13 @@ impl ImageQuery {
                 }),
             });
         }
-        let indices: Vec<usize> = inside
-            .data
-            .iter()
-            .enumerate()
-            .filter_map(|(n, &b)| b.then_some(n))
-            .collect();
-        let mut volume = Volume::filled(*grid, 0.0);
-        let total = indices.len();
-        let mut done = 0;
-        for chunk in indices.chunks(self.engine.chunk_points) {
-            let points: Vec<Vec3> = chunk
-                .iter()
-                .map(|&n| grid.point(grid.ijk(n)).as_vec3())
-                .collect();
-            let values = self.query_points(&points)?;
-            for (&n, v) in chunk.iter().zip(values) {
-                volume.data[n] = v;
-            }
-            done += chunk.len();
-            if !progress(done, total) {
-                return Err(QueryError::Cancelled);
-            }
-        }
-        Ok(GridPrediction {
-            volume,
+        grid_from_points(
             inside,
-            region: used,
-            on_gpu: None,
-        })
+            used,
+            self.engine.chunk_points,
+            &mut |points| self.query_points(points),
+            progress,
+        )
     }
 
     /// Values on a slice, queried at the plane's own pixel size (never interpolated).
@@ -826,16 +811,7 @@ impl ImageQuery {
         plane: &Plane,
         region: Region,
     ) -> Result<(Vec<bool>, RegionUsed), QueryError> {
-        let used = region_used(&self.engine.domain, region);
-        let points = plane.points();
-        let inside: Vec<bool> = match (used, &self.engine.domain) {
-            (RegionUsed::ModelDomain, Domain::Voxels(d)) => {
-                points.iter().map(|&p| d.contains(p)).collect()
-            }
-            (RegionUsed::Everywhere, _) => vec![true; points.len()],
-            _ => template::brain_mask_at(&points)?,
-        };
-        Ok((inside, used))
+        plane_mask(&self.engine.domain, plane, region)
     }
 
     /// [`Self::query_plane`] with a progress callback (`(done, total)` points; `false` cancels).
@@ -846,26 +822,103 @@ impl ImageQuery {
         progress: &mut dyn FnMut(usize, usize) -> bool,
     ) -> Result<PlanePrediction, QueryError> {
         let (inside, used) = self.plane_mask(plane, region)?;
-        let selected: Vec<Vec3> = plane
-            .points()
-            .iter()
-            .zip(&inside)
-            .filter_map(|(&p, &i)| i.then_some(p))
-            .collect();
-        let values = self.query_points_with_progress(&selected, progress)?;
-        let mut out = vec![0.0; inside.len()];
-        let mut next = values.into_iter();
-        for (slot, &i) in out.iter_mut().zip(&inside) {
-            if i {
-                *slot = next.next().unwrap_or(0.0);
-            }
-        }
-        Ok(PlanePrediction {
-            values: out,
-            inside,
-            region: used,
+        plane_from_points(plane, inside, used, &mut |points| {
+            self.query_points_with_progress(points, progress)
         })
     }
+}
+
+/// Values at points, in order: what [`grid_from_points`] and [`plane_from_points`] fill in.
+pub(crate) type PointsQuery<'a> = dyn FnMut(&[Vec3]) -> Result<Vec<f32>, QueryError> + 'a;
+
+/// The pixels of `plane` inside `region` for a model whose domain is `domain` (row-major, plane
+/// order), and which region that is.
+pub fn plane_mask(
+    domain: &Domain,
+    plane: &Plane,
+    region: Region,
+) -> Result<(Vec<bool>, RegionUsed), QueryError> {
+    let used = region_used(domain, region);
+    let points = plane.points();
+    let inside: Vec<bool> = match (used, domain) {
+        (RegionUsed::ModelDomain, Domain::Voxels(d)) => {
+            points.iter().map(|&p| d.contains(p)).collect()
+        }
+        (RegionUsed::Everywhere, _) => vec![true; points.len()],
+        _ => template::brain_mask_at(&points)?,
+    };
+    Ok((inside, used))
+}
+
+/// A slice's prediction from the values `query` gives at its pixels `inside` (in plane order);
+/// 0 elsewhere.
+pub(crate) fn plane_from_points(
+    plane: &Plane,
+    inside: Vec<bool>,
+    used: RegionUsed,
+    query: &mut PointsQuery<'_>,
+) -> Result<PlanePrediction, QueryError> {
+    let selected: Vec<Vec3> = plane
+        .points()
+        .iter()
+        .zip(&inside)
+        .filter_map(|(&p, &i)| i.then_some(p))
+        .collect();
+    let values = query(&selected)?;
+    let mut out = vec![0.0; inside.len()];
+    let mut next = values.into_iter();
+    for (slot, &i) in out.iter_mut().zip(&inside) {
+        if i {
+            *slot = next.next().unwrap_or(0.0);
+        }
+    }
+    Ok(PlanePrediction {
+        values: out,
+        inside,
+        region: used,
+    })
+}
+
+/// A grid's prediction from the values `query` gives at its voxels `inside`, `chunk` points at a
+/// time (memory: the volume plus one chunk), with `progress(done, total)` after each chunk
+/// (`false` cancels).
+pub(crate) fn grid_from_points(
+    inside: Mask,
+    used: RegionUsed,
+    chunk: usize,
+    query: &mut PointsQuery<'_>,
+    progress: &mut dyn FnMut(usize, usize) -> bool,
+) -> Result<GridPrediction, QueryError> {
+    let grid = inside.grid;
+    let indices: Vec<usize> = inside
+        .data
+        .iter()
+        .enumerate()
+        .filter_map(|(n, &b)| b.then_some(n))
+        .collect();
+    let mut volume = Volume::filled(grid, 0.0);
+    let total = indices.len();
+    let mut done = 0;
+    for chunk in indices.chunks(chunk.max(1)) {
+        let points: Vec<Vec3> = chunk
+            .iter()
+            .map(|&n| grid.point(grid.ijk(n)).as_vec3())
+            .collect();
+        let values = query(&points)?;
+        for (&n, v) in chunk.iter().zip(values) {
+            volume.data[n] = v;
+        }
+        done += chunk.len();
+        if !progress(done, total) {
+            return Err(QueryError::Cancelled);
+        }
+    }
+    Ok(GridPrediction {
+        volume,
+        inside,
+        region: used,
+        on_gpu: None,
+    })
 }
 
 /// The factorised MLP of one image's prepared `layers` on one chunk.

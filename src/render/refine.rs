@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use glam::Vec3;
 
-use crate::query::{GridPrediction, ImageQuery, QueryError, Region};
+use crate::query::{GridPrediction, ModelQuery, QueryError, Region};
 use crate::space::{BoundingBox, Grid};
 
 /// The fixed levels of old, mm (tests and benchmarks that compare with earlier numbers).
@@ -92,7 +92,7 @@ pub fn plan_levels(
 
 /// Points per second of `query` on its device, measured: a few points first (a GPU compiles
 /// its kernels then), then batches four times larger until one takes 10 ms or fills a chunk.
-pub fn measure_points_per_second(query: &ImageQuery) -> Result<f64, QueryError> {
+pub fn measure_points_per_second(query: &ModelQuery) -> Result<f64, QueryError> {
     // Points spread through the template's box, the same every time.
     let bbox = BoundingBox::MNI_TEMPLATE;
     let most = 16_384;
@@ -179,7 +179,7 @@ pub struct RefinementJob {
 /// The points of `region` on the MNI grid of `spacing_mm`, estimated from one exact count at
 /// 4 mm (a count costs about as much at any spacing — it visits every training voxel of a
 /// domain — and the counts scale with 1/spacing³ within a few per cent down to 1 mm).
-fn region_points(query: &ImageQuery, region: Region) -> impl Fn(f64) -> usize + use<> {
+fn region_points(query: &ModelQuery, region: Region) -> impl Fn(f64) -> usize + use<> {
     let at_4mm = Grid::mni(4.0)
         .ok()
         .and_then(|grid| query.region_mask(&grid, region).ok())
@@ -191,11 +191,12 @@ impl RefinementJob {
     /// Starts computing the `levels` of `query` in `region` on a background thread; `wake` is
     /// called after each message is sent (a UI repaint, so that nothing waits unseen).
     pub fn start(
-        query: ImageQuery,
+        query: impl Into<ModelQuery>,
         levels: Levels,
         region: Region,
         wake: impl Fn() + Send + Sync + 'static,
     ) -> Self {
+        let query: ModelQuery = query.into();
         let (sender, receiver) = mpsc::channel();
         let cancel = Arc::new(AtomicBool::new(false));
         let stop = Arc::clone(&cancel);

@@ -264,6 +264,12 @@ fn run(
             crate::embedded::default_model(k, &burn::tensor::Device::flex())
                 .map_err(|e| TrainError::Invalid(e.to_string()))?
         }
+        ModelSource::Given(given) if given.ensemble.is_some() => {
+            return Err(TrainError::Invalid(format!(
+                "{} is an ensemble; the viewer fine-tunes one model (`nrf finetune --from A.nrf                  --from B.nrf --ensemble` builds ensembles)",
+                given.name
+            )));
+        }
         // Training runs on the CPU whatever device the viewer predicts on.
         ModelSource::Given(given) if given.is_builtin() => {
             given.model.on_device(&burn::tensor::Device::flex())

@@ -18,7 +18,10 @@ use crate::features::preprocess::Rgb8;
 use burn::tensor::Device;
 
 use super::SessionError;
-use crate::query::{GridPrediction, ImageQuery, QueryEngine, Region, RegionUsed};
+use crate::query::{
+    EnsembleQuery, EnsembleShows, GridPrediction, ImageQuery, ModelQuery, QueryEngine, Region,
+    RegionUsed,
+};
 use crate::render::colormap::OverlayStyle;
 use crate::render::refine::measure_points_per_second;
 use crate::render::slice::{Anatomy, Convention, SliceDecorations, SliceLayout, render_slice};
@@ -219,11 +222,14 @@ pub struct PredictionRequest {
     /// With no baseline: a reference set whose mean prediction is subtracted ("relative to the
     /// average image", [`average_image_set`]); its images are drawn in the job.
     pub relative_to: Option<crate::insilico::image_set::SetSpec>,
+    /// For an ensemble: its combined prediction, or how much its members disagree.
+    pub ensemble_shows: EnsembleShows,
     /// Where the model runs (the viewer's compute device).
     pub device: Device,
 }
 
-/// The model of a source on `device`, and the extractor of its features.
+/// The model of a source on `device`, and the extractor of its features (for an ensemble: its
+/// first member; whoever answers for the whole ensemble reads `ViewerModel::ensemble`).
 pub fn resolve_model(
     source: ModelSource,
     device: &Device,
@@ -256,49 +262,83 @@ pub const CONCURRENT_QUERY_JOBS: f64 = 2.0;
 
 /// A prediction ready to be queried anywhere, with what it costs.
 pub struct PreparedPrediction {
-    /// The query (one image, a mean of a set, or a contrast).
-    pub query: ImageQuery,
+    /// The query (one image, a mean of a set, or a contrast; of one model or an ensemble).
+    pub query: ModelQuery,
     /// Points per second it runs at on its device, measured once prepared: the refinement of
     /// the volume and the slices plan their levels from it.
     pub points_per_second: f64,
 }
 
 /// The model queried for the images (one, the mean of a set, or a contrast A − B) on the
-/// request's device, ready for any points, and its measured cost. Stops early once `cancel` is
-/// set (a newer image or model).
+/// request's device, ready for any points, and its measured cost; for an ensemble, each member
+/// queried for the same images (their features extracted once). Stops early once `cancel` is set
+/// (a newer image or model).
 pub fn prepare_query(
     request: PredictionRequest,
     cancel: &Cancel,
 ) -> Result<PreparedPrediction, SessionError> {
+    let ensemble = match &request.model {
+        ModelSource::Given(given) => given.ensemble.clone(),
+        ModelSource::Embedded(_) => None,
+    };
     let (model, extractor) = resolve_model(request.model, &request.device)?;
-    let engine = QueryEngine::new(&model);
-    let mean_of = |images: &[Rgb8]| {
+    let features_of = |images: &[Rgb8]| {
         let mut features = Vec::with_capacity(images.len());
         for image in images {
             cancel.check()?;
             features.push(extractor.extract(image)?);
         }
         cancel.check()?;
-        let queries = engine.prepare_batch(&model, &features)?;
-        match queries.len() {
-            1 => queries
-                .into_iter()
-                .next()
-                .ok_or_else(|| SessionError::Invalid("no image".into())),
-            _ => ImageQuery::mean(&queries).map_err(SessionError::from),
-        }
+        Ok::<_, SessionError>(features)
     };
-    let mut query = mean_of(&request.images)?;
-    if !request.baseline.is_empty() {
-        query = query.minus(&mean_of(&request.baseline)?)?;
+    let images = features_of(&request.images)?;
+    let baseline = if !request.baseline.is_empty() {
+        Some(features_of(&request.baseline)?)
     } else if let Some(reference) = &request.relative_to {
         let images = reference
             .items()?
             .iter()
             .map(|item| item.load())
             .collect::<Result<Vec<_>, _>>()?;
-        query = query.minus(&mean_of(&images)?)?;
-    }
+        Some(features_of(&images)?)
+    } else {
+        None
+    };
+    // One model's query of the images (minus the baseline's mean).
+    let query_of = |model: &crate::model::Nrf| -> Result<ImageQuery, SessionError> {
+        let engine = QueryEngine::new(model);
+        let mean_of = |features: &[crate::features::ImageFeatures]| {
+            cancel.check()?;
+            let queries = engine.prepare_batch(model, features)?;
+            match queries.len() {
+                1 => queries
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| SessionError::Invalid("no image".into())),
+                _ => ImageQuery::mean(&queries).map_err(SessionError::from),
+            }
+        };
+        let query = mean_of(&images)?;
+        Ok(match &baseline {
+            Some(baseline) => query.minus(&mean_of(baseline)?)?,
+            None => query,
+        })
+    };
+    let query = match ensemble {
+        None => ModelQuery::Single(query_of(&model)?),
+        Some(ensemble) => {
+            let members = ensemble
+                .members
+                .iter()
+                .map(|member| query_of(&member.on_device(&request.device)))
+                .collect::<Result<Vec<_>, _>>()?;
+            ModelQuery::Ensemble(Arc::new(EnsembleQuery::new(
+                ensemble,
+                members,
+                request.ensemble_shows,
+            )?))
+        }
+    };
     cancel.check()?;
     let points_per_second = measure_points_per_second(&query)?;
     Ok(PreparedPrediction {
@@ -427,7 +467,7 @@ pub struct RenderedSlice {
 /// What a slice rendering needs.
 pub struct SliceRequest {
     /// The prepared query (`None`: anatomy only).
-    pub query: Option<ImageQuery>,
+    pub query: Option<ModelQuery>,
     /// Show this truth instead of the query's prediction.
     pub truth: Option<Arc<TruthSource>>,
     /// Show this volume (e.g. an r map) instead of either, sampled trilinearly at the pixels.
@@ -534,7 +574,7 @@ fn coarser(plane: &crate::space::Plane, factor: usize) -> crate::space::Plane {
 /// The prediction at `plane`'s pixels, the NRF queried at pixels `factor` times coarser and each
 /// display pixel given its nearest coarse pixel's value (factor 1: every pixel queried).
 fn query_on_plane(
-    query: &ImageQuery,
+    query: &ModelQuery,
     plane: &crate::space::Plane,
     factor: usize,
     cancel: &Cancel,
@@ -645,8 +685,119 @@ pub fn render_slices(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::train::ensemble::{Ensemble, EnsembleModel};
+    use glam::Vec3;
+
+    /// An ensemble of the embedded models of subjects 1 and 2 on subject 1's voxels, combined
+    /// as 0.7 · first + 0.4 · second + 0.25 at every voxel (an intercept that a contrast must
+    /// cancel).
+    pub(crate) fn ensemble_of_subjects_1_and_2() -> EnsembleModel {
+        let device = Device::flex();
+        let members: Vec<crate::model::Nrf> = [1, 2]
+            .iter()
+            .map(|&k| crate::embedded::default_model(k, &device).expect("model"))
+            .collect();
+        let crate::model::Domain::Voxels(voxels) = members[0].domain.clone() else {
+            panic!("the embedded model has a domain");
+        };
+        let count = voxels.coords_mm().len();
+        EnsembleModel {
+            combination: Ensemble {
+                members: 2,
+                weights: (0..count).flat_map(|_| [0.7, 0.4, 0.25]).collect(),
+            },
+            voxels,
+            info: members[0].info.clone(),
+            members,
+        }
+    }
+
+    #[test]
+    fn an_ensembles_query_is_its_combination_or_its_members_spread_and_contrasts_drop_the_intercept()
+     {
+        let ensemble = Arc::new(ensemble_of_subjects_1_and_2());
+        let (_, face) = crate::data::simulate::stimulus_of(1, 3);
+        let (_, other) = crate::data::simulate::stimulus_of(1, 4);
+        let viewer_model = ViewerModel {
+            ensemble: Some(Arc::clone(&ensemble)),
+            ..ViewerModel::builtin("pair.nrf".into(), ensemble.members[0].clone())
+        };
+        let prepare = |baseline: Vec<Rgb8>, ensemble_shows| {
+            prepare_query(
+                PredictionRequest {
+                    model: ModelSource::Given(Box::new(viewer_model.clone())),
+                    images: vec![face.clone()],
+                    baseline,
+                    relative_to: None,
+                    ensemble_shows,
+                    device: Device::flex(),
+                },
+                &Cancel::default(),
+            )
+            .expect("prepared")
+            .query
+        };
+        // In the FFA-like area, in V1, and between voxels.
+        let points = [
+            Vec3::new(-40.0, -60.0, -20.0),
+            Vec3::new(10.0, -90.0, 0.0),
+            Vec3::new(11.1, -88.7, 1.3),
+        ];
+        let features = |rgb: &Rgb8| BuiltinExtractor.extract(rgb).expect("features");
+        let (face_features, other_features) = (features(&face), features(&other));
+        let combined = |f: &crate::features::ImageFeatures| {
+            ensemble.predict_points(&[f], &points).expect("ensemble")
+        };
+        let close = |got: &[f32], want: &[f32]| {
+            for (g, w) in got.iter().zip(want) {
+                assert!((g - w).abs() < 1e-4, "{got:?} vs {want:?}");
+            }
+        };
+
+        let shown = prepare(Vec::new(), EnsembleShows::Combined);
+        assert!(shown.ensemble().is_some() && !shown.is_contrast());
+        close(
+            &shown.query_points(&points).expect("shown"),
+            &combined(&face_features),
+        );
+
+        // A − B of the combination: the intercepts cancel.
+        let contrast = prepare(vec![other.clone()], EnsembleShows::Combined);
+        assert!(contrast.is_contrast());
+        let want: Vec<f32> = combined(&face_features)
+            .iter()
+            .zip(combined(&other_features))
+            .map(|(a, b)| a - b)
+            .collect();
+        close(&contrast.query_points(&points).expect("contrast"), &want);
+
+        // The spread: the members' standard deviation, here |a − b| / √2.
+        let spread = prepare(Vec::new(), EnsembleShows::Spread);
+        let members = ensemble
+            .member_predictions(&[&face_features], &points)
+            .expect("members");
+        let want: Vec<f32> = (0..points.len())
+            .map(|p| (members[0][p] - members[1][p]).abs() / 2f32.sqrt())
+            .collect();
+        close(&spread.query_points(&points).expect("spread"), &want);
+        assert!(
+            want.iter().any(|&w| w > 1e-3),
+            "the members differ: {want:?}"
+        );
+
+        // Grids and slices take the same values.
+        let grid = crate::space::Grid::mni(8.0).expect("grid");
+        let on_grid = spread.query_grid(&grid, Region::Domain).expect("grid");
+        let inside: Vec<Vec3> = (0..grid.len())
+            .filter(|&n| on_grid.inside.data[n])
+            .map(|n| grid.point(grid.ijk(n)).as_vec3())
+            .collect();
+        assert!(!inside.is_empty());
+        let direct = spread.query_points(&inside).expect("points");
+        close(&on_grid.inside_values().collect::<Vec<_>>(), &direct);
+    }
 
     #[test]
     fn dropping_a_job_cancels_its_work_and_its_answer_never_arrives() {

@@ -20,6 +20,7 @@ use crate::features::{FeatureExtractor, extractor_for};
 use crate::model::official::DomainSource;
 use crate::model::{Domain, Nrf};
 use crate::query::{GridPrediction, RegionUsed};
+use crate::train::ensemble::EnsembleModel;
 use crate::volume::{Mask, Volume};
 
 /// What a file turned out to be.
@@ -47,8 +48,10 @@ pub enum Opened {
     NeedsClip {
         /// The file's or folder's name.
         name: String,
-        /// The model.
+        /// The model (an ensemble's first member).
         model: Box<Nrf>,
+        /// The ensemble, for an ensemble file.
+        ensemble: Option<Arc<EnsembleModel>>,
     },
     /// A CLIP folder (dropped or chosen): models that take CLIP features use it.
     ClipFolder(PathBuf),
@@ -68,6 +71,9 @@ pub struct ViewerModel {
     pub extractor: Arc<dyn FeatureExtractor>,
     /// The CLIP folder the extractor reads, for CLIP models.
     pub clip_folder: Option<PathBuf>,
+    /// For an ensemble file: the ensemble, whose combined prediction (or members' spread) the
+    /// views show; `model` is then its first member, standing for its features and subject.
+    pub ensemble: Option<Arc<EnsembleModel>>,
 }
 
 impl ViewerModel {
@@ -78,6 +84,7 @@ impl ViewerModel {
             model,
             extractor: Arc::new(BuiltinExtractor),
             clip_folder: None,
+            ensemble: None,
         }
     }
 
@@ -123,20 +130,42 @@ pub fn is_clip_folder(dir: &Path) -> bool {
     dir.join("config.json").is_file() && !dir.join("experiment_config.yaml").exists()
 }
 
-/// Reads a `.nrf` model or an official run folder (whose domain is then unknown: the views use
-/// the brain mask) onto `device`. Ensembles are refused with what to use instead.
-pub fn read_model(path: &Path, device: &Device) -> Result<Nrf, SessionError> {
+/// A model file read for the viewer: one NRF, or an ensemble of fine-tuned NRFs.
+pub struct ModelFile {
+    /// The model; an ensemble's first member, standing for its features and subject.
+    pub model: Nrf,
+    /// The ensemble, for an ensemble file.
+    pub ensemble: Option<Arc<EnsembleModel>>,
+}
+
+/// Reads a `.nrf` model, an ensemble file (`nrf finetune --ensemble`) or an official run folder
+/// (whose domain is then unknown: the views use the brain mask) onto `device`.
+pub fn read_model(path: &Path, device: &Device) -> Result<ModelFile, SessionError> {
     if path.is_dir() {
-        return Nrf::from_official_dir(path, &DomainSource::Unknown, device)
-            .map_err(SessionError::from);
+        let model = Nrf::from_official_dir(path, &DomainSource::Unknown, device)?;
+        return Ok(ModelFile {
+            model,
+            ensemble: None,
+        });
     }
     if crate::model::checkpoint::is_ensemble_file(path) {
-        return Err(SessionError::Invalid(format!(
-            "{}: an ensemble; the viewer shows single models (score it with `nrf eval`)",
-            path.display()
-        )));
+        let ensemble =
+            EnsembleModel::load(path, device).map_err(|e| SessionError::Invalid(e.to_string()))?;
+        let Some(first) = ensemble.members.first() else {
+            return Err(SessionError::Invalid(format!(
+                "{}: an ensemble without members",
+                path.display()
+            )));
+        };
+        return Ok(ModelFile {
+            model: first.clone(),
+            ensemble: Some(Arc::new(ensemble)),
+        });
     }
-    Nrf::load(path, device).map_err(SessionError::from)
+    Ok(ModelFile {
+        model: Nrf::load(path, device)?,
+        ensemble: None,
+    })
 }
 
 /// Whether a model takes the built-in features (otherwise CLIP's).
@@ -192,6 +221,7 @@ pub fn with_clip(
         model,
         extractor: Arc::from(extractor),
         clip_folder: Some(folder.to_path_buf()),
+        ensemble: None,
     })
 }
 
@@ -203,17 +233,22 @@ fn open_model(
     clip: Option<&Path>,
     device: &Device,
 ) -> Result<Opened, SessionError> {
-    let model = read_model(path, device)?;
+    let ModelFile { model, ensemble } = read_model(path, device)?;
     if takes_builtin_features(&model) {
-        return Ok(Opened::Model(Box::new(ViewerModel::builtin(name, model))));
+        return Ok(Opened::Model(Box::new(ViewerModel {
+            ensemble,
+            ..ViewerModel::builtin(name, model)
+        })));
     }
     match clip {
-        Some(folder) => Ok(Opened::Model(Box::new(with_clip(
-            name, model, folder, device,
-        )?))),
+        Some(folder) => Ok(Opened::Model(Box::new(ViewerModel {
+            ensemble,
+            ..with_clip(name, model, folder, device)?
+        }))),
         None => Ok(Opened::NeedsClip {
             name,
             model: Box::new(model),
+            ensemble,
         }),
     }
 }

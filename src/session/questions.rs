@@ -44,6 +44,15 @@ pub struct AskedModel {
 impl AskedModel {
     /// The model of `source` on `device`.
     pub fn new(source: ModelSource, device: &Device) -> Result<Self, SessionError> {
+        if let ModelSource::Given(given) = &source
+            && given.ensemble.is_some()
+        {
+            // Its first member would answer under the ensemble's name.
+            return Err(SessionError::Invalid(format!(
+                "{} is an ensemble; the questions are asked of one model (choose a subject, or                  open one of the models it was built from)",
+                given.name
+            )));
+        }
         let (model, extractor) = resolve_model(source, device)?;
         let engine = QueryEngine::new(&model);
         Ok(Self {

@@ -260,6 +260,12 @@ impl EnsembleModel {
     /// The combination of members' predictions `[images, points]` (as
     /// [`Self::member_predictions`] gives them) at `points`.
     pub fn combine(&self, members: &[Vec<f32>], points: &[Vec3]) -> Vec<f32> {
+        self.combine_with(members, points, true)
+    }
+
+    /// [`Self::combine`]; without the `intercept` for members' predictions of a contrast A − B
+    /// (or of an image relative to a reference set), where the intercepts of A and B cancel.
+    pub fn combine_with(&self, members: &[Vec<f32>], points: &[Vec3], intercept: bool) -> Vec<f32> {
         let k = self.members.len();
         let n = k + 1;
         let mean_weights: Vec<f32> = (0..n)
@@ -279,8 +285,10 @@ impl EnsembleModel {
                 *o += weights[i % points.len().max(1)][m] * v;
             }
         }
-        for (i, o) in out.iter_mut().enumerate() {
-            *o += weights[i % points.len().max(1)][k];
+        if intercept {
+            for (i, o) in out.iter_mut().enumerate() {
+                *o += weights[i % points.len().max(1)][k];
+            }
         }
         out
     }

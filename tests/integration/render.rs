@@ -582,7 +582,7 @@ fn a_planned_refinement_starts_as_coarse_as_the_measured_cost_needs() {
         FIRST_LEVEL_SECONDS, Levels, RefineMessage, RefinementJob, measure_points_per_second,
     };
     let (query, device) = embedded_query();
-    let rate = measure_points_per_second(&query).expect("rate");
+    let rate = measure_points_per_second(&query.clone().into()).expect("rate");
     assert!(rate.is_finite() && rate > 0.0, "{rate}");
     let run = |points_per_second: f64, finest_mm: f64| {
         let job = RefinementJob::start(

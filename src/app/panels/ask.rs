@@ -14,6 +14,13 @@ use crate::insilico::localizer::Peak;
 pub(super) fn show(ui: &mut egui::Ui, state: &mut AppState) {
     relative_to_average(ui, state);
     ui.separator();
+    if state.shows_ensemble() {
+        // Its first member would answer under the ensemble's name.
+        ui.label(
+            "The questions are asked of one model, and this is an ensemble: choose a subject,              or open one of the models it was built from.",
+        );
+        return;
+    }
     localizer(ui, state);
     ui.separator();
     top_images(ui, state);

@@ -49,7 +49,7 @@ pub(super) fn show(ui: &mut egui::Ui, state: &mut AppState) {
         }
     });
     domain_rows(ui, state);
-    if let Some((name, _)) = &state.pending_clip {
+    if let Some((name, ..)) = &state.pending_clip {
         ui.label(format!(
             "{name} takes CLIP features: choose the local CLIP folder it was trained with \
              (a Hugging Face folder with config.json, model.safetensors and \
@@ -95,6 +95,20 @@ pub(super) fn show(ui: &mut egui::Ui, state: &mut AppState) {
             .on_hover_text(
                 "Virtual subjects are simulated: their noise-free response to the image is known",
             );
+    }
+    if state.shows_ensemble()
+        && ui
+            .checkbox(
+                &mut state.show_spread,
+                "show its members' disagreement (s.d.)",
+            )
+            .on_hover_text(
+                "The standard deviation of the ensemble members' predictions at each point:                  where the ensemble is uncertain. Off: the combined prediction.",
+            )
+            .changed()
+    {
+        state.range_pending = true;
+        state.start_prediction(&ctx);
     }
     let r_map_before = (state.show_r_map, state.show_file);
     if let Some((name, _)) = &state.file_overlay {

@@ -29,7 +29,7 @@ impl AppState {
     /// read and checked against the model in the background). The model keeps waiting until a
     /// folder fits it.
     pub(crate) fn fit_pending_clip(&mut self, folder: PathBuf, ctx: &egui::Context) {
-        let Some((name, model)) = self.pending_clip.clone() else {
+        let Some((name, model, ensemble)) = self.pending_clip.clone() else {
             return;
         };
         let wake = ctx.clone();
@@ -38,7 +38,7 @@ impl AppState {
         self.file_jobs.push(Job::spawn(
             move || {
                 open::with_clip(name, *model, &folder, &device)
-                    .map(|m| open::Opened::Model(Box::new(m)))
+                    .map(|m| open::Opened::Model(Box::new(open::ViewerModel { ensemble, ..m })))
             },
             move || wake.request_repaint(),
         ));
@@ -89,7 +89,7 @@ impl AppState {
                     if self
                         .pending_clip
                         .as_ref()
-                        .is_some_and(|(n, _)| *n == model.name)
+                        .is_some_and(|(n, ..)| *n == model.name)
                     {
                         self.pending_clip = None;
                     }
@@ -103,9 +103,13 @@ impl AppState {
                 self.opened.push(*model);
                 self.select_model(ModelSlot::Opened(self.opened.len() - 1), ctx);
             }
-            open::Opened::NeedsClip { name, model } => {
+            open::Opened::NeedsClip {
+                name,
+                model,
+                ensemble,
+            } => {
                 self.status = format!("{name} takes CLIP features: choose a CLIP folder");
-                self.pending_clip = Some((name, model));
+                self.pending_clip = Some((name, model, ensemble));
             }
             open::Opened::ClipFolder(folder) => {
                 if self.pending_clip.is_some() {

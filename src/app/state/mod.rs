@@ -31,7 +31,7 @@ use super::layout::Layout;
 use crate::data::stimuli;
 use crate::device::ComputeDevice;
 use crate::features::preprocess::Rgb8;
-use crate::query::{GridPrediction, ImageQuery, Region};
+use crate::query::{EnsembleShows, GridPrediction, ModelQuery, Region};
 use crate::render::colormap::{BelowThreshold, ColorMap, OverlayStyle, quantile_abs};
 use crate::render::refine::{FIRST_LEVEL_SECONDS, Levels, RefinementJob};
 use crate::render::slice::Convention;
@@ -145,7 +145,11 @@ pub(crate) struct AppState {
     /// Models opened in this session (files and run folders), with their feature extractors.
     pub(crate) opened: Vec<open::ViewerModel>,
     /// A model that takes CLIP features, waiting for the user to choose a CLIP folder.
-    pub(crate) pending_clip: Option<(String, Box<crate::model::Nrf>)>,
+    pub(crate) pending_clip: Option<(
+        String,
+        Box<crate::model::Nrf>,
+        Option<Arc<crate::train::ensemble::EnsembleModel>>,
+    )>,
     /// The CLIP folder of this session (from `--clip`, dropped or chosen), used for every model
     /// that takes CLIP features.
     pub(crate) clip_folder: Option<PathBuf>,
@@ -158,7 +162,7 @@ pub(crate) struct AppState {
     pub(crate) templates: Option<Templates>,
     pub(crate) templates_job: Option<Job<Templates>>,
     pub(crate) anatomy_version: u64,
-    pub(crate) query: Option<ImageQuery>,
+    pub(crate) query: Option<ModelQuery>,
     pub(crate) query_job: Option<Job<PreparedPrediction>>,
     /// Each query job's share of the shown query's points per second on the compute device
     /// (measured once prepared).
@@ -178,6 +182,9 @@ pub(crate) struct AppState {
     pub(crate) relative_to_average: bool,
     /// Show the virtual subject's noise-free truth instead of the prediction.
     pub(crate) show_truth: bool,
+    /// For an ensemble: show how much its members disagree (their standard deviation) instead
+    /// of its combined prediction.
+    pub(crate) show_spread: bool,
     /// Show the fine-tuned model's validation r map instead of the prediction.
     pub(crate) show_r_map: bool,
     /// A NIfTI volume the user dropped: its name and overlay.
@@ -271,6 +278,7 @@ impl AppState {
             range_pending: true,
             relative_to_average: options.relative_to_average,
             show_truth: options.truth,
+            show_spread: false,
             show_r_map: false,
             file_overlay: None,
             show_file: false,
@@ -378,12 +386,25 @@ impl AppState {
             ", A - B"
         } else if self.relative_to_average {
             ", relative to the average image"
-        } else if self.query.as_ref().is_some_and(ImageQuery::is_contrast) {
+        } else if self.query.as_ref().is_some_and(ModelQuery::is_contrast) {
             ", A - B"
         } else {
             ""
         };
-        format!("{}{contrast}", self.model_name(self.model))
+        let spread = if self.show_spread && self.shows_ensemble() {
+            ", members' s.d."
+        } else {
+            ""
+        };
+        format!("{}{contrast}{spread}", self.model_name(self.model))
+    }
+
+    /// Whether the model shown is an ensemble (its members' spread can be shown).
+    pub(crate) fn shows_ensemble(&self) -> bool {
+        match self.model {
+            ModelSlot::Opened(i) => self.opened.get(i).is_some_and(|m| m.ensemble.is_some()),
+            ModelSlot::Embedded(_) | ModelSlot::Tuned(_) => false,
+        }
     }
 
     /// What predicts for a slot (`None`: a slot that does not exist).
@@ -422,14 +443,14 @@ impl AppState {
             .collect()
     }
 
-    /// Whether the viewer can fine-tune from this model (built-in features only).
+    /// Whether the viewer can fine-tune from this model (one model on built-in features).
     pub(crate) fn trainable(&self, slot: ModelSlot) -> bool {
         match slot {
             ModelSlot::Embedded(_) | ModelSlot::Tuned(_) => true,
             ModelSlot::Opened(i) => self
                 .opened
                 .get(i)
-                .is_some_and(open::ViewerModel::is_builtin),
+                .is_some_and(|m| m.is_builtin() && m.ensemble.is_none()),
         }
     }
 
@@ -488,6 +509,11 @@ impl AppState {
             images,
             baseline,
             relative_to,
+            ensemble_shows: if self.show_spread && self.shows_ensemble() {
+                EnsembleShows::Spread
+            } else {
+                EnsembleShows::Combined
+            },
             device: self.compute.device.clone(),
         };
         let wake = ctx.clone();
@@ -706,7 +732,7 @@ impl AppState {
 
     /// Fills the 3D volume of `query` coarse to fine, down to the chosen detail, in the
     /// background, with levels planned from the query's measured cost; each level wakes the UI.
-    pub(crate) fn start_refinement(&mut self, query: ImageQuery, ctx: &egui::Context) {
+    pub(crate) fn start_refinement(&mut self, query: ModelQuery, ctx: &egui::Context) {
         let wake = ctx.clone();
         let Some(points_per_second) = self.rate_per_job else {
             return;

@@ -119,7 +119,7 @@ fn an_a_minus_b_contrast_shows_the_difference_of_two_images() {
                 .state
                 .query
                 .as_ref()
-                .is_some_and(ImageQuery::is_contrast)
+                .is_some_and(ModelQuery::is_contrast)
     });
     let contrast = app(&harness).state.overlay.clone().expect("A − B");
     assert!(

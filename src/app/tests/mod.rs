@@ -20,7 +20,7 @@ use egui_kittest::kittest::Queryable;
 
 use super::state::ScreenshotSlot;
 use super::{ModelSlot, NrfApp, ViewOptions};
-use crate::query::ImageQuery;
+use crate::query::ModelQuery;
 
 type AppHarness = Harness<'static, Option<NrfApp>>;
 

@@ -229,11 +229,11 @@ fn on_the_gpu_the_prediction_shown_comes_from_the_windows_device() {
         Some(&now.state.compute.device)
     );
     assert_eq!(
-        now.state.query.as_ref().map(ImageQuery::device),
+        now.state.query.as_ref().map(ModelQuery::device),
         Some(now.state.compute.device.clone())
     );
     assert_eq!(
-        now.state.query.as_ref().and_then(ImageQuery::gpu_kernel),
+        now.state.query.as_ref().and_then(ModelQuery::gpu_kernel),
         Some(crate::query::gpu::Kernel::Fused),
         "the embedded 128-wide model runs the fused kernel"
     );
@@ -317,4 +317,91 @@ fn a_model_without_a_domain_says_so_and_takes_one_dropped_on_the_window() {
     });
     assert!(!app(&harness).state.status_line().contains("no domain"));
     assert!(app(&harness).state.error.is_none());
+}
+
+#[test]
+fn an_opened_ensemble_shows_its_combined_prediction_or_its_members_spread() {
+    let ensemble = crate::session::jobs::tests::ensemble_of_subjects_1_and_2();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("pair.nrf");
+    ensemble.save(&path).expect("save");
+    let mut harness = predicting();
+    drop_file(&mut harness, &path);
+    step_until(&mut harness, "the ensemble's prediction", |app| {
+        app.state.model == ModelSlot::Opened(0) && prediction_shown(app)
+    });
+    let rgb = app(&harness)
+        .state
+        .image
+        .as_ref()
+        .expect("image")
+        .rgb
+        .clone();
+    let features = crate::features::FeatureExtractor::extract(
+        &crate::features::builtin::BuiltinExtractor,
+        &rgb,
+    )
+    .expect("features");
+    let points = [
+        glam::Vec3::new(-40.0, -60.0, -20.0),
+        glam::Vec3::new(10.0, -90.0, 0.0),
+    ];
+    let shown_at = |harness: &AppHarness| {
+        let query = app(harness).state.query.clone().expect("query");
+        query.query_points(&points).expect("values")
+    };
+    let close = |got: Vec<f32>, want: Vec<f32>| {
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g - w).abs() < 1e-4, "{got:?} vs {want:?}");
+        }
+    };
+    close(
+        shown_at(&harness),
+        ensemble
+            .predict_points(&[&features], &points)
+            .expect("ensemble"),
+    );
+    // Not fine-tuned in the viewer; the questions say why they are not offered.
+    assert!(!app(&harness).state.trainable(ModelSlot::Opened(0)));
+    click(&mut harness, "Ask the model");
+    assert!(harness.query_by_label("Run localiser").is_none());
+
+    click(&mut harness, "show its members' disagreement (s.d.)");
+    step_until(&mut harness, "the members' spread", |app| {
+        prediction_shown(app)
+            && app
+                .state
+                .query
+                .as_ref()
+                .and_then(|q| q.ensemble())
+                .map(|e| e.shows())
+                == Some(crate::query::EnsembleShows::Spread)
+    });
+    let members = ensemble
+        .member_predictions(&[&features], &points)
+        .expect("members");
+    close(
+        shown_at(&harness),
+        crate::train::ensemble::EnsembleModel::spread(&members),
+    );
+    let name = app(&harness).state.shown_name();
+    assert!(
+        name.contains("pair.nrf") && name.contains("members' s.d."),
+        "{name}"
+    );
+
+    // Back on an embedded subject, the option has no meaning and the prediction is one model's.
+    let ctx = harness.ctx.clone();
+    app_mut(&mut harness)
+        .state
+        .select_model(ModelSlot::Embedded(1), &ctx);
+    step_until(&mut harness, "subject 1's prediction", prediction_shown);
+    assert!(
+        app(&harness)
+            .state
+            .query
+            .as_ref()
+            .is_some_and(|q| q.ensemble().is_none())
+    );
+    assert!(!app(&harness).state.shown_name().contains("s.d."));
 }

@@ -193,6 +193,7 @@ fn relative_to_the_average_image_subtracts_exactly_the_reference_mean() {
             images: vec![image],
             baseline: reference,
             relative_to: None,
+            ensemble_shows: Default::default(),
             device: burn::tensor::Device::flex(),
         },
         &Cancel::default(),
