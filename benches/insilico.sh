@@ -16,6 +16,9 @@ for pass in "empty cache" "cached features"; do
     echo "== $pass"
     echo "predict --images library:100 --grid 2 (100 volumes, uncompressed NIfTI)"
     time "$nrf" predict --images library:100 --grid 2 --out "$work/set.nii" --device cpu --cache "$cache"
+    echo "the same, gzipped NIfTI"
+    rm -f "$work/set.nii"
+    time "$nrf" predict --images library:100 --grid 2 --out "$work/set.nii.gz" --device cpu --cache "$cache"
     echo "top --images library:1000 at the right FFA peak, radius 4 mm"
     time "$nrf" top --point 42,-56,-16 --radius 4 --images library:1000 --device cpu --cache "$cache" --json \
         | python3 -c 'import json,sys; d=json.load(sys.stdin); print("  ranked", d["ranked"], "in", round(d["seconds"], 2), "s")'

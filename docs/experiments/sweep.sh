@@ -6,7 +6,8 @@
 # docs/experiments/results/GENERATOR/sweep-*.json; report.py tabulates them.
 #
 # Run from the repository root after `cargo build --release` and docs/experiments/run.sh's
-# simulation (it reuses the same data). About 15 minutes per generator on 2 cores.
+# simulation (it reuses the same data and (a)'s all-image NRF as the baseline). About 30 minutes
+# per generator on 2 cores.
 #   NRF=path/to/nrf  GENERATORS="steerable gabor"  SUBJECT=1  ./docs/experiments/sweep.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -14,15 +15,16 @@ nrf=${NRF:-target/release/nrf}
 generators=${GENERATORS:-"steerable gabor"}
 subject=${SUBJECT:-1}
 
-# name|options: the embedded models' architecture is the baseline; each row changes one thing.
+# name|options: the baseline is (a)'s NRF with all training images (run.sh: the embedded models'
+# architecture, up to 150 epochs, patience 5); each other row changes one thing.
+schedule="--epochs 150 --patience 5"
 variants=(
-    "base|--width 128 --layers 4 --merged 64 --token-proj 16 --epochs 20 --patience 3"
-    "epochs100|--width 128 --layers 4 --merged 64 --token-proj 16 --epochs 100 --patience 5"
-    "wide256x6|--width 256 --layers 6 --merged 64 --token-proj 16 --epochs 100 --patience 5"
-    "merged256|--width 128 --layers 4 --merged 256 --token-proj 16 --epochs 100 --patience 5"
-    "lr1e-3|--width 128 --layers 4 --merged 64 --token-proj 16 --epochs 100 --patience 5 --lr 0.001"
-    "fourier16|--width 128 --layers 4 --merged 64 --token-proj 16 --epochs 100 --patience 5 --fourier-scale 16"
-    "fourier64|--width 128 --layers 4 --merged 64 --token-proj 16 --epochs 100 --patience 5 --fourier-scale 64"
+    "base|--width 128 --layers 4 --merged 64 --token-proj 16 $schedule"
+    "wide256x6|--width 256 --layers 6 --merged 64 --token-proj 16 $schedule"
+    "merged128tp128|--width 128 --layers 4 --merged 128 --token-proj 128 $schedule"
+    "lr1e-3|--width 128 --layers 4 --merged 64 --token-proj 16 $schedule --lr 0.001"
+    "fourier16|--width 128 --layers 4 --merged 64 --token-proj 16 $schedule --fourier-scale 16"
+    "fourier64|--width 128 --layers 4 --merged 64 --token-proj 16 $schedule --fourier-scale 64"
 )
 
 for generator in $generators; do
@@ -40,6 +42,10 @@ for generator in $generators; do
         json="$out/sweep-s$subject-$name.json"
         [ -f "$json" ] && continue
         model="$work/sweep-s$subject-$name.nrf"
+        # The baseline is (a)'s model when run.sh has trained it.
+        if [ "$name" = base ] && [ -f "$work/a-nrf-s$subject-all.nrf" ]; then
+            model="$work/a-nrf-s$subject-all.nrf"
+        fi
         if [ ! -f "$model" ]; then
             echo "== $generator: sweep $name"
             # The trainer's last line says where its best validation epoch fell.
