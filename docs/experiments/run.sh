@@ -15,7 +15,8 @@
 #
 # Run from the repository root after `cargo build --release`. Resumable: results already on disk
 # are kept, and models are retrained only when a later stage needs one that is missing.
-# About 25 minutes per subject and generator on 2 cores (most of it the NRFs at 800 and 900 images).
+# About 12 minutes per subject and generator on 2 cores (measured: (a) 7, most of it the NRFs at
+# 800 and 900 images; (b) 3.5; (c) 1), plus the simulations (4.5 and 11 minutes).
 #   NRF=path/to/nrf  GENERATORS="steerable gabor"  SUBJECTS="1 2 3 4 5 6 7 8"  STAGES="a b c" \
 #       ./docs/experiments/run.sh        (REPORT=0 leaves docs/results.md as it is)
 set -euo pipefail
